@@ -1,0 +1,68 @@
+//! Kernel benchmarks: ids `op/device/shape`, throughput in FLOP/s or bytes/s, and the clock
+//! stopped only after the device has finished (`Device::synchronize`).
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lepton::{DType, Device, Tensor};
+
+fn devices() -> Vec<(&'static str, Device)> {
+    let mut out = vec![("cpu", Device::cpu())];
+    match Device::gpu() {
+        Ok(gpu) => out.push(("gpu", gpu)),
+        Err(e) => eprintln!("GPU benchmarks skipped: {e}"),
+    }
+    out
+}
+
+/// Time `iters` realizations of `f`, each waited for.
+fn timed(device: &Device, iters: u64, f: &dyn Fn() -> Tensor) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        f().realize().expect("benchmark step runs");
+    }
+    device.synchronize().expect("device finishes");
+    start.elapsed()
+}
+
+fn bench(c: &mut Criterion, name: &str, throughput: Throughput, device: &Device, f: &dyn Fn() -> Tensor) {
+    let mut group = c.benchmark_group("kernels");
+    group.throughput(throughput);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    group.bench_function(name, |b| b.iter_custom(|iters| timed(device, iters, f)));
+    group.finish();
+}
+
+fn rand(shape: &[usize], seed: u64, device: &Device) -> Tensor {
+    Tensor::rand_uniform(shape, -1.0, 1.0, seed, DType::F32, device).expect("benchmark input")
+}
+
+fn kernels(c: &mut Criterion) {
+    for (dev, device) in devices() {
+        for n in [256usize, 512, 1024] {
+            let (a, b) = (rand(&[n, n], 1, &device), rand(&[n, n], 2, &device));
+            let flops = 2 * n * n * n;
+            bench(c, &format!("matmul/{dev}/{n}x{n}x{n}"), Throughput::Elements(flops as u64), &device, &|| {
+                a.matmul(&b).expect("matmul")
+            });
+        }
+        let big = rand(&[16 << 20], 3, &device);
+        let bytes = (16u64 << 20) * 4;
+        bench(c, &format!("copy/{dev}/16M"), Throughput::Bytes(2 * bytes), &device, &|| {
+            big.unary(lepton::UnaryOp::Neg)
+        });
+        bench(c, &format!("sum/{dev}/16M"), Throughput::Bytes(bytes), &device, &|| big.sum(&[], false).expect("sum"));
+        let square = rand(&[4096, 4096], 4, &device);
+        bench(c, &format!("sum_rows/{dev}/4096x4096"), Throughput::Bytes(bytes), &device, &|| {
+            square.sum(&[1], false).expect("sum")
+        });
+        bench(c, &format!("sum_cols/{dev}/4096x4096"), Throughput::Bytes(bytes), &device, &|| {
+            square.sum(&[0], false).expect("sum")
+        });
+    }
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);

@@ -1,0 +1,125 @@
+// Elementwise kernels over strided views: unary, binary, select3 (where) and fill.
+// Arithmetic runs in f32 whatever the storage type.
+//
+// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
+alias TI = f32;
+alias TO = f32;
+fn unary_op(x: f32) -> f32 { return x; }
+fn binary_op(a: f32, b: f32) -> f32 { return a + b; }
+
+// Parameters (u32 words):
+//   0 element count   1 rank   2 all views dense (1) or strided (0)
+//   3 dst offset   4..6 src0..src2 offsets   7 fill value (f32 bits)
+//   8..15 shape   16..23 dst strides   24..31, 32..39, 40..47 src0..src2 strides
+@group(0) @binding(0) var<storage, read> p: array<u32>;
+@group(0) @binding(1) var<storage, read> src0: array<TI>;
+@group(0) @binding(2) var<storage, read> src1: array<TI>;
+@group(0) @binding(3) var<storage, read> src2: array<TI>;
+@group(0) @binding(4) var<storage, read_write> dst: array<TO>;
+
+const WORKGROUP: u32 = 256u;
+
+// tanh through exp(-2|x|): never overflows, unlike (e^x - e^-x) / (e^x + e^-x).
+fn tanh_(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), as the CPU path computes it.
+fn erf_(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-x * x));
+}
+
+// pow with C's rules, which WGSL's pow (defined only for a > 0) lacks:
+// x^0 = 1, 0^y = 0 for y > 0, and a negative base with an integer exponent.
+fn pow_(a: f32, b: f32) -> f32 {
+    if (b == 0.0) {
+        return 1.0;
+    }
+    if (a == 0.0) {
+        return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);
+    }
+    if (a > 0.0) {
+        return pow(a, b);
+    }
+    if (b != floor(b)) {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    let magnitude = pow(-a, b);
+    return select(magnitude, -magnitude, (abs(b) % 2.0) == 1.0);
+}
+
+struct Offsets {
+    dst: u32,
+    s0: u32,
+    s1: u32,
+    s2: u32,
+}
+
+fn element(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.y * nwg.x + wg.x) * WORKGROUP + lid;
+}
+
+fn offsets(i: u32) -> Offsets {
+    if (p[2] == 1u) {
+        return Offsets(p[3] + i, p[4] + i, p[5] + i, p[6] + i);
+    }
+    var r = Offsets(p[3], p[4], p[5], p[6]);
+    var rem = i;
+    for (var d = i32(p[1]) - 1; d >= 0; d--) {
+        let k = u32(d);
+        let size = p[8u + k];
+        let c = rem % size;
+        rem = rem / size;
+        r.dst += c * p[16u + k];
+        r.s0 += c * p[24u + k];
+        r.s1 += c * p[32u + k];
+        r.s2 += c * p[40u + k];
+    }
+    return r;
+}
+
+@compute @workgroup_size(256)
+fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= p[0]) {
+        return;
+    }
+    let o = offsets(i);
+    dst[o.dst] = TO(unary_op(f32(src0[o.s0])));
+}
+
+@compute @workgroup_size(256)
+fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= p[0]) {
+        return;
+    }
+    let o = offsets(i);
+    dst[o.dst] = TO(binary_op(f32(src0[o.s0]), f32(src1[o.s1])));
+}
+
+@compute @workgroup_size(256)
+fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= p[0]) {
+        return;
+    }
+    let o = offsets(i);
+    dst[o.dst] = TO(select(src2[o.s2], src1[o.s1], f32(src0[o.s0]) != 0.0));
+}
+
+@compute @workgroup_size(256)
+fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= p[0]) {
+        return;
+    }
+    dst[offsets(i).dst] = TO(bitcast<f32>(p[7]));
+}

@@ -1,0 +1,66 @@
+//! The CPU executor: runs a plan's steps in order with the CPU kernels of `ops`.
+
+mod data;
+pub mod strided;
+
+use std::sync::Arc;
+
+pub(crate) use data::with_dtype;
+pub use data::CpuData;
+
+use crate::error::Result;
+use crate::plan::{Loc, Plan};
+use crate::shape::numel;
+
+/// Run `plan` over `leaves`; returns the results in target order.
+pub(crate) fn execute(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData>>> {
+    let mut slots: Vec<Option<CpuData>> = vec![None; plan.slots.len()];
+    let mut outputs: Vec<Option<Arc<CpuData>>> = vec![None; plan.outputs];
+    for step in &plan.steps {
+        let len = numel(&step.shape);
+        // Reuse the slot's allocation when it has the right dtype; resizing keeps it.
+        let mut out = match step.out {
+            Loc::Slot(s) => match slots[s].take() {
+                Some(mut d) if d.dtype() == step.dtype => {
+                    resize(&mut d, len);
+                    d
+                }
+                _ => CpuData::zeros(step.dtype, len),
+            },
+            _ => CpuData::zeros(step.dtype, len),
+        };
+        {
+            let inputs: Vec<&CpuData> = step
+                .inputs
+                .iter()
+                .map(|(loc, _, _)| match *loc {
+                    Loc::Leaf(l) => &*leaves[l],
+                    Loc::Slot(s) => slots[s]
+                        .as_ref()
+                        .expect("a slot is written before it is read"),
+                    Loc::Output(o) => &**outputs[o]
+                        .as_ref()
+                        .expect("an output is written before it is read"),
+                })
+                .collect();
+            crate::ops::run_cpu(&step.desc(), &inputs, &mut out)?;
+        }
+        match step.out {
+            Loc::Slot(s) => slots[s] = Some(out),
+            Loc::Output(o) => outputs[o] = Some(Arc::new(out)),
+            Loc::Leaf(_) => unreachable!("steps never write leaves"),
+        }
+    }
+    Ok(outputs
+        .into_iter()
+        .map(|o| o.expect("every output is written"))
+        .collect())
+}
+
+fn resize(data: &mut CpuData, len: usize) {
+    match data {
+        CpuData::F16(v) => v.resize(len, half::f16::ZERO),
+        CpuData::F32(v) => v.resize(len, 0.0),
+        CpuData::F64(v) => v.resize(len, 0.0),
+    }
+}

@@ -1,0 +1,86 @@
+//! Strided loops for the CPU kernels: walk a contiguous output while reading inputs
+//! through arbitrary layouts, row by row, in parallel for large tensors.
+
+use rayon::prelude::*;
+
+use crate::shape::Layout;
+
+/// Below this many elements a kernel runs on the calling thread: spawning costs more.
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// `out[i] = f(inputs at logical index i)` for a contiguous `out` of the inputs' shape.
+// shapes: every input layout has the output's shape; out.len() == numel
+pub fn map_n<const K: usize, T: Copy + Send + Sync, O: Send>(
+    inputs: [(&[T], &Layout); K],
+    out: &mut [O],
+    f: impl Fn([T; K]) -> O + Sync,
+) {
+    let out_layout = Layout::contiguous(
+        &inputs
+            .first()
+            .map_or(vec![out.len()], |i| i.1.shape.clone()),
+    );
+    let mut all: Vec<&Layout> = vec![&out_layout];
+    all.extend(inputs.iter().map(|(_, l)| *l));
+    let (shape, strides) = Layout::coalesce(&all);
+    let inner = shape.last().copied().unwrap_or(1);
+    let outer_shape = &shape[..shape.len().saturating_sub(1)];
+    let inner_strides: [usize; K] =
+        std::array::from_fn(|k| strides[k + 1].last().copied().unwrap_or(0));
+    let row = |r: usize, dst: &mut [O]| {
+        let mut base: [usize; K] = std::array::from_fn(|k| inputs[k].1.offset);
+        let mut rem = r;
+        for d in (0..outer_shape.len()).rev() {
+            let c = rem % outer_shape[d];
+            rem /= outer_shape[d];
+            for k in 0..K {
+                base[k] += c * strides[k + 1][d];
+            }
+        }
+        if inner_strides.iter().all(|&s| s == 1) {
+            let srcs: [&[T]; K] =
+                std::array::from_fn(|k| &inputs[k].0[base[k]..base[k] + dst.len()]);
+            for (j, o) in dst.iter_mut().enumerate() {
+                *o = f(std::array::from_fn(|k| srcs[k][j]));
+            }
+        } else {
+            for (j, o) in dst.iter_mut().enumerate() {
+                *o = f(std::array::from_fn(|k| {
+                    inputs[k].0[base[k] + j * inner_strides[k]]
+                }));
+            }
+        }
+    };
+    if out.is_empty() || inner == 0 {
+        return;
+    }
+    if out.len() < PARALLEL_THRESHOLD {
+        out.chunks_mut(inner)
+            .enumerate()
+            .for_each(|(r, dst)| row(r, dst));
+    } else {
+        out.par_chunks_mut(inner)
+            .enumerate()
+            .for_each(|(r, dst)| row(r, dst));
+    }
+}
+
+/// Element offsets of `layout`, in row-major logical order.
+pub fn offsets(layout: &Layout) -> impl Iterator<Item = usize> + '_ {
+    let n = layout.numel();
+    let mut idx = vec![0usize; layout.rank()];
+    let mut off = layout.offset;
+    (0..n).map(move |_| {
+        let current = off;
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            off += layout.strides[d];
+            if idx[d] < layout.shape[d] {
+                break;
+            }
+            off -= layout.strides[d] * layout.shape[d];
+            idx[d] = 0;
+        }
+        current
+    })
+}

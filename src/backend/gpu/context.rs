@@ -1,0 +1,334 @@
+//! One GPU device: its wgpu handles, limits, buffer pool and caches (pipelines, bind
+//! groups, compiled plans).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use super::pool::{GpuBuffer, Pool};
+use super::program::{Executed, Program};
+use super::{adapters, shaders};
+use crate::error::{Error, Result};
+use crate::ops::ShaderVariant;
+use crate::plan::Plan;
+
+/// Features Lepton's kernels use when the adapter has them.
+const WANTED: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY);
+
+/// Compiled plans kept per device; past this many the cache starts afresh.
+const MAX_PROGRAMS: usize = 256;
+/// Bind groups kept per device; past this many the cache starts afresh.
+const MAX_BIND_GROUPS: usize = 8192;
+
+pub(crate) type BindKey = (u64, Vec<(u32, u64, u64)>);
+
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: Option<wgpu::AdapterInfo>,
+    pub(crate) pool: Pool,
+    pipelines: Mutex<HashMap<ShaderVariant, (u64, Arc<wgpu::ComputePipeline>)>>,
+    bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    programs: Mutex<HashMap<u64, Arc<Program>>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+static CONTEXTS: LazyLock<Mutex<HashMap<usize, Arc<GpuContext>>>> = LazyLock::new(Default::default);
+
+/// The context of adapter `index`, created on first use (a wgpu adapter opens one device).
+pub(crate) fn for_adapter(index: usize) -> Result<Arc<GpuContext>> {
+    let mut contexts = CONTEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(ctx) = contexts.get(&index) {
+        return Ok(ctx.clone());
+    }
+    let adapters = adapters::list();
+    let adapter = adapters.get(index).ok_or_else(|| Error::NoAdapter {
+        detail: format!(" with index {index} ({} adapters present)", adapters.len()),
+    })?;
+    let descriptor = wgpu::DeviceDescriptor {
+        label: Some("lepton"),
+        required_features: adapter.features() & WANTED,
+        required_limits: adapter.limits(),
+        ..Default::default()
+    };
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| Error::Gpu {
+            context: format!("opening {}", adapter.get_info().name),
+            message: e.to_string(),
+        })?;
+    let ctx = Arc::new(GpuContext::from_wgpu(
+        device,
+        queue,
+        Some(adapter.get_info()),
+    ));
+    contexts.insert(index, ctx.clone());
+    Ok(ctx)
+}
+
+impl GpuContext {
+    pub(crate) fn from_wgpu(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: Option<wgpu::AdapterInfo>,
+    ) -> GpuContext {
+        let lost: Arc<Mutex<Option<String>>> = Default::default();
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *flag.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("{reason:?}: {message}"));
+        });
+        let pool = Pool::new(device.clone(), &device.limits());
+        GpuContext {
+            device,
+            queue,
+            info,
+            pool,
+            pipelines: Default::default(),
+            bind_groups: Default::default(),
+            programs: Default::default(),
+            lost,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match &self.info {
+            Some(info) => format!("{} on {:?}", info.name, info.backend),
+            None => "an embedding program's device".to_string(),
+        }
+    }
+
+    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
+        self.info.as_ref()
+    }
+
+    pub fn features(&self) -> wgpu::Features {
+        self.device.features()
+    }
+
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    pub(crate) fn check_alive(&self) -> Result<()> {
+        match &*self.lost.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(reason) => Err(Error::DeviceLost {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Run `work` inside validation and out-of-memory error scopes, turning what they catch
+    /// into errors (wgpu would otherwise abort the process on them).
+    pub(crate) fn scoped<T>(&self, context: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_alive()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        self.check_alive()?;
+        if let Some(e) = oom {
+            return Err(Error::OutOfMemory {
+                bytes: 0,
+                context: format!("{context}: {e}"),
+            });
+        }
+        if let Some(e) = validation {
+            return Err(Error::Gpu {
+                context: context.to_string(),
+                message: e.to_string(),
+            });
+        }
+        result
+    }
+
+    pub(crate) fn synchronize(&self) -> Result<()> {
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu {
+            context: "waiting for the device".into(),
+            message: e.to_string(),
+        })?;
+        self.check_alive()
+    }
+
+    /// A buffer holding `bytes`.
+    pub(crate) fn upload(&self, bytes: &[u8]) -> Result<Arc<GpuBuffer>> {
+        self.scoped("upload", || {
+            let buffer = self.pool.storage("upload", bytes.len() as u64)?;
+            // Queue writes must cover whole 4-byte words.
+            let padded = bytes.len().div_ceil(4) * 4;
+            if padded == bytes.len() {
+                self.queue.write_buffer(buffer.raw(), 0, bytes);
+            } else {
+                let mut words = bytes.to_vec();
+                words.resize(padded, 0);
+                self.queue.write_buffer(buffer.raw(), 0, &words);
+            }
+            Ok(buffer)
+        })
+    }
+
+    /// The bytes `range` of `buffer`.
+    pub(crate) fn read(&self, buffer: &GpuBuffer, range: Range<u64>) -> Result<Vec<u8>> {
+        self.scoped("read", || {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            let staged = self.stage(&mut encoder, buffer, range)?;
+            self.queue.submit([encoder.finish()]);
+            crate::stats::submitted();
+            staged.finish(self)
+        })
+    }
+
+    /// Record a copy of `range` of `buffer` into a mappable buffer.
+    pub(crate) fn stage(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        buffer: &GpuBuffer,
+        range: Range<u64>,
+    ) -> Result<Staged> {
+        // Copies move whole 4-byte words.
+        let start = range.start / 4 * 4;
+        let end = range.end.div_ceil(4) * 4;
+        let staging = self.pool.staging((end - start).max(4))?;
+        if end > start {
+            encoder.copy_buffer_to_buffer(buffer.raw(), start, staging.raw(), 0, end - start);
+        }
+        Ok(Staged {
+            staging,
+            skip: (range.start - start) as usize,
+            len: (range.end - range.start) as usize,
+        })
+    }
+
+    pub(crate) fn pipeline(
+        &self,
+        variant: &ShaderVariant,
+    ) -> Result<(u64, Arc<wgpu::ComputePipeline>)> {
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = pipelines.get(variant) {
+            return Ok(p.clone());
+        }
+        let source = shaders::render(variant);
+        let label = format!(
+            "{}:{} {}->{}",
+            shaders::file_name(variant.file),
+            variant.entry,
+            variant.input,
+            variant.output
+        );
+        let pipeline = self.scoped(&label, || {
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+            Ok(self
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(variant.entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                }))
+        })?;
+        crate::stats::pipeline_created();
+        let entry = (pipelines.len() as u64, Arc::new(pipeline));
+        pipelines.insert(variant.clone(), entry.clone());
+        Ok(entry)
+    }
+
+    /// The bind group for `key`, created with `make` on a miss.
+    pub(crate) fn bind_group(
+        &self,
+        key: BindKey,
+        make: impl FnOnce() -> wgpu::BindGroup,
+    ) -> wgpu::BindGroup {
+        let mut groups = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = groups.get(&key) {
+            return g.clone();
+        }
+        if groups.len() >= MAX_BIND_GROUPS {
+            groups.clear();
+        }
+        let group = make();
+        crate::stats::bind_group_created();
+        groups.insert(key, group.clone());
+        group
+    }
+
+    fn program(&self, plan: &Plan) -> Result<Arc<Program>> {
+        if let Some(p) = self
+            .programs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&plan.id)
+        {
+            return Ok(p.clone());
+        }
+        let program = Arc::new(Program::compile(self, plan)?);
+        let mut programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
+        if programs.len() >= MAX_PROGRAMS {
+            programs.clear();
+        }
+        programs.insert(plan.id, program.clone());
+        Ok(program)
+    }
+
+    /// Run `plan` over `leaves` in one submission; optionally read bytes of one output back.
+    pub(crate) fn execute(
+        &self,
+        plan: &Plan,
+        leaves: &[Arc<GpuBuffer>],
+        read: Option<(usize, Range<u64>)>,
+    ) -> Result<Executed> {
+        let program = self.program(plan)?;
+        self.scoped("execute", || program.run(self, leaves, read))
+    }
+}
+
+/// A copy into a mappable buffer, recorded but maybe not yet submitted.
+pub(crate) struct Staged {
+    staging: Arc<GpuBuffer>,
+    skip: usize,
+    len: usize,
+}
+
+impl Staged {
+    /// Wait for the copy (submitted by the caller) and return the bytes.
+    pub(crate) fn finish(self, ctx: &GpuContext) -> Result<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let slice = self.staging.raw().slice(..);
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                context: "waiting for the device".into(),
+                message: e.to_string(),
+            })?;
+        ctx.check_alive()?;
+        rx.recv()
+            .map_err(|_| Error::DeviceLost {
+                reason: "a read-back never completed".into(),
+            })?
+            .map_err(|e| Error::Gpu {
+                context: "mapping a read-back buffer".into(),
+                message: e.to_string(),
+            })?;
+        let bytes = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
+                context: "reading a mapped buffer".into(),
+                message: e.to_string(),
+            })?;
+            view[self.skip..self.skip + self.len].to_vec()
+        };
+        self.staging.raw().unmap();
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,11 @@
+//! The GPU executor over wgpu: adapters, one context per device, a buffer pool, a pipeline
+//! cache, and compiled plans replayed with one submission each.
+
+pub mod adapters;
+pub mod context;
+mod pool;
+mod program;
+pub(crate) mod shaders;
+
+pub use context::GpuContext;
+pub(crate) use pool::GpuBuffer;

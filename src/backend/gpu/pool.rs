@@ -1,0 +1,185 @@
+//! Device buffers, pooled by size class: a buffer whose tensor is dropped goes back to the
+//! pool, so a replayed computation allocates nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::error::{Error, Result};
+
+static NEXT_BUFFER: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+pub(crate) const STAGING: wgpu::BufferUsages =
+    wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
+
+type Class = (u64, wgpu::BufferUsages);
+
+#[derive(Default)]
+struct Free {
+    buffers: HashMap<Class, Vec<(u64, wgpu::Buffer)>>,
+}
+
+pub(crate) struct Pool {
+    device: wgpu::Device,
+    free: Arc<Mutex<Free>>,
+    max_buffer: u64,
+    max_binding: u64,
+}
+
+/// A device buffer; dropping it returns it to its pool.
+pub(crate) struct GpuBuffer {
+    pub id: u64,
+    pub size: u64,
+    buffer: Option<wgpu::Buffer>,
+    usage: wgpu::BufferUsages,
+    home: Weak<Mutex<Free>>,
+}
+
+impl GpuBuffer {
+    pub fn raw(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        let Some(buffer) = self.buffer.take() else {
+            return;
+        };
+        match self.home.upgrade() {
+            Some(free) => free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .buffers
+                .entry((self.size, self.usage))
+                .or_default()
+                .push((self.id, buffer)),
+            None => crate::stats::buffer_freed(self.size),
+        }
+    }
+}
+
+/// Round up to a size class: multiples of 256 bytes, then of 1/8 of the next power of two,
+/// so at most 12.5% is wasted and similar sizes share buffers.
+fn class_size(bytes: u64) -> u64 {
+    let bytes = bytes.max(4);
+    let step = (bytes.next_power_of_two() / 8).max(256);
+    bytes.div_ceil(step) * step
+}
+
+impl Pool {
+    pub fn new(device: wgpu::Device, limits: &wgpu::Limits) -> Pool {
+        Pool {
+            device,
+            free: Default::default(),
+            max_buffer: limits.max_buffer_size,
+            max_binding: limits.max_storage_buffer_binding_size,
+        }
+    }
+
+    /// A storage buffer of at least `bytes`.
+    pub fn storage(&self, op: &'static str, bytes: u64) -> Result<Arc<GpuBuffer>> {
+        if bytes > self.max_binding {
+            return Err(Error::BufferTooLarge {
+                op,
+                bytes,
+                limit: self.max_binding,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        self.acquire(op, bytes, STORAGE)
+    }
+
+    /// A buffer the CPU can map to read results back.
+    pub fn staging(&self, bytes: u64) -> Result<Arc<GpuBuffer>> {
+        self.acquire("read", bytes, STAGING)
+    }
+
+    fn acquire(
+        &self,
+        op: &'static str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<Arc<GpuBuffer>> {
+        if bytes > self.max_buffer {
+            return Err(Error::BufferTooLarge {
+                op,
+                bytes,
+                limit: self.max_buffer,
+                limit_name: "max_buffer_size",
+            });
+        }
+        let mut size = class_size(bytes);
+        if size > self.max_buffer {
+            size = bytes.div_ceil(4) * 4;
+        }
+        let reused = self
+            .free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .buffers
+            .get_mut(&(size, usage))
+            .and_then(Vec::pop);
+        let (id, buffer) = match reused {
+            Some(found) => found,
+            None => (
+                NEXT_BUFFER.fetch_add(1, Ordering::Relaxed),
+                self.create(op, size, usage)?,
+            ),
+        };
+        Ok(Arc::new(GpuBuffer {
+            id,
+            size,
+            buffer: Some(buffer),
+            usage,
+            home: Arc::downgrade(&self.free),
+        }))
+    }
+
+    fn create(
+        &self,
+        op: &'static str,
+        size: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
+        let attempt = || {
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(op),
+                size,
+                usage,
+                mapped_at_creation: false,
+            });
+            match pollster::block_on(scope.pop()) {
+                None => Some(buffer),
+                Some(_) => None,
+            }
+        };
+        // On failure, give the pooled buffers back to the driver and try once more.
+        let buffer = attempt().or_else(|| {
+            self.trim();
+            attempt()
+        });
+        let buffer = buffer.ok_or_else(|| Error::OutOfMemory {
+            bytes: size,
+            context: op.to_string(),
+        })?;
+        crate::stats::buffer_allocated(size);
+        Ok(buffer)
+    }
+
+    /// Release every pooled buffer.
+    pub fn trim(&self) {
+        let drained =
+            std::mem::take(&mut self.free.lock().unwrap_or_else(|e| e.into_inner()).buffers);
+        for ((size, _), list) in drained {
+            for (_, buffer) in list {
+                buffer.destroy();
+                crate::stats::buffer_freed(size);
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! A plan compiled for one device: pipelines resolved, parameters uploaded once, and
+//! intermediate buffers owned, so a replay only binds its inputs and outputs and submits.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use super::context::GpuContext;
+use super::pool::GpuBuffer;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::ops::Arg;
+use crate::plan::{Loc, Plan};
+use crate::shape::MAX_RANK;
+
+/// A run's results, and the bytes read back from one of them if asked.
+pub(crate) type Executed = (Vec<Arc<GpuBuffer>>, Option<Vec<u8>>);
+
+/// Which buffer a binding refers to.
+#[derive(Clone, Copy, Debug)]
+enum Ref {
+    Leaf(usize),
+    Slot(usize),
+    Output(usize),
+    Scratch(usize),
+}
+
+struct Compiled {
+    pipeline_id: u64,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bindings: Vec<(u32, Ref)>,
+    params: Range<u64>,
+    groups: (u32, u32),
+}
+
+pub(crate) struct Program {
+    dispatches: Vec<Compiled>,
+    params: Arc<GpuBuffer>,
+    slots: Vec<Arc<GpuBuffer>>,
+    scratch: Vec<Arc<GpuBuffer>>,
+    output_bytes: Vec<u64>,
+    /// Replays of one program share its intermediates, so they are recorded one at a time.
+    running: Mutex<()>,
+}
+
+fn loc_ref(loc: Loc) -> Ref {
+    match loc {
+        Loc::Leaf(l) => Ref::Leaf(l),
+        Loc::Slot(s) => Ref::Slot(s),
+        Loc::Output(o) => Ref::Output(o),
+    }
+}
+
+/// Spread `total` workgroups over x and y so neither exceeds the per-dimension limit; the
+/// shaders rebuild the linear index from `num_workgroups`.
+fn fold(total: u32, max_per_dim: u32) -> (u32, u32) {
+    let x = total.min(max_per_dim);
+    (x, total.div_ceil(x))
+}
+
+/// Every dtype and rank in `plan` is one the shaders handle on this device. Tensor creation
+/// already refuses the rest; this keeps a plan that slips past from reaching a shader.
+fn check_supported(ctx: &GpuContext, plan: &Plan) -> Result<()> {
+    let f16 = ctx.features().contains(wgpu::Features::SHADER_F16);
+    for step in &plan.steps {
+        let dtypes = step.inputs.iter().map(|(_, d, _)| *d).chain([step.dtype]);
+        for dtype in dtypes {
+            if dtype.wgsl().is_none() || (dtype == DType::F16 && !f16) {
+                return Err(Error::UnsupportedDtype {
+                    op: step.op.name(),
+                    dtype,
+                    device: ctx.name(),
+                    why: "the device's shaders cannot store it",
+                });
+            }
+        }
+        if step.inputs.iter().any(|(_, _, l)| l.rank() > MAX_RANK) || step.shape.len() > MAX_RANK {
+            return Err(Error::invalid(
+                step.op.name(),
+                format!("more than {MAX_RANK} dimensions"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Program {
+    pub fn compile(ctx: &GpuContext, plan: &Plan) -> Result<Program> {
+        check_supported(ctx, plan)?;
+        let limits = ctx.limits();
+        let align = limits.min_storage_buffer_offset_alignment as u64;
+        let mut words: Vec<u32> = Vec::new();
+        let mut dispatches = Vec::new();
+        let mut scratch_bytes: Vec<u64> = Vec::new();
+        let mut output_bytes = vec![0; plan.outputs];
+        for step in &plan.steps {
+            if let Loc::Output(o) = step.out {
+                output_bytes[o] = step.out_bytes();
+            }
+            let lowering = crate::ops::lower(&step.desc());
+            let scratch_base = scratch_bytes.len();
+            scratch_bytes.extend(&lowering.scratch);
+            for d in lowering.dispatches {
+                if d.workgroups == 0 {
+                    continue;
+                }
+                let (pipeline_id, pipeline) = ctx.pipeline(&d.variant)?;
+                let start = (words.len() as u64 * 4).div_ceil(align) * align;
+                words.resize(start as usize / 4, 0);
+                words.extend(&d.params);
+                let bindings = d
+                    .bindings
+                    .iter()
+                    .map(|&(binding, arg)| {
+                        let r = match arg {
+                            Arg::Input(i) => loc_ref(step.inputs[i].0),
+                            Arg::Output => loc_ref(step.out),
+                            Arg::Scratch(j) => Ref::Scratch(scratch_base + j),
+                        };
+                        (binding, r)
+                    })
+                    .collect();
+                dispatches.push(Compiled {
+                    pipeline_id,
+                    pipeline,
+                    bindings,
+                    params: start..start + d.params.len() as u64 * 4,
+                    groups: fold(d.workgroups, limits.max_compute_workgroups_per_dimension),
+                });
+            }
+        }
+        let params = ctx
+            .pool
+            .storage("plan parameters", (words.len() as u64 * 4).max(4))?;
+        ctx.queue
+            .write_buffer(params.raw(), 0, bytemuck::cast_slice(&words));
+        let slots = plan
+            .slots
+            .iter()
+            .map(|&b| ctx.pool.storage("intermediate", b))
+            .collect::<Result<_>>()?;
+        let scratch = scratch_bytes
+            .iter()
+            .map(|&b| ctx.pool.storage("scratch", b))
+            .collect::<Result<_>>()?;
+        Ok(Program {
+            dispatches,
+            params,
+            slots,
+            scratch,
+            output_bytes,
+            running: Mutex::new(()),
+        })
+    }
+
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        leaves: &[Arc<GpuBuffer>],
+        read: Option<(usize, Range<u64>)>,
+    ) -> Result<Executed> {
+        let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs: Vec<Arc<GpuBuffer>> = self
+            .output_bytes
+            .iter()
+            .map(|&b| ctx.pool.storage("result", b))
+            .collect::<Result<_>>()?;
+        let buffer = |r: Ref| -> &GpuBuffer {
+            match r {
+                Ref::Leaf(i) => &leaves[i],
+                Ref::Slot(i) => &self.slots[i],
+                Ref::Output(i) => &outputs[i],
+                Ref::Scratch(i) => &self.scratch[i],
+            }
+        };
+        let groups: Vec<wgpu::BindGroup> = self
+            .dispatches
+            .iter()
+            .map(|d| {
+                let key = (
+                    d.pipeline_id,
+                    std::iter::once((0, self.params.id, d.params.start))
+                        .chain(d.bindings.iter().map(|&(b, r)| (b, buffer(r).id, 0)))
+                        .collect(),
+                );
+                ctx.bind_group(key, || {
+                    let params = wgpu::BufferBinding {
+                        buffer: self.params.raw(),
+                        offset: d.params.start,
+                        size: wgpu::BufferSize::new(d.params.end - d.params.start),
+                    };
+                    let mut entries = vec![wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(params),
+                    }];
+                    entries.extend(d.bindings.iter().map(|&(binding, r)| wgpu::BindGroupEntry {
+                        binding,
+                        resource: buffer(r).raw().as_entire_binding(),
+                    }));
+                    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &d.pipeline.get_bind_group_layout(0),
+                        entries: &entries,
+                    })
+                })
+            })
+            .collect();
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for (d, group) in self.dispatches.iter().zip(&groups) {
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+            }
+        }
+        let staged = match read {
+            Some((o, range)) => Some(ctx.stage(&mut encoder, &outputs[o], range)?),
+            None => None,
+        };
+        ctx.queue.submit([encoder.finish()]);
+        crate::stats::submitted();
+        let bytes = staged.map(|s| s.finish(ctx)).transpose()?;
+        Ok((outputs, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn folding_covers_every_workgroup_within_the_limit() {
+        for total in [1, 65_535, 65_536, 78_126, 1 << 24] {
+            let (x, y) = super::fold(total, 65_535);
+            assert!(x <= 65_535 && y <= 65_535);
+            assert!(x as u64 * y as u64 >= total as u64);
+            assert!(
+                (x as u64 * (y as u64 - 1)) < total as u64,
+                "no wholly idle row of workgroups"
+            );
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `lepton info`: the adapters wgpu finds and what they offer.
+
+use std::fmt::Write;
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b}"),
+    }
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let adapters = lepton::info::adapters();
+    let mut out = String::new();
+    if adapters.is_empty() {
+        writeln!(out, "No GPU adapters found. Install a GPU driver, or on Debian/Ubuntu a software Vulkan device:")?;
+        writeln!(out, "  apt-get install mesa-vulkan-drivers")?;
+    }
+    for a in &adapters {
+        let kind = if a.hardware { "hardware" } else { "software" };
+        writeln!(
+            out,
+            "gpu:{}  {}  ({}, {}, {kind})",
+            a.index, a.name, a.backend, a.device_type
+        )?;
+        if !a.driver.is_empty() {
+            writeln!(out, "    driver    {}", a.driver)?;
+        }
+        let features: Vec<String> = a
+            .features
+            .iter()
+            .map(|(n, on)| format!("{n} {}", if *on { "yes" } else { "no" }))
+            .collect();
+        writeln!(out, "    features  {}", features.join(", "))?;
+        for (name, value) in &a.limits {
+            let shown = if name.contains("size") && !name.contains("subgroup") {
+                human_bytes(*value)
+            } else {
+                value.to_string()
+            };
+            writeln!(out, "    {name:<40} {shown}")?;
+        }
+    }
+    writeln!(out, "auto -> {}", lepton::info::auto_choice())?;
+    print!("{out}");
+    Ok(())
+}

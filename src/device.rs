@@ -1,0 +1,140 @@
+//! Devices: the CPU path, or a GPU adapter through wgpu; and how one is chosen.
+
+use std::sync::Arc;
+
+use crate::backend::cpu::CpuData;
+use crate::backend::gpu::{self, GpuContext};
+use crate::backend::Buffer;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+
+/// Where tensors live and ops run. Cloning is cheap; two clones of one GPU device compare equal.
+#[derive(Clone)]
+pub enum Device {
+    Cpu,
+    Gpu(Arc<GpuContext>),
+}
+
+impl Device {
+    pub fn cpu() -> Device {
+        Device::Cpu
+    }
+
+    /// The best GPU adapter: a hardware one if present, else a software one (lavapipe).
+    pub fn gpu() -> Result<Device> {
+        let index = gpu::adapters::preferred(false).ok_or_else(|| Error::NoAdapter {
+            detail: String::new(),
+        })?;
+        Device::gpu_index(index)
+    }
+
+    /// The adapter with this index in `lepton info`'s list.
+    pub fn gpu_index(index: usize) -> Result<Device> {
+        Ok(Device::Gpu(gpu::context::for_adapter(index)?))
+    }
+
+    /// A hardware GPU adapter if there is one, else the CPU path. A software adapter is never
+    /// picked here: on the CPU it is slower than the CPU path.
+    pub fn auto() -> Device {
+        gpu::adapters::preferred(true)
+            .and_then(|i| Device::gpu_index(i).ok())
+            .unwrap_or(Device::Cpu)
+    }
+
+    /// `cpu`, `gpu`, `gpu:N` or `auto`.
+    pub fn parse(name: &str) -> Result<Device> {
+        match name.trim() {
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Device::gpu(),
+            "auto" | "" => Ok(Device::auto()),
+            other => match other.strip_prefix("gpu:").map(str::parse::<usize>) {
+                Some(Ok(index)) => Device::gpu_index(index),
+                _ => Err(Error::UnknownDevice {
+                    name: other.to_string(),
+                }),
+            },
+        }
+    }
+
+    /// The device `LEPTON_DEVICE` names (`cpu`, `gpu`, `gpu:N`, `auto`); `auto` when unset.
+    pub fn from_env() -> Result<Device> {
+        Device::parse(&std::env::var("LEPTON_DEVICE").unwrap_or_default())
+    }
+
+    /// Run on a device and queue that the embedding program already owns.
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Device {
+        Device::Gpu(Arc::new(GpuContext::from_wgpu(device, queue, None)))
+    }
+
+    /// Wait until all work submitted to this device has finished (a no-op on the CPU path,
+    /// which runs synchronously). Benchmarks call it before stopping the clock.
+    pub fn synchronize(&self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Gpu(ctx) => ctx.synchronize(),
+        }
+    }
+
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Device::Gpu(_))
+    }
+
+    /// Whether this device can hold `dtype`.
+    pub fn supports(&self, dtype: DType) -> bool {
+        match self {
+            Device::Cpu => true,
+            Device::Gpu(ctx) => match dtype {
+                DType::F32 => true,
+                DType::F16 => ctx.features().contains(wgpu::Features::SHADER_F16),
+                DType::F64 => false,
+            },
+        }
+    }
+
+    pub(crate) fn check_dtype(&self, op: &'static str, dtype: DType) -> Result<()> {
+        if self.supports(dtype) {
+            return Ok(());
+        }
+        Err(Error::UnsupportedDtype {
+            op,
+            dtype,
+            device: self.to_string(),
+            why: match dtype {
+                DType::F64 => "WGSL has no f64; use the CPU path for f64",
+                _ => "the adapter lacks the SHADER_F16 feature",
+            },
+        })
+    }
+
+    pub(crate) fn upload(&self, data: CpuData) -> Result<Buffer> {
+        match self {
+            Device::Cpu => Ok(Buffer::Cpu(Arc::new(data))),
+            Device::Gpu(ctx) => Ok(Buffer::Gpu(ctx.upload(data.as_bytes())?)),
+        }
+    }
+}
+
+impl PartialEq for Device {
+    fn eq(&self, other: &Device) -> bool {
+        match (self, other) {
+            (Device::Cpu, Device::Cpu) => true,
+            (Device::Gpu(a), Device::Gpu(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Gpu(ctx) => write!(f, "gpu ({})", ctx.name()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

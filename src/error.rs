@@ -1,0 +1,101 @@
+//! `lepton::Error`: every way a Lepton call can fail, as a value.
+
+use std::panic::Location;
+
+use crate::dtype::DType;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, naming the op, the shapes or dtypes involved and, where the error
+/// comes from user input, the caller's source line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{op}: incompatible shapes {lhs:?} and {rhs:?} ({why}) at {location}")]
+    ShapeMismatch {
+        op: &'static str,
+        lhs: Vec<usize>,
+        rhs: Vec<usize>,
+        why: String,
+        location: &'static Location<'static>,
+    },
+    #[error("{op}: axis {axis} is out of range for a tensor of rank {rank} at {location}")]
+    AxisOutOfRange {
+        op: &'static str,
+        axis: isize,
+        rank: usize,
+        location: &'static Location<'static>,
+    },
+    #[error("reshape: cannot reshape {from:?} ({from_numel} elements) to {to:?} at {location}")]
+    ReshapeNumel {
+        from: Vec<usize>,
+        from_numel: usize,
+        to: Vec<isize>,
+        location: &'static Location<'static>,
+    },
+    #[error("{op}: data has {got} elements but shape {shape:?} needs {expected} at {location}")]
+    DataLength {
+        op: &'static str,
+        shape: Vec<usize>,
+        expected: usize,
+        got: usize,
+        location: &'static Location<'static>,
+    },
+    #[error("{op}: tensors live on different devices ({lhs} and {rhs}) at {location}")]
+    DeviceMismatch {
+        op: &'static str,
+        lhs: String,
+        rhs: String,
+        location: &'static Location<'static>,
+    },
+    #[error("{op}: dtypes differ ({lhs} and {rhs}); cast one first at {location}")]
+    DtypeMismatch {
+        op: &'static str,
+        lhs: DType,
+        rhs: DType,
+        location: &'static Location<'static>,
+    },
+    #[error("{op}: dtype {dtype} is not supported on {device}: {why}")]
+    UnsupportedDtype {
+        op: &'static str,
+        dtype: DType,
+        device: String,
+        why: &'static str,
+    },
+    #[error("{op}: {message} at {location}")]
+    InvalidArgument {
+        op: &'static str,
+        message: String,
+        location: &'static Location<'static>,
+    },
+    #[error(
+        "no GPU adapter found{detail}. Install a GPU driver, or on Debian/Ubuntu a software Vulkan \
+         device with `apt-get install mesa-vulkan-drivers`; or use the CPU path (LEPTON_DEVICE=cpu)"
+    )]
+    NoAdapter { detail: String },
+    #[error("unknown device {name:?}: expected cpu, gpu, gpu:N (an adapter index from `lepton info`) or auto")]
+    UnknownDevice { name: String },
+    #[error("{op}: a buffer of {bytes} bytes exceeds the adapter's {limit_name} of {limit} bytes")]
+    BufferTooLarge {
+        op: &'static str,
+        bytes: u64,
+        limit: u64,
+        limit_name: &'static str,
+    },
+    #[error("GPU out of memory while allocating {bytes} bytes ({context})")]
+    OutOfMemory { bytes: u64, context: String },
+    #[error("the GPU device was lost: {reason}")]
+    DeviceLost { reason: String },
+    #[error("GPU error in {context}: {message}")]
+    Gpu { context: String, message: String },
+}
+
+impl Error {
+    #[track_caller]
+    pub(crate) fn invalid(op: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op,
+            message: message.into(),
+            location: Location::caller(),
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! What `lepton info` reports: every adapter wgpu finds, the features and limits that
+//! size our kernels, and which device `auto` picks.
+
+use crate::backend::gpu::adapters;
+use crate::device::Device;
+
+/// One adapter as reported to users.
+pub struct AdapterReport {
+    pub index: usize,
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub hardware: bool,
+    pub features: Vec<(&'static str, bool)>,
+    pub limits: Vec<(&'static str, u64)>,
+}
+
+/// Every adapter, in `gpu:N` order.
+pub fn adapters() -> Vec<AdapterReport> {
+    adapters::list()
+        .iter()
+        .enumerate()
+        .map(|(index, adapter)| {
+            let info = adapter.get_info();
+            let f = adapter.features();
+            let l = adapter.limits();
+            AdapterReport {
+                index,
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
+                hardware: adapters::is_hardware(&info),
+                features: vec![
+                    ("SHADER_F16", f.contains(wgpu::Features::SHADER_F16)),
+                    ("SUBGROUP", f.contains(wgpu::Features::SUBGROUP)),
+                    (
+                        "TIMESTAMP_QUERY",
+                        f.contains(wgpu::Features::TIMESTAMP_QUERY),
+                    ),
+                    (
+                        "COOPERATIVE_MATRIX",
+                        f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
+                    ),
+                ],
+                limits: vec![
+                    (
+                        "max_compute_workgroup_storage_size",
+                        l.max_compute_workgroup_storage_size as u64,
+                    ),
+                    (
+                        "max_compute_invocations_per_workgroup",
+                        l.max_compute_invocations_per_workgroup as u64,
+                    ),
+                    (
+                        "max_compute_workgroups_per_dimension",
+                        l.max_compute_workgroups_per_dimension as u64,
+                    ),
+                    ("max_buffer_size", l.max_buffer_size),
+                    (
+                        "max_storage_buffer_binding_size",
+                        l.max_storage_buffer_binding_size,
+                    ),
+                    ("subgroup_min_size", info.subgroup_min_size as u64),
+                    ("subgroup_max_size", info.subgroup_max_size as u64),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// The device `auto` resolves to, described.
+pub fn auto_choice() -> String {
+    match Device::auto() {
+        Device::Cpu => {
+            "cpu (no hardware GPU adapter; a software adapter is used only with --device gpu)"
+                .into()
+        }
+        gpu => gpu.to_string(),
+    }
+}

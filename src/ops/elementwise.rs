@@ -1,0 +1,402 @@
+//! Elementwise ops: unary and binary tables (name, CPU function, WGSL expression), `where`,
+//! casts, copies and fills. Binary ops broadcast with NumPy rules; every input is read
+//! through its layout, so views (permuted, sliced, expanded) need no copy.
+
+use std::panic::Location;
+
+use super::real::{Compute, Real};
+use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
+use crate::backend::cpu::strided::map_n;
+use crate::backend::cpu::{with_dtype, CpuData};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::shape::{broadcast_shapes, check_rank, Layout};
+use crate::tensor::Tensor;
+
+macro_rules! unary_table {
+    ($($variant:ident $name:literal |$x:ident| $cpu:expr, $wgsl:literal;)*) => {
+        /// Elementwise functions of one tensor.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum UnaryOp { $($variant),* }
+
+        impl UnaryOp {
+            pub const ALL: &'static [UnaryOp] = &[$(UnaryOp::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(UnaryOp::$variant => $name),* }
+            }
+
+            /// The op as a WGSL expression of `x: f32`.
+            pub(crate) fn wgsl(self) -> &'static str {
+                match self { $(UnaryOp::$variant => $wgsl),* }
+            }
+
+            /// The op in the CPU path's arithmetic.
+            pub fn eval<R: Real>(self, v: R) -> R {
+                match self { $(UnaryOp::$variant => { let $x = v; $cpu }),* }
+            }
+
+            fn map_cpu<T: Compute>(self, input: (&[T], &Layout), out: &mut [T]) {
+                match self {
+                    $(UnaryOp::$variant => map_n([input], out, |[v]| {
+                        let $x = v.load();
+                        T::store($cpu)
+                    })),*
+                }
+            }
+        }
+    };
+}
+
+unary_table! {
+    Neg "neg" |x| -x, "-x";
+    Abs "abs" |x| x.abs(), "abs(x)";
+    Exp "exp" |x| x.exp(), "exp(x)";
+    Log "log" |x| x.ln(), "log(x)";
+    Sqrt "sqrt" |x| x.sqrt(), "sqrt(x)";
+    Rsqrt "rsqrt" |x| x.c(1.0) / x.sqrt(), "inverseSqrt(x)";
+    Recip "recip" |x| x.c(1.0) / x, "1.0 / x";
+    Sin "sin" |x| x.sin(), "sin(x)";
+    Cos "cos" |x| x.cos(), "cos(x)";
+    Tanh "tanh" |x| x.tanh(), "tanh_(x)";
+    Sigmoid "sigmoid" |x| x.c(1.0) / (x.c(1.0) + (-x).exp()), "1.0 / (1.0 + exp(-x))";
+    Relu "relu" |x| if x > x.c(0.0) { x } else { x.c(0.0) }, "max(x, 0.0)";
+    Gelu "gelu" |x| x.c(0.5) * x * (x.c(1.0) + (x * x.c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
+        "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))";
+    Square "square" |x| x * x, "x * x";
+}
+
+macro_rules! binary_table {
+    ($($variant:ident $name:literal |$a:ident, $b:ident| $cpu:expr, $wgsl:literal;)*) => {
+        /// Elementwise functions of two broadcast tensors. Comparisons give 1 or 0.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum BinaryOp { $($variant),* }
+
+        impl BinaryOp {
+            pub const ALL: &'static [BinaryOp] = &[$(BinaryOp::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(BinaryOp::$variant => $name),* }
+            }
+
+            /// The op as a WGSL expression of `a: f32` and `b: f32`.
+            pub(crate) fn wgsl(self) -> &'static str {
+                match self { $(BinaryOp::$variant => $wgsl),* }
+            }
+
+            /// The op in the CPU path's arithmetic.
+            pub fn eval<R: Real>(self, va: R, vb: R) -> R {
+                match self { $(BinaryOp::$variant => { let ($a, $b) = (va, vb); $cpu }),* }
+            }
+
+            fn map_cpu<T: Compute>(self, lhs: (&[T], &Layout), rhs: (&[T], &Layout), out: &mut [T]) {
+                match self {
+                    $(BinaryOp::$variant => map_n([lhs, rhs], out, |[va, vb]| {
+                        let ($a, $b) = (va.load(), vb.load());
+                        T::store($cpu)
+                    })),*
+                }
+            }
+        }
+    };
+}
+
+fn flag<R: Real>(c: bool) -> R {
+    R::k(if c { 1.0 } else { 0.0 })
+}
+
+binary_table! {
+    Add "add" |a, b| a + b, "a + b";
+    Sub "sub" |a, b| a - b, "a - b";
+    Mul "mul" |a, b| a * b, "a * b";
+    Div "div" |a, b| a / b, "a / b";
+    Pow "pow" |a, b| a.powf(b), "pow_(a, b)";
+    Maximum "maximum" |a, b| a.max(b), "max(a, b)";
+    Minimum "minimum" |a, b| a.min(b), "min(a, b)";
+    Eq "eq" |a, b| flag(a == b), "select(0.0, 1.0, a == b)";
+    Ne "ne" |a, b| flag(a != b), "select(0.0, 1.0, a != b)";
+    Lt "lt" |a, b| flag(a < b), "select(0.0, 1.0, a < b)";
+    Le "le" |a, b| flag(a <= b), "select(0.0, 1.0, a <= b)";
+    Gt "gt" |a, b| flag(a > b), "select(0.0, 1.0, a > b)";
+    Ge "ge" |a, b| flag(a >= b), "select(0.0, 1.0, a >= b)";
+}
+
+macro_rules! unary_methods {
+    ($($method:ident $variant:ident;)*) => {
+        impl Tensor {
+            $(
+                #[doc = concat!("Elementwise `", stringify!($method), "`.")]
+                pub fn $method(&self) -> Tensor {
+                    self.unary(UnaryOp::$variant)
+                }
+            )*
+        }
+    };
+}
+
+unary_methods! {
+    neg Neg; abs Abs; exp Exp; log Log; sqrt Sqrt; rsqrt Rsqrt; recip Recip; sin Sin; cos Cos;
+    tanh Tanh; sigmoid Sigmoid; relu Relu; gelu Gelu; square Square;
+}
+
+macro_rules! binary_methods {
+    ($($method:ident $variant:ident;)*) => {
+        impl Tensor {
+            $(
+                #[doc = concat!("Elementwise `", stringify!($method), "` with NumPy broadcasting.")]
+                #[track_caller]
+                pub fn $method(&self, rhs: &Tensor) -> Result<Tensor> {
+                    self.binary(BinaryOp::$variant, rhs)
+                }
+            )*
+        }
+    };
+}
+
+binary_methods! {
+    add Add; sub Sub; mul Mul; div Div; pow Pow; maximum Maximum; minimum Minimum;
+    eq Eq; ne Ne; lt Lt; le Le; gt Gt; ge Ge;
+}
+
+impl Tensor {
+    pub fn unary(&self, op: UnaryOp) -> Tensor {
+        Tensor::from_op(
+            Op::Unary(op),
+            vec![self.clone()],
+            self.shape().to_vec(),
+            self.dtype(),
+            self.device().clone(),
+        )
+    }
+
+    #[track_caller]
+    pub fn binary(&self, op: BinaryOp, rhs: &Tensor) -> Result<Tensor> {
+        let name = op.name();
+        let device = self.same_device(name, rhs)?;
+        self.same_dtype(name, rhs)?;
+        let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
+        let inputs = vec![self.expand_view(&shape), rhs.expand_view(&shape)];
+        Ok(Tensor::from_op(
+            Op::Binary(op),
+            inputs,
+            shape,
+            self.dtype(),
+            device,
+        ))
+    }
+
+    /// `self` op a scalar (a broadcast fill of the same dtype and device).
+    #[track_caller]
+    pub fn binary_scalar(&self, op: BinaryOp, value: f64) -> Result<Tensor> {
+        self.binary(op, &Tensor::full(&[], value, self.dtype(), self.device())?)
+    }
+
+    /// Elements of `a` where `self` is nonzero, else of `b`; all three broadcast together.
+    #[track_caller]
+    pub fn where_(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let device = self.same_device("where", a)?;
+        a.same_device("where", b)?;
+        self.same_dtype("where", a)?;
+        a.same_dtype("where", b)?;
+        let shape = broadcast_shapes("where", self.shape(), a.shape())?;
+        let shape = broadcast_shapes("where", &shape, b.shape())?;
+        let inputs = vec![
+            self.expand_view(&shape),
+            a.expand_view(&shape),
+            b.expand_view(&shape),
+        ];
+        Ok(Tensor::from_op(Op::Where, inputs, shape, a.dtype(), device))
+    }
+
+    /// Convert to `dtype` (a no-op when it already is).
+    #[track_caller]
+    pub fn cast(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        self.device().check_dtype("cast", dtype)?;
+        Ok(Tensor::from_op(
+            Op::Cast,
+            vec![self.clone()],
+            self.shape().to_vec(),
+            dtype,
+            self.device().clone(),
+        ))
+    }
+
+    /// A dense copy if this is a view that is not already dense.
+    pub fn contiguous(&self) -> Tensor {
+        if self.layout.is_contiguous()
+            && self.layout.numel() == crate::shape::numel(&self.node.shape)
+        {
+            return self.clone();
+        }
+        Tensor::from_op(
+            Op::Copy,
+            vec![self.clone()],
+            self.shape().to_vec(),
+            self.dtype(),
+            self.device().clone(),
+        )
+    }
+
+    /// A tensor of `shape` whose every element is `value`. Lazy: nothing is uploaded.
+    #[track_caller]
+    pub fn full(
+        shape: &[usize],
+        value: f64,
+        dtype: DType,
+        device: &crate::Device,
+    ) -> Result<Tensor> {
+        check_rank("full", shape)?;
+        device.check_dtype("full", dtype)?;
+        Ok(Tensor::from_op(
+            Op::Fill(value.to_bits()),
+            Vec::new(),
+            shape.to_vec(),
+            dtype,
+            device.clone(),
+        ))
+    }
+
+    #[track_caller]
+    pub fn zeros(shape: &[usize], dtype: DType, device: &crate::Device) -> Result<Tensor> {
+        Tensor::full(shape, 0.0, dtype, device)
+    }
+
+    #[track_caller]
+    pub fn ones(shape: &[usize], dtype: DType, device: &crate::Device) -> Result<Tensor> {
+        Tensor::full(shape, 1.0, dtype, device)
+    }
+
+    #[track_caller]
+    pub(crate) fn same_dtype(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.dtype() != other.dtype() {
+            return Err(Error::DtypeMismatch {
+                op,
+                lhs: self.dtype(),
+                rhs: other.dtype(),
+                location: Location::caller(),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
+    let ins: Vec<&Layout> = step.inputs.iter().map(|(_, l)| *l).collect();
+    match step.op {
+        Op::Unary(op) => with_dtype!(step.out_dtype, T => {
+            op.map_cpu::<T>((inputs[0].slice(), ins[0]), out.slice_mut())
+        }),
+        Op::Binary(op) => with_dtype!(step.out_dtype, T => {
+            op.map_cpu::<T>((inputs[0].slice(), ins[0]), (inputs[1].slice(), ins[1]), out.slice_mut())
+        }),
+        Op::Where => with_dtype!(step.out_dtype, T => map_n(
+            [(inputs[0].slice::<T>(), ins[0]), (inputs[1].slice(), ins[1]), (inputs[2].slice(), ins[2])],
+            out.slice_mut::<T>(),
+            |[c, a, b]| if c.to_f64() != 0.0 { a } else { b },
+        )),
+        Op::Copy => with_dtype!(step.out_dtype, T => {
+            map_n([(inputs[0].slice::<T>(), ins[0])], out.slice_mut::<T>(), |[v]| v)
+        }),
+        Op::Cast => with_dtype!(step.inputs[0].0, I => with_dtype!(step.out_dtype, O => {
+            map_n([(inputs[0].slice::<I>(), ins[0])], out.slice_mut::<O>(), |[v]| O::from_f64(v.to_f64()))
+        })),
+        Op::Fill(bits) => with_dtype!(step.out_dtype, T => {
+            out.slice_mut::<T>().fill(T::from_f64(f64::from_bits(*bits)))
+        }),
+        _ => unreachable!("not an elementwise op: {:?}", step.op),
+    }
+    Ok(())
+}
+
+/// Workgroup size of every entry point in elementwise.wgsl.
+const WORKGROUP: usize = 256;
+
+/// An elementwise dispatch writing `out` (any layout of the output buffer) from inputs read
+/// through their layouts; `value` is the fill value where the entry point uses one.
+pub(crate) fn dispatch(
+    variant: ShaderVariant,
+    inputs: &[(usize, &Layout)],
+    out: &Layout,
+    value: f32,
+) -> Dispatch {
+    let mut layouts = vec![out];
+    layouts.extend(inputs.iter().map(|(_, l)| *l));
+    let (shape, strides) = Layout::coalesce(&layouts);
+    let n = out.numel();
+    let contiguous = shape.len() <= 1 && strides.iter().all(|s| s.first().is_none_or(|&s| s == 1));
+    let mut params = vec![0u32; 48];
+    params[0] = n as u32;
+    params[1] = shape.len() as u32;
+    params[2] = contiguous as u32;
+    params[3] = out.offset as u32;
+    for (k, (_, l)) in inputs.iter().enumerate() {
+        params[4 + k] = l.offset as u32;
+    }
+    params[7] = value.to_bits();
+    params[8..16].copy_from_slice(&padded(&shape));
+    for (k, s) in strides.iter().enumerate() {
+        params[16 + 8 * k..24 + 8 * k].copy_from_slice(&padded(s));
+    }
+    let mut bindings: Vec<(u32, Arg)> = inputs
+        .iter()
+        .enumerate()
+        .map(|(k, (i, _))| (1 + k as u32, Arg::Input(*i)))
+        .collect();
+    bindings.push((4, Arg::Output));
+    Dispatch {
+        variant,
+        params,
+        bindings,
+        workgroups: n.div_ceil(WORKGROUP) as u32,
+    }
+}
+
+pub(crate) fn variant(
+    entry: &'static str,
+    input: DType,
+    output: DType,
+    expr: Option<&'static str>,
+) -> ShaderVariant {
+    ShaderVariant {
+        file: ShaderFile::Elementwise,
+        entry,
+        input,
+        output,
+        expr,
+    }
+}
+
+pub(crate) fn lower(step: &StepDesc) -> Lowering {
+    let out = Layout::contiguous(step.out_shape);
+    let ins: Vec<(usize, &Layout)> = step
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, l))| (i, *l))
+        .collect();
+    let in_dtype = step.inputs.first().map_or(step.out_dtype, |(d, _)| *d);
+    let (v, value) = match step.op {
+        Op::Unary(op) => (
+            variant("unary", in_dtype, step.out_dtype, Some(op.wgsl())),
+            0.0,
+        ),
+        Op::Binary(op) => (
+            variant("binary", in_dtype, step.out_dtype, Some(op.wgsl())),
+            0.0,
+        ),
+        Op::Where => (variant("select3", in_dtype, step.out_dtype, None), 0.0),
+        Op::Cast | Op::Copy => (variant("unary", in_dtype, step.out_dtype, Some("x")), 0.0),
+        Op::Fill(bits) => (
+            variant("fill", step.out_dtype, step.out_dtype, None),
+            f64::from_bits(*bits) as f32,
+        ),
+        _ => unreachable!("not an elementwise op: {:?}", step.op),
+    };
+    Lowering {
+        dispatches: vec![dispatch(v, &ins, &out, value)],
+        scratch: Vec::new(),
+    }
+}

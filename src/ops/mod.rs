@@ -1,0 +1,153 @@
+//! What each op means. One file per op family: the `Tensor` methods with their shape rules,
+//! the CPU kernel, and the GPU dispatch description (plain data; only `backend::gpu` touches
+//! wgpu), side by side.
+
+pub mod elementwise;
+pub mod matmul;
+pub mod movement;
+pub(crate) mod real;
+pub mod reduce;
+
+use crate::backend::cpu::CpuData;
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::shape::Layout;
+
+pub use elementwise::{BinaryOp, UnaryOp};
+pub use reduce::ReduceOp;
+
+/// Every primitive the graph records. Values that must hash (fill values) are stored as bits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Op {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    /// `where(cond, a, b)`: inputs cond, a, b, all broadcast to the output shape.
+    Where,
+    /// Convert to the node's dtype.
+    Cast,
+    /// Materialize a view densely.
+    Copy,
+    /// Every element the same value (f64 bits).
+    Fill(u64),
+    /// Reduce the trailing `reduced` axes of the (permuted) input.
+    Reduce {
+        op: ReduceOp,
+        reduced: usize,
+    },
+    /// Batched matmul of two inputs of shapes [..., M, K] and [..., K, N] with equal batch dims.
+    Matmul,
+    /// Join the inputs along `axis`.
+    Concat {
+        axis: usize,
+    },
+    /// Constant padding: `before[d]` elements before dimension d (after = shape - input - before).
+    Pad {
+        before: Vec<usize>,
+        value: u64,
+    },
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Unary(op) => op.name(),
+            Op::Binary(op) => op.name(),
+            Op::Where => "where",
+            Op::Cast => "cast",
+            Op::Copy => "contiguous",
+            Op::Fill(_) => "full",
+            Op::Reduce { op, .. } => op.name(),
+            Op::Matmul => "matmul",
+            Op::Concat { .. } => "concat",
+            Op::Pad { .. } => "pad",
+        }
+    }
+}
+
+/// One compute step as the executors see it: the op, its inputs' dtypes and layouts, and
+/// the dense output it writes.
+pub(crate) struct StepDesc<'a> {
+    pub op: &'a Op,
+    pub inputs: Vec<(DType, &'a Layout)>,
+    pub out_dtype: DType,
+    pub out_shape: &'a [usize],
+}
+
+/// The WGSL source files, one per kernel family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ShaderFile {
+    Elementwise,
+    Reduce,
+    Matmul,
+}
+
+/// One specialization of a shader file: input and output storage types, and for elementwise
+/// kernels the WGSL expression of the op.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ShaderVariant {
+    pub file: ShaderFile,
+    pub entry: &'static str,
+    pub input: DType,
+    pub output: DType,
+    pub expr: Option<&'static str>,
+}
+
+/// A buffer that a dispatch binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arg {
+    Input(usize),
+    Output,
+    Scratch(usize),
+}
+
+/// One GPU dispatch as plain data. `params` is bound at binding 0; `workgroups` counts all
+/// workgroups, which the backend folds into two dimensions when one would exceed the limit.
+#[derive(Clone, Debug)]
+pub(crate) struct Dispatch {
+    pub variant: ShaderVariant,
+    pub params: Vec<u32>,
+    pub bindings: Vec<(u32, Arg)>,
+    pub workgroups: u32,
+}
+
+/// The dispatches of one step, and the scratch buffers (bytes) they share.
+#[derive(Default)]
+pub(crate) struct Lowering {
+    pub dispatches: Vec<Dispatch>,
+    pub scratch: Vec<u64>,
+}
+
+/// Describe `step` as GPU dispatches.
+pub(crate) fn lower(step: &StepDesc) -> Lowering {
+    match step.op {
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast | Op::Copy | Op::Fill(_) => {
+            elementwise::lower(step)
+        }
+        Op::Reduce { op, reduced } => reduce::lower(*op, *reduced, step),
+        Op::Matmul => matmul::lower(step),
+        Op::Concat { axis } => movement::lower_concat(*axis, step),
+        Op::Pad { before, value } => movement::lower_pad(before, *value, step),
+    }
+}
+
+/// Run `step` on the CPU, writing `out` (dense, already sized to the output).
+pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
+    match step.op {
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast | Op::Copy | Op::Fill(_) => {
+            elementwise::run_cpu(step, inputs, out)
+        }
+        Op::Reduce { op, reduced } => reduce::run_cpu(*op, *reduced, step, inputs, out),
+        Op::Matmul => matmul::run_cpu(step, inputs, out),
+        Op::Concat { axis } => movement::run_concat_cpu(*axis, step, inputs, out),
+        Op::Pad { before, value } => movement::run_pad_cpu(before, *value, step, inputs, out),
+    }
+}
+
+/// Shape and strides of up to `MAX_RANK` dims, padded for a shader's fixed-size arrays.
+pub(crate) fn padded(values: &[usize]) -> [u32; crate::shape::MAX_RANK] {
+    let mut out = [0u32; crate::shape::MAX_RANK];
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = *v as u32;
+    }
+    out
+}

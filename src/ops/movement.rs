@@ -1,0 +1,384 @@
+//! Movement: reshape, permute, expand, slice, squeeze and unsqueeze are views (a new layout
+//! over the same buffer); concat and pad are kernels that copy into a new buffer.
+
+use std::panic::Location;
+
+use super::elementwise::{dispatch, variant};
+use super::{Lowering, StepDesc};
+use crate::backend::cpu::strided::offsets;
+use crate::backend::cpu::{with_dtype, CpuData};
+use crate::dtype::Element;
+use crate::error::{Error, Result};
+use crate::ops::Op;
+use crate::shape::{check_rank, contiguous_strides, normalize_axis, numel, Layout};
+use crate::tensor::Tensor;
+
+impl Tensor {
+    /// The same elements with a new shape; one dimension may be -1 (inferred). A view when
+    /// strides allow, else a copy.
+    #[track_caller]
+    pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
+        let err = || Error::ReshapeNumel {
+            from: self.shape().to_vec(),
+            from_numel: self.numel(),
+            to: shape.to_vec(),
+            location: Location::caller(),
+        };
+        let inferred: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .filter(|(_, &d)| d == -1)
+            .map(|(i, _)| i)
+            .collect();
+        if inferred.len() > 1 || shape.iter().any(|&d| d < -1) {
+            return Err(err());
+        }
+        let known: usize = shape
+            .iter()
+            .filter(|&&d| d >= 0)
+            .map(|&d| d as usize)
+            .product();
+        let mut resolved: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+        if let Some(&i) = inferred.first() {
+            if known == 0 || !self.numel().is_multiple_of(known) {
+                return Err(err());
+            }
+            resolved[i] = self.numel() / known;
+        }
+        if numel(&resolved) != self.numel() {
+            return Err(err());
+        }
+        self.reshape_usize(&resolved)
+    }
+
+    #[track_caller]
+    pub(crate) fn reshape_usize(&self, shape: &[usize]) -> Result<Tensor> {
+        check_rank("reshape", shape)?;
+        if let Some(layout) = self.layout.reshape(shape) {
+            return Ok(self.view(layout));
+        }
+        let dense = self.contiguous();
+        let layout = dense
+            .layout
+            .reshape(shape)
+            .expect("a dense tensor reshapes as a view");
+        Ok(dense.view(layout))
+    }
+
+    /// Reorder the axes: result axis i is input axis `axes[i]`.
+    #[track_caller]
+    pub fn permute(&self, axes: &[isize]) -> Result<Tensor> {
+        let rank = self.rank();
+        if axes.len() != rank {
+            return Err(Error::invalid(
+                "permute",
+                format!("{} axes given for a tensor of rank {rank}", axes.len()),
+            ));
+        }
+        let mut seen = vec![false; rank];
+        let mut resolved = Vec::with_capacity(rank);
+        for &a in axes {
+            let d = normalize_axis("permute", a, rank)?;
+            if std::mem::replace(&mut seen[d], true) {
+                return Err(Error::invalid(
+                    "permute",
+                    format!("axis {a} appears twice in {axes:?}"),
+                ));
+            }
+            resolved.push(d);
+        }
+        Ok(self.view(self.layout.permute(&resolved)))
+    }
+
+    /// Swap two axes.
+    #[track_caller]
+    pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
+        let rank = self.rank();
+        let (a, b) = (
+            normalize_axis("transpose", a, rank)?,
+            normalize_axis("transpose", b, rank)?,
+        );
+        let mut axes: Vec<usize> = (0..rank).collect();
+        axes.swap(a, b);
+        Ok(self.view(self.layout.permute(&axes)))
+    }
+
+    /// The transpose of a 2-D tensor (swaps the last two axes of a batched one).
+    #[track_caller]
+    pub fn t(&self) -> Result<Tensor> {
+        self.transpose(-2, -1)
+    }
+
+    /// Broadcast to `shape` with NumPy rules (a view: broadcast axes have stride 0).
+    #[track_caller]
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        check_rank("broadcast_to", shape)?;
+        let full = crate::shape::broadcast_shapes("broadcast_to", self.shape(), shape)?;
+        if full != shape {
+            return Err(Error::ShapeMismatch {
+                op: "broadcast_to",
+                lhs: self.shape().to_vec(),
+                rhs: shape.to_vec(),
+                why: "the tensor does not broadcast to the target shape".into(),
+                location: Location::caller(),
+            });
+        }
+        Ok(self.expand_view(shape))
+    }
+
+    /// Alias of [`Tensor::broadcast_to`].
+    #[track_caller]
+    pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
+        self.broadcast_to(shape)
+    }
+
+    /// Broadcast view for a shape already known to be compatible.
+    pub(crate) fn expand_view(&self, shape: &[usize]) -> Tensor {
+        if self.shape() == shape {
+            return self.clone();
+        }
+        self.view(self.layout.expand(shape))
+    }
+
+    /// Elements `start, start+step, ...` below `end` along `axis`, as Python's
+    /// `a[start:end:step]`: negative indices count from the end, out-of-range ones clamp.
+    #[track_caller]
+    pub fn slice(&self, axis: isize, start: isize, end: isize, step: usize) -> Result<Tensor> {
+        let d = normalize_axis("slice", axis, self.rank())?;
+        if step == 0 {
+            return Err(Error::invalid("slice", "step must be at least 1"));
+        }
+        let size = self.shape()[d] as isize;
+        let clamp = |i: isize| {
+            if i < 0 {
+                (i + size).max(0)
+            } else {
+                i.min(size)
+            }
+        };
+        let (s, e) = (clamp(start), clamp(end));
+        let len = if e > s {
+            ((e - s) as usize).div_ceil(step)
+        } else {
+            0
+        };
+        Ok(self.view(self.layout.slice(d, s as usize, len, step)))
+    }
+
+    /// Insert an axis of size 1 at `axis` (which may equal the rank, to append).
+    #[track_caller]
+    pub fn unsqueeze(&self, axis: isize) -> Result<Tensor> {
+        let d = normalize_axis("unsqueeze", axis, self.rank() + 1)?;
+        let mut shape = self.shape().to_vec();
+        shape.insert(d, 1);
+        self.reshape_usize(&shape)
+    }
+
+    /// Remove `axis`, which must have size 1.
+    #[track_caller]
+    pub fn squeeze(&self, axis: isize) -> Result<Tensor> {
+        let d = normalize_axis("squeeze", axis, self.rank())?;
+        if self.shape()[d] != 1 {
+            return Err(Error::invalid(
+                "squeeze",
+                format!("axis {axis} has size {}, not 1", self.shape()[d]),
+            ));
+        }
+        let mut shape = self.shape().to_vec();
+        shape.remove(d);
+        self.reshape_usize(&shape)
+    }
+
+    /// Join tensors along `axis`; all other dimensions must agree.
+    #[track_caller]
+    pub fn concat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+        let first = *tensors
+            .first()
+            .ok_or_else(|| Error::invalid("concat", "no tensors given"))?;
+        let d = normalize_axis("concat", axis, first.rank())?;
+        let mut shape = first.shape().to_vec();
+        shape[d] = 0;
+        for t in tensors {
+            first.same_device("concat", t)?;
+            first.same_dtype("concat", t)?;
+            let compatible = t.rank() == first.rank()
+                && (0..t.rank()).all(|i| i == d || t.shape()[i] == first.shape()[i]);
+            if !compatible {
+                return Err(Error::ShapeMismatch {
+                    op: "concat",
+                    lhs: first.shape().to_vec(),
+                    rhs: t.shape().to_vec(),
+                    why: format!("all dimensions but axis {d} must agree"),
+                    location: Location::caller(),
+                });
+            }
+            shape[d] += t.shape()[d];
+        }
+        let inputs = tensors.iter().map(|t| (*t).clone()).collect();
+        Ok(Tensor::from_op(
+            Op::Concat { axis: d },
+            inputs,
+            shape,
+            first.dtype(),
+            first.device().clone(),
+        ))
+    }
+
+    /// Pad with `value`: `pads[d] = (before, after)` elements around dimension d.
+    #[track_caller]
+    pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor> {
+        if pads.len() != self.rank() {
+            return Err(Error::invalid(
+                "pad",
+                format!(
+                    "{} pad pairs given for a tensor of rank {}",
+                    pads.len(),
+                    self.rank()
+                ),
+            ));
+        }
+        let shape: Vec<usize> = self
+            .shape()
+            .iter()
+            .zip(pads)
+            .map(|(s, (b, a))| s + b + a)
+            .collect();
+        let before = pads.iter().map(|p| p.0).collect();
+        Ok(Tensor::from_op(
+            Op::Pad {
+                before,
+                value: value.to_bits(),
+            },
+            vec![self.clone()],
+            shape,
+            self.dtype(),
+            self.device().clone(),
+        ))
+    }
+}
+
+/// Where each concat input lands in the dense output.
+fn concat_regions(axis: usize, step: &StepDesc) -> Vec<Layout> {
+    let strides = contiguous_strides(step.out_shape);
+    let mut start = 0;
+    step.inputs
+        .iter()
+        .map(|(_, l)| {
+            let region = Layout {
+                shape: l.shape.clone(),
+                strides: strides.clone(),
+                offset: start * strides[axis],
+            };
+            start += l.shape[axis];
+            region
+        })
+        .collect()
+}
+
+/// The interior of a padded output that the input fills.
+fn pad_region(before: &[usize], step: &StepDesc) -> Layout {
+    let strides = contiguous_strides(step.out_shape);
+    Layout {
+        shape: step.inputs[0].1.shape.clone(),
+        offset: before.iter().zip(&strides).map(|(b, s)| b * s).sum(),
+        strides,
+    }
+}
+
+fn copy_into<T: Element>(src: &[T], from: &Layout, dst: &mut [T], to: &Layout) {
+    for (i, o) in offsets(from).zip(offsets(to)) {
+        dst[o] = src[i];
+    }
+}
+
+pub(crate) fn run_concat_cpu(
+    axis: usize,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) -> Result<()> {
+    with_dtype!(step.out_dtype, T => {
+        let dst = out.slice_mut::<T>();
+        for ((input, (_, from)), to) in inputs.iter().zip(&step.inputs).zip(concat_regions(axis, step)) {
+            copy_into(input.slice::<T>(), from, dst, &to);
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn run_pad_cpu(
+    before: &[usize],
+    value: u64,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) -> Result<()> {
+    with_dtype!(step.out_dtype, T => {
+        let dst = out.slice_mut::<T>();
+        dst.fill(T::from_f64(f64::from_bits(value)));
+        copy_into(inputs[0].slice::<T>(), step.inputs[0].1, dst, &pad_region(before, step));
+    });
+    Ok(())
+}
+
+fn copy_variant(step: &StepDesc) -> super::ShaderVariant {
+    variant("unary", step.out_dtype, step.out_dtype, Some("x"))
+}
+
+pub(crate) fn lower_concat(axis: usize, step: &StepDesc) -> Lowering {
+    let dispatches = step
+        .inputs
+        .iter()
+        .zip(concat_regions(axis, step))
+        .enumerate()
+        .map(|(i, ((_, from), to))| dispatch(copy_variant(step), &[(i, from)], &to, 0.0))
+        .collect();
+    Lowering {
+        dispatches,
+        scratch: Vec::new(),
+    }
+}
+
+pub(crate) fn lower_pad(before: &[usize], value: u64, step: &StepDesc) -> Lowering {
+    let out = Layout::contiguous(step.out_shape);
+    let fill = dispatch(
+        variant("fill", step.out_dtype, step.out_dtype, None),
+        &[],
+        &out,
+        f64::from_bits(value) as f32,
+    );
+    let copy = dispatch(
+        copy_variant(step),
+        &[(0, step.inputs[0].1)],
+        &pad_region(before, step),
+        0.0,
+    );
+    Lowering {
+        dispatches: vec![fill, copy],
+        scratch: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Arg;
+
+    #[test]
+    fn lowered_copies_bind_their_own_input() {
+        let a = Layout::contiguous(&[2, 3]);
+        let b = Layout::contiguous(&[2, 5]);
+        let step = StepDesc {
+            op: &Op::Concat { axis: 1 },
+            inputs: vec![(crate::DType::F32, &a), (crate::DType::F32, &b)],
+            out_dtype: crate::DType::F32,
+            out_shape: &[2, 8],
+        };
+        let lowered = lower_concat(1, &step);
+        assert_eq!(lowered.dispatches[1].bindings[0], (1, Arg::Input(1)));
+        assert_eq!(
+            lowered.dispatches[1].params[3], 3,
+            "second region starts at column 3"
+        );
+    }
+}

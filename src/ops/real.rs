@@ -1,0 +1,137 @@
+//! The arithmetic the CPU kernels compute in: f32 for f16 and f32 storage, f64 for f64.
+
+use half::f16;
+
+use crate::dtype::Element;
+
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
+    fn k(v: f64) -> Self;
+    /// The constant `v` in this value's type (lets table rows name constants without a type).
+    fn c(self, v: f64) -> Self {
+        Self::k(v)
+    }
+    fn as_f64(self) -> f64;
+    fn abs(self) -> Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tanh(self) -> Self;
+    fn powf(self, e: Self) -> Self;
+    fn max(self, o: Self) -> Self;
+    fn min(self, o: Self) -> Self;
+    fn neg_infinity() -> Self;
+    fn infinity() -> Self;
+
+    /// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the same formula the shaders use,
+    /// so that GELU means one thing on every device.
+    fn erf(self) -> Self {
+        let x = self.as_f64();
+        let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+        let poly = t
+            * (0.254_829_592
+                + t * (-0.284_496_736
+                    + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+        let y = 1.0 - poly * (-x * x).exp();
+        Self::k(if x < 0.0 { -y } else { y })
+    }
+}
+
+macro_rules! impl_real {
+    ($t:ty) => {
+        impl Real for $t {
+            fn k(v: f64) -> Self {
+                v as $t
+            }
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn sin(self) -> Self {
+                <$t>::sin(self)
+            }
+            fn cos(self) -> Self {
+                <$t>::cos(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn powf(self, e: Self) -> Self {
+                <$t>::powf(self, e)
+            }
+            fn max(self, o: Self) -> Self {
+                <$t>::max(self, o)
+            }
+            fn min(self, o: Self) -> Self {
+                <$t>::min(self, o)
+            }
+            fn neg_infinity() -> Self {
+                <$t>::NEG_INFINITY
+            }
+            fn infinity() -> Self {
+                <$t>::INFINITY
+            }
+        }
+    };
+}
+impl_real!(f32);
+impl_real!(f64);
+
+/// A storable element together with the type its arithmetic runs in.
+pub trait Compute: Element {
+    type C: Real;
+    fn load(self) -> Self::C;
+    fn store(c: Self::C) -> Self;
+}
+
+impl Compute for f32 {
+    type C = f32;
+    fn load(self) -> f32 {
+        self
+    }
+    fn store(c: f32) -> Self {
+        c
+    }
+}
+
+impl Compute for f64 {
+    type C = f64;
+    fn load(self) -> f64 {
+        self
+    }
+    fn store(c: f64) -> Self {
+        c
+    }
+}
+
+impl Compute for f16 {
+    type C = f32;
+    fn load(self) -> f32 {
+        self.to_f32()
+    }
+    fn store(c: f32) -> Self {
+        f16::from_f32(c)
+    }
+}

@@ -1,0 +1,179 @@
+//! Realization: collect the pending subgraph under some nodes, find or build its plan, run
+//! it on the nodes' device and hand each result buffer to its node.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use super::{KeyStep, Plan, PlanKey, Src};
+use crate::backend::{cpu, Buffer};
+use crate::device::Device;
+use crate::error::Result;
+use crate::graph::{Node, State};
+use crate::ops::Op;
+use crate::tensor::Tensor;
+
+/// Plans kept for replay; past this many distinct computations the cache starts afresh.
+const MAX_PLANS: usize = 1024;
+
+static PLANS: LazyLock<Mutex<HashMap<PlanKey, Arc<Plan>>>> = LazyLock::new(Default::default);
+
+struct Collected {
+    key: PlanKey,
+    leaves: Vec<Buffer>,
+    /// The node of each step, so results can be handed back.
+    nodes: Vec<Arc<Node>>,
+}
+
+/// The pending subgraph under `roots`, in post-order, with its structural key.
+fn collect(roots: &[Arc<Node>]) -> Collected {
+    let mut memo: HashMap<u64, Src> = HashMap::new();
+    let mut key = PlanKey {
+        leaves: Vec::new(),
+        steps: Vec::new(),
+        targets: Vec::new(),
+    };
+    let mut leaves = Vec::new();
+    let mut nodes = Vec::new();
+    type Expanded = Option<(Op, Vec<Tensor>)>;
+    for root in roots {
+        let mut stack: Vec<(Arc<Node>, Expanded)> = vec![(root.clone(), None)];
+        while let Some((node, expanded)) = stack.pop() {
+            match expanded {
+                None if memo.contains_key(&node.id) => {}
+                None => {
+                    let pending = match &*node.state() {
+                        State::Realized(buffer) => {
+                            memo.insert(node.id, Src::Leaf(leaves.len()));
+                            leaves.push(buffer.clone());
+                            key.leaves.push(node.dtype);
+                            None
+                        }
+                        State::Pending { op, inputs } => Some((op.clone(), inputs.clone())),
+                    };
+                    if let Some((op, inputs)) = pending {
+                        let children: Vec<Arc<Node>> = inputs
+                            .iter()
+                            .rev()
+                            .filter(|t| !memo.contains_key(&t.node.id))
+                            .map(|t| t.node.clone())
+                            .collect();
+                        stack.push((node, Some((op, inputs))));
+                        stack.extend(children.into_iter().map(|c| (c, None)));
+                    }
+                }
+                Some((op, inputs)) => {
+                    let inputs = inputs
+                        .iter()
+                        .map(|t| (memo[&t.node.id], t.layout.clone()))
+                        .collect();
+                    memo.insert(node.id, Src::Step(key.steps.len()));
+                    key.steps.push(KeyStep {
+                        op,
+                        dtype: node.dtype,
+                        shape: node.shape.clone(),
+                        inputs,
+                    });
+                    nodes.push(node);
+                }
+            }
+        }
+        if let Some(Src::Step(s)) = memo.get(&root.id) {
+            if !key.targets.contains(s) {
+                key.targets.push(*s);
+            }
+        }
+    }
+    Collected { key, leaves, nodes }
+}
+
+fn plan_for(key: PlanKey) -> Arc<Plan> {
+    let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(plan) = plans.get(&key) {
+        return plan.clone();
+    }
+    if plans.len() >= MAX_PLANS {
+        plans.clear();
+    }
+    let plan = Arc::new(Plan::build(&key));
+    plans.insert(key, plan.clone());
+    plan
+}
+
+/// Realize `roots` (all on `device`); when `read` names one of them, also return those
+/// bytes of its buffer, fetched in the same submission.
+fn run(
+    device: &Device,
+    roots: &[Arc<Node>],
+    read: Option<(usize, Range<u64>)>,
+) -> Result<Option<Vec<u8>>> {
+    let collected = collect(roots);
+    if collected.key.targets.is_empty() {
+        return Ok(None);
+    }
+    let read_output = read.and_then(|(root, range)| {
+        let step = collected
+            .nodes
+            .iter()
+            .position(|n| Arc::ptr_eq(n, &roots[root]))?;
+        let output = collected.key.targets.iter().position(|&t| t == step)?;
+        Some((output, range))
+    });
+    let targets = collected.key.targets.clone();
+    let plan = plan_for(collected.key);
+    let (outputs, bytes) = match device {
+        Device::Cpu => {
+            let leaves: Vec<Arc<cpu::CpuData>> =
+                collected.leaves.iter().map(Buffer::expect_cpu).collect();
+            let outputs = cpu::execute(&plan, &leaves)?;
+            let bytes = read_output.map(|(o, range)| {
+                outputs[o].as_bytes()[range.start as usize..range.end as usize].to_vec()
+            });
+            (
+                outputs.into_iter().map(Buffer::Cpu).collect::<Vec<_>>(),
+                bytes,
+            )
+        }
+        Device::Gpu(ctx) => {
+            let leaves: Vec<_> = collected.leaves.iter().map(Buffer::expect_gpu).collect();
+            let (outputs, bytes) = ctx.execute(&plan, &leaves, read_output)?;
+            (outputs.into_iter().map(Buffer::Gpu).collect(), bytes)
+        }
+    };
+    for (output, step) in outputs.into_iter().zip(targets) {
+        collected.nodes[step].set_realized(output);
+    }
+    Ok(bytes)
+}
+
+/// Realize every pending node under `roots`, which share `device`.
+pub(crate) fn realize_all(device: &Device, roots: &[Arc<Node>]) -> Result<()> {
+    run(device, roots, None).map(|_| ())
+}
+
+/// `count` elements of `node`'s buffer from element `start`, realizing it first if needed.
+pub(crate) fn read(node: &Arc<Node>, start: usize, count: usize) -> Result<Vec<u8>> {
+    let size = node.dtype.size_in_bytes() as u64;
+    let range = start as u64 * size..(start + count) as u64 * size;
+    match node.realized() {
+        Some(Buffer::Cpu(data)) => {
+            Ok(data.as_bytes()[range.start as usize..range.end as usize].to_vec())
+        }
+        Some(Buffer::Gpu(buffer)) => match &node.device {
+            Device::Gpu(ctx) => ctx.read(&buffer, range),
+            Device::Cpu => unreachable!("a GPU buffer belongs to a GPU device"),
+        },
+        None => {
+            let bytes = run(
+                &node.device,
+                std::slice::from_ref(node),
+                Some((0, range.clone())),
+            )?;
+            match bytes {
+                Some(bytes) => Ok(bytes),
+                // Another thread realized the node between our check and our run.
+                None => read(node, start, count),
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Every WGSL variant the engine can compile, rendered: for validation and translation
+//! tools, and for anyone who wants to read exactly what runs.
+
+use crate::backend::gpu::shaders::{file_name, render};
+use crate::dtype::DType;
+use crate::ops::elementwise::variant;
+use crate::ops::{BinaryOp, ShaderFile, ShaderVariant, UnaryOp};
+
+/// One rendered shader: a label naming file, entry point and types, the entry point, and
+/// the WGSL source.
+pub struct RenderedShader {
+    pub label: String,
+    pub entry: &'static str,
+    pub source: String,
+}
+
+fn all_variants() -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for t in [DType::F32, DType::F16] {
+        out.extend(
+            UnaryOp::ALL
+                .iter()
+                .map(|op| variant("unary", t, t, Some(op.wgsl()))),
+        );
+        out.extend(
+            BinaryOp::ALL
+                .iter()
+                .map(|op| variant("binary", t, t, Some(op.wgsl()))),
+        );
+        out.push(variant("select3", t, t, None));
+        out.push(variant("fill", t, t, None));
+        out.push(variant("unary", t, t, Some("x")));
+        for o in [DType::F32, DType::F16] {
+            if o != t {
+                out.push(variant("unary", t, o, Some("x")));
+            }
+            out.push(ShaderVariant {
+                file: ShaderFile::Reduce,
+                entry: "reduce",
+                input: t,
+                output: o,
+                expr: None,
+            });
+        }
+        out.push(ShaderVariant {
+            file: ShaderFile::Matmul,
+            entry: "matmul",
+            input: t,
+            output: t,
+            expr: None,
+        });
+    }
+    out
+}
+
+/// Every variant, rendered.
+pub fn rendered() -> Vec<RenderedShader> {
+    all_variants()
+        .into_iter()
+        .map(|v| RenderedShader {
+            label: format!(
+                "{}:{} {}->{} {}",
+                file_name(v.file),
+                v.entry,
+                v.input,
+                v.output,
+                v.expr.unwrap_or("")
+            ),
+            entry: v.entry,
+            source: render(&v),
+        })
+        .collect()
+}
+
+/// The shader files as they are on disk: (file name, source).
+pub fn files() -> Vec<(&'static str, &'static str)> {
+    [
+        ShaderFile::Elementwise,
+        ShaderFile::Reduce,
+        ShaderFile::Matmul,
+    ]
+    .into_iter()
+    .map(|f| (file_name(f), crate::backend::gpu::shaders::source(f)))
+    .collect()
+}

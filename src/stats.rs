@@ -1,0 +1,58 @@
+//! Process-wide counters of the work the engine did, for tests and profiling.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+static PLANS_BUILT: AtomicU64 = AtomicU64::new(0);
+static PIPELINES_CREATED: AtomicU64 = AtomicU64::new(0);
+static BUFFERS_ALLOCATED: AtomicU64 = AtomicU64::new(0);
+static BIND_GROUPS_CREATED: AtomicU64 = AtomicU64::new(0);
+static SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
+static BYTES_LIVE: AtomicI64 = AtomicI64::new(0);
+
+/// A snapshot of the counters. All but `bytes_live` only grow; compare two snapshots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Plans built (a cache miss in the planner).
+    pub plans_built: u64,
+    /// GPU compute pipelines compiled.
+    pub pipelines_created: u64,
+    /// GPU buffers created (pooled buffers that are reused do not count).
+    pub buffers_allocated: u64,
+    /// GPU bind groups created.
+    pub bind_groups_created: u64,
+    /// Bytes held in GPU buffers right now, pooled ones included.
+    pub bytes_live: i64,
+    /// Command buffers submitted to a GPU queue.
+    pub submissions: u64,
+}
+
+pub fn stats() -> Stats {
+    Stats {
+        plans_built: PLANS_BUILT.load(Ordering::Relaxed),
+        pipelines_created: PIPELINES_CREATED.load(Ordering::Relaxed),
+        buffers_allocated: BUFFERS_ALLOCATED.load(Ordering::Relaxed),
+        bind_groups_created: BIND_GROUPS_CREATED.load(Ordering::Relaxed),
+        bytes_live: BYTES_LIVE.load(Ordering::Relaxed),
+        submissions: SUBMISSIONS.load(Ordering::Relaxed),
+    }
+}
+
+pub(crate) fn plan_built() {
+    PLANS_BUILT.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn pipeline_created() {
+    PIPELINES_CREATED.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn bind_group_created() {
+    BIND_GROUPS_CREATED.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn submitted() {
+    SUBMISSIONS.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn buffer_allocated(bytes: u64) {
+    BUFFERS_ALLOCATED.fetch_add(1, Ordering::Relaxed);
+    BYTES_LIVE.fetch_add(bytes as i64, Ordering::Relaxed);
+}
+pub(crate) fn buffer_freed(bytes: u64) {
+    BYTES_LIVE.fetch_sub(bytes as i64, Ordering::Relaxed);
+}

@@ -1,0 +1,211 @@
+//! Matrix products on every device against a naive f64 triple loop, for odd and degenerate
+//! sizes, transposed operands, broadcast batches, 1-D operands, a long K, and f16.
+
+mod common;
+
+use common::*;
+use lepton::{DType, Device, Tensor};
+
+/// Naive batched product of broadcast-compatible [.., m, k] and [.., k, n]; also returns
+/// Σ|a||b| per element for the error bound.
+fn reference(a: &Nd, b: &Nd) -> (Nd, Vec<f64>) {
+    let (ra, rb) = (a.shape.len(), b.shape.len());
+    let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
+    let batch = broadcast_shape(&a.shape[..ra - 2], &b.shape[..rb - 2]);
+    let mut shape = batch.clone();
+    shape.extend([m, n]);
+    let total: usize = shape.iter().product();
+    let mut out = vec![0.0; total];
+    let mut abs = vec![0.0; total];
+    for (i, o) in out.iter_mut().enumerate() {
+        let idx = unravel(i, &shape);
+        let (row, col) = (idx[idx.len() - 2], idx[idx.len() - 1]);
+        for kk in 0..k {
+            let mut ia = idx[..idx.len() - 2].to_vec();
+            ia.extend([row, kk]);
+            let mut ib = idx[..idx.len() - 2].to_vec();
+            ib.extend([kk, col]);
+            let (x, y) = (a.at_broadcast(&ia), b.at_broadcast(&ib));
+            *o += x * y;
+            abs[i] += (x * y).abs();
+        }
+    }
+    (Nd::new(&shape, out), abs)
+}
+
+/// f32 dot products of length K accumulate at most K+1 roundings: |error| ≤ (K+2)·u·Σ|a||b|
+/// (Higham, Accuracy and Stability, §3.1); f16 results add one rounding to f16.
+fn check(got: &Tensor, want: &Nd, abs: &[f64], k: usize, unit: f64, what: &str) {
+    assert_eq!(got.shape(), &want.shape[..], "{what}: shape");
+    let g = values(got);
+    for i in 0..g.len() {
+        let bound = (k as f64 + 2.0) * U32 * abs[i] + unit * want.data[i].abs() + 1e-30;
+        assert!(
+            (g[i] - want.data[i]).abs() <= bound,
+            "{what}: [{i}] got {} want {} bound {bound:e}",
+            g[i],
+            want.data[i]
+        );
+    }
+}
+
+fn operands(
+    sa: &[usize],
+    sb: &[usize],
+    seed: u64,
+    dtype: DType,
+    device: &Device,
+) -> (Tensor, Tensor, Nd, Nd) {
+    let va = rounded(&data(sa.iter().product(), seed, -1.0, 1.0), dtype);
+    let vb = rounded(&data(sb.iter().product(), seed + 1, -1.0, 1.0), dtype);
+    (
+        tensor(&va, sa, dtype, device),
+        tensor(&vb, sb, dtype, device),
+        Nd::new(sa, va),
+        Nd::new(sb, vb),
+    )
+}
+
+#[test]
+fn odd_and_degenerate_sizes() {
+    let sizes = [
+        (1, 1, 1),
+        (7, 13, 5),
+        (33, 1, 31),
+        (1, 257, 1),
+        (64, 64, 64),
+        (65, 33, 97),
+        (13, 10_000, 7),
+        (257, 7, 100),
+    ];
+    for device in devices() {
+        for (i, &(m, k, n)) in sizes.iter().enumerate() {
+            let (a, b, ra, rb) = operands(&[m, k], &[k, n], 200 + i as u64, DType::F32, &device);
+            let (want, abs) = reference(&ra, &rb);
+            check(
+                &a.matmul(&b).unwrap(),
+                &want,
+                &abs,
+                k,
+                U32,
+                &format!("{m}x{k}x{n} on {device}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn transposed_operands_need_no_copy() {
+    for device in devices() {
+        let (a, b, ra, rb) = operands(&[37, 19], &[23, 37], 210, DType::F32, &device);
+        let (at, bt) = (a.t().unwrap(), b.t().unwrap());
+        let (want, abs) = reference(&ra.permute(&[1, 0]), &rb.permute(&[1, 0]));
+        check(
+            &at.matmul(&bt).unwrap(),
+            &want,
+            &abs,
+            37,
+            U32,
+            &format!("aT bT on {device}"),
+        );
+    }
+}
+
+#[test]
+fn batches_broadcast() {
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[2, 1, 7, 5], &[3, 5, 4]),
+        (&[4, 9, 6], &[6, 2]),
+        (&[5, 3], &[2, 2, 3, 5]),
+        (&[1, 1, 1], &[1, 1, 1]),
+    ];
+    for device in devices() {
+        for (i, (sa, sb)) in cases.iter().enumerate() {
+            let (a, b, ra, rb) = operands(sa, sb, 220 + i as u64, DType::F32, &device);
+            let (want, abs) = reference(&ra, &rb);
+            let k = sa[sa.len() - 1];
+            check(
+                &a.matmul(&b).unwrap(),
+                &want,
+                &abs,
+                k,
+                U32,
+                &format!("{sa:?}@{sb:?} on {device}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn one_dimensional_operands() {
+    for device in devices() {
+        let (v, m, rv, rm) = operands(&[5], &[5, 3], 230, DType::F32, &device);
+        let (want, abs) = reference(&Nd::new(&[1, 5], rv.data.clone()), &rm);
+        let got = v.matmul(&m).unwrap();
+        assert_eq!(got.shape(), &[3]);
+        check(
+            &got.reshape(&[1, 3]).unwrap(),
+            &want,
+            &abs,
+            5,
+            U32,
+            &format!("vec@mat on {device}"),
+        );
+        let mt = m.t().unwrap();
+        let got = mt.matmul(&v).unwrap();
+        assert_eq!(got.shape(), &[3]);
+        let dot = v.matmul(&v).unwrap();
+        assert_eq!(dot.shape(), &[] as &[usize]);
+        let want: f64 = rv.data.iter().map(|x| x * x).sum();
+        assert!(
+            (dot.item::<f32>().unwrap() as f64 - want).abs() <= 7.0 * U32 * want,
+            "dot on {device}"
+        );
+    }
+}
+
+#[test]
+fn empty_inner_dimension_gives_zeros() {
+    for device in devices() {
+        let a = Tensor::from_vec(Vec::<f32>::new(), &[3, 0], &device).unwrap();
+        let b = Tensor::from_vec(Vec::<f32>::new(), &[0, 4], &device).unwrap();
+        // Planned in this order, the product reuses the slot that held `w` (e^2 values):
+        // it must still come out as zeros.
+        let w = Tensor::full(&[3, 4], 2.0, DType::F32, &device)
+            .unwrap()
+            .exp();
+        let y = w.add(&w).unwrap();
+        let out = y.add(&a.matmul(&b).unwrap()).unwrap();
+        let want = 2.0 * (2.0f32).exp() as f64;
+        assert_close(
+            &values(&out),
+            &[want; 12],
+            0.0,
+            4.0 * U32,
+            &format!("on {device}"),
+        );
+    }
+}
+
+#[test]
+fn f16_products_accumulate_in_f32() {
+    for device in devices() {
+        if !device.supports(DType::F16) {
+            continue;
+        }
+        let (a, b, ra, rb) = operands(&[17, 300], &[300, 9], 240, DType::F16, &device);
+        let (want, abs) = reference(&ra, &rb);
+        let got = a.matmul(&b).unwrap();
+        let g = values(&got);
+        let unit = U32;
+        for i in 0..g.len() {
+            let bound = (300.0 + 2.0) * unit * abs[i] + 2.0 * U16 * want.data[i].abs();
+            assert!(
+                (g[i] - want.data[i]).abs() <= bound,
+                "f16 on {device}: [{i}] {} vs {}",
+                g[i],
+                want.data[i]
+            );
+        }
+    }
+}
