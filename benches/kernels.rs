@@ -25,7 +25,13 @@ fn timed(device: &Device, iters: u64, f: &dyn Fn() -> Tensor) -> Duration {
     start.elapsed()
 }
 
-fn bench(c: &mut Criterion, name: &str, throughput: Throughput, device: &Device, f: &dyn Fn() -> Tensor) {
+fn bench(
+    c: &mut Criterion,
+    name: &str,
+    throughput: Throughput,
+    device: &Device,
+    f: &dyn Fn() -> Tensor,
+) {
     let mut group = c.benchmark_group("kernels");
     group.throughput(throughput);
     group.sample_size(10);
@@ -44,23 +50,45 @@ fn kernels(c: &mut Criterion) {
         for n in [256usize, 512, 1024] {
             let (a, b) = (rand(&[n, n], 1, &device), rand(&[n, n], 2, &device));
             let flops = 2 * n * n * n;
-            bench(c, &format!("matmul/{dev}/{n}x{n}x{n}"), Throughput::Elements(flops as u64), &device, &|| {
-                a.matmul(&b).expect("matmul")
-            });
+            bench(
+                c,
+                &format!("matmul/{dev}/{n}x{n}x{n}"),
+                Throughput::Elements(flops as u64),
+                &device,
+                &|| a.matmul(&b).expect("matmul"),
+            );
         }
         let big = rand(&[16 << 20], 3, &device);
         let bytes = (16u64 << 20) * 4;
-        bench(c, &format!("copy/{dev}/16M"), Throughput::Bytes(2 * bytes), &device, &|| {
-            big.unary(lepton::UnaryOp::Neg)
-        });
-        bench(c, &format!("sum/{dev}/16M"), Throughput::Bytes(bytes), &device, &|| big.sum(&[], false).expect("sum"));
+        bench(
+            c,
+            &format!("copy/{dev}/16M"),
+            Throughput::Bytes(2 * bytes),
+            &device,
+            &|| big.unary(lepton::UnaryOp::Neg),
+        );
+        bench(
+            c,
+            &format!("sum/{dev}/16M"),
+            Throughput::Bytes(bytes),
+            &device,
+            &|| big.sum(&[], false).expect("sum"),
+        );
         let square = rand(&[4096, 4096], 4, &device);
-        bench(c, &format!("sum_rows/{dev}/4096x4096"), Throughput::Bytes(bytes), &device, &|| {
-            square.sum(&[1], false).expect("sum")
-        });
-        bench(c, &format!("sum_cols/{dev}/4096x4096"), Throughput::Bytes(bytes), &device, &|| {
-            square.sum(&[0], false).expect("sum")
-        });
+        bench(
+            c,
+            &format!("sum_rows/{dev}/4096x4096"),
+            Throughput::Bytes(bytes),
+            &device,
+            &|| square.sum(&[1], false).expect("sum"),
+        );
+        bench(
+            c,
+            &format!("sum_cols/{dev}/4096x4096"),
+            Throughput::Bytes(bytes),
+            &device,
+            &|| square.sum(&[0], false).expect("sum"),
+        );
     }
 }
 

@@ -224,11 +224,9 @@ impl Tensor {
         ))
     }
 
-    /// A dense copy if this is a view that is not already dense.
+    /// A dense copy if this is a view that is not already dense (row-major from its offset).
     pub fn contiguous(&self) -> Tensor {
-        if self.layout.is_contiguous()
-            && self.layout.numel() == crate::shape::numel(&self.node.shape)
-        {
+        if self.layout.is_contiguous() {
             return self.clone();
         }
         Tensor::from_op(

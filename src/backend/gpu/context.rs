@@ -146,10 +146,12 @@ impl GpuContext {
     }
 
     pub(crate) fn synchronize(&self) -> Result<()> {
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu {
-            context: "waiting for the device".into(),
-            message: e.to_string(),
-        })?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                context: "waiting for the device".into(),
+                message: e.to_string(),
+            })?;
         self.check_alive()
     }
 
