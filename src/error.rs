@@ -61,6 +61,22 @@ pub enum Error {
         device: String,
         why: &'static str,
     },
+    #[error(
+        "grad: the loss does not depend on any tensor that requires gradients \
+         (call set_requires_grad on the parameters before using them) at {location}"
+    )]
+    NoGradient {
+        location: &'static Location<'static>,
+    },
+    #[error(
+        "grad: a tensor of shape {shape:?} on the path to the loss was realized (read) before grad \
+         was called, so its history is gone; take gradients first and realize the loss with them, \
+         or mark it with set_requires_grad at {location}"
+    )]
+    GraphCut {
+        shape: Vec<usize>,
+        location: &'static Location<'static>,
+    },
     #[error("{op}: {message} at {location}")]
     InvalidArgument {
         op: &'static str,

@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+mod autodiff;
 mod backend;
 mod device;
 mod dtype;
@@ -30,6 +31,7 @@ mod shape;
 mod stats;
 mod tensor;
 
+pub use autodiff::{grad, no_grad};
 pub use backend::gpu::GpuContext;
 pub use device::Device;
 pub use dtype::{DType, Element};

@@ -18,6 +18,8 @@ use crate::shape::{check_rank, numel, Layout};
 pub struct Tensor {
     pub(crate) node: Arc<Node>,
     pub(crate) layout: Layout,
+    /// Gradients do not flow back through this handle (see [`Tensor::detach`]).
+    pub(crate) detached: bool,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -78,10 +80,12 @@ impl Tensor {
             shape.to_vec(),
             T::DTYPE,
             device.clone(),
+            false,
         );
         Ok(Tensor {
             node,
             layout: Layout::contiguous(shape),
+            detached: false,
         })
     }
 
@@ -194,17 +198,40 @@ impl Tensor {
         crate::realize(&[self])
     }
 
+    /// Record `op` over `inputs`. Inside [`crate::no_grad`] the inputs are recorded detached,
+    /// so no gradient flows back through the new node.
     pub(crate) fn from_op(
         op: Op,
-        inputs: Vec<Tensor>,
+        mut inputs: Vec<Tensor>,
         shape: Vec<usize>,
         dtype: DType,
         device: Device,
     ) -> Tensor {
+        if !crate::autodiff::grad_enabled() {
+            inputs.iter_mut().for_each(|t| t.detached = true);
+        }
+        let requires_grad = inputs.iter().any(|t| !t.detached && t.node.requires_grad());
         let layout = Layout::contiguous(&shape);
         Tensor {
-            node: Node::new(State::Pending { op, inputs }, shape, dtype, device),
+            node: Node::new(
+                State::Pending { op, inputs },
+                shape,
+                dtype,
+                device,
+                requires_grad,
+            ),
             layout,
+            detached: false,
+        }
+    }
+
+    /// The whole dense output of `node`.
+    pub(crate) fn of_node(node: Arc<Node>) -> Tensor {
+        let layout = Layout::contiguous(&node.shape);
+        Tensor {
+            node,
+            layout,
+            detached: false,
         }
     }
 
@@ -212,7 +239,28 @@ impl Tensor {
         Tensor {
             node: self.node.clone(),
             layout,
+            detached: self.detached,
         }
+    }
+
+    /// The same values, with gradients stopped: nothing computed from the result passes
+    /// gradients back into this tensor's history.
+    pub fn detach(&self) -> Tensor {
+        Tensor {
+            detached: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether gradients flow into this tensor.
+    pub fn requires_grad(&self) -> bool {
+        !self.detached && self.node.requires_grad()
+    }
+
+    /// Mark this tensor as one to take gradients with respect to (a parameter). Ops recorded
+    /// afterwards from it require gradients; ops recorded before are unaffected.
+    pub fn set_requires_grad(&self, on: bool) {
+        self.node.set_grad_leaf(on);
     }
 
     #[track_caller]

@@ -105,6 +105,30 @@ fn unary_cases() -> Vec<UnaryCase> {
             (4e-7, 4.0 * U32),
         ),
         case(UnaryOp::Square, |x| x * x, (-4.0, 4.0), exact, exact),
+        case(
+            UnaryOp::Sign,
+            |x| {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            },
+            (-4.0, 4.0),
+            exact,
+            exact,
+        ),
+        // erf: the approximation's 1.5e-7; on the GPU, 1 − poly·exp(−x²) also cancels in f32
+        // near 0: the polynomial's roundings (~3e-7) and exp's 3 ulp (3.6e-7) remain absolute.
+        case(
+            UnaryOp::Erf,
+            erf,
+            (-3.0, 3.0),
+            (1e-6, 3e-6),
+            (2e-7, 4.0 * U32),
+        ),
     ]
 }
 
@@ -139,11 +163,12 @@ fn f64_cpu_path_matches_the_reference_to_rounding() {
         for (name, t, r) in views(&Device::cpu(), DType::F64, case.domain.0, case.domain.1) {
             let got = values(&t.unary(case.op));
             let want = r.map(case.reference).data;
-            // f64 libm is within a few ulp (1e-15); GELU carries the 1.5e-7 erf approximation.
-            let atol = if case.op == UnaryOp::Gelu {
-                4e-7
-            } else {
-                1e-15
+            // f64 libm is within a few ulp (1e-15); erf and GELU carry the 1.5e-7 erf
+            // approximation (scaled by |x|/2 ≤ 2 in GELU).
+            let atol = match case.op {
+                UnaryOp::Gelu => 4e-7,
+                UnaryOp::Erf => 2e-7,
+                _ => 1e-15,
             };
             assert_close(
                 &got,

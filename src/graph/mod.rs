@@ -1,7 +1,7 @@
 //! The lazy graph: a tensor is a handle to a node; a node is either pending (an op over
 //! input tensors) or realized (a buffer). Nodes always own a dense buffer of their shape.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::Buffer;
@@ -17,6 +17,13 @@ pub(crate) struct Node {
     pub dtype: DType,
     pub shape: Vec<usize>,
     pub device: Device,
+    /// Whether gradients flow into this node (an input of it requires them, or it was marked).
+    requires_grad: AtomicBool,
+    /// Marked by the user as something to differentiate with respect to: its gradient is
+    /// wanted even after it is realized.
+    grad_leaf: AtomicBool,
+    /// Created by an op (not from user data): once realized, its history is gone.
+    pub derived: bool,
     state: Mutex<State>,
 }
 
@@ -26,14 +33,38 @@ pub(crate) enum State {
 }
 
 impl Node {
-    pub fn new(state: State, shape: Vec<usize>, dtype: DType, device: Device) -> Arc<Node> {
+    pub fn new(
+        state: State,
+        shape: Vec<usize>,
+        dtype: DType,
+        device: Device,
+        requires_grad: bool,
+    ) -> Arc<Node> {
+        let derived = matches!(state, State::Pending { .. });
         Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dtype,
             shape,
             device,
+            requires_grad: AtomicBool::new(requires_grad),
+            grad_leaf: AtomicBool::new(false),
+            derived,
             state: Mutex::new(state),
         })
+    }
+
+    pub fn requires_grad(&self) -> bool {
+        self.requires_grad.load(Ordering::Relaxed)
+    }
+
+    pub fn is_grad_leaf(&self) -> bool {
+        self.grad_leaf.load(Ordering::Relaxed)
+    }
+
+    /// Mark (or unmark) this node as a tensor gradients are taken with respect to.
+    pub fn set_grad_leaf(&self, on: bool) {
+        self.grad_leaf.store(on, Ordering::Relaxed);
+        self.requires_grad.store(on, Ordering::Relaxed);
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {

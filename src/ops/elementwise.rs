@@ -64,6 +64,8 @@ unary_table! {
     Gelu "gelu" |x| x.c(0.5) * x * (x.c(1.0) + (x * x.c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
         "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))";
     Square "square" |x| x * x, "x * x";
+    Sign "sign" |x| if x > x.c(0.0) { x.c(1.0) } else if x < x.c(0.0) { x.c(-1.0) } else { x }, "sign(x)";
+    Erf "erf" |x| x.erf(), "erf_(x)";
 }
 
 macro_rules! binary_table {
@@ -135,6 +137,7 @@ macro_rules! unary_methods {
 }
 
 unary_methods! {
+    sign Sign; erf Erf;
     neg Neg; abs Abs; exp Exp; log Log; sqrt Sqrt; rsqrt Rsqrt; recip Recip; sin Sin; cos Cos;
     tanh Tanh; sigmoid Sigmoid; relu Relu; gelu Gelu; square Square;
 }
@@ -183,6 +186,24 @@ impl Tensor {
             self.dtype(),
             device,
         ))
+    }
+
+    /// `self + value`.
+    #[track_caller]
+    pub fn add_scalar(&self, value: f64) -> Result<Tensor> {
+        self.binary_scalar(BinaryOp::Add, value)
+    }
+
+    /// `self * value`.
+    #[track_caller]
+    pub fn mul_scalar(&self, value: f64) -> Result<Tensor> {
+        self.binary_scalar(BinaryOp::Mul, value)
+    }
+
+    /// `self ^ value`.
+    #[track_caller]
+    pub fn pow_scalar(&self, value: f64) -> Result<Tensor> {
+        self.binary_scalar(BinaryOp::Pow, value)
     }
 
     /// `self` op a scalar (a broadcast fill of the same dtype and device).
@@ -279,6 +300,95 @@ impl Tensor {
         }
         Ok(())
     }
+}
+
+/// d/dx of each unary op, as ops on the input `x`, the output `y` and the gradient `g`.
+pub(crate) fn unary_grad(
+    op: UnaryOp,
+    x: &Tensor,
+    y: &Tensor,
+    g: &Tensor,
+) -> Result<Option<Tensor>> {
+    use std::f64::consts::{FRAC_1_SQRT_2, PI};
+    let d = match op {
+        UnaryOp::Neg => g.neg(),
+        UnaryOp::Abs => g.mul(&x.sign())?,
+        UnaryOp::Exp => g.mul(y)?,
+        UnaryOp::Log => g.div(x)?,
+        // d sqrt(x) = 1 / (2 sqrt x)
+        UnaryOp::Sqrt => g.div(&y.mul_scalar(2.0)?)?,
+        // d x^(-1/2) = -x^(-3/2) / 2 = -y^3 / 2
+        UnaryOp::Rsqrt => g.mul(&y.square().mul(y)?.mul_scalar(-0.5)?)?,
+        // d (1/x) = -1/x^2 = -y^2
+        UnaryOp::Recip => g.mul(&y.square().neg())?,
+        UnaryOp::Sin => g.mul(&x.cos())?,
+        UnaryOp::Cos => g.mul(&x.sin().neg())?,
+        UnaryOp::Tanh => g.mul(&y.square().neg().add_scalar(1.0)?)?,
+        UnaryOp::Sigmoid => g.mul(&y.mul(&y.neg().add_scalar(1.0)?)?)?,
+        UnaryOp::Relu => g.mul(&x.binary_scalar(BinaryOp::Gt, 0.0)?)?,
+        // gelu(x) = x Φ(x): d = Φ(x) + x φ(x), φ(x) = exp(-x^2/2) / sqrt(2π)
+        UnaryOp::Gelu => {
+            let cdf = x
+                .mul_scalar(FRAC_1_SQRT_2)?
+                .erf()
+                .add_scalar(1.0)?
+                .mul_scalar(0.5)?;
+            let pdf = x
+                .square()
+                .mul_scalar(-0.5)?
+                .exp()
+                .mul_scalar(1.0 / (2.0 * PI).sqrt())?;
+            g.mul(&cdf.add(&x.mul(&pdf)?)?)?
+        }
+        UnaryOp::Square => g.mul(&x.mul_scalar(2.0)?)?,
+        UnaryOp::Sign => return Ok(None),
+        // d erf(x) = 2/sqrt(π) exp(-x^2)
+        UnaryOp::Erf => g.mul(&x.square().neg().exp().mul_scalar(2.0 / PI.sqrt())?)?,
+    };
+    Ok(Some(d))
+}
+
+/// Gradients of a binary op with respect to each (broadcast) operand.
+pub(crate) fn binary_grad(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    y: &Tensor,
+    g: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    // Ties of maximum/minimum split the gradient evenly, as PyTorch does.
+    let share =
+        |first: BinaryOp| -> Result<Tensor> { a.binary(first, b)?.add(&a.eq(b)?.mul_scalar(0.5)?) };
+    Ok(match op {
+        BinaryOp::Add => (Some(g.clone()), Some(g.clone())),
+        BinaryOp::Sub => (Some(g.clone()), Some(g.neg())),
+        BinaryOp::Mul => (Some(g.mul(b)?), Some(g.mul(a)?)),
+        // d(a/b)/db = -a/b^2 = -y/b
+        BinaryOp::Div => (Some(g.div(b)?), Some(g.mul(y)?.div(b)?.neg())),
+        // d a^b/da = b a^(b-1); d a^b/db = a^b ln a, taken as 0 where a ≤ 0 (ln undefined)
+        BinaryOp::Pow => {
+            let da = g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?)?;
+            let zero = Tensor::zeros(&[], y.dtype(), y.device())?;
+            let positive = a.binary_scalar(BinaryOp::Gt, 0.0)?;
+            let db = g.mul(&positive.where_(&y.mul(&a.log())?, &zero)?)?;
+            (Some(da), Some(db))
+        }
+        BinaryOp::Maximum | BinaryOp::Minimum => {
+            let first = if op == BinaryOp::Maximum {
+                BinaryOp::Gt
+            } else {
+                BinaryOp::Lt
+            };
+            let to_a = share(first)?;
+            (
+                Some(g.mul(&to_a)?),
+                Some(g.mul(&to_a.neg().add_scalar(1.0)?)?),
+            )
+        }
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            (None, None)
+        }
+    })
 }
 
 pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {

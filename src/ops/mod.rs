@@ -12,6 +12,7 @@ use crate::backend::cpu::CpuData;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::shape::Layout;
+use crate::tensor::Tensor;
 
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use reduce::ReduceOp;
@@ -40,9 +41,10 @@ pub(crate) enum Op {
     Concat {
         axis: usize,
     },
-    /// Constant padding: `before[d]` elements before dimension d (after = shape - input - before).
-    Pad {
-        before: Vec<usize>,
+    /// An output filled with `value` (f64 bits) except `region`, a strided view of the
+    /// output (injective) that receives the input: padding, and the adjoint of a view.
+    Place {
+        region: Layout,
         value: u64,
     },
 }
@@ -59,7 +61,7 @@ impl Op {
             Op::Reduce { op, .. } => op.name(),
             Op::Matmul => "matmul",
             Op::Concat { .. } => "concat",
-            Op::Pad { .. } => "pad",
+            Op::Place { .. } => "place",
         }
     }
 }
@@ -126,7 +128,7 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         Op::Reduce { op, reduced } => reduce::lower(*op, *reduced, step),
         Op::Matmul => matmul::lower(step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),
-        Op::Pad { before, value } => movement::lower_pad(before, *value, step),
+        Op::Place { region, value } => movement::lower_place(region, *value, step),
     }
 }
 
@@ -139,7 +141,59 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         Op::Reduce { op, reduced } => reduce::run_cpu(*op, *reduced, step, inputs, out),
         Op::Matmul => matmul::run_cpu(step, inputs, out),
         Op::Concat { axis } => movement::run_concat_cpu(*axis, step, inputs, out),
-        Op::Pad { before, value } => movement::run_pad_cpu(before, *value, step, inputs, out),
+        Op::Place { region, value } => movement::run_place_cpu(region, *value, step, inputs, out),
+    }
+}
+
+/// Gradients of `op`'s inputs (each of its input view's shape; None where none flows)
+/// given `y`, its dense output, and `g`, the gradient of `y`.
+pub(crate) fn backward(
+    op: &Op,
+    inputs: &[Tensor],
+    y: &Tensor,
+    g: &Tensor,
+) -> Result<Vec<Option<Tensor>>> {
+    match op {
+        Op::Unary(u) => Ok(vec![elementwise::unary_grad(*u, &inputs[0], y, g)?]),
+        Op::Binary(b) => {
+            let (da, db) = elementwise::binary_grad(*b, &inputs[0], &inputs[1], y, g)?;
+            Ok(vec![da, db])
+        }
+        Op::Where => {
+            let zero = Tensor::zeros(&[], g.dtype(), g.device())?;
+            Ok(vec![
+                None,
+                Some(inputs[0].where_(g, &zero)?),
+                Some(inputs[0].where_(&zero, g)?),
+            ])
+        }
+        Op::Cast => Ok(vec![Some(g.cast(inputs[0].dtype())?)]),
+        Op::Copy => Ok(vec![Some(g.clone())]),
+        Op::Fill(_) => Ok(Vec::new()),
+        Op::Reduce { op, reduced } => {
+            Ok(vec![Some(reduce::grad(*op, *reduced, &inputs[0], y, g)?)])
+        }
+        Op::Matmul => {
+            let (a, b) = (&inputs[0], &inputs[1]);
+            Ok(vec![Some(g.matmul(&b.t()?)?), Some(a.t()?.matmul(g)?)])
+        }
+        Op::Concat { axis } => {
+            let mut start = 0;
+            inputs
+                .iter()
+                .map(|t| {
+                    let len = t.shape()[*axis];
+                    start += len;
+                    Ok(Some(g.slice(
+                        *axis as isize,
+                        (start - len) as isize,
+                        start as isize,
+                        1,
+                    )?))
+                })
+                .collect()
+        }
+        Op::Place { region, .. } => Ok(vec![Some(crate::autodiff::view_through(g, region))]),
     }
 }
 

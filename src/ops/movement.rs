@@ -243,17 +243,28 @@ impl Tensor {
             .zip(pads)
             .map(|(s, (b, a))| s + b + a)
             .collect();
-        let before = pads.iter().map(|p| p.0).collect();
-        Ok(Tensor::from_op(
-            Op::Pad {
-                before,
+        let strides = contiguous_strides(&shape);
+        let region = Layout {
+            shape: self.shape().to_vec(),
+            offset: pads.iter().zip(&strides).map(|((b, _), s)| b * s).sum(),
+            strides,
+        };
+        Ok(self.place(region, shape, value))
+    }
+
+    /// A `value`-filled tensor of `shape` whose elements at `region` (an injective strided
+    /// view of it, of this tensor's shape) are this tensor's.
+    pub(crate) fn place(&self, region: Layout, shape: Vec<usize>, value: f64) -> Tensor {
+        Tensor::from_op(
+            Op::Place {
+                region,
                 value: value.to_bits(),
             },
             vec![self.clone()],
             shape,
             self.dtype(),
             self.device().clone(),
-        ))
+        )
     }
 }
 
@@ -273,16 +284,6 @@ fn concat_regions(axis: usize, step: &StepDesc) -> Vec<Layout> {
             region
         })
         .collect()
-}
-
-/// The interior of a padded output that the input fills.
-fn pad_region(before: &[usize], step: &StepDesc) -> Layout {
-    let strides = contiguous_strides(step.out_shape);
-    Layout {
-        shape: step.inputs[0].1.shape.clone(),
-        offset: before.iter().zip(&strides).map(|(b, s)| b * s).sum(),
-        strides,
-    }
 }
 
 fn copy_into<T: Element>(src: &[T], from: &Layout, dst: &mut [T], to: &Layout) {
@@ -306,8 +307,8 @@ pub(crate) fn run_concat_cpu(
     Ok(())
 }
 
-pub(crate) fn run_pad_cpu(
-    before: &[usize],
+pub(crate) fn run_place_cpu(
+    region: &Layout,
     value: u64,
     step: &StepDesc,
     inputs: &[&CpuData],
@@ -315,8 +316,10 @@ pub(crate) fn run_pad_cpu(
 ) -> Result<()> {
     with_dtype!(step.out_dtype, T => {
         let dst = out.slice_mut::<T>();
-        dst.fill(T::from_f64(f64::from_bits(value)));
-        copy_into(inputs[0].slice::<T>(), step.inputs[0].1, dst, &pad_region(before, step));
+        if region.numel() != dst.len() {
+            dst.fill(T::from_f64(f64::from_bits(value)));
+        }
+        copy_into(inputs[0].slice::<T>(), step.inputs[0].1, dst, region);
     });
     Ok(())
 }
@@ -339,19 +342,20 @@ pub(crate) fn lower_concat(axis: usize, step: &StepDesc) -> Lowering {
     }
 }
 
-pub(crate) fn lower_pad(before: &[usize], value: u64, step: &StepDesc) -> Lowering {
-    let out = Layout::contiguous(step.out_shape);
+pub(crate) fn lower_place(region: &Layout, value: u64, step: &StepDesc) -> Lowering {
+    let copy = dispatch(copy_variant(step), &[(0, step.inputs[0].1)], region, 0.0);
+    // An injective region as large as the output covers all of it: nothing to fill.
+    if region.numel() == numel(step.out_shape) {
+        return Lowering {
+            dispatches: vec![copy],
+            scratch: Vec::new(),
+        };
+    }
     let fill = dispatch(
         variant("fill", step.out_dtype, step.out_dtype, None),
         &[],
-        &out,
+        &Layout::contiguous(step.out_shape),
         f64::from_bits(value) as f32,
-    );
-    let copy = dispatch(
-        copy_variant(step),
-        &[(0, step.inputs[0].1)],
-        &pad_region(before, step),
-        0.0,
     );
     Lowering {
         dispatches: vec![fill, copy],

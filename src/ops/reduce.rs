@@ -114,6 +114,33 @@ impl Tensor {
     }
 }
 
+/// Gradient of a reduction with respect to its permuted input `x` ([kept..., reduced...]),
+/// given the output `y` and its gradient `g` (both [kept...]).
+pub(crate) fn grad(
+    op: ReduceOp,
+    reduced: usize,
+    x: &Tensor,
+    y: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
+    let kept = x.rank() - reduced;
+    let mut ones_shape: Vec<usize> = x.shape()[..kept].to_vec();
+    ones_shape.extend(std::iter::repeat_n(1, reduced));
+    let spread =
+        |t: &Tensor| -> Result<Tensor> { t.reshape_usize(&ones_shape)?.broadcast_to(x.shape()) };
+    let axes: Vec<isize> = (kept..x.rank()).map(|d| d as isize).collect();
+    match op {
+        ReduceOp::Sum => spread(g),
+        ReduceOp::Mean => spread(&g.mul_scalar(1.0 / numel(&x.shape()[kept..]) as f64)?),
+        // Ties share the gradient evenly.
+        ReduceOp::Max | ReduceOp::Min => {
+            let hit = x.eq(&spread(y)?)?;
+            let count = hit.sum(&axes, true)?;
+            hit.mul(&spread(g)?)?.div(&count)
+        }
+    }
+}
+
 /// Split a permuted input into the layout of one output row's elements and the outer dims.
 fn split(input: &Layout, reduced: usize) -> (Layout, Layout) {
     let k = input.rank() - reduced;

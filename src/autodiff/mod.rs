@@ -1,0 +1,190 @@
+//! Reverse-mode autodiff over the lazy graph. `grad` adds the backward nodes to the same
+//! graph, so the loss, its gradients and whatever uses them (an optimizer's update) realize
+//! together as one plan.
+//!
+//! A tensor is a node seen through a layout, and views are not nodes; so each gradient is
+//! kept per node (dense, of the node's shape) and a view's adjoint maps a view-shaped
+//! gradient back onto its node: sum over broadcast (stride-0) axes, then place the values
+//! at the view's positions in a zero tensor.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::graph::{Node, State};
+use crate::shape::{numel, Layout};
+use crate::tensor::Tensor;
+
+thread_local! {
+    static NO_GRAD_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether ops recorded now on this thread carry gradients.
+pub(crate) fn grad_enabled() -> bool {
+    NO_GRAD_DEPTH.with(|d| d.get() == 0)
+}
+
+/// Run `f` with gradient tracking off on this thread: ops it records pass no gradients back
+/// (optimizer updates, evaluation). Nests.
+pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NO_GRAD_DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    NO_GRAD_DEPTH.with(|d| d.set(d.get() + 1));
+    let _restore = Restore;
+    f()
+}
+
+/// Gradients of the one-element `loss` with respect to each of `wrt`, as lazy tensors of
+/// their shapes (zeros for one the loss does not depend on). Nothing runs until they are
+/// read or realized; realize them together with the loss for one plan.
+#[track_caller]
+pub fn grad(loss: &Tensor, wrt: &[&Tensor]) -> Result<Vec<Tensor>> {
+    let location = Location::caller();
+    if loss.numel() != 1 {
+        return Err(Error::InvalidArgument {
+            op: "grad",
+            message: format!(
+                "the loss must have one element, it has shape {:?}",
+                loss.shape()
+            ),
+            location,
+        });
+    }
+    for (i, t) in wrt.iter().enumerate() {
+        loss.same_device("grad", t)?;
+        if !t.requires_grad() {
+            return Err(Error::InvalidArgument {
+                op: "grad",
+                message: format!(
+                    "tensor {i} of shape {:?} does not require gradients (mark it with set_requires_grad \
+                     before recording the ops that use it)",
+                    t.shape()
+                ),
+                location,
+            });
+        }
+    }
+    if !loss.requires_grad() {
+        return Err(Error::NoGradient { location });
+    }
+    no_grad(|| backward(loss, wrt, location))
+}
+
+/// Nodes reachable from `root` through edges that carry gradients, inputs before users.
+fn topological(
+    root: &Arc<Node>,
+    wanted: &HashSet<u64>,
+    location: &'static Location<'static>,
+) -> Result<Vec<Arc<Node>>> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<(Arc<Node>, bool)> = vec![(root.clone(), false)];
+    while let Some((node, expanded)) = stack.pop() {
+        if expanded {
+            order.push(node);
+            continue;
+        }
+        if !seen.insert(node.id) {
+            continue;
+        }
+        let inputs: Vec<Arc<Node>> = match &*node.state() {
+            State::Pending { inputs, .. } => inputs
+                .iter()
+                .filter(|t| !t.detached && t.node.requires_grad())
+                .map(|t| t.node.clone())
+                .collect(),
+            State::Realized(_) => {
+                if node.derived && !node.is_grad_leaf() && !wanted.contains(&node.id) {
+                    return Err(Error::GraphCut {
+                        shape: node.shape.clone(),
+                        location,
+                    });
+                }
+                Vec::new()
+            }
+        };
+        stack.push((node, true));
+        stack.extend(inputs.into_iter().map(|n| (n, false)));
+    }
+    Ok(order)
+}
+
+fn backward(
+    loss: &Tensor,
+    wrt: &[&Tensor],
+    location: &'static Location<'static>,
+) -> Result<Vec<Tensor>> {
+    let wanted: HashSet<u64> = wrt.iter().map(|t| t.node.id).collect();
+    let order = topological(&loss.node, &wanted, location)?;
+    let mut grads: HashMap<u64, Tensor> = HashMap::new();
+    let seed = Tensor::ones(loss.shape(), loss.dtype(), loss.device())?;
+    grads.insert(loss.node.id, unview(&seed, &loss.layout, &loss.node.shape)?);
+    for node in order.iter().rev() {
+        let Some(g) = grads.get(&node.id).cloned() else {
+            continue;
+        };
+        let (op, inputs) = match &*node.state() {
+            State::Pending { op, inputs } => (op.clone(), inputs.clone()),
+            State::Realized(_) => continue,
+        };
+        let y = Tensor::of_node(node.clone());
+        let input_grads = crate::ops::backward(&op, &inputs, &y, &g)?;
+        for (input, input_grad) in inputs.iter().zip(input_grads) {
+            let Some(gi) = input_grad else { continue };
+            if input.detached || !input.node.requires_grad() {
+                continue;
+            }
+            let gn = unview(&gi, &input.layout, &input.node.shape)?;
+            let total = match grads.remove(&input.node.id) {
+                Some(prev) => prev.add(&gn)?,
+                None => gn,
+            };
+            grads.insert(input.node.id, total);
+        }
+    }
+    wrt.iter()
+        .map(|t| match grads.get(&t.node.id) {
+            Some(g) => Ok(view_through(g, &t.layout)),
+            None => Tensor::zeros(t.shape(), t.dtype(), t.device()),
+        })
+        .collect()
+}
+
+/// The adjoint of viewing a node of `base` shape through `layout`: a gradient of the view's
+/// shape becomes one of the node's shape.
+fn unview(g: &Tensor, layout: &Layout, base: &[usize]) -> Result<Tensor> {
+    let broadcast: Vec<isize> = (0..layout.rank())
+        .filter(|&d| layout.strides[d] == 0 && layout.shape[d] > 1)
+        .map(|d| d as isize)
+        .collect();
+    let mut region = layout.clone();
+    let g = if broadcast.is_empty() {
+        g.clone()
+    } else {
+        for &d in &broadcast {
+            region.shape[d as usize] = 1;
+        }
+        g.sum(&broadcast, true)?
+    };
+    if region.offset == 0 && region.is_contiguous() && region.numel() == numel(base) {
+        return g.reshape_usize(base);
+    }
+    Ok(g.place(region, base.to_vec(), 0.0))
+}
+
+/// `layout` (a view of a node) applied to `g`, a gradient of that node's shape.
+pub(crate) fn view_through(g: &Tensor, layout: &Layout) -> Tensor {
+    let dense = g.contiguous();
+    let offset = dense.layout.offset;
+    dense.view(Layout {
+        shape: layout.shape.clone(),
+        strides: layout.strides.clone(),
+        offset: layout.offset + offset,
+    })
+}
