@@ -503,8 +503,5 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         ),
         _ => unreachable!("not an elementwise op: {:?}", step.op),
     };
-    Lowering {
-        dispatches: vec![dispatch(v, &ins, &out, value)],
-        scratch: Vec::new(),
-    }
+    Lowering::of(vec![dispatch(v, &ins, &out, value)])
 }

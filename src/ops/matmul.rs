@@ -186,19 +186,16 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
     } else {
         batch * tiles_m * tiles_n
     };
-    Lowering {
-        dispatches: vec![Dispatch {
-            variant: ShaderVariant {
-                file: ShaderFile::Matmul,
-                entry: "matmul",
-                input: dtype,
-                output: step.out_dtype,
-                expr: None,
-            },
-            params,
-            bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output)],
-            workgroups: workgroups as u32,
-        }],
-        scratch: Vec::new(),
-    }
+    Lowering::of(vec![Dispatch {
+        variant: ShaderVariant {
+            file: ShaderFile::Matmul,
+            entry: "matmul",
+            input: dtype,
+            output: step.out_dtype,
+            expr: None,
+        },
+        params,
+        bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output)],
+        workgroups: workgroups as u32,
+    }])
 }

@@ -119,6 +119,16 @@ pub(crate) struct Lowering {
     pub scratch: Vec<u64>,
 }
 
+impl Lowering {
+    /// Dispatches that need no scratch buffers.
+    pub(crate) fn of(dispatches: Vec<Dispatch>) -> Lowering {
+        Lowering {
+            dispatches,
+            scratch: Vec::new(),
+        }
+    }
+}
+
 /// Describe `step` as GPU dispatches.
 pub(crate) fn lower(step: &StepDesc) -> Lowering {
     match step.op {

@@ -336,20 +336,14 @@ pub(crate) fn lower_concat(axis: usize, step: &StepDesc) -> Lowering {
         .enumerate()
         .map(|(i, ((_, from), to))| dispatch(copy_variant(step), &[(i, from)], &to, 0.0))
         .collect();
-    Lowering {
-        dispatches,
-        scratch: Vec::new(),
-    }
+    Lowering::of(dispatches)
 }
 
 pub(crate) fn lower_place(region: &Layout, value: u64, step: &StepDesc) -> Lowering {
     let copy = dispatch(copy_variant(step), &[(0, step.inputs[0].1)], region, 0.0);
     // An injective region as large as the output covers all of it: nothing to fill.
     if region.numel() == numel(step.out_shape) {
-        return Lowering {
-            dispatches: vec![copy],
-            scratch: Vec::new(),
-        };
+        return Lowering::of(vec![copy]);
     }
     let fill = dispatch(
         variant("fill", step.out_dtype, step.out_dtype, None),
@@ -357,10 +351,7 @@ pub(crate) fn lower_place(region: &Layout, value: u64, step: &StepDesc) -> Lower
         &Layout::contiguous(step.out_shape),
         f64::from_bits(value) as f32,
     );
-    Lowering {
-        dispatches: vec![fill, copy],
-        scratch: Vec::new(),
-    }
+    Lowering::of(vec![fill, copy])
 }
 
 #[cfg(test)]
