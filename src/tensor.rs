@@ -172,9 +172,15 @@ impl Tensor {
                 location: Location::caller(),
             });
         }
+        self.to_vec_with(&[])
+    }
+
+    /// `to_vec`, realizing `also` (tensors on the same device) in the same plan.
+    pub(crate) fn to_vec_with<T: Element>(&self, also: &[&Tensor]) -> Result<Vec<T>> {
         let dense = self.contiguous();
         let start = dense.layout.offset;
-        let bytes = realize::read(&dense.node, start, dense.numel())?;
+        let others: Vec<Arc<Node>> = also.iter().map(|t| t.node.clone()).collect();
+        let bytes = realize::read(&dense.node, start, dense.numel(), &others)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 

@@ -250,8 +250,9 @@ pub(crate) fn run_cpu(
 ) -> Result<()> {
     let (outer, inner) = split(step.inputs[0].1, reduced);
     let count = inner.numel();
-    let scale = if op == ReduceOp::Mean {
-        1.0 / count as f64
+    // A mean divides (correctly rounded) rather than multiplying by a rounded 1/count.
+    let divisor = if op == ReduceOp::Mean {
+        count as f64
     } else {
         1.0
     };
@@ -260,7 +261,7 @@ pub(crate) fn run_cpu(
         let dst = out.slice_mut::<T>();
         let bases: Vec<usize> = offsets(&outer).collect();
         let row = |(o, &base): (&mut T, &usize), parallel: bool| {
-            *o = T::from_f64(reduce_row(op, data, base, &inner, parallel) * scale);
+            *o = T::from_f64(reduce_row(op, data, base, &inner, parallel) / divisor);
         };
         if dst.len() * count.max(1) >= PARALLEL_THRESHOLD && dst.len() > 1 {
             dst.par_iter_mut().zip(bases.par_iter()).for_each(|r| row(r, false));

@@ -151,28 +151,36 @@ pub(crate) fn realize_all(device: &Device, roots: &[Arc<Node>]) -> Result<()> {
     run(device, roots, None).map(|_| ())
 }
 
-/// `count` elements of `node`'s buffer from element `start`, realizing it first if needed.
-pub(crate) fn read(node: &Arc<Node>, start: usize, count: usize) -> Result<Vec<u8>> {
+/// `count` elements of `node`'s buffer from element `start`, realizing it first if needed,
+/// together with `also` (same device) in the same plan and submission.
+pub(crate) fn read(
+    node: &Arc<Node>,
+    start: usize,
+    count: usize,
+    also: &[Arc<Node>],
+) -> Result<Vec<u8>> {
     let size = node.dtype.size_in_bytes() as u64;
     let range = start as u64 * size..(start + count) as u64 * size;
     match node.realized() {
-        Some(Buffer::Cpu(data)) => {
-            Ok(data.as_bytes()[range.start as usize..range.end as usize].to_vec())
+        Some(buffer) => {
+            realize_all(&node.device, also)?;
+            match buffer {
+                Buffer::Cpu(data) => {
+                    Ok(data.as_bytes()[range.start as usize..range.end as usize].to_vec())
+                }
+                Buffer::Gpu(buffer) => match &node.device {
+                    Device::Gpu(ctx) => ctx.read(&buffer, range),
+                    Device::Cpu => unreachable!("a GPU buffer belongs to a GPU device"),
+                },
+            }
         }
-        Some(Buffer::Gpu(buffer)) => match &node.device {
-            Device::Gpu(ctx) => ctx.read(&buffer, range),
-            Device::Cpu => unreachable!("a GPU buffer belongs to a GPU device"),
-        },
         None => {
-            let bytes = run(
-                &node.device,
-                std::slice::from_ref(node),
-                Some((0, range.clone())),
-            )?;
-            match bytes {
+            let mut roots = vec![node.clone()];
+            roots.extend(also.iter().cloned());
+            match run(&node.device, &roots, Some((0, range.clone())))? {
                 Some(bytes) => Ok(bytes),
                 // Another thread realized the node between our check and our run.
-                None => read(node, start, count),
+                None => read(node, start, count, also),
             }
         }
     }

@@ -1,0 +1,116 @@
+//! Optimizers. A step takes the gradients of the loss, clips them if asked, builds every
+//! parameter's update and realizes the loss, the new parameters and the optimizer state as
+//! one plan (one submission on a GPU). Values that change from step to step (the scheduled
+//! learning rate, bias corrections) enter as a small uploaded tensor, never as constants, so
+//! the plan's structure and cache key stay the same from step to step.
+
+mod adam;
+mod schedule;
+mod sgd;
+
+pub use adam::Adam;
+pub use schedule::Schedule;
+pub use sgd::Sgd;
+
+use crate::autodiff::{grad, no_grad};
+use crate::backend::cpu::with_dtype;
+use crate::dtype::{DType, Element};
+use crate::error::Result;
+use crate::nn::Parameter;
+use crate::tensor::Tensor;
+
+pub trait Optimizer {
+    /// One training step on `loss`; returns the loss value.
+    fn step(&mut self, loss: &Tensor) -> Result<f64>;
+
+    /// The learning rate the next step uses.
+    fn learning_rate(&self) -> f64;
+
+    /// Steps taken so far.
+    fn steps(&self) -> u64;
+
+    /// The optimizer's state tensors by name, and its step count, for checkpoints.
+    fn state(&self) -> (Vec<(String, Tensor)>, u64);
+
+    /// Restore state saved by [`Optimizer::state`].
+    fn load_state(&mut self, tensors: Vec<(String, Tensor)>, steps: u64) -> Result<()>;
+}
+
+/// What every optimizer shares: the parameters, the schedule, clipping and the step count.
+pub(crate) struct Core {
+    pub params: Vec<(String, Parameter)>,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub clip_norm: Option<f64>,
+    pub steps: u64,
+}
+
+impl Core {
+    pub fn new(params: Vec<(String, Parameter)>, lr: f64) -> Core {
+        Core {
+            params,
+            lr,
+            schedule: Schedule::Constant,
+            clip_norm: None,
+            steps: 0,
+        }
+    }
+
+    pub fn learning_rate(&self) -> f64 {
+        self.schedule.at(self.steps, self.lr)
+    }
+
+    /// Current parameter values and the (clipped) gradients of `loss` with respect to them.
+    pub fn gradients(&self, loss: &Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        let values: Vec<Tensor> = self.params.iter().map(|(_, p)| p.get()).collect();
+        let refs: Vec<&Tensor> = values.iter().collect();
+        let grads = grad(loss, &refs)?;
+        let grads = match self.clip_norm {
+            Some(max) => no_grad(|| clip_global_norm(&grads, max))?,
+            None => grads,
+        };
+        Ok((values, grads))
+    }
+
+    /// Per-step scalars as views of one uploaded tensor of `dtype`, each of shape [1].
+    pub fn scalars(&self, values: &[f64], dtype: DType, like: &Tensor) -> Result<Vec<Tensor>> {
+        let all = with_dtype!(dtype, T => {
+            Tensor::from_vec(values.iter().map(|&v| T::from_f64(v)).collect::<Vec<T>>(), &[values.len()], like.device())
+        })?;
+        (0..values.len())
+            .map(|i| all.slice(0, i as isize, i as isize + 1, 1))
+            .collect()
+    }
+
+    /// Realize the loss with the new parameters and state, install the parameters and count
+    /// the step; returns the loss value.
+    pub fn finish(&mut self, loss: &Tensor, params: Vec<Tensor>, state: &[&Tensor]) -> Result<f64> {
+        let mut also: Vec<&Tensor> = params.iter().collect();
+        also.extend_from_slice(state);
+        let value = with_dtype!(loss.dtype(), T => loss.to_vec_with::<T>(&also)?[0].to_f64());
+        for ((_, p), new) in self.params.iter().zip(params) {
+            p.set(new);
+        }
+        self.steps += 1;
+        Ok(value)
+    }
+}
+
+/// Scale `grads` so that their joint L2 norm is at most `max_norm`.
+pub fn clip_global_norm(grads: &[Tensor], max_norm: f64) -> Result<Vec<Tensor>> {
+    let Some(first) = grads.first() else {
+        return Ok(Vec::new());
+    };
+    let mut total = first.square().sum(&[], false)?;
+    for g in &grads[1..] {
+        total = total.add(&g.square().sum(&[], false)?)?;
+    }
+    let norm = total.sqrt();
+    let one = Tensor::ones(&[], first.dtype(), first.device())?;
+    let scale = norm
+        .add_scalar(1e-6)?
+        .recip()
+        .mul_scalar(max_norm)?
+        .minimum(&one)?;
+    grads.iter().map(|g| g.mul(&scale)).collect()
+}

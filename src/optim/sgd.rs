@@ -1,0 +1,132 @@
+//! Stochastic gradient descent with momentum, Nesterov momentum and weight decay, as
+//! PyTorch defines them: g ← g + λp; v ← μv + g (v = g on the first step);
+//! g ← g + μv (Nesterov) or v; p ← p − η g.
+
+use super::{Core, Optimizer, Schedule};
+use crate::autodiff::no_grad;
+use crate::error::{Error, Result};
+use crate::nn::Parameter;
+use crate::tensor::Tensor;
+
+pub struct Sgd {
+    core: Core,
+    momentum: f64,
+    nesterov: bool,
+    weight_decay: f64,
+    velocity: Vec<Option<Tensor>>,
+}
+
+impl Sgd {
+    pub fn new(params: Vec<(String, Parameter)>, lr: f64) -> Sgd {
+        let n = params.len();
+        Sgd {
+            core: Core::new(params, lr),
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            velocity: vec![None; n],
+        }
+    }
+
+    pub fn momentum(mut self, momentum: f64, nesterov: bool) -> Sgd {
+        self.momentum = momentum;
+        self.nesterov = nesterov;
+        self
+    }
+
+    pub fn weight_decay(mut self, weight_decay: f64) -> Sgd {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    pub fn schedule(mut self, schedule: Schedule) -> Sgd {
+        self.core.schedule = schedule;
+        self
+    }
+
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Sgd {
+        self.core.clip_norm = Some(max_norm);
+        self
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, loss: &Tensor) -> Result<f64> {
+        let (values, grads) = self.core.gradients(loss)?;
+        let lr = self.core.learning_rate();
+        let (params, velocity) = no_grad(|| -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+            let mut params = Vec::new();
+            let mut velocity = Vec::new();
+            for ((p, g), v) in values.iter().zip(&grads).zip(&self.velocity) {
+                let [eta] = self
+                    .core
+                    .scalars(&[lr], p.dtype(), p)?
+                    .try_into()
+                    .expect("one scalar");
+                let mut g = g.clone();
+                if self.weight_decay != 0.0 {
+                    g = g.add(&p.mul_scalar(self.weight_decay)?)?;
+                }
+                let mut new_v = None;
+                if self.momentum != 0.0 {
+                    let v = match v {
+                        Some(v) => v.mul_scalar(self.momentum)?.add(&g)?,
+                        None => g.clone(),
+                    };
+                    g = if self.nesterov {
+                        g.add(&v.mul_scalar(self.momentum)?)?
+                    } else {
+                        v.clone()
+                    };
+                    new_v = Some(v);
+                }
+                params.push(p.sub(&g.mul(&eta)?)?);
+                velocity.push(new_v);
+            }
+            Ok((params, velocity))
+        })?;
+        let state: Vec<&Tensor> = velocity.iter().flatten().collect();
+        let value = self.core.finish(loss, params, &state)?;
+        self.velocity = velocity;
+        Ok(value)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.core.learning_rate()
+    }
+
+    fn steps(&self) -> u64 {
+        self.core.steps
+    }
+
+    fn state(&self) -> (Vec<(String, Tensor)>, u64) {
+        let tensors = self
+            .core
+            .params
+            .iter()
+            .zip(&self.velocity)
+            .filter_map(|((name, _), v)| {
+                v.as_ref().map(|v| (format!("{name}.momentum"), v.clone()))
+            })
+            .collect();
+        (tensors, self.core.steps)
+    }
+
+    fn load_state(&mut self, tensors: Vec<(String, Tensor)>, steps: u64) -> Result<()> {
+        let mut velocity = vec![None; self.core.params.len()];
+        for (name, t) in tensors {
+            let i = self
+                .core
+                .params
+                .iter()
+                .position(|(p, _)| format!("{p}.momentum") == name)
+                .ok_or_else(|| {
+                    Error::invalid("load_state", format!("unexpected optimizer tensor {name}"))
+                })?;
+            velocity[i] = Some(t);
+        }
+        self.velocity = velocity;
+        self.core.steps = steps;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! A training step is a plan, replayed: after the first steps (whose structure differs while
+//! optimizer state appears), a step builds nothing and submits once. Own process: the
+//! counters are global.
+
+mod common;
+
+use lepton::nn::{loss, Activation, Linear, Module, Sequential};
+use lepton::optim::{Adam, Optimizer};
+use lepton::{stats, DType, Tensor};
+
+#[test]
+fn steady_state_steps_build_nothing_and_submit_once() {
+    for device in common::devices() {
+        let model = Sequential::new()
+            .push(Linear::new(20, 32, true, 1, DType::F32, &device).unwrap())
+            .push(Activation::Relu)
+            .push(Linear::new(32, 5, true, 2, DType::F32, &device).unwrap());
+        let mut opt = Adam::new(model.parameters(), 1e-3);
+        let x = Tensor::rand_normal(&[16, 20], 0.0, 1.0, 3, DType::F32, &device).unwrap();
+        let y =
+            Tensor::from_vec((0..16).map(|i| (i % 5) as f32).collect(), &[16], &device).unwrap();
+        let step = |opt: &mut Adam| {
+            opt.step(&loss::cross_entropy(&model.forward(&x).unwrap(), &y, 0.0).unwrap())
+                .unwrap()
+        };
+        let first = step(&mut opt);
+        step(&mut opt);
+        step(&mut opt);
+        let before = stats();
+        let mut last = 0.0;
+        for _ in 0..5 {
+            last = step(&mut opt);
+        }
+        let after = stats();
+        assert!(
+            last < first,
+            "training lowers the loss on {device}: {first} -> {last}"
+        );
+        assert_eq!(after.plans_built, before.plans_built, "plans on {device}");
+        assert_eq!(
+            after.pipelines_created, before.pipelines_created,
+            "pipelines on {device}"
+        );
+        assert_eq!(
+            after.buffers_allocated, before.buffers_allocated,
+            "buffers on {device}"
+        );
+        let per_step = (after.submissions - before.submissions) / 5;
+        assert_eq!(
+            per_step,
+            if device.is_gpu() { 1 } else { 0 },
+            "submissions per step on {device}"
+        );
+    }
+}

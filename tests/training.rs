@@ -1,0 +1,256 @@
+//! The training core: optimizers against an independent f64 transcription of PyTorch's
+//! update rules, losses against hand computation, and small models trained end to end.
+
+mod common;
+
+use common::*;
+use lepton::nn::{loss, Activation, Linear, Module, Parameter, Sequential};
+use lepton::optim::{Adam, Optimizer, Schedule, Sgd};
+use lepton::{DType, Device, Tensor};
+
+/// L(p) = Σ c_i p_i² / 2 + Σ p_i: gradient c ⊙ p + 1, different per coordinate.
+fn quadratic_loss(p: &Tensor, c: &[f64]) -> Tensor {
+    let ct = tensor(c, &[c.len()], DType::F64, &Device::cpu());
+    p.square()
+        .mul(&ct)
+        .unwrap()
+        .mul_scalar(0.5)
+        .unwrap()
+        .add(p)
+        .unwrap()
+        .sum(&[], false)
+        .unwrap()
+}
+
+fn run_optimizer(
+    make: impl Fn(Vec<(String, Parameter)>) -> Box<dyn Optimizer>,
+    p0: &[f64],
+    c: &[f64],
+    steps: usize,
+) -> Vec<f64> {
+    let param = Parameter::new(tensor(p0, &[p0.len()], DType::F64, &Device::cpu()));
+    let mut opt = make(vec![("p".into(), param.clone())]);
+    for _ in 0..steps {
+        opt.step(&quadratic_loss(&param.get(), c)).unwrap();
+    }
+    values(&param.get())
+}
+
+#[test]
+fn sgd_matches_pytorchs_rules() {
+    let (p0, c) = (vec![1.0, -2.0, 0.5], vec![0.5, 1.0, 2.0]);
+    for (momentum, nesterov, wd) in [
+        (0.0, false, 0.0),
+        (0.9, false, 0.0),
+        (0.9, true, 0.01),
+        (0.5, false, 0.1),
+    ] {
+        let got = run_optimizer(
+            |ps| {
+                Box::new(
+                    Sgd::new(ps, 0.1)
+                        .momentum(momentum, nesterov)
+                        .weight_decay(wd),
+                )
+            },
+            &p0,
+            &c,
+            5,
+        );
+        let mut p = p0.clone();
+        let mut v: Option<Vec<f64>> = None;
+        for _ in 0..5 {
+            let g: Vec<f64> = (0..3).map(|i| c[i] * p[i] + 1.0 + wd * p[i]).collect();
+            let mut d = g.clone();
+            if momentum != 0.0 {
+                let nv: Vec<f64> = match &v {
+                    Some(v) => (0..3).map(|i| momentum * v[i] + g[i]).collect(),
+                    None => g.clone(),
+                };
+                d = if nesterov {
+                    (0..3).map(|i| g[i] + momentum * nv[i]).collect()
+                } else {
+                    nv.clone()
+                };
+                v = Some(nv);
+            }
+            (0..3).for_each(|i| p[i] -= 0.1 * d[i]);
+        }
+        assert_close(
+            &got,
+            &p,
+            1e-12,
+            1e-12,
+            &format!("sgd momentum {momentum} nesterov {nesterov} wd {wd}"),
+        );
+    }
+}
+
+#[test]
+fn adam_and_adamw_match_pytorchs_rules() {
+    let (p0, c) = (vec![1.0, -2.0, 0.5], vec![0.5, 1.0, 2.0]);
+    for (decoupled, wd) in [(false, 0.0), (false, 0.1), (true, 0.1)] {
+        let got = run_optimizer(
+            |ps| {
+                let opt = if decoupled {
+                    Adam::adamw(ps, 0.05)
+                } else {
+                    Adam::new(ps, 0.05)
+                };
+                Box::new(opt.weight_decay(wd))
+            },
+            &p0,
+            &c,
+            7,
+        );
+        let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-8, 0.05);
+        let (mut p, mut m, mut v) = (p0.clone(), vec![0.0; 3], vec![0.0; 3]);
+        for t in 1..=7 {
+            for i in 0..3 {
+                let mut g = c[i] * p[i] + 1.0;
+                if decoupled {
+                    p[i] -= lr * wd * p[i];
+                } else {
+                    g += wd * p[i];
+                }
+                m[i] = b1 * m[i] + (1.0 - b1) * g;
+                v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+                let mh = m[i] / (1.0 - b1.powi(t));
+                let vh = v[i] / (1.0 - b2.powi(t));
+                p[i] -= lr * mh / (vh.sqrt() + eps);
+            }
+        }
+        assert_close(
+            &got,
+            &p,
+            1e-12,
+            1e-10,
+            &format!("adam decoupled {decoupled} wd {wd}"),
+        );
+    }
+}
+
+#[test]
+fn clipping_bounds_the_global_norm() {
+    // Gradient at p = 0 is all ones (norm sqrt 3); scaled by 0.5/(norm + 1e-6) as PyTorch
+    // does, a step of rate 1 moves each coordinate by that factor.
+    let got = run_optimizer(
+        |ps| Box::new(Sgd::new(ps, 1.0).clip_grad_norm(0.5)),
+        &[0.0; 3],
+        &[0.0; 3],
+        1,
+    );
+    let want = -0.5 / (3f64.sqrt() + 1e-6);
+    assert_close(&got, &[want; 3], 1e-15, 0.0, "clipped step");
+}
+
+#[test]
+fn schedules_drive_the_step_size() {
+    // Constant gradient 1 (c = 0): after steps at rates 1, 0.5, 0.25 (gamma 0.5 per step),
+    // p = −1.75.
+    let got = run_optimizer(
+        |ps| {
+            Box::new(Sgd::new(ps, 1.0).schedule(Schedule::Step {
+                every: 1,
+                gamma: 0.5,
+            }))
+        },
+        &[0.0],
+        &[0.0],
+        3,
+    );
+    assert_close(&got, &[-1.75], 1e-12, 0.0, "step schedule");
+}
+
+#[test]
+fn losses_match_hand_computation() {
+    let cpu = Device::cpu();
+    let t = |v: &[f64], s: &[usize]| tensor(v, s, DType::F64, &cpu);
+    let (p, y) = (t(&[1.0, -1.0, 3.0], &[3]), t(&[0.0, 1.0, 1.0], &[3]));
+    let item = |x: lepton::Result<Tensor>| x.unwrap().item::<f64>().unwrap();
+    // differences 1, −2, 2
+    assert_eq!(item(loss::mse(&p, &y)), 3.0);
+    assert_eq!(item(loss::l1(&p, &y)), 5.0 / 3.0);
+    // Huber with δ = 1.5: 0.5·1², 1.5·(2 − 0.75) twice
+    assert!((item(loss::huber(&p, &y, 1.5)) - (0.5 + 2.0 * 1.875) / 3.0).abs() < 1e-15);
+
+    let logits = t(&[2.0, 1.0, 0.1, 0.5, 2.5, -1.0], &[2, 3]);
+    let targets = t(&[0.0, 1.0], &[2]);
+    let lse = |r: &[f64]| r.iter().map(|x| x.exp()).sum::<f64>().ln();
+    let (r0, r1) = ([2.0, 1.0, 0.1], [0.5, 2.5, -1.0]);
+    let ce = ((lse(&r0) - 2.0) + (lse(&r1) - 2.5)) / 2.0;
+    assert!((item(loss::cross_entropy(&logits, &targets, 0.0)) - ce).abs() < 1e-14);
+    // With smoothing ε the target is (1−ε)·one_hot + ε/C: loss = (1−ε)·CE + ε·mean_c(−log p_c).
+    let eps = 0.1;
+    let uniform = |r: &[f64]| r.iter().map(|x| lse(r) - x).sum::<f64>() / 3.0;
+    let smoothed = (1.0 - eps) * ce + eps * (uniform(&r0) + uniform(&r1)) / 2.0;
+    assert!((item(loss::cross_entropy(&logits, &targets, eps)) - smoothed).abs() < 1e-14);
+
+    let z = t(&[-30.0, 0.0, 2.0], &[3]);
+    let target = t(&[0.0, 1.0, 1.0], &[3]);
+    let bce = [(-30f64).exp().ln_1p(), 2f64.ln(), (-2f64).exp().ln_1p()]
+        .iter()
+        .sum::<f64>()
+        / 3.0;
+    assert!((item(loss::bce_with_logits(&z, &target)) - bce).abs() < 1e-15);
+    // Far from zero the naive form overflows; the stable one does not.
+    let big = t(&[1e4, -1e4], &[2]);
+    assert_eq!(
+        item(loss::bce_with_logits(&big, &t(&[1.0, 0.0], &[2]))),
+        0.0
+    );
+    assert!(matches!(
+        loss::mse(&p, &t(&[1.0], &[1])),
+        Err(lepton::Error::ShapeMismatch { .. })
+    ));
+}
+
+#[test]
+fn linear_regression_learns_y_equals_2x() {
+    for device in devices() {
+        let model = Linear::new(1, 1, true, 0, DType::F32, &device).unwrap();
+        let mut opt = Sgd::new(model.parameters(), 0.05);
+        let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3, 1], &device).unwrap();
+        let y = Tensor::from_vec(vec![2.0f32, 4.0, 6.0], &[3, 1], &device).unwrap();
+        let mut last = f64::INFINITY;
+        for _ in 0..2000 {
+            last = opt
+                .step(&loss::mse(&model.forward(&x).unwrap(), &y).unwrap())
+                .unwrap();
+        }
+        let test = Tensor::from_vec(vec![4.0f32, 5.0], &[2, 1], &device).unwrap();
+        let pred = model.forward(&test).unwrap().to_vec::<f32>().unwrap();
+        assert!(
+            (pred[0] - 8.0).abs() < 0.01 && (pred[1] - 10.0).abs() < 0.01,
+            "{pred:?} on {device}, loss {last}"
+        );
+    }
+}
+
+#[test]
+fn an_mlp_fits_xor() {
+    for device in devices() {
+        let model = Sequential::new()
+            .push(Linear::new(2, 16, true, 1, DType::F32, &device).unwrap())
+            .push(Activation::Tanh)
+            .push(Linear::new(16, 2, true, 2, DType::F32, &device).unwrap());
+        let names: Vec<String> = model.parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+        let mut opt = Adam::new(model.parameters(), 0.05);
+        let x = Tensor::from_vec(
+            vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0],
+            &[4, 2],
+            &device,
+        )
+        .unwrap();
+        let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], &[4], &device).unwrap();
+        let mut last = 0.0;
+        for _ in 0..300 {
+            last = opt
+                .step(&loss::cross_entropy(&model.forward(&x).unwrap(), &y, 0.0).unwrap())
+                .unwrap();
+        }
+        assert!(last < 0.01, "xor loss {last} on {device}");
+        assert_eq!(opt.steps(), 300);
+    }
+}
