@@ -97,6 +97,10 @@ pub enum Error {
         limit: u64,
         limit_name: &'static str,
     },
+    #[error("data set {what}: {message}")]
+    Data { what: String, message: String },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: String, message: String },
     #[error("GPU out of memory while allocating {bytes} bytes ({context})")]
     OutOfMemory { bytes: u64, context: String },
     #[error("the GPU device was lost: {reason}")]

@@ -18,11 +18,14 @@
 
 mod autodiff;
 mod backend;
+pub mod checkpoint;
+pub mod data;
 mod device;
 mod dtype;
 mod error;
 mod graph;
 pub mod info;
+pub mod models;
 pub mod nn;
 mod ops;
 pub mod optim;

@@ -1,6 +1,8 @@
 //! `lepton` subcommands.
 
 mod info;
+mod plot;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -19,12 +21,15 @@ struct Cli {
 enum Command {
     /// List GPU adapters with their features and limits, and the device `auto` picks.
     Info,
+    /// Train a model family, with per-epoch evaluation, checkpoints, plots and metrics.
+    Train(train::TrainArgs),
 }
 
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => info::run(),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -136,24 +136,12 @@ impl Optimizer for Adam {
         let mut found: Vec<(Option<Tensor>, Option<Tensor>)> =
             vec![(None, None); self.core.params.len()];
         for (name, t) in tensors {
-            let slot = self.core.params.iter().enumerate().find_map(|(i, (p, _))| {
-                if name == format!("{p}.exp_avg") {
-                    Some((i, 0))
-                } else if name == format!("{p}.exp_avg_sq") {
-                    Some((i, 1))
-                } else {
-                    None
-                }
-            });
-            match slot {
-                Some((i, 0)) => found[i].0 = Some(t),
-                Some((i, _)) => found[i].1 = Some(t),
-                None => {
-                    return Err(Error::invalid(
-                        "load_state",
-                        format!("unexpected optimizer tensor {name}"),
-                    ))
-                }
+            match self
+                .core
+                .state_slot(&name, &t, &["exp_avg", "exp_avg_sq"])?
+            {
+                (i, 0) => found[i].0 = Some(t),
+                (i, _) => found[i].1 = Some(t),
             }
         }
         let mut moments = Vec::new();

@@ -15,7 +15,7 @@ pub use sgd::Sgd;
 use crate::autodiff::{grad, no_grad};
 use crate::backend::cpu::with_dtype;
 use crate::dtype::{DType, Element};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nn::Parameter;
 use crate::tensor::Tensor;
 
@@ -70,6 +70,35 @@ impl Core {
             None => grads,
         };
         Ok((values, grads))
+    }
+
+    /// Index of the parameter whose state tensor `name` is (`{param}.{suffix}`), checking that
+    /// the tensor has the parameter's shape and dtype.
+    pub fn state_slot(&self, name: &str, t: &Tensor, suffixes: &[&str]) -> Result<(usize, usize)> {
+        for (i, (param, p)) in self.params.iter().enumerate() {
+            for (k, suffix) in suffixes.iter().enumerate() {
+                if name == format!("{param}.{suffix}") {
+                    let value = p.get();
+                    if value.shape() != t.shape() || value.dtype() != t.dtype() {
+                        return Err(Error::invalid(
+                            "load_state",
+                            format!(
+                                "{name} is {:?} {}, its parameter {:?} {}",
+                                t.shape(),
+                                t.dtype(),
+                                value.shape(),
+                                value.dtype()
+                            ),
+                        ));
+                    }
+                    return Ok((i, k));
+                }
+            }
+        }
+        Err(Error::invalid(
+            "load_state",
+            format!("unexpected optimizer tensor {name}"),
+        ))
     }
 
     /// Per-step scalars as views of one uploaded tensor of `dtype`, each of shape [1].

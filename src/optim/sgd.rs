@@ -4,7 +4,7 @@
 
 use super::{Core, Optimizer, Schedule};
 use crate::autodiff::no_grad;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nn::Parameter;
 use crate::tensor::Tensor;
 
@@ -115,14 +115,7 @@ impl Optimizer for Sgd {
     fn load_state(&mut self, tensors: Vec<(String, Tensor)>, steps: u64) -> Result<()> {
         let mut velocity = vec![None; self.core.params.len()];
         for (name, t) in tensors {
-            let i = self
-                .core
-                .params
-                .iter()
-                .position(|(p, _)| format!("{p}.momentum") == name)
-                .ok_or_else(|| {
-                    Error::invalid("load_state", format!("unexpected optimizer tensor {name}"))
-                })?;
+            let (i, _) = self.core.state_slot(&name, &t, &["momentum"])?;
             velocity[i] = Some(t);
         }
         self.velocity = velocity;

@@ -1,0 +1,229 @@
+//! Checkpoints as safetensors files: parameters under their module names, optimizer state
+//! under `optim.`, and string metadata. Written atomically (a temporary file beside the
+//! target, fsync, rename, fsync of the directory); loading checks every name, shape and
+//! dtype before changing anything, so a bad file leaves the model and optimizer untouched.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, View};
+
+use crate::backend::cpu::CpuData;
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::nn::Module;
+use crate::optim::Optimizer;
+use crate::tensor::Tensor;
+
+/// Tensors with their names, sorted by name.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
+const OPTIM_PREFIX: &str = "optim.";
+const STEPS_KEY: &str = "optim.steps";
+
+fn err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Checkpoint {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+struct Host {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &Host {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        (&self.bytes[..]).into()
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn to_safetensors(dtype: DType) -> Dtype {
+    match dtype {
+        DType::F16 => Dtype::F16,
+        DType::F32 => Dtype::F32,
+        DType::F64 => Dtype::F64,
+    }
+}
+
+fn host(t: &Tensor) -> Result<Host> {
+    let bytes = match t.dtype() {
+        DType::F16 => bytemuck::cast_slice(&t.to_vec::<half::f16>()?).to_vec(),
+        DType::F32 => bytemuck::cast_slice(&t.to_vec::<f32>()?).to_vec(),
+        DType::F64 => bytemuck::cast_slice(&t.to_vec::<f64>()?).to_vec(),
+    };
+    Ok(Host {
+        dtype: to_safetensors(t.dtype()),
+        shape: t.shape().to_vec(),
+        bytes,
+    })
+}
+
+/// Write `bytes` to `path` so that a crash leaves either the old file or the new one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Save named tensors and metadata.
+pub fn save(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let all: Vec<&Tensor> = tensors.iter().map(|(_, t)| t).collect();
+    crate::realize(&all)?;
+    let hosts: Vec<(String, Host)> = tensors
+        .iter()
+        .map(|(n, t)| Ok((n.clone(), host(t)?)))
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::serialize(hosts.iter().map(|(n, h)| (n.as_str(), h)), Some(metadata))
+        .map_err(|e| err(path, e.to_string()))?;
+    write_atomic(path, &bytes).map_err(|e| err(path, e.to_string()))
+}
+
+/// Every tensor in the file, on `device`, with the metadata.
+pub fn load(path: &Path, device: &Device) -> Result<(NamedTensors, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|e| err(path, e.to_string()))?;
+    let corrupt = |e: safetensors::SafeTensorError| err(path, format!("truncated or corrupt: {e}"));
+    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
+    let file = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+    let mut tensors = Vec::new();
+    for (name, view) in file.tensors() {
+        let shape = view.shape().to_vec();
+        let data = view.data();
+        let cpu = match view.dtype() {
+            Dtype::F16 => CpuData::from_vec(bytemuck::pod_collect_to_vec::<u8, half::f16>(data)),
+            Dtype::F32 => CpuData::from_vec(bytemuck::pod_collect_to_vec::<u8, f32>(data)),
+            Dtype::F64 => CpuData::from_vec(bytemuck::pod_collect_to_vec::<u8, f64>(data)),
+            other => {
+                return Err(err(
+                    path,
+                    format!("{name}: dtype {other:?} is not f16, f32 or f64"),
+                ))
+            }
+        };
+        let t = match cpu {
+            CpuData::F16(v) => Tensor::from_vec(v, &shape, device)?,
+            CpuData::F32(v) => Tensor::from_vec(v, &shape, device)?,
+            CpuData::F64(v) => Tensor::from_vec(v, &shape, device)?,
+        };
+        tensors.push((name, t));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((tensors, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// Save a model's parameters, its optimizer's state and `metadata`.
+pub fn save_training(
+    path: &Path,
+    model: &dyn Module,
+    optimizer: Option<&dyn Optimizer>,
+    mut metadata: HashMap<String, String>,
+) -> Result<()> {
+    let mut tensors: Vec<(String, Tensor)> = model
+        .parameters()
+        .into_iter()
+        .map(|(n, p)| (n, p.get()))
+        .collect();
+    if let Some(opt) = optimizer {
+        let (state, steps) = opt.state();
+        tensors.extend(
+            state
+                .into_iter()
+                .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t)),
+        );
+        metadata.insert(STEPS_KEY.into(), steps.to_string());
+    }
+    save(path, &tensors, metadata)
+}
+
+/// Load what [`save_training`] wrote into `model` (and `optimizer`), returning the metadata.
+/// Missing, unexpected or mis-shaped tensors are all named in one error, and then nothing
+/// has been changed.
+pub fn load_training(
+    path: &Path,
+    model: &dyn Module,
+    optimizer: Option<&mut dyn Optimizer>,
+    device: &Device,
+) -> Result<HashMap<String, String>> {
+    let (tensors, metadata) = load(path, device)?;
+    let params = model.parameters();
+    let mut found: HashMap<String, Tensor> = HashMap::new();
+    let mut optim = Vec::new();
+    let mut problems = Vec::new();
+    for (name, t) in tensors {
+        match name.strip_prefix(OPTIM_PREFIX) {
+            Some(rest) => optim.push((rest.to_string(), t)),
+            None if params.iter().any(|(n, _)| *n == name) => {
+                found.insert(name, t);
+            }
+            None => problems.push(format!("unexpected tensor {name}")),
+        }
+    }
+    for (name, p) in &params {
+        let current = p.get();
+        match found.get(name) {
+            None => problems.push(format!("missing tensor {name}")),
+            Some(t) if t.shape() != current.shape() || t.dtype() != current.dtype() => problems
+                .push(format!(
+                    "{name} is {:?} {} in the file but {:?} {} in the model",
+                    t.shape(),
+                    t.dtype(),
+                    current.shape(),
+                    current.dtype()
+                )),
+            Some(_) => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(err(path, problems.join("; ")));
+    }
+    if let Some(opt) = optimizer {
+        let steps = match metadata.get(STEPS_KEY) {
+            Some(s) => s
+                .parse()
+                .map_err(|_| err(path, format!("{STEPS_KEY} is {s:?}, not a step count")))?,
+            None => return Err(err(path, "no optimizer state in the file")),
+        };
+        opt.load_state(optim, steps)
+            .map_err(|e| err(path, e.to_string()))?;
+    }
+    for (name, p) in params {
+        if let Some(t) = found.remove(&name) {
+            p.set(t);
+        }
+    }
+    Ok(metadata)
+}

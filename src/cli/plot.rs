@@ -1,0 +1,99 @@
+//! Loss and accuracy curves as a PNG, with an embedded font (no system fonts needed).
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+use super::train::EpochRecord;
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in; registering it cannot fail for a valid TTF.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+fn panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+    series: &[Series],
+) -> anyhow::Result<()> {
+    let points = series.iter().flat_map(|s| s.2.iter());
+    let (mut lo, mut hi) = points
+        .clone()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+            (l.min(p.1), h.max(p.1))
+        });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    let last = points.map(|p| p.0).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1.0..last.max(1.0 + 1e-9), (lo - pad)..(hi + pad))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for (name, color, data) in series {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(data.iter().copied(), color.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    Ok(())
+}
+
+pub fn curves(path: &Path, family: &str, history: &[EpochRecord]) -> anyhow::Result<()> {
+    register_font();
+    let root = BitMapBackend::new(path, (1100, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let series = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
+            .collect()
+    };
+    let losses = [
+        ("train", BLUE, series(&|r| Some(r.train.loss))),
+        ("test", RED, series(&|r| Some(r.test.loss))),
+    ];
+    let accuracy = [
+        (
+            "train",
+            BLUE,
+            series(&|r| r.train.accuracy.map(|a| 100.0 * a)),
+        ),
+        ("test", RED, series(&|r| r.test.accuracy.map(|a| 100.0 * a))),
+    ];
+    if accuracy[0].2.is_empty() {
+        panel(&root, &format!("{family}: loss"), &losses)?;
+    } else {
+        let (left, right) = root.split_horizontally(550);
+        panel(&left, &format!("{family}: loss"), &losses)?;
+        panel(&right, &format!("{family}: accuracy (%)"), &accuracy)?;
+    }
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! `lepton train FAMILY`: train a model family with a progress bar, per-epoch evaluation,
+//! checkpoints, a plot and a metrics file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use lepton::checkpoint::{load_training, save_training};
+use lepton::models::{self, Evaluation, Prepared, Settings, Task};
+use lepton::Device;
+
+use super::plot;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Family {
+    /// Linear regression on the diabetes set (or y = 2x with --toy).
+    Linreg,
+    /// A 64-128-64-10 MLP on the digits set, with Adam.
+    Mlp,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    family: Family,
+    /// cpu, gpu, gpu:N or auto (default: LEPTON_DEVICE, else auto).
+    #[arg(long)]
+    device: Option<String>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Save a checkpoint here after every epoch.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Continue from a checkpoint written by --save.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Draw loss and accuracy curves into this PNG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Write final metrics and the per-epoch history as JSON.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// Stop after this many epochs of this run, keeping the planned --epochs (its learning-rate
+    /// schedule): for time-boxed jobs that --resume later.
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// linreg only: the y = 2x toy problem.
+    #[arg(long)]
+    toy: bool,
+}
+
+/// One epoch's numbers.
+#[derive(Clone, Debug)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train: Evaluation,
+    pub test: Evaluation,
+    pub samples_per_second: f64,
+}
+
+fn defaults(args: &TrainArgs) -> Settings {
+    match args.family {
+        Family::Linreg if args.toy => models::linreg::TOY_DEFAULTS,
+        Family::Linreg => models::linreg::DEFAULTS,
+        Family::Mlp => models::mlp::DEFAULTS,
+    }
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let device = match &args.device {
+        Some(name) => Device::parse(name)?,
+        None => Device::from_env()?,
+    };
+    let d = defaults(&args);
+    let settings = Settings {
+        epochs: args.epochs.unwrap_or(d.epochs),
+        batch_size: args.batch_size.unwrap_or(d.batch_size),
+        lr: args.lr.unwrap_or(d.lr),
+    };
+    let Settings {
+        epochs,
+        batch_size,
+        lr,
+    } = settings;
+    let Prepared {
+        model,
+        mut optimizer,
+        train,
+        test,
+        task,
+    } = match args.family {
+        Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
+        Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
+    };
+    let mut start = 0;
+    if let Some(path) = &args.resume {
+        let meta = load_training(path, model.as_ref(), Some(optimizer.as_mut()), &device)?;
+        start = meta
+            .get("epoch")
+            .and_then(|e| e.parse::<usize>().ok())
+            .map_or(0, |e| e + 1);
+        println!("resumed from {} after epoch {start}", path.display());
+    }
+    println!(
+        "training {:?} on {device}: {} train / {} test rows, {epochs} epochs, batch {batch_size}, lr {lr}",
+        args.family, train.rows, test.rows
+    );
+    let mut history = Vec::new();
+    let began = Instant::now();
+    let end = args.stop_after.map_or(epochs, |n| (start + n).min(epochs));
+    for epoch in start..end {
+        let batches = train.batches(batch_size, Some((args.seed, epoch as u64)));
+        let bar = ProgressBar::new(batches.len() as u64)
+            .with_prefix(format!("epoch {:>3}/{epochs}", epoch + 1));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        let t0 = Instant::now();
+        let mut total = 0.0;
+        for (i, batch) in batches.iter().enumerate() {
+            let (x, y) = batch.tensors(&device)?;
+            let loss = task.loss(&model.forward(&x)?, &y)?;
+            total += optimizer.step(&loss)? * batch.rows as f64;
+            let rate = (i + 1) as f64 * batch_size as f64 / t0.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "loss {:.4}  {rate:.0} samples/s",
+                total / ((i + 1) * batch_size).min(train.rows) as f64
+            ));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let seconds = t0.elapsed().as_secs_f64();
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: total / train.rows as f64,
+            train: task.evaluate(model.as_ref(), &train, &device)?,
+            test: task.evaluate(model.as_ref(), &test, &device)?,
+            samples_per_second: train.rows as f64 / seconds,
+        };
+        // Long runs print about 20 lines; every epoch is in the metrics and the plot.
+        if epochs <= 60 || (epoch + 1) % (epochs / 20) == 0 || epoch + 1 == epochs {
+            println!("{}", describe(&record));
+        }
+        history.push(record);
+        if let Some(path) = &args.save {
+            let meta = HashMap::from([
+                ("epoch".to_string(), epoch.to_string()),
+                ("family".to_string(), format!("{:?}", args.family)),
+            ]);
+            save_training(path, model.as_ref(), Some(optimizer.as_ref()), meta)
+                .with_context(|| format!("saving {}", path.display()))?;
+        }
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    let mut extra = serde_json::Map::new();
+    if let (Family::Linreg, false) = (args.family, args.toy) {
+        let (w, b) = models::linreg::least_squares(&train)?;
+        let (train_ref, reference) = (
+            models::linreg::mse(&train, &w, b),
+            models::linreg::mse(&test, &w, b),
+        );
+        println!(
+            "closed-form least squares (f64): train MSE {train_ref:.4}, test MSE {reference:.4}"
+        );
+        extra.insert("least_squares_train_mse".into(), train_ref.into());
+        extra.insert("least_squares_test_mse".into(), reference.into());
+    }
+    if args.toy {
+        let probe = lepton::Tensor::from_vec(vec![4.0f32, 5.0], &[2, 1], &device)?;
+        let pred: Vec<f32> = model.forward(&probe)?.to_vec()?;
+        println!(
+            "toy predictions: f(4) = {:.4}, f(5) = {:.4}",
+            pred[0], pred[1]
+        );
+        extra.insert(
+            "predictions".into(),
+            serde_json::json!({"4": pred[0], "5": pred[1]}),
+        );
+    }
+    if let Some(last) = history.last() {
+        println!("done in {seconds:.1} s: {}", describe(last));
+    }
+    if let Some(path) = &args.plot {
+        plot::curves(path, &format!("{:?}", args.family).to_lowercase(), &history)
+            .with_context(|| format!("plotting {}", path.display()))?;
+        println!("plot written to {}", path.display());
+    }
+    if let Some(path) = &args.metrics {
+        let json = metrics(&args, &device, task, seconds, &history, extra);
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("metrics written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn describe(r: &EpochRecord) -> String {
+    let acc = |e: &Evaluation| {
+        e.accuracy
+            .map_or(String::new(), |a| format!(" acc {:.2}%", 100.0 * a))
+    };
+    format!(
+        "epoch {:>3}: train loss {:.4}{}  test loss {:.4}{}  {:.0} samples/s",
+        r.epoch,
+        r.train.loss,
+        acc(&r.train),
+        r.test.loss,
+        acc(&r.test),
+        r.samples_per_second
+    )
+}
+
+fn metrics(
+    args: &TrainArgs,
+    device: &Device,
+    task: Task,
+    seconds: f64,
+    history: &[EpochRecord],
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let epochs: Vec<serde_json::Value> = history
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "epoch": r.epoch,
+                "train_loss": r.train.loss,
+                "train_accuracy": r.train.accuracy,
+                "test_loss": r.test.loss,
+                "test_accuracy": r.test.accuracy,
+                "mean_batch_loss": r.train_loss,
+                "samples_per_second": r.samples_per_second,
+            })
+        })
+        .collect();
+    let last = history.last();
+    serde_json::json!({
+        "family": format!("{:?}", args.family).to_lowercase(),
+        "device": device.to_string(),
+        "task": format!("{task:?}"),
+        "seed": args.seed,
+        "seconds": seconds,
+        "final": {
+            "train_loss": last.map(|r| r.train.loss),
+            "test_loss": last.map(|r| r.test.loss),
+            "train_accuracy": last.and_then(|r| r.train.accuracy),
+            "test_accuracy": last.and_then(|r| r.test.accuracy),
+        },
+        "extra": extra,
+        "history": epochs,
+    })
+}

@@ -1,0 +1,114 @@
+//! The IDX format of MNIST: a big-endian header (two zero bytes, a type code, the number of
+//! dimensions, each dimension as u32) followed by the values. Only unsigned bytes (type
+//! 0x08), as MNIST and its relatives use.
+
+use std::path::Path;
+
+use super::Dataset;
+use crate::error::{Error, Result};
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::Data {
+        what: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// The dimensions and the values of one IDX file.
+fn read(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(bad(path, "not an IDX file (bad magic number)"));
+    }
+    if bytes[2] != 0x08 {
+        return Err(bad(
+            path,
+            format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]),
+        ));
+    }
+    let ndims = bytes[3] as usize;
+    let header = 4 + 4 * ndims;
+    if bytes.len() < header {
+        return Err(bad(path, "truncated header"));
+    }
+    let dims: Vec<usize> = (0..ndims)
+        .map(|d| {
+            u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().expect("four bytes")) as usize
+        })
+        .collect();
+    let count: usize = dims.iter().product();
+    if bytes.len() != header + count {
+        return Err(bad(
+            path,
+            format!(
+                "{} data bytes for dimensions {dims:?} ({count} expected)",
+                bytes.len() - header
+            ),
+        ));
+    }
+    Ok((dims, bytes[header..].to_vec()))
+}
+
+pub(super) fn load(images: &Path, labels: &Path) -> Result<Dataset> {
+    let (dims, pixels) = read(images)?;
+    let (label_dims, label_bytes) = read(labels)?;
+    if dims.is_empty() || label_dims.len() != 1 || label_dims[0] != dims[0] {
+        return Err(bad(
+            images,
+            format!("images {dims:?} do not match labels {label_dims:?}"),
+        ));
+    }
+    let rows = dims[0];
+    let classes = label_bytes
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    Ok(Dataset {
+        features: pixels.into_iter().map(f32::from).collect(),
+        targets: label_bytes.into_iter().map(f32::from).collect(),
+        rows,
+        cols: dims[1..].iter().product(),
+        classes: Some(classes),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0, 0, 0x08, dims.len() as u8];
+        dims.iter().for_each(|d| out.extend(d.to_be_bytes()));
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn reads_what_it_was_given_and_refuses_damage() {
+        let dir = std::env::temp_dir().join(format!("lepton-idx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (img, lab) = (dir.join("images"), dir.join("labels"));
+        let pixels: Vec<u8> = (0..2 * 3 * 2).collect();
+        std::fs::write(&img, idx(&[2, 3, 2], &pixels)).unwrap();
+        std::fs::write(&lab, idx(&[2], &[7, 1])).unwrap();
+        let d = load(&img, &lab).unwrap();
+        assert_eq!((d.rows, d.cols, d.classes), (2, 6, Some(8)));
+        assert_eq!(d.features[7], 7.0);
+        assert_eq!(d.targets, vec![7.0, 1.0]);
+
+        std::fs::write(&img, &idx(&[2, 3, 2], &pixels)[..20]).unwrap();
+        assert!(load(&img, &lab)
+            .unwrap_err()
+            .to_string()
+            .contains("data bytes"));
+        std::fs::write(&img, b"\x01\x02\x08\x01").unwrap();
+        assert!(load(&img, &lab).unwrap_err().to_string().contains("magic"));
+        std::fs::write(&img, idx(&[3, 3, 2], &[0; 18])).unwrap();
+        assert!(load(&img, &lab)
+            .unwrap_err()
+            .to_string()
+            .contains("do not match"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,114 @@
+//! Model families, one file each: the data a family trains on, its model, its loss and how
+//! it is evaluated. The CLI and the examples build on these.
+
+pub mod linreg;
+pub mod mlp;
+
+use crate::autodiff::no_grad;
+use crate::data::Dataset;
+use crate::device::Device;
+use crate::error::Result;
+use crate::nn::{loss, Module};
+use crate::optim::Optimizer;
+use crate::tensor::Tensor;
+
+/// What a model is trained to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Task {
+    /// One value per row, mean squared error.
+    Regression,
+    /// Class indices, cross-entropy on logits; training smooths the labels by
+    /// `label_smoothing` (evaluation reports the plain cross-entropy).
+    Classification {
+        classes: usize,
+        label_smoothing: f64,
+    },
+}
+
+/// Loss (and accuracy, for classification) over a whole data set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+}
+
+impl Task {
+    pub fn loss(&self, output: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        match self {
+            Task::Regression => loss::mse(&output.squeeze(-1)?, targets),
+            Task::Classification {
+                label_smoothing, ..
+            } => loss::cross_entropy(output, targets, *label_smoothing),
+        }
+    }
+
+    /// Evaluate `model` on all of `data` in one forward pass; the metrics are computed in f64
+    /// on the host from the outputs.
+    pub fn evaluate(
+        &self,
+        model: &dyn Module,
+        data: &Dataset,
+        device: &Device,
+    ) -> Result<Evaluation> {
+        let (x, _) = data.tensors(device)?;
+        let out: Vec<f32> = no_grad(|| model.forward(&x))?.to_vec()?;
+        let n = data.rows.max(1) as f64;
+        Ok(match self {
+            Task::Regression => Evaluation {
+                loss: out
+                    .iter()
+                    .zip(&data.targets)
+                    .map(|(p, t)| (*p as f64 - *t as f64).powi(2))
+                    .sum::<f64>()
+                    / n,
+                accuracy: None,
+            },
+            Task::Classification { classes, .. } => {
+                let (mut loss, mut correct) = (0.0, 0usize);
+                for (row, &t) in out.chunks(*classes).zip(&data.targets) {
+                    let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+                    let lse = max
+                        + row
+                            .iter()
+                            .map(|&v| (v as f64 - max).exp())
+                            .sum::<f64>()
+                            .ln();
+                    loss += lse - row[t as usize] as f64;
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+                    correct += (best == t as usize) as usize;
+                }
+                Evaluation {
+                    loss: loss / n,
+                    accuracy: Some(correct as f64 / n),
+                }
+            }
+        })
+    }
+}
+
+/// A family ready to train: model, data split, task and the settings it trains well with.
+pub struct Prepared {
+    pub model: Box<dyn Module>,
+    pub optimizer: Box<dyn Optimizer>,
+    pub train: Dataset,
+    pub test: Dataset,
+    pub task: Task,
+}
+
+/// How long and how fast to train; each family has defaults it trains well with.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+}
+
+impl Settings {
+    /// Optimizer steps in a run over `rows` training rows.
+    pub fn steps(&self, rows: usize) -> u64 {
+        (self.epochs * rows.div_ceil(self.batch_size.max(1))) as u64
+    }
+}

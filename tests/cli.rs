@@ -1,0 +1,193 @@
+//! The `lepton` binary end to end: training to the documented targets, metrics, plots,
+//! checkpoints and resumption.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lepton(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "lepton {args:?} failed:\n{text}");
+    text
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lepton-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn metrics(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn info_lists_adapters_and_the_auto_choice() {
+    let text = lepton(&["info"]);
+    assert!(text.contains("auto ->"), "{text}");
+    if common::gpu().is_some() {
+        assert!(
+            text.contains("gpu:0")
+                && text.contains("SHADER_F16")
+                && text.contains("max_storage_buffer_binding_size"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn toy_linear_regression_predicts_8_and_10() {
+    let d = scratch("toy");
+    let m = d.join("m.json");
+    lepton(&[
+        "train",
+        "linreg",
+        "--toy",
+        "--device",
+        "cpu",
+        "--metrics",
+        s(&m),
+    ]);
+    let p = &metrics(&m)["extra"]["predictions"];
+    assert!(
+        (p["4"].as_f64().unwrap() - 8.0).abs() < 0.01
+            && (p["5"].as_f64().unwrap() - 10.0).abs() < 0.01,
+        "{p}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn diabetes_regression_matches_least_squares_within_one_percent() {
+    let d = scratch("diabetes");
+    let m = d.join("m.json");
+    lepton(&["train", "linreg", "--device", "cpu", "--metrics", s(&m)]);
+    let j = metrics(&m);
+    let (got, want) = (
+        j["final"]["test_loss"].as_f64().unwrap(),
+        j["extra"]["least_squares_test_mse"].as_f64().unwrap(),
+    );
+    assert!(
+        ((got - want) / want).abs() < 0.01,
+        "test MSE {got} vs least squares {want}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn mlp_reaches_97_percent_with_a_plot() {
+    let d = scratch("mlp");
+    let (m, png) = (d.join("m.json"), d.join("curves.png"));
+    lepton(&[
+        "train",
+        "mlp",
+        "--device",
+        "cpu",
+        "--metrics",
+        s(&m),
+        "--plot",
+        s(&png),
+    ]);
+    let j = metrics(&m);
+    let acc = j["final"]["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.97, "test accuracy {acc}");
+    assert_eq!(j["history"].as_array().unwrap().len(), 60);
+    let seconds = j["seconds"].as_f64().unwrap();
+    println!("mlp: {:.2}% in {seconds:.1} s", 100.0 * acc);
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
+    assert!(bytes.len() > 10_000, "a drawn plot, not an empty canvas");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn resume_continues_where_the_checkpoint_left_off() {
+    let d = scratch("resume");
+    let (ck, a, b) = (d.join("ck.safetensors"), d.join("a.json"), d.join("b.json"));
+    lepton(&[
+        "train",
+        "mlp",
+        "--device",
+        "cpu",
+        "--epochs",
+        "4",
+        "--metrics",
+        s(&a),
+    ]);
+    lepton(&[
+        "train",
+        "mlp",
+        "--device",
+        "cpu",
+        "--epochs",
+        "4",
+        "--stop-after",
+        "2",
+        "--save",
+        s(&ck),
+    ]);
+    let text = lepton(&[
+        "train",
+        "mlp",
+        "--device",
+        "cpu",
+        "--epochs",
+        "4",
+        "--resume",
+        s(&ck),
+        "--metrics",
+        s(&b),
+    ]);
+    assert!(text.contains("resumed from"), "{text}");
+    let (straight, resumed) = (metrics(&a), metrics(&b));
+    assert_eq!(
+        resumed["history"].as_array().unwrap().len(),
+        2,
+        "only epochs 3 and 4 ran"
+    );
+    // The CPU path is deterministic: the resumed run ends exactly where the straight one does.
+    assert_eq!(straight["final"], resumed["final"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn training_runs_on_the_gpu() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let d = scratch("gpu");
+    let m = d.join("m.json");
+    lepton(&[
+        "train",
+        "mlp",
+        "--device",
+        "gpu",
+        "--epochs",
+        "2",
+        "--metrics",
+        s(&m),
+    ]);
+    let h = metrics(&m)["history"].as_array().unwrap().clone();
+    let (first, last) = (
+        h[0]["train_loss"].as_f64().unwrap(),
+        h[1]["train_loss"].as_f64().unwrap(),
+    );
+    assert!(
+        last < first && h[1]["test_accuracy"].as_f64().unwrap() > 0.8,
+        "{h:?}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
