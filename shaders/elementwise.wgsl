@@ -8,16 +8,30 @@ fn unary_op(x: f32) -> f32 { return x; }
 fn binary_op(a: f32, b: f32) -> f32 { return a + b; }
 
 // Parameters (u32 words):
-//   0 element count   1 rank   2 all views dense (1) or strided (0)
+//   0 element count   1 rank   2 no operand strided (1): each is dense or a broadcast scalar
 //   3 dst offset   4..6 src0..src2 offsets   7 fill value (f32 bits)
 //   8..15 shape   16..23 dst strides   24..31, 32..39, 40..47 src0..src2 strides
-@group(0) @binding(0) var<storage, read> p: array<u32>;
+//   48 dense operands, bit k for operand k (0 dst, 1..3 src0..src2); the others are scalars
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 13>;
+
+fn p(k: u32) -> u32 {
+    return params[k / 4u][k % 4u];
+}
 @group(0) @binding(1) var<storage, read> src0: array<TI>;
 @group(0) @binding(2) var<storage, read> src1: array<TI>;
 @group(0) @binding(3) var<storage, read> src2: array<TI>;
 @group(0) @binding(4) var<storage, read_write> dst: array<TO>;
 
 const WORKGROUP: u32 = 256u;
+
+fn relu_(x: f32) -> f32 {
+    return max(x, 0.0);
+}
+
+// Comparisons as 1 or 0.
+fn flag(c: bool) -> f32 {
+    return select(0.0, 1.0, c);
+}
 
 // tanh through exp(-2|x|): never overflows, unlike (e^x - e^-x) / (e^x + e^-x).
 fn tanh_(x: f32) -> f32 {
@@ -63,20 +77,26 @@ fn element(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 }
 
 fn offsets(i: u32) -> Offsets {
-    if (p[2] == 1u) {
-        return Offsets(p[3] + i, p[4] + i, p[5] + i, p[6] + i);
+    if (p(2) == 1u) {
+        let dense = p(48);
+        return Offsets(
+            p(3) + select(0u, i, (dense & 1u) != 0u),
+            p(4) + select(0u, i, (dense & 2u) != 0u),
+            p(5) + select(0u, i, (dense & 4u) != 0u),
+            p(6) + select(0u, i, (dense & 8u) != 0u),
+        );
     }
-    var r = Offsets(p[3], p[4], p[5], p[6]);
+    var r = Offsets(p(3), p(4), p(5), p(6));
     var rem = i;
-    for (var d = i32(p[1]) - 1; d >= 0; d--) {
+    for (var d = i32(p(1)) - 1; d >= 0; d--) {
         let k = u32(d);
-        let size = p[8u + k];
+        let size = p(8u + k);
         let c = rem % size;
         rem = rem / size;
-        r.dst += c * p[16u + k];
-        r.s0 += c * p[24u + k];
-        r.s1 += c * p[32u + k];
-        r.s2 += c * p[40u + k];
+        r.dst += c * p(16u + k);
+        r.s0 += c * p(24u + k);
+        r.s1 += c * p(32u + k);
+        r.s2 += c * p(40u + k);
     }
     return r;
 }
@@ -85,7 +105,7 @@ fn offsets(i: u32) -> Offsets {
 fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p[0]) {
+    if (i >= p(0)) {
         return;
     }
     let o = offsets(i);
@@ -96,7 +116,7 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p[0]) {
+    if (i >= p(0)) {
         return;
     }
     let o = offsets(i);
@@ -107,7 +127,7 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p[0]) {
+    if (i >= p(0)) {
         return;
     }
     let o = offsets(i);
@@ -118,8 +138,8 @@ fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
 fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p[0]) {
+    if (i >= p(0)) {
         return;
     }
-    dst[offsets(i).dst] = TO(bitcast<f32>(p[7]));
+    dst[offsets(i).dst] = TO(bitcast<f32>(p(7)));
 }

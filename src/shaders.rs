@@ -50,6 +50,16 @@ fn all_variants() -> Vec<ShaderVariant> {
             expr: None,
         });
     }
+    // Every elementwise variant also exists four elements at a time.
+    let vectorized: Vec<ShaderVariant> = out
+        .iter()
+        .filter(|v| v.file == ShaderFile::Elementwise)
+        .map(|v| ShaderVariant {
+            file: ShaderFile::ElementwiseVec4,
+            ..v.clone()
+        })
+        .collect();
+    out.extend(vectorized);
     out
 }
 
@@ -76,6 +86,7 @@ pub fn rendered() -> Vec<RenderedShader> {
 pub fn files() -> Vec<(&'static str, &'static str)> {
     [
         ShaderFile::Elementwise,
+        ShaderFile::ElementwiseVec4,
         ShaderFile::Reduce,
         ShaderFile::Matmul,
     ]

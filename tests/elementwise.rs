@@ -400,3 +400,19 @@ fn casts_round_to_nearest() {
         );
     }
 }
+
+#[test]
+fn where_with_dense_operands_takes_the_larger() {
+    for device in devices() {
+        // 1001 elements: the four-wide kernel's last vector is partial.
+        let a = rounded(&data(1001, 70, -3.0, 3.0), DType::F32);
+        let b = rounded(&data(1001, 71, -3.0, 3.0), DType::F32);
+        let (ta, tb) = (
+            tensor(&a, &[1001], DType::F32, &device),
+            tensor(&b, &[1001], DType::F32, &device),
+        );
+        let got = values(&ta.gt(&tb).unwrap().where_(&ta, &tb).unwrap());
+        let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect();
+        assert_close(&got, &want, 0.0, 0.0, &format!("dense where on {device}"));
+    }
+}

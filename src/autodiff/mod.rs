@@ -150,7 +150,7 @@ fn backward(
     }
     wrt.iter()
         .map(|t| match grads.get(&t.node.id) {
-            Some(g) => Ok(view_through(g, &t.layout)),
+            Some(g) => view_through(g, &t.layout),
             None => Tensor::zeros(t.shape(), t.dtype(), t.device()),
         })
         .collect()
@@ -172,19 +172,45 @@ fn unview(g: &Tensor, layout: &Layout, base: &[usize]) -> Result<Tensor> {
         }
         g.sum(&broadcast, true)?
     };
-    if region.offset == 0 && region.is_contiguous() && region.numel() == numel(base) {
-        return g.reshape_usize(base);
+    if region.offset == 0 && region.numel() == numel(base) {
+        // A permutation of the whole node (a transpose, say): its adjoint is the inverse
+        // permutation, a view again, with nothing copied.
+        if let Some(order) = dense_order(&region) {
+            let axes: Vec<isize> = order.iter().map(|&d| d as isize).collect();
+            return g.permute(&axes)?.reshape_usize(base);
+        }
     }
     Ok(g.place(region, base.to_vec(), 0.0))
 }
 
+/// The order of axes that makes `layout` dense row-major, if one does (size-1 axes are
+/// placed where they stand).
+fn dense_order(layout: &Layout) -> Option<Vec<usize>> {
+    let mut order: Vec<usize> = (0..layout.rank()).collect();
+    order.sort_by_key(|&d| {
+        (
+            std::cmp::Reverse(if layout.shape[d] == 1 {
+                usize::MAX
+            } else {
+                layout.strides[d]
+            }),
+            d,
+        )
+    });
+    layout.permute(&order).is_contiguous().then_some(order)
+}
+
 /// `layout` (a view of a node) applied to `g`, a gradient of that node's shape.
-pub(crate) fn view_through(g: &Tensor, layout: &Layout) -> Tensor {
+pub(crate) fn view_through(g: &Tensor, layout: &Layout) -> Result<Tensor> {
+    // The whole node, row-major: the gradient as it is, whatever its own layout.
+    if layout.offset == 0 && layout.is_contiguous() && layout.numel() == g.numel() {
+        return g.reshape_usize(&layout.shape);
+    }
     let dense = g.contiguous();
     let offset = dense.layout.offset;
-    dense.view(Layout {
+    Ok(dense.view(Layout {
         shape: layout.shape.clone(),
         strides: layout.strides.clone(),
         offset: layout.offset + offset,
-    })
+    }))
 }

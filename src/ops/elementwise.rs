@@ -60,7 +60,7 @@ unary_table! {
     Cos "cos" |x| x.cos(), "cos(x)";
     Tanh "tanh" |x| x.tanh(), "tanh_(x)";
     Sigmoid "sigmoid" |x| x.c(1.0) / (x.c(1.0) + (-x).exp()), "1.0 / (1.0 + exp(-x))";
-    Relu "relu" |x| if x > x.c(0.0) { x } else { x.c(0.0) }, "max(x, 0.0)";
+    Relu "relu" |x| if x > x.c(0.0) { x } else { x.c(0.0) }, "relu_(x)";
     Gelu "gelu" |x| x.c(0.5) * x * (x.c(1.0) + (x * x.c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
         "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))";
     Square "square" |x| x * x, "x * x";
@@ -115,12 +115,12 @@ binary_table! {
     Pow "pow" |a, b| a.powf(b), "pow_(a, b)";
     Maximum "maximum" |a, b| a.max(b), "max(a, b)";
     Minimum "minimum" |a, b| a.min(b), "min(a, b)";
-    Eq "eq" |a, b| flag(a == b), "select(0.0, 1.0, a == b)";
-    Ne "ne" |a, b| flag(a != b), "select(0.0, 1.0, a != b)";
-    Lt "lt" |a, b| flag(a < b), "select(0.0, 1.0, a < b)";
-    Le "le" |a, b| flag(a <= b), "select(0.0, 1.0, a <= b)";
-    Gt "gt" |a, b| flag(a > b), "select(0.0, 1.0, a > b)";
-    Ge "ge" |a, b| flag(a >= b), "select(0.0, 1.0, a >= b)";
+    Eq "eq" |a, b| flag(a == b), "flag(a == b)";
+    Ne "ne" |a, b| flag(a != b), "flag(a != b)";
+    Lt "lt" |a, b| flag(a < b), "flag(a < b)";
+    Le "le" |a, b| flag(a <= b), "flag(a <= b)";
+    Gt "gt" |a, b| flag(a > b), "flag(a > b)";
+    Ge "ge" |a, b| flag(a >= b), "flag(a >= b)";
 }
 
 macro_rules! unary_methods {
@@ -424,21 +424,65 @@ const WORKGROUP: usize = 256;
 
 /// An elementwise dispatch writing `out` (any layout of the output buffer) from inputs read
 /// through their layouts; `value` is the fill value where the entry point uses one.
+/// An elementwise dispatch writing `out` (any layout of the output buffer) from inputs read
+/// through their layouts; `value` is the fill value where the entry point uses one. `whole`
+/// says that `out` is the op's entire dense output, which lets the four-wide kernel write
+/// past the last element into the buffer's padding.
 pub(crate) fn dispatch(
     variant: ShaderVariant,
     inputs: &[(usize, &Layout)],
     out: &Layout,
     value: f32,
+    whole: bool,
 ) -> Dispatch {
     let mut layouts = vec![out];
     layouts.extend(inputs.iter().map(|(_, l)| *l));
     let (shape, strides) = Layout::coalesce(&layouts);
     let n = out.numel();
-    let contiguous = shape.len() <= 1 && strides.iter().all(|s| s.first().is_none_or(|&s| s == 1));
-    let mut params = vec![0u32; 48];
+    // Each operand is dense (element i at offset + i), a broadcast scalar (always at its
+    // offset) or strided. Without strided operands the kernel skips the index arithmetic,
+    // whose integer divisions are the costliest part of a simple kernel.
+    let dense_strides = crate::shape::contiguous_strides(&shape);
+    let dense: Vec<bool> = strides.iter().map(|s| *s == dense_strides).collect();
+    let scalar: Vec<bool> = strides.iter().map(|s| s.iter().all(|&v| v == 0)).collect();
+    let any_strided = dense.iter().zip(&scalar).any(|(d, s)| !d && !s);
+    let mut bindings: Vec<(u32, Arg)> = inputs
+        .iter()
+        .enumerate()
+        .map(|(k, (i, _))| (1 + k as u32, Arg::Input(*i)))
+        .collect();
+    bindings.push((4, Arg::Output));
+    let aligned = inputs
+        .iter()
+        .enumerate()
+        .all(|(k, (_, l))| scalar[k + 1] || l.offset % 4 == 0);
+    if whole && out.offset == 0 && dense[0] && !any_strided && aligned {
+        let vectors = n.div_ceil(4);
+        let mut params = vec![0u32; 16];
+        params[0] = vectors as u32;
+        for (k, (_, l)) in inputs.iter().enumerate() {
+            params[1] |= (dense[k + 1] as u32) << k;
+            params[2 + k] = if dense[k + 1] { l.offset / 4 } else { l.offset } as u32;
+        }
+        params[5] = value.to_bits();
+        return Dispatch {
+            variant: ShaderVariant {
+                file: ShaderFile::ElementwiseVec4,
+                ..variant
+            },
+            params,
+            bindings,
+            workgroups: vectors.div_ceil(WORKGROUP) as u32,
+        };
+    }
+    let mut dense_mask = 0u32;
+    for (k, d) in dense.iter().enumerate() {
+        dense_mask |= (*d as u32) << k;
+    }
+    let mut params = vec![0u32; 52];
     params[0] = n as u32;
     params[1] = shape.len() as u32;
-    params[2] = contiguous as u32;
+    params[2] = !any_strided as u32;
     params[3] = out.offset as u32;
     for (k, (_, l)) in inputs.iter().enumerate() {
         params[4 + k] = l.offset as u32;
@@ -448,12 +492,7 @@ pub(crate) fn dispatch(
     for (k, s) in strides.iter().enumerate() {
         params[16 + 8 * k..24 + 8 * k].copy_from_slice(&padded(s));
     }
-    let mut bindings: Vec<(u32, Arg)> = inputs
-        .iter()
-        .enumerate()
-        .map(|(k, (i, _))| (1 + k as u32, Arg::Input(*i)))
-        .collect();
-    bindings.push((4, Arg::Output));
+    params[48] = dense_mask;
     Dispatch {
         variant,
         params,
@@ -503,5 +542,5 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         ),
         _ => unreachable!("not an elementwise op: {:?}", step.op),
     };
-    Lowering::of(vec![dispatch(v, &ins, &out, value)])
+    Lowering::of(vec![dispatch(v, &ins, &out, value, true)])
 }

@@ -69,6 +69,28 @@ impl Tensor {
     }
 }
 
+/// Gradients of `a @ b` for the upstream `g`: dA = G Bᵀ and dB = Aᵀ G. Each is computed in
+/// its operand's memory order: for a transposed operand (a weight used as Wᵀ) the product
+/// is formed transposed and returned as a transposed view, so the gradient reaches the
+/// weight's buffer with no copy.
+pub(crate) fn grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    let column_major = |t: &Tensor| {
+        let r = t.rank();
+        t.strides()[r - 2] < t.strides()[r - 1]
+    };
+    let da = if column_major(a) {
+        b.matmul(&g.t()?)?.t()?
+    } else {
+        g.matmul(&b.t()?)?
+    };
+    let db = if column_major(b) {
+        g.t()?.matmul(a)?.t()?
+    } else {
+        a.t()?.matmul(g)?
+    };
+    Ok((da, db))
+}
+
 /// Batch offsets of the two operands, one pair per matrix of the output.
 fn batch_offsets(a: &Layout, b: &Layout) -> Vec<(usize, usize)> {
     let r = a.rank() - 2;

@@ -79,6 +79,7 @@ pub(crate) struct StepDesc<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum ShaderFile {
     Elementwise,
+    ElementwiseVec4,
     Reduce,
     Matmul,
 }
@@ -184,8 +185,8 @@ pub(crate) fn backward(
             Ok(vec![Some(reduce::grad(*op, *reduced, &inputs[0], y, g)?)])
         }
         Op::Matmul => {
-            let (a, b) = (&inputs[0], &inputs[1]);
-            Ok(vec![Some(g.matmul(&b.t()?)?), Some(a.t()?.matmul(g)?)])
+            let (da, db) = matmul::grad(&inputs[0], &inputs[1], g)?;
+            Ok(vec![Some(da), Some(db)])
         }
         Op::Concat { axis } => {
             let mut start = 0;
@@ -203,7 +204,7 @@ pub(crate) fn backward(
                 })
                 .collect()
         }
-        Op::Place { region, .. } => Ok(vec![Some(crate::autodiff::view_through(g, region))]),
+        Op::Place { region, .. } => Ok(vec![Some(crate::autodiff::view_through(g, region)?)]),
     }
 }
 

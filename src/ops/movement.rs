@@ -334,13 +334,19 @@ pub(crate) fn lower_concat(axis: usize, step: &StepDesc) -> Lowering {
         .iter()
         .zip(concat_regions(axis, step))
         .enumerate()
-        .map(|(i, ((_, from), to))| dispatch(copy_variant(step), &[(i, from)], &to, 0.0))
+        .map(|(i, ((_, from), to))| dispatch(copy_variant(step), &[(i, from)], &to, 0.0, false))
         .collect();
     Lowering::of(dispatches)
 }
 
 pub(crate) fn lower_place(region: &Layout, value: u64, step: &StepDesc) -> Lowering {
-    let copy = dispatch(copy_variant(step), &[(0, step.inputs[0].1)], region, 0.0);
+    let copy = dispatch(
+        copy_variant(step),
+        &[(0, step.inputs[0].1)],
+        region,
+        0.0,
+        false,
+    );
     // An injective region as large as the output covers all of it: nothing to fill.
     if region.numel() == numel(step.out_shape) {
         return Lowering::of(vec![copy]);
@@ -350,6 +356,7 @@ pub(crate) fn lower_place(region: &Layout, value: u64, step: &StepDesc) -> Lower
         &[],
         &Layout::contiguous(step.out_shape),
         f64::from_bits(value) as f32,
+        true,
     );
     Lowering::of(vec![fill, copy])
 }

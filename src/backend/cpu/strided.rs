@@ -8,6 +8,9 @@ use crate::shape::Layout;
 /// Below this many elements a kernel runs on the calling thread: spawning costs more.
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 
+/// The smallest piece of a row worth a task of its own.
+const MIN_TILE: usize = 8192;
+
 /// `out[i] = f(inputs at logical index i)` for a contiguous `out` of the inputs' shape.
 // shapes: every input layout has the output's shape; out.len() == numel
 pub fn map_n<const K: usize, T: Copy + Send + Sync, O: Send>(
@@ -27,8 +30,10 @@ pub fn map_n<const K: usize, T: Copy + Send + Sync, O: Send>(
     let outer_shape = &shape[..shape.len().saturating_sub(1)];
     let inner_strides: [usize; K] =
         std::array::from_fn(|k| strides[k + 1].last().copied().unwrap_or(0));
-    let row = |r: usize, dst: &mut [O]| {
-        let mut base: [usize; K] = std::array::from_fn(|k| inputs[k].1.offset);
+    // Fill `dst`, the part of output row `r` that starts at column `c0`.
+    let part = |r: usize, c0: usize, dst: &mut [O]| {
+        let mut base: [usize; K] =
+            std::array::from_fn(|k| inputs[k].1.offset + c0 * inner_strides[k]);
         let mut rem = r;
         for d in (0..outer_shape.len()).rev() {
             let c = rem % outer_shape[d];
@@ -57,12 +62,22 @@ pub fn map_n<const K: usize, T: Copy + Send + Sync, O: Send>(
     if out.len() < PARALLEL_THRESHOLD {
         out.chunks_mut(inner)
             .enumerate()
-            .for_each(|(r, dst)| row(r, dst));
-    } else {
-        out.par_chunks_mut(inner)
-            .enumerate()
-            .for_each(|(r, dst)| row(r, dst));
+            .for_each(|(r, dst)| part(r, 0, dst));
+        return;
     }
+    // Long rows are split into tiles so that a few rows still occupy every thread.
+    let tile = inner
+        .div_ceil(2 * rayon::current_num_threads())
+        .max(MIN_TILE);
+    out.par_chunks_mut(inner).enumerate().for_each(|(r, row)| {
+        if row.len() > tile {
+            row.par_chunks_mut(tile)
+                .enumerate()
+                .for_each(|(t, dst)| part(r, t * tile, dst));
+        } else {
+            part(r, 0, row);
+        }
+    });
 }
 
 /// Element offsets of `layout`, in row-major logical order.

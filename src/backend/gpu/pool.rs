@@ -12,6 +12,8 @@ static NEXT_BUFFER: AtomicU64 = AtomicU64::new(0);
 pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
+/// Kernel parameters: bound as uniform by some kernels, as storage by others.
+pub(crate) const PARAMS: wgpu::BufferUsages = STORAGE.union(wgpu::BufferUsages::UNIFORM);
 pub(crate) const STAGING: wgpu::BufferUsages =
     wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
 
@@ -91,6 +93,11 @@ impl Pool {
             });
         }
         self.acquire(op, bytes, STORAGE)
+    }
+
+    /// A buffer for kernel parameters.
+    pub fn params(&self, bytes: u64) -> Result<Arc<GpuBuffer>> {
+        self.acquire("plan parameters", bytes, PARAMS)
     }
 
     /// A buffer the CPU can map to read results back.

@@ -87,7 +87,9 @@ impl Program {
     pub fn compile(ctx: &GpuContext, plan: &Plan) -> Result<Program> {
         check_supported(ctx, plan)?;
         let limits = ctx.limits();
-        let align = limits.min_storage_buffer_offset_alignment as u64;
+        let align = (limits
+            .min_storage_buffer_offset_alignment
+            .max(limits.min_uniform_buffer_offset_alignment)) as u64;
         let mut words: Vec<u32> = Vec::new();
         let mut dispatches = Vec::new();
         let mut scratch_bytes: Vec<u64> = Vec::new();
@@ -128,9 +130,7 @@ impl Program {
                 });
             }
         }
-        let params = ctx
-            .pool
-            .storage("plan parameters", (words.len() as u64 * 4).max(4))?;
+        let params = ctx.pool.params((words.len() as u64 * 4).max(4))?;
         ctx.queue
             .write_buffer(params.raw(), 0, bytemuck::cast_slice(&words));
         let slots = plan

@@ -7,6 +7,7 @@ use crate::ops::{ShaderFile, ShaderVariant};
 pub(crate) fn source(file: ShaderFile) -> &'static str {
     match file {
         ShaderFile::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+        ShaderFile::ElementwiseVec4 => include_str!("../../../shaders/elementwise_vec4.wgsl"),
         ShaderFile::Reduce => include_str!("../../../shaders/reduce.wgsl"),
         ShaderFile::Matmul => include_str!("../../../shaders/matmul.wgsl"),
     }
@@ -15,13 +16,24 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
 pub(crate) fn file_name(file: ShaderFile) -> &'static str {
     match file {
         ShaderFile::Elementwise => "elementwise.wgsl",
+        ShaderFile::ElementwiseVec4 => "elementwise_vec4.wgsl",
         ShaderFile::Reduce => "reduce.wgsl",
         ShaderFile::Matmul => "matmul.wgsl",
     }
 }
 
-const UNARY_LINE: &str = "fn unary_op(x: f32) -> f32 { return x; }";
-const BINARY_LINE: &str = "fn binary_op(a: f32, b: f32) -> f32 { return a + b; }";
+/// Replace the body of the one-line function whose line starts with `head` by `return expr;`.
+fn with_body(src: &str, head: &str, expr: &str) -> String {
+    src.lines()
+        .map(
+            |line| match (line.starts_with(head), line.find("{ return ")) {
+                (true, Some(at)) => format!("{}{{ return {expr}; }}", &line[..at]),
+                _ => line.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 fn wgsl_type(dtype: DType) -> &'static str {
     dtype
@@ -43,19 +55,12 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
             1,
         );
     if let Some(expr) = v.expr {
-        src = if v.entry == "binary" {
-            src.replacen(
-                BINARY_LINE,
-                &format!("fn binary_op(a: f32, b: f32) -> f32 {{ return {expr}; }}"),
-                1,
-            )
+        let head = if v.entry == "binary" {
+            "fn binary_op("
         } else {
-            src.replacen(
-                UNARY_LINE,
-                &format!("fn unary_op(x: f32) -> f32 {{ return {expr}; }}"),
-                1,
-            )
+            "fn unary_op("
         };
+        src = with_body(&src, head, expr);
     }
     if v.input == DType::F16 || v.output == DType::F16 {
         src.insert_str(0, "enable f16;\n");

@@ -1,0 +1,136 @@
+// Elementwise kernels four elements at a time, for the common case: a dense output from
+// offset 0 and operands that are dense (offsets multiples of 4) or broadcast scalars.
+// vec4 loads and stores are one memory operation where four scalar ones would be four
+// gathers on a CPU-hosted device. The last vector may run past the element count: the
+// output buffer is this op's own and rounded up to 256 bytes, so those lanes land in its
+// padding. Arithmetic runs in f32.
+//
+// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
+alias TI = f32;
+alias TO = f32;
+fn unary_op(x: vec4<f32>) -> vec4<f32> { return x; }
+fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
+
+// Parameters (u32 words, a uniform block of 4 vectors):
+//   0 vector count   1 dense operands, bit k for source k (the others are scalars)
+//   2..4 source offsets: in vectors for dense sources, in elements for scalars
+//   5 fill value (f32 bits)
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 4>;
+@group(0) @binding(1) var<storage, read> src0: array<vec4<TI>>;
+@group(0) @binding(2) var<storage, read> src1: array<vec4<TI>>;
+@group(0) @binding(3) var<storage, read> src2: array<vec4<TI>>;
+@group(0) @binding(4) var<storage, read_write> dst: array<vec4<TO>>;
+
+const WORKGROUP: u32 = 256u;
+
+fn p(k: u32) -> u32 {
+    return params[k / 4u][k % 4u];
+}
+
+fn relu_(x: vec4<f32>) -> vec4<f32> {
+    return max(x, vec4<f32>(0.0));
+}
+
+// Comparisons as 1 or 0.
+fn flag(c: vec4<bool>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), vec4<f32>(1.0), c);
+}
+
+fn tanh_(x: vec4<f32>) -> vec4<f32> {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+fn erf_(x: vec4<f32>) -> vec4<f32> {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-x * x));
+}
+
+fn pow_(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(pow1(a.x, b.x), pow1(a.y, b.y), pow1(a.z, b.z), pow1(a.w, b.w));
+}
+
+// pow with C's rules (see elementwise.wgsl).
+fn pow1(a: f32, b: f32) -> f32 {
+    if (b == 0.0) {
+        return 1.0;
+    }
+    if (a == 0.0) {
+        return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);
+    }
+    if (a > 0.0) {
+        return pow(a, b);
+    }
+    if (b != floor(b)) {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    let magnitude = pow(-a, b);
+    return select(magnitude, -magnitude, (abs(b) % 2.0) == 1.0);
+}
+
+fn vector(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.y * nwg.x + wg.x) * WORKGROUP + lid;
+}
+
+// Source k at vector i: a dense vector, or a scalar splat.
+fn load0(i: u32) -> vec4<f32> {
+    if ((p(1) & 1u) != 0u) {
+        return vec4<f32>(src0[p(2) + i]);
+    }
+    return vec4<f32>(f32(src0[p(2) / 4u][p(2) % 4u]));
+}
+
+fn load1(i: u32) -> vec4<f32> {
+    if ((p(1) & 2u) != 0u) {
+        return vec4<f32>(src1[p(3) + i]);
+    }
+    return vec4<f32>(f32(src1[p(3) / 4u][p(3) % 4u]));
+}
+
+fn load2(i: u32) -> vec4<f32> {
+    if ((p(1) & 4u) != 0u) {
+        return vec4<f32>(src2[p(4) + i]);
+    }
+    return vec4<f32>(f32(src2[p(4) / 4u][p(4) % 4u]));
+}
+
+@compute @workgroup_size(256)
+fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = vector(wg, nwg, lid);
+    if (i >= p(0)) {
+        return;
+    }
+    dst[i] = vec4<TO>(unary_op(load0(i)));
+}
+
+@compute @workgroup_size(256)
+fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = vector(wg, nwg, lid);
+    if (i >= p(0)) {
+        return;
+    }
+    dst[i] = vec4<TO>(binary_op(load0(i), load1(i)));
+}
+
+@compute @workgroup_size(256)
+fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = vector(wg, nwg, lid);
+    if (i >= p(0)) {
+        return;
+    }
+    dst[i] = vec4<TO>(select(load2(i), load1(i), load0(i) != vec4<f32>(0.0)));
+}
+
+@compute @workgroup_size(256)
+fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = vector(wg, nwg, lid);
+    if (i >= p(0)) {
+        return;
+    }
+    dst[i] = vec4<TO>(vec4<f32>(bitcast<f32>(p(5))));
+}
