@@ -1,12 +1,16 @@
 //! Devices: the CPU path, or a GPU adapter through wgpu; and how one is chosen.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
-use crate::backend::cpu::CpuData;
+use crate::backend::cpu::{with_dtype, CpuData};
 use crate::backend::gpu::{self, GpuContext};
 use crate::backend::Buffer;
-use crate::dtype::DType;
+use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+
+/// Shared constant buffers of the CPU path, by dtype and value bits.
+type ConstantCache = HashMap<(DType, u64), Arc<CpuData>>;
 
 /// Where tensors live and ops run. Cloning is cheap; two clones of one GPU device compare equal.
 #[derive(Clone)]
@@ -104,6 +108,27 @@ impl Device {
                 _ => "the adapter lacks the SHADER_F16 feature",
             },
         })
+    }
+
+    /// A one-element buffer holding `value`, created once per (dtype, value) and shared:
+    /// constants in expressions then cost no kernel launch.
+    pub(crate) fn constant(&self, dtype: DType, value: f64) -> Result<Buffer> {
+        static CPU: LazyLock<Mutex<ConstantCache>> = LazyLock::new(Default::default);
+        let data = || with_dtype!(dtype, T => CpuData::from_vec(vec![T::from_f64(value)]));
+        match self {
+            Device::Cpu => {
+                let mut cache = CPU.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(Buffer::Cpu(
+                    cache
+                        .entry((dtype, value.to_bits()))
+                        .or_insert_with(|| Arc::new(data()))
+                        .clone(),
+                ))
+            }
+            Device::Gpu(ctx) => Ok(Buffer::Gpu(
+                ctx.constant(dtype, value, || data().as_bytes().to_vec())?,
+            )),
+        }
     }
 
     pub(crate) fn upload(&self, data: CpuData) -> Result<Buffer> {

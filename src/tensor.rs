@@ -89,6 +89,25 @@ impl Tensor {
         })
     }
 
+    /// A 0-dimensional constant for use inside expressions: its buffer is created once per
+    /// device, dtype and value, so it costs no kernel launch.
+    #[track_caller]
+    pub(crate) fn constant(value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+        device.check_dtype("constant", dtype)?;
+        let node = Node::new(
+            State::Realized(device.constant(dtype, value)?),
+            Vec::new(),
+            dtype,
+            device.clone(),
+            false,
+        );
+        Ok(Tensor {
+            node,
+            layout: Layout::contiguous(&[]),
+            detached: false,
+        })
+    }
+
     /// A tensor from a slice, copied.
     #[track_caller]
     pub fn from_slice<T: Element>(data: &[T], shape: &[usize], device: &Device) -> Result<Tensor> {

@@ -123,7 +123,7 @@ fn backward(
     let wanted: HashSet<u64> = wrt.iter().map(|t| t.node.id).collect();
     let order = topological(&loss.node, &wanted, location)?;
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
-    let seed = Tensor::ones(loss.shape(), loss.dtype(), loss.device())?;
+    let seed = Tensor::constant(1.0, loss.dtype(), loss.device())?.reshape_usize(loss.shape())?;
     grads.insert(loss.node.id, unview(&seed, &loss.layout, &loss.node.shape)?);
     for node in order.iter().rev() {
         let Some(g) = grads.get(&node.id).cloned() else {

@@ -41,7 +41,7 @@ pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
     let a = d.abs();
     let quadratic = d.square().mul_scalar(0.5)?;
     let linear = a.add_scalar(-0.5 * delta)?.mul_scalar(delta)?;
-    a.lt(&Tensor::full(&[], delta, a.dtype(), a.device())?)?
+    a.lt(&Tensor::constant(delta, a.dtype(), a.device())?)?
         .where_(&quadratic, &linear)?
         .mean(&[], false)
 }

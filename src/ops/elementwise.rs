@@ -209,7 +209,7 @@ impl Tensor {
     /// `self` op a scalar (a broadcast fill of the same dtype and device).
     #[track_caller]
     pub fn binary_scalar(&self, op: BinaryOp, value: f64) -> Result<Tensor> {
-        self.binary(op, &Tensor::full(&[], value, self.dtype(), self.device())?)
+        self.binary(op, &Tensor::constant(value, self.dtype(), self.device())?)
     }
 
     /// Elements of `a` where `self` is nonzero, else of `b`; all three broadcast together.
@@ -368,7 +368,7 @@ pub(crate) fn binary_grad(
         // d a^b/da = b a^(b-1); d a^b/db = a^b ln a, taken as 0 where a ≤ 0 (ln undefined)
         BinaryOp::Pow => {
             let da = g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?)?;
-            let zero = Tensor::zeros(&[], y.dtype(), y.device())?;
+            let zero = Tensor::constant(0.0, y.dtype(), y.device())?;
             let positive = a.binary_scalar(BinaryOp::Gt, 0.0)?;
             let db = g.mul(&positive.where_(&y.mul(&a.log())?, &zero)?)?;
             (Some(da), Some(db))

@@ -171,7 +171,7 @@ pub(crate) fn backward(
             Ok(vec![da, db])
         }
         Op::Where => {
-            let zero = Tensor::zeros(&[], g.dtype(), g.device())?;
+            let zero = Tensor::constant(0.0, g.dtype(), g.device())?;
             Ok(vec![
                 None,
                 Some(inputs[0].where_(g, &zero)?),

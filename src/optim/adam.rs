@@ -79,10 +79,9 @@ impl Optimizer for Adam {
         let (params, moments) = no_grad(|| -> Result<(Vec<Tensor>, Vec<Moments>)> {
             let mut params = Vec::new();
             let mut moments = Vec::new();
+            let scalars = self.core.scalars(&corrections)?;
             for ((p, g), state) in values.iter().zip(&grads).zip(&self.moments) {
-                let [eta, c1, c2] = self
-                    .core
-                    .scalars(&corrections, p.dtype(), p)?
+                let [eta, c1, c2] = Core::for_param(&scalars, p)?
                     .try_into()
                     .expect("three scalars");
                 let mut g = g.clone();

@@ -14,7 +14,7 @@ pub use sgd::Sgd;
 
 use crate::autodiff::{grad, no_grad};
 use crate::backend::cpu::with_dtype;
-use crate::dtype::{DType, Element};
+use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::nn::Parameter;
 use crate::tensor::Tensor;
@@ -101,14 +101,24 @@ impl Core {
         ))
     }
 
-    /// Per-step scalars as views of one uploaded tensor of `dtype`, each of shape [1].
-    pub fn scalars(&self, values: &[f64], dtype: DType, like: &Tensor) -> Result<Vec<Tensor>> {
-        let all = with_dtype!(dtype, T => {
-            Tensor::from_vec(values.iter().map(|&v| T::from_f64(v)).collect::<Vec<T>>(), &[values.len()], like.device())
+    /// Per-step scalars as views of one uploaded tensor (in the first parameter's dtype),
+    /// each of shape [1]; `for_param` casts them to another parameter's dtype if needed.
+    pub fn scalars(&self, values: &[f64]) -> Result<Vec<Tensor>> {
+        let Some((_, first)) = self.params.first() else {
+            return Ok(Vec::new());
+        };
+        let first = first.get();
+        let all = with_dtype!(first.dtype(), T => {
+            Tensor::from_vec(values.iter().map(|&v| T::from_f64(v)).collect::<Vec<T>>(), &[values.len()], first.device())
         })?;
         (0..values.len())
             .map(|i| all.slice(0, i as isize, i as isize + 1, 1))
             .collect()
+    }
+
+    /// `scalars` in the dtype of `p`.
+    pub fn for_param(scalars: &[Tensor], p: &Tensor) -> Result<Vec<Tensor>> {
+        scalars.iter().map(|s| s.cast(p.dtype())).collect()
     }
 
     /// Realize the loss with the new parameters and state, install the parameters and count
@@ -135,7 +145,7 @@ pub fn clip_global_norm(grads: &[Tensor], max_norm: f64) -> Result<Vec<Tensor>> 
         total = total.add(&g.square().sum(&[], false)?)?;
     }
     let norm = total.sqrt();
-    let one = Tensor::ones(&[], first.dtype(), first.device())?;
+    let one = Tensor::constant(1.0, first.dtype(), first.device())?;
     let scale = norm
         .add_scalar(1e-6)?
         .recip()

@@ -57,10 +57,9 @@ impl Optimizer for Sgd {
         let (params, velocity) = no_grad(|| -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
             let mut params = Vec::new();
             let mut velocity = Vec::new();
+            let scalars = self.core.scalars(&[lr])?;
             for ((p, g), v) in values.iter().zip(&grads).zip(&self.velocity) {
-                let [eta] = self
-                    .core
-                    .scalars(&[lr], p.dtype(), p)?
+                let [eta] = Core::for_param(&scalars, p)?
                     .try_into()
                     .expect("one scalar");
                 let mut g = g.clone();

@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use super::pool::{GpuBuffer, Pool};
 use super::program::{Executed, Program};
 use super::{adapters, shaders};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::ShaderVariant;
 use crate::plan::Plan;
@@ -32,6 +33,7 @@ pub struct GpuContext {
     pipelines: Mutex<HashMap<ShaderVariant, (u64, Arc<wgpu::ComputePipeline>)>>,
     bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     programs: Mutex<HashMap<u64, Arc<Program>>>,
+    constants: Mutex<HashMap<(DType, u64), Arc<GpuBuffer>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
 
@@ -88,6 +90,7 @@ impl GpuContext {
             pipelines: Default::default(),
             bind_groups: Default::default(),
             programs: Default::default(),
+            constants: Default::default(),
             lost,
         }
     }
@@ -153,6 +156,30 @@ impl GpuContext {
                 message: e.to_string(),
             })?;
         self.check_alive()
+    }
+
+    /// The shared buffer of a constant, uploaded from `bytes()` on first use.
+    pub(crate) fn constant(
+        &self,
+        dtype: DType,
+        value: f64,
+        bytes: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Arc<GpuBuffer>> {
+        let key = (dtype, value.to_bits());
+        if let Some(b) = self
+            .constants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(b.clone());
+        }
+        let buffer = self.upload(&bytes())?;
+        self.constants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, buffer.clone());
+        Ok(buffer)
     }
 
     /// A buffer holding `bytes`.
