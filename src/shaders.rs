@@ -42,13 +42,15 @@ fn all_variants() -> Vec<ShaderVariant> {
                 expr: None,
             });
         }
-        out.push(ShaderVariant {
-            file: ShaderFile::Matmul,
-            entry: "matmul",
-            input: t,
-            output: t,
-            expr: None,
-        });
+        for file in [ShaderFile::Matmul, ShaderFile::MatmulBlocked] {
+            out.push(ShaderVariant {
+                file,
+                entry: "matmul",
+                input: t,
+                output: t,
+                expr: None,
+            });
+        }
     }
     // Every elementwise variant also exists four elements at a time.
     let vectorized: Vec<ShaderVariant> = out
@@ -89,6 +91,7 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
         ShaderFile::ElementwiseVec4,
         ShaderFile::Reduce,
         ShaderFile::Matmul,
+        ShaderFile::MatmulBlocked,
     ]
     .into_iter()
     .map(|f| (file_name(f), crate::backend::gpu::shaders::source(f)))

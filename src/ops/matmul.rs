@@ -172,16 +172,57 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
     Ok(())
 }
 
-/// Output tile edge of matmul.wgsl: 8×8 invocations, each computing a 4×4 block.
+/// Output tile edges: matmul.wgsl covers 32×32 per workgroup (8×8 invocations of 4×4),
+/// matmul_blocked.wgsl 64×64 (8×8 invocations of 8×8).
 const TILE: usize = 32;
+const BLOCKED_TILE: usize = 64;
+
+/// For the blocked kernel: whether an operand [.., rows, cols] can be read four elements at a
+/// time along its contiguous axis, and whether that axis is `cols` (else `rows`). Every
+/// vector must start at a multiple of 4 elements.
+fn vector_axis(l: &Layout, rows: usize, cols: usize) -> Option<bool> {
+    let r = l.rank();
+    let (rs, cs) = (l.strides[r - 2], l.strides[r - 1]);
+    let aligned = l.offset.is_multiple_of(4) && l.strides[..r - 2].iter().all(|s| s % 4 == 0);
+    if !aligned {
+        return None;
+    }
+    if (cs == 1 || cols == 1) && cols.is_multiple_of(4) && (rs % 4 == 0 || rows == 1) {
+        Some(true)
+    } else if (rs == 1 || rows == 1) && rows.is_multiple_of(4) && (cs % 4 == 0 || cols == 1) {
+        Some(false)
+    } else {
+        None
+    }
+}
 
 pub(crate) fn lower(step: &StepDesc) -> Lowering {
     let ((dtype, a), (_, b)) = (step.inputs[0], step.inputs[1]);
     let r = a.rank();
     let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
     let batch = numel(&a.shape[..r - 2]);
-    let (tiles_m, tiles_n) = (m.div_ceil(TILE), n.div_ceil(TILE));
+    // The blocked kernel vectorizes A along k (row-major) or m, and B along k or n.
+    let a_axis = vector_axis(a, m, k).filter(|&along_k| along_k || k % 4 == 0);
+    let b_axis = vector_axis(b, k, n)
+        .map(|along_n| !along_n)
+        .filter(|&along_k| along_k || k % 4 == 0);
+    let blocked = match (a_axis, b_axis) {
+        (Some(a_k), Some(b_k)) if k % 4 == 0 => Some((a_k, b_k)),
+        _ => None,
+    };
+    let tile = if blocked.is_some() {
+        BLOCKED_TILE
+    } else {
+        TILE
+    };
+    let (tiles_m, tiles_n) = (m.div_ceil(tile), n.div_ceil(tile));
     let mut params = vec![0u32; 40];
+    let (a_off, b_off) = if blocked.is_some() {
+        (a.offset / 4, b.offset / 4)
+    } else {
+        (a.offset, b.offset)
+    };
+    let flags = blocked.map_or(0, |(a_k, b_k)| a_k as usize | (b_k as usize) << 1);
     let head = [
         m,
         n,
@@ -189,13 +230,14 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         batch,
         tiles_m,
         tiles_n,
-        a.offset,
-        b.offset,
+        a_off,
+        b_off,
         a.strides[r - 2],
         a.strides[r - 1],
         b.strides[r - 2],
         b.strides[r - 1],
         r - 2,
+        flags,
     ];
     for (p, v) in params.iter_mut().zip(head) {
         *p = v as u32;
@@ -210,7 +252,11 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
     };
     Lowering::of(vec![Dispatch {
         variant: ShaderVariant {
-            file: ShaderFile::Matmul,
+            file: if blocked.is_some() {
+                ShaderFile::MatmulBlocked
+            } else {
+                ShaderFile::Matmul
+            },
             entry: "matmul",
             input: dtype,
             output: step.out_dtype,

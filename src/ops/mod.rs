@@ -82,6 +82,7 @@ pub(crate) enum ShaderFile {
     ElementwiseVec4,
     Reduce,
     Matmul,
+    MatmulBlocked,
 }
 
 /// One specialization of a shader file: input and output storage types, and for elementwise

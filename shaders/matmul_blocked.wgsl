@@ -1,0 +1,127 @@
+// Batched matrix product from 4×4 blocks: each invocation computes an 8×8 block of
+// C[b] = A[b] · B[b] as 2×2 mat4x4 sub-blocks, loading A and B four elements at a time
+// along whichever axis of each is contiguous (a block loaded by rows is transposed into
+// place), so all four layouts (A and B each row- or column-major) run here. A workgroup of
+// 8×8 invocations covers a 64×64 tile. Needs K % 4 == 0 and the vector axes 4-aligned;
+// rows and columns past M and N are clamped on load and skipped on store.
+//
+// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
+alias TI = f32;
+alias TO = f32;
+
+// Parameters (u32 words):
+//   0 M  1 N  2 K  3 batch count  4 tiles along M  5 tiles along N
+//   6 A offset / 4  7 B offset / 4  8 A row stride  9 A column stride  10 B row stride
+//   11 B column stride  12 batch rank  13 flags: bit 0 A is K-contiguous (else M-contiguous),
+//   bit 1 B is K-contiguous (else N-contiguous)
+//   16..23 batch shape   24..31 A batch strides   32..39 B batch strides (elements)
+@group(0) @binding(0) var<storage, read> p: array<u32>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<TI>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<TI>>;
+@group(0) @binding(3) var<storage, read_write> c: array<TO>;
+
+fn av(element: u32) -> vec4<f32> {
+    return vec4<f32>(a[element / 4u]);
+}
+
+fn bv(element: u32) -> vec4<f32> {
+    return vec4<f32>(b[element / 4u]);
+}
+
+// The block A[m0..m0+4, k0..k0+4] as a matrix (columns along k).
+fn a_block(base: u32, m0: u32, k0: u32) -> mat4x4<f32> {
+    let m = p[0];
+    if ((p[13] & 1u) != 0u) {
+        let rs = p[8];
+        let at = base + k0;
+        return transpose(mat4x4<f32>(
+            av(at + min(m0, m - 1u) * rs),
+            av(at + min(m0 + 1u, m - 1u) * rs),
+            av(at + min(m0 + 2u, m - 1u) * rs),
+            av(at + min(m0 + 3u, m - 1u) * rs),
+        ));
+    }
+    let cs = p[9];
+    let at = base + min(m0, m - 4u);
+    return mat4x4<f32>(av(at + k0 * cs), av(at + (k0 + 1u) * cs), av(at + (k0 + 2u) * cs), av(at + (k0 + 3u) * cs));
+}
+
+// The block B[k0..k0+4, n0..n0+4] as a matrix (columns along n).
+fn b_block(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
+    let n = p[1];
+    if ((p[13] & 2u) != 0u) {
+        let cs = p[11];
+        let at = base + k0;
+        return mat4x4<f32>(
+            bv(at + min(n0, n - 1u) * cs),
+            bv(at + min(n0 + 1u, n - 1u) * cs),
+            bv(at + min(n0 + 2u, n - 1u) * cs),
+            bv(at + min(n0 + 3u, n - 1u) * cs),
+        );
+    }
+    let rs = p[10];
+    let at = base + min(n0, n - 4u);
+    return transpose(mat4x4<f32>(bv(at + k0 * rs), bv(at + (k0 + 1u) * rs), bv(at + (k0 + 2u) * rs), bv(at + (k0 + 3u) * rs)));
+}
+
+fn store(block: mat4x4<f32>, base: u32, m0: u32, n0: u32) {
+    let m = p[0];
+    let n = p[1];
+    for (var col = 0u; col < 4u; col++) {
+        let nn = n0 + col;
+        if (nn >= n) {
+            break;
+        }
+        for (var row = 0u; row < 4u; row++) {
+            let mm = m0 + row;
+            if (mm < m) {
+                c[base + mm * n + nn] = TO(block[col][row]);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tiles = p[4] * p[5];
+    let task = wg.y * nwg.x + wg.x;
+    if (task >= tiles * p[3]) {
+        return;
+    }
+    let batch = task / tiles;
+    let tile = task % tiles;
+    let m0 = (tile / p[5]) * 64u + lid.y * 8u;
+    let n0 = (tile % p[5]) * 64u + lid.x * 8u;
+
+    var a_base = p[6] * 4u;
+    var b_base = p[7] * 4u;
+    var rem = batch;
+    for (var d = i32(p[12]) - 1; d >= 0; d--) {
+        let i = u32(d);
+        let coord = rem % p[16u + i];
+        rem = rem / p[16u + i];
+        a_base += coord * p[24u + i];
+        b_base += coord * p[32u + i];
+    }
+
+    var c00 = mat4x4<f32>();
+    var c01 = mat4x4<f32>();
+    var c10 = mat4x4<f32>();
+    var c11 = mat4x4<f32>();
+    for (var k0 = 0u; k0 < p[2]; k0 += 4u) {
+        let a0 = a_block(a_base, m0, k0);
+        let a1 = a_block(a_base, m0 + 4u, k0);
+        let b0 = b_block(b_base, k0, n0);
+        let b1 = b_block(b_base, k0, n0 + 4u);
+        c00 += a0 * b0;
+        c01 += a0 * b1;
+        c10 += a1 * b0;
+        c11 += a1 * b1;
+    }
+    let c_base = batch * p[0] * p[1];
+    store(c00, c_base, m0, n0);
+    store(c01, c_base, m0, n0 + 4u);
+    store(c10, c_base, m0 + 4u, n0);
+    store(c11, c_base, m0 + 4u, n0 + 4u);
+}
