@@ -7,7 +7,10 @@ alias TO = f32;
 fn unary_op(x: f32) -> f32 { return x; }
 fn binary_op(a: f32, b: f32) -> f32 { return a + b; }
 
-// Parameters (u32 words):
+// Parameters of `fused` (u32 words): 0 element count, 1 dense inputs (bit k for input k;
+// the others are broadcast scalars), 2..7 input offsets. The output is dense from 0.
+//
+// Parameters of the other entry points (u32 words):
 //   0 element count   1 rank   2 no operand strided (1): each is dense or a broadcast scalar
 //   3 dst offset   4..6 src0..src2 offsets   7 fill value (f32 bits)
 //   8..15 shape   16..23 dst strides   24..31, 32..39, 40..47 src0..src2 strides
@@ -21,6 +24,9 @@ fn p(k: u32) -> u32 {
 @group(0) @binding(2) var<storage, read> src1: array<TI>;
 @group(0) @binding(3) var<storage, read> src2: array<TI>;
 @group(0) @binding(4) var<storage, read_write> dst: array<TO>;
+@group(0) @binding(5) var<storage, read> src3: array<TI>;
+@group(0) @binding(6) var<storage, read> src4: array<TI>;
+@group(0) @binding(7) var<storage, read> src5: array<TI>;
 
 const WORKGROUP: u32 = 256u;
 
@@ -99,6 +105,31 @@ fn offsets(i: u32) -> Offsets {
         r.s2 += c * p(40u + k);
     }
     return r;
+}
+
+// Input k of a fused kernel at element i.
+fn fused_at(k: u32, i: u32) -> u32 {
+    return p(2u + k) + select(0u, i, (p(1) & (1u << k)) != 0u);
+}
+
+fn in0(i: u32) -> f32 { return f32(src0[fused_at(0u, i)]); }
+fn in1(i: u32) -> f32 { return f32(src1[fused_at(1u, i)]); }
+fn in2(i: u32) -> f32 { return f32(src2[fused_at(2u, i)]); }
+fn in3(i: u32) -> f32 { return f32(src3[fused_at(3u, i)]); }
+fn in4(i: u32) -> f32 { return f32(src4[fused_at(4u, i)]); }
+fn in5(i: u32) -> f32 { return f32(src5[fused_at(5u, i)]); }
+
+// Replaced by the renderer with the fused expression and the op functions it calls.
+fn fused_op(i: u32) -> f32 { return in0(i); }
+
+@compute @workgroup_size(256)
+fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= p(0)) {
+        return;
+    }
+    dst[i] = TO(fused_op(i));
 }
 
 @compute @workgroup_size(256)

@@ -11,7 +11,10 @@ alias TO = f32;
 fn unary_op(x: vec4<f32>) -> vec4<f32> { return x; }
 fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
 
-// Parameters (u32 words, a uniform block of 4 vectors):
+// Parameters of `fused`: 0 vector count, 1 dense inputs (bit k for input k; the others are
+// scalars), 2..7 input offsets (in vectors for dense inputs, in elements for scalars).
+//
+// Parameters of the other entry points (u32 words, a uniform block of 4 vectors):
 //   0 vector count   1 dense operands, bit k for source k (the others are scalars)
 //   2..4 source offsets: in vectors for dense sources, in elements for scalars
 //   5 fill value (f32 bits)
@@ -20,6 +23,9 @@ fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
 @group(0) @binding(2) var<storage, read> src1: array<vec4<TI>>;
 @group(0) @binding(3) var<storage, read> src2: array<vec4<TI>>;
 @group(0) @binding(4) var<storage, read_write> dst: array<vec4<TO>>;
+@group(0) @binding(5) var<storage, read> src3: array<vec4<TI>>;
+@group(0) @binding(6) var<storage, read> src4: array<vec4<TI>>;
+@group(0) @binding(7) var<storage, read> src5: array<vec4<TI>>;
 
 const WORKGROUP: u32 = 256u;
 
@@ -93,6 +99,39 @@ fn load2(i: u32) -> vec4<f32> {
         return vec4<f32>(src2[p(4) + i]);
     }
     return vec4<f32>(f32(src2[p(4) / 4u][p(4) % 4u]));
+}
+
+// Input k of a fused kernel at vector i.
+fn fused_in(k: u32, i: u32) -> vec4<u32> {
+    let off = p(2u + k);
+    if ((p(1) & (1u << k)) != 0u) {
+        return vec4<u32>(off + i, 4u, 0u, 0u);
+    }
+    return vec4<u32>(off / 4u, off % 4u, 0u, 0u);
+}
+
+fn pick(v: vec4<TI>, at: vec4<u32>) -> vec4<f32> {
+    return select(vec4<f32>(f32(v[min(at.y, 3u)])), vec4<f32>(v), at.y == 4u);
+}
+
+fn in0(i: u32) -> vec4<f32> { let at = fused_in(0u, i); return pick(src0[at.x], at); }
+fn in1(i: u32) -> vec4<f32> { let at = fused_in(1u, i); return pick(src1[at.x], at); }
+fn in2(i: u32) -> vec4<f32> { let at = fused_in(2u, i); return pick(src2[at.x], at); }
+fn in3(i: u32) -> vec4<f32> { let at = fused_in(3u, i); return pick(src3[at.x], at); }
+fn in4(i: u32) -> vec4<f32> { let at = fused_in(4u, i); return pick(src4[at.x], at); }
+fn in5(i: u32) -> vec4<f32> { let at = fused_in(5u, i); return pick(src5[at.x], at); }
+
+// Replaced by the renderer with the fused expression and the op functions it calls.
+fn fused_op(i: u32) -> vec4<f32> { return in0(i); }
+
+@compute @workgroup_size(256)
+fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = vector(wg, nwg, lid);
+    if (i >= p(0)) {
+        return;
+    }
+    dst[i] = vec4<TO>(fused_op(i));
 }
 
 @compute @workgroup_size(256)

@@ -62,6 +62,18 @@ fn all_variants() -> Vec<ShaderVariant> {
         })
         .collect();
     out.extend(vectorized);
+    // Fused kernels are generated per expression; one that uses every op stands for them.
+    for t in [DType::F32, DType::F16] {
+        for vectors in [false, true] {
+            out.push(crate::ops::fused::shader(
+                &crate::ops::fused::every_op(),
+                crate::ops::fused::MAX_INPUTS,
+                vectors,
+                t,
+                t,
+            ));
+        }
+    }
     out
 }
 
@@ -76,7 +88,7 @@ pub fn rendered() -> Vec<RenderedShader> {
                 v.entry,
                 v.input,
                 v.output,
-                v.expr.unwrap_or("")
+                v.expr.as_deref().unwrap_or("")
             ),
             entry: v.entry,
             source: render(&v),

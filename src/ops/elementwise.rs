@@ -36,6 +36,16 @@ macro_rules! unary_table {
                 match self { $(UnaryOp::$variant => { let $x = v; $cpu }),* }
             }
 
+            /// The op over a block, in place (the match is outside the loop).
+            pub(crate) fn apply<R: Real>(self, xs: &mut [R]) {
+                match self {
+                    $(UnaryOp::$variant => xs.iter_mut().for_each(|v| {
+                        let $x = *v;
+                        *v = $cpu;
+                    })),*
+                }
+            }
+
             fn map_cpu<T: Compute>(self, input: (&[T], &Layout), out: &mut [T]) {
                 match self {
                     $(UnaryOp::$variant => map_n([input], out, |[v]| {
@@ -89,6 +99,16 @@ macro_rules! binary_table {
             /// The op in the CPU path's arithmetic.
             pub fn eval<R: Real>(self, va: R, vb: R) -> R {
                 match self { $(BinaryOp::$variant => { let ($a, $b) = (va, vb); $cpu }),* }
+            }
+
+            /// The op over blocks: `xs[i] = op(xs[i], ys[i])`.
+            pub(crate) fn apply<R: Real>(self, xs: &mut [R], ys: &[R]) {
+                match self {
+                    $(BinaryOp::$variant => xs.iter_mut().zip(ys).for_each(|(v, w)| {
+                        let ($a, $b) = (*v, *w);
+                        *v = $cpu;
+                    })),*
+                }
             }
 
             fn map_cpu<T: Compute>(self, lhs: (&[T], &Layout), rhs: (&[T], &Layout), out: &mut [T]) {
@@ -505,14 +525,14 @@ pub(crate) fn variant(
     entry: &'static str,
     input: DType,
     output: DType,
-    expr: Option<&'static str>,
+    expr: Option<&str>,
 ) -> ShaderVariant {
     ShaderVariant {
         file: ShaderFile::Elementwise,
         entry,
         input,
         output,
-        expr,
+        expr: expr.map(str::to_string),
     }
 }
 

@@ -3,6 +3,7 @@
 //! wgpu), side by side.
 
 pub mod elementwise;
+pub(crate) mod fused;
 pub mod matmul;
 pub mod movement;
 pub(crate) mod real;
@@ -41,6 +42,8 @@ pub(crate) enum Op {
     Concat {
         axis: usize,
     },
+    /// A chain of elementwise ops in one kernel (made by the planner, never recorded).
+    Fused(fused::Expr),
     /// An output filled with `value` (f64 bits) except `region`, a strided view of the
     /// output (injective) that receives the input: padding, and the adjoint of a view.
     Place {
@@ -60,6 +63,7 @@ impl Op {
             Op::Fill(_) => "full",
             Op::Reduce { op, .. } => op.name(),
             Op::Matmul => "matmul",
+            Op::Fused(_) => "fused",
             Op::Concat { .. } => "concat",
             Op::Place { .. } => "place",
         }
@@ -93,7 +97,7 @@ pub(crate) struct ShaderVariant {
     pub entry: &'static str,
     pub input: DType,
     pub output: DType,
-    pub expr: Option<&'static str>,
+    pub expr: Option<String>,
 }
 
 /// A buffer that a dispatch binds.
@@ -139,6 +143,7 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         }
         Op::Reduce { op, reduced } => reduce::lower(*op, *reduced, step),
         Op::Matmul => matmul::lower(step),
+        Op::Fused(expr) => fused::lower(expr, step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),
         Op::Place { region, value } => movement::lower_place(region, *value, step),
     }
@@ -152,6 +157,7 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         }
         Op::Reduce { op, reduced } => reduce::run_cpu(*op, *reduced, step, inputs, out),
         Op::Matmul => matmul::run_cpu(step, inputs, out),
+        Op::Fused(expr) => fused::run_cpu(expr, step, inputs, out),
         Op::Concat { axis } => movement::run_concat_cpu(*axis, step, inputs, out),
         Op::Place { region, value } => movement::run_place_cpu(region, *value, step, inputs, out),
     }
@@ -206,6 +212,7 @@ pub(crate) fn backward(
                 .collect()
         }
         Op::Place { region, .. } => Ok(vec![Some(crate::autodiff::view_through(g, region)?)]),
+        Op::Fused(_) => unreachable!("fusion happens in plans, after differentiation"),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Plans depend only on the graph's structure, shapes, layouts and dtypes, so they are
 //! cached under exactly that key.
 
+mod fuse;
 pub(crate) mod realize;
 
 use std::collections::HashMap;
@@ -78,10 +79,17 @@ pub(crate) struct Plan {
 static NEXT_PLAN: AtomicU64 = AtomicU64::new(0);
 
 impl Plan {
+    /// The plan of `key`: its elementwise chains fused, then slots assigned.
     pub fn build(key: &PlanKey) -> Plan {
-        let n = key.steps.len();
+        let (steps, targets) = fuse::fuse(key);
+        Plan::from_steps(&key.leaves, &steps, &targets)
+    }
+
+    /// Assign slots to `steps` (in order) whose results at `targets` are kept.
+    fn from_steps(leaves: &[DType], steps: &[KeyStep], targets: &[usize]) -> Plan {
+        let n = steps.len();
         let mut last_use = vec![None; n];
-        for (i, step) in key.steps.iter().enumerate() {
+        for (i, step) in steps.iter().enumerate() {
             for (src, _) in &step.inputs {
                 if let Src::Step(j) = src {
                     last_use[*j] = Some(i);
@@ -89,14 +97,14 @@ impl Plan {
             }
         }
         let mut output_of = HashMap::new();
-        for (o, &t) in key.targets.iter().enumerate() {
+        for (o, &t) in targets.iter().enumerate() {
             output_of.insert(t, o);
         }
         let mut slots: Vec<u64> = Vec::new();
         let mut free: Vec<usize> = Vec::new();
         let mut locs: Vec<Loc> = Vec::with_capacity(n);
-        let mut steps = Vec::with_capacity(n);
-        for (i, ks) in key.steps.iter().enumerate() {
+        let mut planned = Vec::with_capacity(n);
+        for (i, ks) in steps.iter().enumerate() {
             let bytes = (numel(&ks.shape) * ks.dtype.size_in_bytes()) as u64;
             let out = match output_of.get(&i) {
                 Some(&o) => Loc::Output(o),
@@ -107,8 +115,8 @@ impl Plan {
                 .inputs
                 .iter()
                 .map(|(src, layout)| match *src {
-                    Src::Leaf(l) => (Loc::Leaf(l), key.leaves[l], layout.clone()),
-                    Src::Step(j) => (locs[j], key.steps[j].dtype, layout.clone()),
+                    Src::Leaf(l) => (Loc::Leaf(l), leaves[l], layout.clone()),
+                    Src::Step(j) => (locs[j], steps[j].dtype, layout.clone()),
                 })
                 .collect();
             // Slots whose last reader is this step are free for the steps after it.
@@ -121,7 +129,7 @@ impl Plan {
                     }
                 }
             }
-            steps.push(PlanStep {
+            planned.push(PlanStep {
                 op: ks.op.clone(),
                 dtype: ks.dtype,
                 shape: ks.shape.clone(),
@@ -132,9 +140,9 @@ impl Plan {
         crate::stats::plan_built();
         Plan {
             id: NEXT_PLAN.fetch_add(1, Ordering::Relaxed),
-            steps,
+            steps: planned,
             slots,
-            outputs: key.targets.len(),
+            outputs: targets.len(),
         }
     }
 }
@@ -181,11 +189,43 @@ mod tests {
 
     #[test]
     fn a_chain_ping_pongs_between_two_slots() {
-        let plan = Plan::build(&chain(6));
+        let key = chain(6);
+        let plan = Plan::from_steps(&key.leaves, &key.steps, &key.targets);
         assert_eq!(plan.slots.len(), 2);
         assert_eq!(plan.steps[5].out, Loc::Output(0));
         for w in plan.steps.windows(2) {
             assert_ne!(w[0].out, w[1].out, "a step never writes the slot it reads");
         }
+    }
+
+    #[test]
+    fn an_elementwise_chain_fuses_into_one_step() {
+        let plan = Plan::build(&chain(6));
+        assert_eq!(plan.steps.len(), 1);
+        assert!(matches!(&plan.steps[0].op, Op::Fused(e) if e.ops() == 6));
+        assert!(plan.slots.is_empty());
+    }
+
+    #[test]
+    fn shared_and_kept_results_are_not_fused_away() {
+        let mut key = chain(3);
+        // Step 1 is read twice (by step 2 and step 3) and step 0 is kept as a result.
+        key.steps.push(KeyStep {
+            op: Op::Binary(crate::ops::BinaryOp::Add),
+            dtype: DType::F32,
+            shape: vec![4],
+            inputs: vec![
+                (Src::Step(1), Layout::contiguous(&[4])),
+                (Src::Step(2), Layout::contiguous(&[4])),
+            ],
+        });
+        key.targets = vec![3, 0];
+        let plan = Plan::build(&key);
+        assert_eq!(
+            plan.steps.len(),
+            3,
+            "step 0 (kept), step 1 (shared), steps 2 and 3 fused"
+        );
+        assert_eq!(plan.outputs, 2);
     }
 }

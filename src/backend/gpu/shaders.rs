@@ -24,6 +24,14 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
     }
 }
 
+/// Replace the line that starts with `head` by `text`.
+fn replace_line(src: &str, head: &str, text: &str) -> String {
+    src.lines()
+        .map(|line| if line.starts_with(head) { text } else { line })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Replace the body of the one-line function whose line starts with `head` by `return expr;`.
 fn with_body(src: &str, head: &str, expr: &str) -> String {
     src.lines()
@@ -56,13 +64,11 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
             &format!("alias TO = {};", wgsl_type(v.output)),
             1,
         );
-    if let Some(expr) = v.expr {
-        let head = if v.entry == "binary" {
-            "fn binary_op("
-        } else {
-            "fn unary_op("
-        };
-        src = with_body(&src, head, expr);
+    match (&v.expr, v.entry) {
+        (Some(code), "fused") => src = replace_line(&src, "fn fused_op(", code),
+        (Some(expr), "binary") => src = with_body(&src, "fn binary_op(", expr),
+        (Some(expr), _) => src = with_body(&src, "fn unary_op(", expr),
+        (None, _) => {}
     }
     if v.input == DType::F16 || v.output == DType::F16 {
         src.insert_str(0, "enable f16;\n");
