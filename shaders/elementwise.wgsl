@@ -165,6 +165,28 @@ fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     dst[o.dst] = TO(select(src2[o.s2], src1[o.s1], f32(src0[o.s0]) != 0.0));
 }
 
+// lowbias32 (as src/ops/elementwise.rs): uniform in [0, 1) from (seed, index).
+fn hash32(v: u32) -> u32 {
+    var x = v;
+    x ^= x >> 16u;
+    x *= 0x7feb352du;
+    x ^= x >> 15u;
+    x *= 0x846ca68bu;
+    return x ^ (x >> 16u);
+}
+
+@compute @workgroup_size(256)
+fn random(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= p(0)) {
+        return;
+    }
+    let o = offsets(i);
+    let seed = u32(f32(src0[o.s0]));
+    dst[o.dst] = TO(f32(hash32(i ^ hash32(seed)) >> 8u) / 16777216.0);
+}
+
 @compute @workgroup_size(256)
 fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

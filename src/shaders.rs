@@ -29,6 +29,7 @@ fn all_variants() -> Vec<ShaderVariant> {
         );
         out.push(variant("select3", t, t, None));
         out.push(variant("fill", t, t, None));
+        out.push(variant("random", t, t, None));
         out.push(variant("unary", t, t, Some("x")));
         for o in [DType::F32, DType::F16] {
             if o != t {
@@ -52,10 +53,10 @@ fn all_variants() -> Vec<ShaderVariant> {
             });
         }
     }
-    // Every elementwise variant also exists four elements at a time.
+    // Every elementwise variant but `random` also exists four elements at a time.
     let vectorized: Vec<ShaderVariant> = out
         .iter()
-        .filter(|v| v.file == ShaderFile::Elementwise)
+        .filter(|v| v.file == ShaderFile::Elementwise && v.entry != "random")
         .map(|v| ShaderVariant {
             file: ShaderFile::ElementwiseVec4,
             ..v.clone()

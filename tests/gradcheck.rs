@@ -238,6 +238,23 @@ fn composite_functions() {
         &move |x: &[Tensor]| log_softmax(&x[0]),
         &[input(&[3, 7], 900, -3.0, 3.0)],
     );
+    // Layer normalization with its scale and shift, over rows of 6.
+    gradcheck(
+        "layer_norm",
+        &|p: &[Tensor]| {
+            let centered = p[0].sub(&p[0].mean(&[-1], true)?)?;
+            let var = centered.square().mean(&[-1], true)?;
+            centered
+                .mul(&var.add_scalar(1e-5)?.rsqrt())?
+                .mul(&p[1])?
+                .add(&p[2])
+        },
+        &[
+            input(&[4, 6], 905, -2.0, 2.0),
+            input(&[6], 906, 0.5, 1.5),
+            input(&[6], 907, -1.0, 1.0),
+        ],
+    );
     // A two-layer MLP: every parameter receives its gradient.
     gradcheck(
         "mlp",

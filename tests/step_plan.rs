@@ -1,10 +1,10 @@
 //! A training step is a plan, replayed: after the first steps (whose structure differs while
-//! optimizer state appears), a step builds nothing and submits once. Own process: the
-//! counters are global.
+//! optimizer state appears), a step builds nothing and submits once, even with dropout
+//! drawing a new mask each step. Own process: the counters are global.
 
 mod common;
 
-use lepton::nn::{loss, Activation, Linear, Module, Sequential};
+use lepton::nn::{loss, Activation, Dropout, Linear, Module, Sequential};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{stats, DType, Tensor};
 
@@ -14,6 +14,7 @@ fn steady_state_steps_build_nothing_and_submit_once() {
         let model = Sequential::new()
             .push(Linear::new(20, 32, true, 1, DType::F32, &device).unwrap())
             .push(Activation::Relu)
+            .push(Dropout::new(0.1, 7).unwrap())
             .push(Linear::new(32, 5, true, 2, DType::F32, &device).unwrap());
         let mut opt = Adam::new(model.parameters(), 1e-3);
         let x = Tensor::rand_normal(&[16, 20], 0.0, 1.0, 3, DType::F32, &device).unwrap();

@@ -254,3 +254,89 @@ fn an_mlp_fits_xor() {
         assert_eq!(opt.steps(), 300);
     }
 }
+
+#[test]
+fn layer_norm_normalizes_the_last_axis() {
+    use lepton::nn::LayerNorm;
+    for device in devices() {
+        let v = rounded(&data(3 * 7, 950, -2.0, 5.0), DType::F32);
+        let ln = LayerNorm::new(7, DType::F32, &device).unwrap();
+        let got = values(
+            &ln.forward(&tensor(&v, &[3, 7], DType::F32, &device))
+                .unwrap(),
+        );
+        let mut want = Vec::new();
+        for row in v.chunks(7) {
+            let mean = row.iter().sum::<f64>() / 7.0;
+            let var = row.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 7.0;
+            want.extend(row.iter().map(|x| (x - mean) / (var + 1e-5).sqrt()));
+        }
+        // A handful of f32 roundings on values of order 1, plus rsqrt's 2 ulp on the GPU.
+        assert_close(&got, &want, 2e-6, 2e-6, &format!("layer norm on {device}"));
+        let names: Vec<String> = ln.parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["weight", "bias"]);
+    }
+}
+
+#[test]
+fn embedding_looks_up_rows_and_accumulates_gradients() {
+    use lepton::nn::Embedding;
+    for device in devices() {
+        let emb = Embedding::new(5, 3, 1, DType::F32, &device).unwrap();
+        let table = emb.weight.get().to_vec::<f32>().unwrap();
+        let ids = Tensor::from_vec(vec![4.0f32, 0.0, 4.0, 2.0], &[2, 2], &device).unwrap();
+        let out = emb.forward(&ids).unwrap();
+        assert_eq!(out.shape(), &[2, 2, 3]);
+        // d Σ out / d table: each row once per time it was looked up. (Gradients are taken
+        // before `out` is read: reading realizes it and ends its history.)
+        let g = lepton::grad(&out.sum(&[], false).unwrap(), &[&emb.weight.get()]).unwrap();
+        let rows: Vec<f32> = [4, 0, 4, 2]
+            .iter()
+            .flat_map(|&r| table[r * 3..r * 3 + 3].to_vec())
+            .collect();
+        assert_eq!(out.to_vec::<f32>().unwrap(), rows, "on {device}");
+        let counts = [1.0f32, 0.0, 1.0, 0.0, 2.0];
+        let want: Vec<f32> = counts.iter().flat_map(|&c| [c; 3]).collect();
+        assert_eq!(g[0].to_vec::<f32>().unwrap(), want, "on {device}");
+    }
+}
+
+#[test]
+fn dropout_drops_the_same_elements_on_every_device() {
+    use lepton::nn::Dropout;
+    let mut masks = Vec::new();
+    for device in devices() {
+        let mut drop = Dropout::new(0.3, 42).unwrap();
+        let x = Tensor::ones(&[100, 100], DType::F32, &device).unwrap();
+        x.set_requires_grad(true);
+        let y = drop.forward(&x).unwrap();
+        let g = lepton::grad(&y.sum(&[], false).unwrap(), &[&x]).unwrap();
+        let v = values(&y);
+        // Kept elements are scaled by 1/(1-p); the dropped fraction is p within 5 standard
+        // errors (sqrt(p(1-p)/n) = 0.0046 for n = 10^4).
+        let dropped = v.iter().filter(|&&e| e == 0.0).count() as f64 / v.len() as f64;
+        assert!(
+            (dropped - 0.3).abs() < 0.023,
+            "dropped {dropped} on {device}"
+        );
+        assert!(v.iter().all(|&e| e == 0.0 || (e - 1.0 / 0.7).abs() < 1e-6));
+        assert_eq!(
+            values(&g[0]),
+            v,
+            "the gradient is the mask, scaled, on {device}"
+        );
+        let second = values(&drop.forward(&x).unwrap());
+        assert_ne!(second, v, "the next call draws a new mask");
+        drop.set_training(false);
+        assert_eq!(
+            values(&drop.forward(&x).unwrap()),
+            vec![1.0; 10_000],
+            "evaluation is the identity"
+        );
+        masks.push(v);
+    }
+    assert!(
+        masks.windows(2).all(|w| w[0] == w[1]),
+        "same seed, same mask on CPU and GPU"
+    );
+}

@@ -3,11 +3,13 @@
 
 pub mod functional;
 mod init;
+mod layers;
 pub mod loss;
 
 use std::sync::{Arc, RwLock};
 
 pub use init::Init;
+pub use layers::{Dropout, Embedding, LayerNorm};
 
 use crate::device::Device;
 use crate::dtype::DType;

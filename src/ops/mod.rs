@@ -31,6 +31,9 @@ pub(crate) enum Op {
     Copy,
     /// Every element the same value (f64 bits).
     Fill(u64),
+    /// Uniform samples in [0, 1) from a hash of (seed, element index); the seed is the value
+    /// of the one input (an integer below 2^24), so changing it keeps the plan.
+    Random,
     /// Reduce the trailing `reduced` axes of the (permuted) input.
     Reduce {
         op: ReduceOp,
@@ -61,6 +64,7 @@ impl Op {
             Op::Cast => "cast",
             Op::Copy => "contiguous",
             Op::Fill(_) => "full",
+            Op::Random => "random",
             Op::Reduce { op, .. } => op.name(),
             Op::Matmul => "matmul",
             Op::Fused(_) => "fused",
@@ -138,9 +142,13 @@ impl Lowering {
 /// Describe `step` as GPU dispatches.
 pub(crate) fn lower(step: &StepDesc) -> Lowering {
     match step.op {
-        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast | Op::Copy | Op::Fill(_) => {
-            elementwise::lower(step)
-        }
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Where
+        | Op::Cast
+        | Op::Copy
+        | Op::Fill(_)
+        | Op::Random => elementwise::lower(step),
         Op::Reduce { op, reduced } => reduce::lower(*op, *reduced, step),
         Op::Matmul => matmul::lower(step),
         Op::Fused(expr) => fused::lower(expr, step),
@@ -152,9 +160,13 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
 /// Run `step` on the CPU, writing `out` (dense, already sized to the output).
 pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
     match step.op {
-        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast | Op::Copy | Op::Fill(_) => {
-            elementwise::run_cpu(step, inputs, out)
-        }
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Where
+        | Op::Cast
+        | Op::Copy
+        | Op::Fill(_)
+        | Op::Random => elementwise::run_cpu(step, inputs, out),
         Op::Reduce { op, reduced } => reduce::run_cpu(*op, *reduced, step, inputs, out),
         Op::Matmul => matmul::run_cpu(step, inputs, out),
         Op::Fused(expr) => fused::run_cpu(expr, step, inputs, out),
@@ -188,6 +200,7 @@ pub(crate) fn backward(
         Op::Cast => Ok(vec![Some(g.cast(inputs[0].dtype())?)]),
         Op::Copy => Ok(vec![Some(g.clone())]),
         Op::Fill(_) => Ok(Vec::new()),
+        Op::Random => Ok(vec![None]),
         Op::Reduce { op, reduced } => {
             Ok(vec![Some(reduce::grad(*op, *reduced, &inputs[0], y, g)?)])
         }
