@@ -18,8 +18,10 @@ const WANTED: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::TIMESTAMP_QUERY);
 
-/// Compiled plans kept per device; past this many the cache starts afresh.
+/// Compiled plans kept per device, and the device memory their intermediates may hold; past
+/// either the cache starts afresh (the buffers return to the pool for reuse).
 const MAX_PROGRAMS: usize = 256;
+const MAX_PROGRAM_BYTES: u64 = 1 << 30;
 /// Bind groups kept per device; past this many the cache starts afresh.
 const MAX_BIND_GROUPS: usize = 8192;
 
@@ -301,7 +303,8 @@ impl GpuContext {
         }
         let program = Arc::new(Program::compile(self, plan)?);
         let mut programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
-        if programs.len() >= MAX_PROGRAMS {
+        let held: u64 = programs.values().map(|p| p.held_bytes()).sum();
+        if programs.len() >= MAX_PROGRAMS || held + program.held_bytes() > MAX_PROGRAM_BYTES {
             programs.clear();
         }
         programs.insert(plan.id, program.clone());

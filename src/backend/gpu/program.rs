@@ -42,6 +42,18 @@ pub(crate) struct Program {
     running: Mutex<()>,
 }
 
+impl Program {
+    /// Bytes of device memory the program holds between runs.
+    pub fn held_bytes(&self) -> u64 {
+        self.slots
+            .iter()
+            .chain(&self.scratch)
+            .chain([&self.params])
+            .map(|b| b.size)
+            .sum()
+    }
+}
+
 fn loc_ref(loc: Loc) -> Ref {
     match loc {
         Loc::Leaf(l) => Ref::Leaf(l),
