@@ -35,13 +35,15 @@ fn all_variants() -> Vec<ShaderVariant> {
             if o != t {
                 out.push(variant("unary", t, o, Some("x")));
             }
-            out.push(ShaderVariant {
-                file: ShaderFile::Reduce,
-                entry: "reduce",
-                input: t,
-                output: o,
-                expr: None,
-            });
+            for file in [ShaderFile::Reduce, ShaderFile::ReduceVec4] {
+                out.push(ShaderVariant {
+                    file,
+                    entry: "reduce",
+                    input: t,
+                    output: o,
+                    expr: None,
+                });
+            }
         }
         for file in [ShaderFile::Matmul, ShaderFile::MatmulBlocked] {
             out.push(ShaderVariant {
@@ -103,6 +105,7 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
         ShaderFile::Elementwise,
         ShaderFile::ElementwiseVec4,
         ShaderFile::Reduce,
+        ShaderFile::ReduceVec4,
         ShaderFile::Matmul,
         ShaderFile::MatmulBlocked,
     ]

@@ -43,8 +43,8 @@ fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
     )
 }
 
-/// The GPU folds ≤16 values per invocation, then a 256-wide tree (8 levels), per pass of
-/// 4096-element chunks; the CPU path sums in f64. Each level adds at most one rounding, so
+/// The GPU folds ≤64 values per invocation, then a 256-wide tree (8 levels), per pass of
+/// 16384-element chunks; the CPU path sums in f64. Each level adds at most one rounding, so
 /// |error| ≤ levels·u·Σ|x| (plus one rounding of the f32 result).
 fn tolerance(on_gpu: bool, count: usize, op: ReduceOp) -> f64 {
     if matches!(op, ReduceOp::Max | ReduceOp::Min) {
@@ -55,11 +55,11 @@ fn tolerance(on_gpu: bool, count: usize, op: ReduceOp) -> f64 {
     }
     let mut passes = 1;
     let mut n = count;
-    while n > 4096 {
-        n = n.div_ceil(4096);
+    while n > 16384 {
+        n = n.div_ceil(16384);
         passes += 1;
     }
-    (24 * passes + 2) as f64 * U32
+    (72 * passes + 2) as f64 * U32
 }
 
 fn check(t: &Tensor, r: &Nd, axes: &[isize], what: &str) {
@@ -171,8 +171,8 @@ fn sum_of_twenty_million_elements() {
     let exact: f64 = v.iter().map(|&x| x as f64).sum();
     for device in devices() {
         let t = Tensor::from_vec(v.clone(), &[n], &device).unwrap();
-        // Positive terms: the relative error is at most the tree depth times u (≈ 4.5e-6
-        // for 3 passes); 1e-5 is the engine's promise for long sums.
+        // Positive terms: the relative error is at most the summation depth times u (64 + 8
+        // levels in each of 2 passes: 8.6e-6); 1e-5 is the engine's promise for long sums.
         let got = t.sum(&[], false).unwrap().item::<f32>().unwrap() as f64;
         assert!(
             ((got - exact) / exact).abs() < 1e-5,

@@ -89,6 +89,7 @@ pub(crate) enum ShaderFile {
     Elementwise,
     ElementwiseVec4,
     Reduce,
+    ReduceVec4,
     Matmul,
     MatmulBlocked,
 }

@@ -272,8 +272,10 @@ pub(crate) fn run_cpu(
     Ok(())
 }
 
-/// Each workgroup of reduce.wgsl folds up to this many elements of one row (16 per thread).
-const CHUNK: usize = 256 * 16;
+/// Each workgroup of reduce.wgsl folds up to this many elements of one row (64 per thread:
+/// lavapipe's barriers make the workgroup tree the costly part, so each tree should fold
+/// many elements; 64 doubled whole-tensor sums over 16).
+const CHUNK: usize = 256 * 64;
 
 fn pass(
     op: ReduceOp,
@@ -302,9 +304,19 @@ fn pass(
     params[24..32].copy_from_slice(&padded(outer_strides.first().map_or(&[][..], |s| s)));
     params[32..40].copy_from_slice(&padded(&inner.shape));
     params[40..48].copy_from_slice(&padded(&inner.strides));
+    // Dense rows starting on multiples of 4 are read four elements at a time.
+    let outer_aligned = outer_strides
+        .first()
+        .is_none_or(|s| s.iter().all(|v| v % 4 == 0));
+    let dense_rows = inner.strides.iter().all(|&s| s == 1) && inner.rank() <= 1;
+    let vectors = dense_rows && outer_aligned && src.offset.is_multiple_of(4);
     let dispatch = Dispatch {
         variant: ShaderVariant {
-            file: ShaderFile::Reduce,
+            file: if vectors {
+                ShaderFile::ReduceVec4
+            } else {
+                ShaderFile::Reduce
+            },
             entry: "reduce",
             input,
             output,

@@ -9,6 +9,7 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
         ShaderFile::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
         ShaderFile::ElementwiseVec4 => include_str!("../../../shaders/elementwise_vec4.wgsl"),
         ShaderFile::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+        ShaderFile::ReduceVec4 => include_str!("../../../shaders/reduce_vec4.wgsl"),
         ShaderFile::Matmul => include_str!("../../../shaders/matmul.wgsl"),
         ShaderFile::MatmulBlocked => include_str!("../../../shaders/matmul_blocked.wgsl"),
     }
@@ -19,6 +20,7 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
         ShaderFile::Elementwise => "elementwise.wgsl",
         ShaderFile::ElementwiseVec4 => "elementwise_vec4.wgsl",
         ShaderFile::Reduce => "reduce.wgsl",
+        ShaderFile::ReduceVec4 => "reduce_vec4.wgsl",
         ShaderFile::Matmul => "matmul.wgsl",
         ShaderFile::MatmulBlocked => "matmul_blocked.wgsl",
     }
