@@ -1,10 +1,10 @@
 //! A training step is a plan, replayed: after the first steps (whose structure differs while
 //! optimizer state appears), a step builds nothing and submits once, even with dropout
-//! drawing a new mask each step. Own process: the counters are global.
+//! drawing a new mask and batch norm updating its running statistics each step. Own process: the counters are global.
 
 mod common;
 
-use lepton::nn::{loss, Activation, Dropout, Linear, Module, Sequential};
+use lepton::nn::{loss, Activation, BatchNorm, Dropout, Linear, Module, Sequential};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{stats, DType, Tensor};
 
@@ -13,6 +13,7 @@ fn steady_state_steps_build_nothing_and_submit_once() {
     for device in common::devices() {
         let model = Sequential::new()
             .push(Linear::new(20, 32, true, 1, DType::F32, &device).unwrap())
+            .push(BatchNorm::new_1d(32, DType::F32, &device).unwrap())
             .push(Activation::Relu)
             .push(Dropout::new(0.1, 7).unwrap())
             .push(Linear::new(32, 5, true, 2, DType::F32, &device).unwrap());

@@ -92,7 +92,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         lr,
     } = settings;
     let Prepared {
-        model,
+        mut model,
         mut optimizer,
         train,
         test,
@@ -141,6 +141,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         bar.finish_and_clear();
         let seconds = t0.elapsed().as_secs_f64();
+        // Evaluation without dropout and with running statistics.
+        model.set_training(false);
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: total / train.rows as f64,
@@ -148,6 +150,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             test: task.evaluate(model.as_ref(), &test, &device)?,
             samples_per_second: train.rows as f64 / seconds,
         };
+        model.set_training(true);
         // Long runs print about 20 lines; every epoch is in the metrics and the plot.
         if epochs <= 60 || (epoch + 1) % (epochs / 20) == 0 || epoch + 1 == epochs {
             println!("{}", describe(&record));
@@ -177,6 +180,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         extra.insert("least_squares_test_mse".into(), reference.into());
     }
     if args.toy {
+        model.set_training(false);
         let probe = lepton::Tensor::from_vec(vec![4.0f32, 5.0], &[2, 1], &device)?;
         let pred: Vec<f32> = model.forward(&probe)?.to_vec()?;
         println!(

@@ -53,6 +53,10 @@ impl Module for Mlp {
     fn parameters(&self) -> Vec<(String, Parameter)> {
         prefixed("layers", self.layers.parameters())
     }
+
+    fn set_training(&mut self, training: bool) {
+        self.layers.set_training(training);
+    }
 }
 
 /// Digits split 80/20 by `seed`, pixels scaled from 0..16 to 0..1.

@@ -132,3 +132,116 @@ impl Module for Dropout {
         self.training = training;
     }
 }
+
+/// Batch normalization over the channel axis (axis 1): statistics over the batch (and, for
+/// images, the spatial axes) in training, running statistics in evaluation, as PyTorch's
+/// BatchNorm1d and BatchNorm2d: y = (x − mean) / sqrt(var + eps) · weight + bias, with the
+/// running statistics updated by momentum 0.1 from the batch mean and unbiased variance.
+/// The running statistics are buffers: optimizers realize them with each step, and
+/// checkpoints keep them.
+pub struct BatchNorm {
+    pub weight: Parameter,
+    pub bias: Parameter,
+    pub running_mean: Parameter,
+    pub running_var: Parameter,
+    pub momentum: f64,
+    pub eps: f64,
+    spatial: bool,
+    training: bool,
+}
+
+impl BatchNorm {
+    fn new(features: usize, spatial: bool, dtype: DType, device: &Device) -> Result<BatchNorm> {
+        Ok(BatchNorm {
+            weight: Parameter::new(Tensor::ones(&[features], dtype, device)?),
+            bias: Parameter::new(Tensor::zeros(&[features], dtype, device)?),
+            running_mean: Parameter::buffer(Tensor::zeros(&[features], dtype, device)?),
+            running_var: Parameter::buffer(Tensor::ones(&[features], dtype, device)?),
+            momentum: 0.1,
+            eps: 1e-5,
+            spatial,
+            training: true,
+        })
+    }
+
+    /// For [N, C] inputs.
+    pub fn new_1d(features: usize, dtype: DType, device: &Device) -> Result<BatchNorm> {
+        BatchNorm::new(features, false, dtype, device)
+    }
+
+    /// For [N, C, H, W] inputs.
+    pub fn new_2d(features: usize, dtype: DType, device: &Device) -> Result<BatchNorm> {
+        BatchNorm::new(features, true, dtype, device)
+    }
+}
+
+impl Module for BatchNorm {
+    // x: [N, C] or [N, C, H, W] -> same shape
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let channels = self.weight.shape()[0];
+        let (rank, axes, per_channel): (usize, &[isize], Vec<usize>) = if self.spatial {
+            (4, &[0, 2, 3], vec![channels, 1, 1])
+        } else {
+            (2, &[0], vec![channels])
+        };
+        if x.rank() != rank || x.shape()[1] != channels {
+            return Err(Error::invalid(
+                "batch_norm",
+                format!(
+                    "expected a rank-{rank} input with {channels} channels on axis 1, got {:?}",
+                    x.shape()
+                ),
+            ));
+        }
+        let (mean, var) = if self.training {
+            let mean = x.mean(axes, true)?;
+            let var = x.sub(&mean)?.square().mean(axes, true)?;
+            let count = x.numel() / channels;
+            let m = self.momentum;
+            crate::autodiff::no_grad(|| -> Result<()> {
+                let unbiased = var
+                    .mul_scalar(count as f64 / (count.max(2) - 1) as f64)?
+                    .reshape_usize(&[channels])?;
+                let batch_mean = mean.reshape_usize(&[channels])?;
+                self.running_mean.set(
+                    self.running_mean
+                        .get()
+                        .mul_scalar(1.0 - m)?
+                        .add(&batch_mean.mul_scalar(m)?)?,
+                );
+                self.running_var.set(
+                    self.running_var
+                        .get()
+                        .mul_scalar(1.0 - m)?
+                        .add(&unbiased.mul_scalar(m)?)?,
+                );
+                Ok(())
+            })?;
+            (mean, var)
+        } else {
+            (
+                self.running_mean.get().reshape_usize(&per_channel)?,
+                self.running_var.get().reshape_usize(&per_channel)?,
+            )
+        };
+        let weight = self.weight.get().reshape_usize(&per_channel)?;
+        let bias = self.bias.get().reshape_usize(&per_channel)?;
+        x.sub(&mean)?
+            .mul(&var.add_scalar(self.eps)?.rsqrt())?
+            .mul(&weight)?
+            .add(&bias)
+    }
+
+    fn parameters(&self) -> Vec<(String, Parameter)> {
+        vec![
+            ("weight".into(), self.weight.clone()),
+            ("bias".into(), self.bias.clone()),
+            ("running_mean".into(), self.running_mean.clone()),
+            ("running_var".into(), self.running_var.clone()),
+        ]
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}

@@ -9,32 +9,55 @@ pub mod loss;
 use std::sync::{Arc, RwLock};
 
 pub use init::Init;
-pub use layers::{Dropout, Embedding, LayerNorm};
+pub use layers::{BatchNorm, Dropout, Embedding, LayerNorm};
 
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
-/// A trainable tensor shared by a module and its optimizer: the optimizer replaces the
-/// value each step; the module reads the current one.
+/// A tensor of a module's state shared with its optimizer: trainable (a weight: the optimizer
+/// replaces it each step) or a buffer (running statistics: the module replaces it in
+/// training, and the optimizer realizes the new value with its step). Both are saved in
+/// checkpoints.
 #[derive(Clone)]
-pub struct Parameter(Arc<RwLock<Tensor>>);
+pub struct Parameter {
+    value: Arc<RwLock<Tensor>>,
+    trainable: bool,
+}
 
 impl Parameter {
+    /// A trainable parameter.
     pub fn new(value: Tensor) -> Parameter {
         value.set_requires_grad(true);
-        Parameter(Arc::new(RwLock::new(value)))
+        Parameter {
+            value: Arc::new(RwLock::new(value)),
+            trainable: true,
+        }
+    }
+
+    /// State that is not trained, such as running statistics.
+    pub fn buffer(value: Tensor) -> Parameter {
+        Parameter {
+            value: Arc::new(RwLock::new(value)),
+            trainable: false,
+        }
+    }
+
+    pub fn is_trainable(&self) -> bool {
+        self.trainable
     }
 
     pub fn get(&self) -> Tensor {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.value.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Replace the value (an optimizer's update, a loaded checkpoint).
+    /// Replace the value (an optimizer's update, a loaded checkpoint, new statistics).
     pub fn set(&self, value: Tensor) {
-        value.set_requires_grad(true);
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = value;
+        if self.trainable {
+            value.set_requires_grad(true);
+        }
+        *self.value.write().unwrap_or_else(|e| e.into_inner()) = value;
     }
 
     pub fn shape(&self) -> Vec<usize> {
@@ -46,7 +69,7 @@ impl Parameter {
 pub trait Module: Send + Sync {
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
 
-    /// Every parameter with its dotted name, nested modules included.
+    /// Every parameter and buffer with its dotted name, nested modules included.
     fn parameters(&self) -> Vec<(String, Parameter)>;
 
     /// Switch between training and evaluation behaviour (dropout, batch norm).

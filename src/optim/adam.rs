@@ -23,9 +23,10 @@ pub struct Adam {
 impl Adam {
     /// Adam with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
     pub fn new(params: Vec<(String, Parameter)>, lr: f64) -> Adam {
-        let n = params.len();
+        let core = Core::new(params, lr);
+        let n = core.params.len();
         Adam {
-            core: Core::new(params, lr),
+            core,
             betas: (0.9, 0.999),
             eps: 1e-8,
             weight_decay: 0.0,

@@ -38,7 +38,10 @@ pub trait Optimizer {
 
 /// What every optimizer shares: the parameters, the schedule, clipping and the step count.
 pub(crate) struct Core {
+    /// The trainable parameters.
     pub params: Vec<(String, Parameter)>,
+    /// Buffers (running statistics): not trained, but realized with each step.
+    pub buffers: Vec<Parameter>,
     pub lr: f64,
     pub schedule: Schedule,
     pub clip_norm: Option<f64>,
@@ -46,9 +49,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub fn new(params: Vec<(String, Parameter)>, lr: f64) -> Core {
+    pub fn new(all: Vec<(String, Parameter)>, lr: f64) -> Core {
+        let (params, buffers): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|(_, p)| p.is_trainable());
         Core {
             params,
+            buffers: buffers.into_iter().map(|(_, b)| b).collect(),
             lr,
             schedule: Schedule::Constant,
             clip_norm: None,
@@ -124,7 +130,8 @@ impl Core {
     /// Realize the loss with the new parameters and state, install the parameters and count
     /// the step; returns the loss value.
     pub fn finish(&mut self, loss: &Tensor, params: Vec<Tensor>, state: &[&Tensor]) -> Result<f64> {
-        let mut also: Vec<&Tensor> = params.iter().collect();
+        let buffers: Vec<Tensor> = self.buffers.iter().map(Parameter::get).collect();
+        let mut also: Vec<&Tensor> = params.iter().chain(&buffers).collect();
         also.extend_from_slice(state);
         let value = with_dtype!(loss.dtype(), T => loss.to_vec_with::<T>(&also)?[0].to_f64());
         for ((_, p), new) in self.params.iter().zip(params) {

@@ -18,9 +18,10 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(params: Vec<(String, Parameter)>, lr: f64) -> Sgd {
-        let n = params.len();
+        let core = Core::new(params, lr);
+        let n = core.params.len();
         Sgd {
-            core: Core::new(params, lr),
+            core,
             momentum: 0.0,
             nesterov: false,
             weight_decay: 0.0,
