@@ -1,6 +1,7 @@
 //! Layers: parameters, the `Module` trait with PyTorch-style names (`layers.0.weight`), and
 //! the layers built from primitive ops.
 
+mod conv;
 pub mod functional;
 mod init;
 mod layers;
@@ -8,6 +9,7 @@ pub mod loss;
 
 use std::sync::{Arc, RwLock};
 
+pub use conv::{Conv2d, Conv2dSpec, Flatten, Pool2d};
 pub use init::Init;
 pub use layers::{BatchNorm, Dropout, Embedding, LayerNorm};
 

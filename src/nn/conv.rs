@@ -1,0 +1,283 @@
+//! Convolution and pooling over NCHW images, composed from strided slices (views), concat
+//! and matmul: the windows of a kernel offset (i, j) are one strided slice of the padded
+//! input, so gradients come from the primitives', exactly. (Dedicated kernels replace the
+//! composition where a benchmark asks for it; these stay the reference.)
+
+use std::panic::Location;
+
+use super::{Init, Module, Parameter};
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Geometry of a 2-D window operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dSpec {
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+impl Default for Conv2dSpec {
+    fn default() -> Conv2dSpec {
+        Conv2dSpec {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        }
+    }
+}
+
+/// Output size of one spatial axis, or None when the kernel does not fit.
+fn out_size(
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+) -> Option<usize> {
+    let span = dilation * (kernel - 1) + 1;
+    let padded = size + 2 * pad;
+    (stride > 0 && kernel > 0 && padded >= span).then(|| (padded - span) / stride + 1)
+}
+
+/// The padded input's windows for each kernel offset, as [N, C, OH, OW] views, row-major
+/// over (i, j).
+#[track_caller]
+fn windows(
+    x: &Tensor,
+    kernel: (usize, usize),
+    spec: &Conv2dSpec,
+    fill: f64,
+    op: &'static str,
+) -> Result<(Vec<Tensor>, usize, usize)> {
+    if x.rank() != 4 {
+        return Err(Error::invalid(
+            op,
+            format!("expects [N, C, H, W] input, got {:?}", x.shape()),
+        ));
+    }
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    let (oh, ow) = match (
+        out_size(h, kernel.0, spec.stride.0, spec.padding.0, spec.dilation.0),
+        out_size(w, kernel.1, spec.stride.1, spec.padding.1, spec.dilation.1),
+    ) {
+        (Some(oh), Some(ow)) => (oh, ow),
+        _ => {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: x.shape().to_vec(),
+                rhs: vec![kernel.0, kernel.1],
+                why: format!(
+                    "the kernel (with padding {:?}, dilation {:?}) does not fit the image",
+                    spec.padding, spec.dilation
+                ),
+                location: Location::caller(),
+            })
+        }
+    };
+    let (ph, pw) = spec.padding;
+    let padded = if ph + pw > 0 {
+        x.pad(&[(0, 0), (0, 0), (ph, ph), (pw, pw)], fill)?
+    } else {
+        x.clone()
+    };
+    let mut out = Vec::with_capacity(kernel.0 * kernel.1);
+    for i in 0..kernel.0 {
+        for j in 0..kernel.1 {
+            let (r0, c0) = (i * spec.dilation.0, j * spec.dilation.1);
+            let rows = padded.slice(
+                2,
+                r0 as isize,
+                (r0 + spec.stride.0 * (oh - 1) + 1) as isize,
+                spec.stride.0,
+            )?;
+            out.push(rows.slice(
+                3,
+                c0 as isize,
+                (c0 + spec.stride.1 * (ow - 1) + 1) as isize,
+                spec.stride.1,
+            )?);
+        }
+    }
+    Ok((out, oh, ow))
+}
+
+impl Tensor {
+    /// 2-D convolution (cross-correlation, as PyTorch): input [N, C, H, W], weight
+    /// [O, C/groups, KH, KW], optional bias [O] -> [N, O, OH, OW].
+    #[track_caller]
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        spec: &Conv2dSpec,
+    ) -> Result<Tensor> {
+        let location = Location::caller();
+        let mismatch = |why: String| Error::ShapeMismatch {
+            op: "conv2d",
+            lhs: self.shape().to_vec(),
+            rhs: weight.shape().to_vec(),
+            why,
+            location,
+        };
+        if weight.rank() != 4 || self.rank() != 4 {
+            return Err(mismatch(
+                "input [N, C, H, W] and weight [O, C/groups, KH, KW]".into(),
+            ));
+        }
+        let (c, o, g) = (self.shape()[1], weight.shape()[0], spec.groups);
+        if g == 0 || c % g != 0 || o % g != 0 || weight.shape()[1] != c / g {
+            return Err(mismatch(format!(
+                "{c} input channels, {o} outputs and {g} groups do not fit the weight"
+            )));
+        }
+        let (kh, kw) = (weight.shape()[2], weight.shape()[3]);
+        let (cg, og) = (c / g, o / g);
+        let mut outs = Vec::with_capacity(g);
+        for group in 0..g {
+            let xg = self.slice(1, (group * cg) as isize, ((group + 1) * cg) as isize, 1)?;
+            let (wins, _, _) = windows(&xg, (kh, kw), spec, 0.0, "conv2d")?;
+            // im2col: [N, OH, OW, KH·KW·Cg], features ordered (i, j, channel).
+            let cols: Vec<Tensor> = wins
+                .iter()
+                .map(|w| w.permute(&[0, 2, 3, 1]))
+                .collect::<Result<_>>()?;
+            let refs: Vec<&Tensor> = cols.iter().collect();
+            let cols = if refs.len() == 1 {
+                cols[0].clone()
+            } else {
+                Tensor::concat(&refs, -1)?
+            };
+            let wg = weight.slice(0, (group * og) as isize, ((group + 1) * og) as isize, 1)?;
+            let wg = wg.permute(&[0, 2, 3, 1])?.reshape(&[og as isize, -1])?;
+            outs.push(cols.matmul(&wg.t()?)?);
+        }
+        let refs: Vec<&Tensor> = outs.iter().collect();
+        let out = if g == 1 {
+            outs[0].clone()
+        } else {
+            Tensor::concat(&refs, -1)?
+        };
+        let out = out.permute(&[0, 3, 1, 2])?;
+        match bias {
+            Some(b) => out.add(&b.reshape(&[o as isize, 1, 1])?),
+            None => Ok(out),
+        }
+    }
+
+    /// Max over each window; padding never wins (it is −∞).
+    #[track_caller]
+    pub fn max_pool2d(&self, kernel: (usize, usize), spec: &Conv2dSpec) -> Result<Tensor> {
+        let (wins, _, _) = windows(self, kernel, spec, f64::NEG_INFINITY, "max_pool2d")?;
+        wins[1..]
+            .iter()
+            .try_fold(wins[0].clone(), |m, w| m.maximum(w))
+    }
+
+    /// Mean over each window, padding counted as zeros (PyTorch's default).
+    #[track_caller]
+    pub fn avg_pool2d(&self, kernel: (usize, usize), spec: &Conv2dSpec) -> Result<Tensor> {
+        let (wins, _, _) = windows(self, kernel, spec, 0.0, "avg_pool2d")?;
+        let sum = wins[1..]
+            .iter()
+            .try_fold(wins[0].clone(), |s, w| s.add(w))?;
+        sum.mul_scalar(1.0 / (kernel.0 * kernel.1) as f64)
+    }
+
+    /// Mean over the spatial axes: [N, C, H, W] -> [N, C, 1, 1].
+    #[track_caller]
+    pub fn adaptive_avg_pool2d_1x1(&self) -> Result<Tensor> {
+        self.mean(&[2, 3], true)
+    }
+}
+
+/// A 2-D convolution layer with PyTorch's initialization (uniform in ±1/sqrt(fan_in)).
+pub struct Conv2d {
+    pub weight: Parameter,
+    pub bias: Option<Parameter>,
+    pub spec: Conv2dSpec,
+}
+
+impl Conv2d {
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        kernel: (usize, usize),
+        spec: Conv2dSpec,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Conv2d> {
+        let fan_in = (inputs / spec.groups.max(1)) * kernel.0 * kernel.1;
+        let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+        let shape = [outputs, inputs / spec.groups.max(1), kernel.0, kernel.1];
+        Ok(Conv2d {
+            weight: Parameter::new(Init::Uniform(bound).tensor(&shape, seed, dtype, device)?),
+            bias: Some(Parameter::new(Init::Uniform(bound).tensor(
+                &[outputs],
+                seed ^ 0xb1a5,
+                dtype,
+                device,
+            )?)),
+            spec,
+        })
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let bias = self.bias.as_ref().map(Parameter::get);
+        x.conv2d(&self.weight.get(), bias.as_ref(), &self.spec)
+    }
+
+    fn parameters(&self) -> Vec<(String, Parameter)> {
+        let mut out = vec![("weight".to_string(), self.weight.clone())];
+        if let Some(b) = &self.bias {
+            out.push(("bias".to_string(), b.clone()));
+        }
+        out
+    }
+}
+
+/// Pooling layers.
+#[derive(Clone, Copy, Debug)]
+pub enum Pool2d {
+    Max {
+        kernel: (usize, usize),
+        spec: Conv2dSpec,
+    },
+    Avg {
+        kernel: (usize, usize),
+        spec: Conv2dSpec,
+    },
+}
+
+impl Module for Pool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Pool2d::Max { kernel, spec } => x.max_pool2d(*kernel, spec),
+            Pool2d::Avg { kernel, spec } => x.avg_pool2d(*kernel, spec),
+        }
+    }
+
+    fn parameters(&self) -> Vec<(String, Parameter)> {
+        Vec::new()
+    }
+}
+
+/// [N, ...] -> [N, product of the rest].
+pub struct Flatten;
+
+impl Module for Flatten {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.reshape(&[x.shape().first().map_or(1, |&n| n as isize), -1])
+    }
+
+    fn parameters(&self) -> Vec<(String, Parameter)> {
+        Vec::new()
+    }
+}
