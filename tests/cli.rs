@@ -191,3 +191,23 @@ fn training_runs_on_the_gpu() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn cnn_learns_digits() {
+    let d = scratch("cnn");
+    let m = d.join("m.json");
+    lepton(&[
+        "train",
+        "cnn",
+        "--device",
+        "cpu",
+        "--epochs",
+        "3",
+        "--metrics",
+        s(&m),
+    ]);
+    let j = metrics(&m);
+    let acc = j["final"]["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.85, "test accuracy after 3 epochs: {acc}");
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -20,6 +20,8 @@ pub enum Family {
     Linreg,
     /// A 64-128-64-10 MLP on the digits set, with Adam.
     Mlp,
+    /// A two-convolution CNN on the digits set (8×8 images).
+    Cnn,
 }
 
 #[derive(Args)]
@@ -72,6 +74,7 @@ fn defaults(args: &TrainArgs) -> Settings {
         Family::Linreg if args.toy => models::linreg::TOY_DEFAULTS,
         Family::Linreg => models::linreg::DEFAULTS,
         Family::Mlp => models::mlp::DEFAULTS,
+        Family::Cnn => models::cnn::DEFAULTS,
     }
 }
 
@@ -100,6 +103,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } = match args.family {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
         Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
+        Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
     };
     let mut start = 0;
     if let Some(path) = &args.resume {

@@ -1,6 +1,7 @@
 //! Model families, one file each: the data a family trains on, its model, its loss and how
 //! it is evaluated. The CLI and the examples build on these.
 
+pub mod cnn;
 pub mod linreg;
 pub mod mlp;
 

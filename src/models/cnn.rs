@@ -1,0 +1,101 @@
+//! A small convolutional network on the digits set (8×8 images): two 3×3 convolutions with
+//! ReLU and 2×2 max pooling, then a linear classifier. Parameter names follow PyTorch's
+//! `nn.Sequential` (`layers.0.weight`).
+
+use super::{Prepared, Settings, Task};
+use crate::data::Dataset;
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::nn::{
+    prefixed, Activation, Conv2d, Conv2dSpec, Flatten, Linear, Module, Parameter, Pool2d,
+    Sequential,
+};
+use crate::optim::{Adam, Schedule};
+use crate::tensor::Tensor;
+
+pub const DEFAULTS: Settings = Settings {
+    epochs: 30,
+    batch_size: 32,
+    lr: 2e-3,
+};
+
+pub struct Cnn {
+    pub layers: Sequential,
+}
+
+impl Cnn {
+    pub fn new(seed: u64, device: &Device) -> Result<Cnn> {
+        let same = Conv2dSpec {
+            padding: (1, 1),
+            ..Default::default()
+        };
+        let pool = Pool2d::Max {
+            kernel: (2, 2),
+            spec: Conv2dSpec {
+                stride: (2, 2),
+                ..Default::default()
+            },
+        };
+        let layers = Sequential::new()
+            .push(Conv2d::new(1, 16, (3, 3), same, seed, DType::F32, device)?)
+            .push(Activation::Relu)
+            .push(pool)
+            .push(Conv2d::new(
+                16,
+                32,
+                (3, 3),
+                same,
+                seed + 1,
+                DType::F32,
+                device,
+            )?)
+            .push(Activation::Relu)
+            .push(pool)
+            .push(Flatten)
+            .push(Linear::new(
+                32 * 2 * 2,
+                10,
+                true,
+                seed + 2,
+                DType::F32,
+                device,
+            )?);
+        Ok(Cnn { layers })
+    }
+}
+
+impl Module for Cnn {
+    // x: [N, 64] pixels (8×8, row-major) -> [N, 10] logits
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.layers.forward(&x.reshape(&[-1, 1, 8, 8])?)
+    }
+
+    fn parameters(&self) -> Vec<(String, Parameter)> {
+        prefixed("layers", self.layers.parameters())
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.layers.set_training(training);
+    }
+}
+
+pub fn prepare(settings: &Settings, seed: u64, device: &Device) -> Result<Prepared> {
+    let (train, test): (Dataset, Dataset) = super::mlp::digits(seed)?;
+    let model = Cnn::new(seed, device)?;
+    let schedule = Schedule::Cosine {
+        total: settings.steps(train.rows),
+        min_lr: 0.0,
+    };
+    let optimizer = Box::new(Adam::adamw(model.parameters(), settings.lr).schedule(schedule));
+    Ok(Prepared {
+        model: Box::new(model),
+        optimizer,
+        train,
+        test,
+        task: Task::Classification {
+            classes: 10,
+            label_smoothing: super::mlp::LABEL_SMOOTHING,
+        },
+    })
+}
