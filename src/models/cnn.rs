@@ -2,8 +2,7 @@
 //! ReLU and 2×2 max pooling, then a linear classifier. Parameter names follow PyTorch's
 //! `nn.Sequential` (`layers.0.weight`).
 
-use super::{Prepared, Settings, Task};
-use crate::data::Dataset;
+use super::{Prepared, Settings};
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
@@ -11,7 +10,6 @@ use crate::nn::{
     prefixed, Activation, Conv2d, Conv2dSpec, Flatten, Linear, Module, Parameter, Pool2d,
     Sequential,
 };
-use crate::optim::{Adam, Schedule};
 use crate::tensor::Tensor;
 
 pub const DEFAULTS: Settings = Settings {
@@ -81,21 +79,5 @@ impl Module for Cnn {
 }
 
 pub fn prepare(settings: &Settings, seed: u64, device: &Device) -> Result<Prepared> {
-    let (train, test): (Dataset, Dataset) = super::mlp::digits(seed)?;
-    let model = Cnn::new(seed, device)?;
-    let schedule = Schedule::Cosine {
-        total: settings.steps(train.rows),
-        min_lr: 0.0,
-    };
-    let optimizer = Box::new(Adam::adamw(model.parameters(), settings.lr).schedule(schedule));
-    Ok(Prepared {
-        model: Box::new(model),
-        optimizer,
-        train,
-        test,
-        task: Task::Classification {
-            classes: 10,
-            label_smoothing: super::mlp::LABEL_SMOOTHING,
-        },
-    })
+    super::digits_classifier(Box::new(Cnn::new(seed, device)?), settings, seed)
 }

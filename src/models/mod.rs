@@ -99,6 +99,32 @@ pub struct Prepared {
     pub task: Task,
 }
 
+/// A classifier of the digits set (split 80/20 by `seed`) trained with AdamW, a cosine
+/// schedule over the run and label smoothing: the recipe the digits families share.
+pub(crate) fn digits_classifier(
+    model: Box<dyn Module>,
+    settings: &Settings,
+    seed: u64,
+) -> Result<Prepared> {
+    let (train, test) = mlp::digits(seed)?;
+    let schedule = crate::optim::Schedule::Cosine {
+        total: settings.steps(train.rows),
+        min_lr: 0.0,
+    };
+    let optimizer =
+        Box::new(crate::optim::Adam::adamw(model.parameters(), settings.lr).schedule(schedule));
+    Ok(Prepared {
+        model,
+        optimizer,
+        train,
+        test,
+        task: Task::Classification {
+            classes: 10,
+            label_smoothing: mlp::LABEL_SMOOTHING,
+        },
+    })
+}
+
 /// How long and how fast to train; each family has defaults it trains well with.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {

@@ -6,6 +6,7 @@ pub mod elementwise;
 pub(crate) mod fused;
 pub mod matmul;
 pub mod movement;
+pub(crate) mod random;
 pub(crate) mod real;
 pub mod reduce;
 
