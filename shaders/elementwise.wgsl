@@ -8,7 +8,7 @@ fn unary_op(x: f32) -> f32 { return x; }
 fn binary_op(a: f32, b: f32) -> f32 { return a + b; }
 
 // Parameters of `fused` (u32 words): 0 element count, 1 dense inputs (bit k for input k;
-// the others are broadcast scalars), 2..7 input offsets. The output is dense from 0.
+// the others are broadcast scalars), 2..8 input offsets. The output is dense from 0.
 //
 // Parameters of the other entry points (u32 words):
 //   0 element count   1 rank   2 no operand strided (1): each is dense or a broadcast scalar
@@ -27,6 +27,7 @@ fn p(k: u32) -> u32 {
 @group(0) @binding(5) var<storage, read> src3: array<TI>;
 @group(0) @binding(6) var<storage, read> src4: array<TI>;
 @group(0) @binding(7) var<storage, read> src5: array<TI>;
+@group(0) @binding(8) var<storage, read> src6: array<TI>;
 
 const WORKGROUP: u32 = 256u;
 
@@ -118,6 +119,7 @@ fn in2(i: u32) -> f32 { return f32(src2[fused_at(2u, i)]); }
 fn in3(i: u32) -> f32 { return f32(src3[fused_at(3u, i)]); }
 fn in4(i: u32) -> f32 { return f32(src4[fused_at(4u, i)]); }
 fn in5(i: u32) -> f32 { return f32(src5[fused_at(5u, i)]); }
+fn in6(i: u32) -> f32 { return f32(src6[fused_at(6u, i)]); }
 
 // Replaced by the renderer with the fused expression and the op functions it calls.
 fn fused_op(i: u32) -> f32 { return in0(i); }

@@ -12,7 +12,7 @@ fn unary_op(x: vec4<f32>) -> vec4<f32> { return x; }
 fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
 
 // Parameters of `fused`: 0 vector count, 1 dense inputs (bit k for input k; the others are
-// scalars), 2..7 input offsets (in vectors for dense inputs, in elements for scalars).
+// scalars), 2..8 input offsets (in vectors for dense inputs, in elements for scalars).
 //
 // Parameters of the other entry points (u32 words, a uniform block of 4 vectors):
 //   0 vector count   1 dense operands, bit k for source k (the others are scalars)
@@ -26,6 +26,7 @@ fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
 @group(0) @binding(5) var<storage, read> src3: array<vec4<TI>>;
 @group(0) @binding(6) var<storage, read> src4: array<vec4<TI>>;
 @group(0) @binding(7) var<storage, read> src5: array<vec4<TI>>;
+@group(0) @binding(8) var<storage, read> src6: array<vec4<TI>>;
 
 const WORKGROUP: u32 = 256u;
 
@@ -120,6 +121,7 @@ fn in2(i: u32) -> vec4<f32> { let at = fused_in(2u, i); return pick(src2[at.x], 
 fn in3(i: u32) -> vec4<f32> { let at = fused_in(3u, i); return pick(src3[at.x], at); }
 fn in4(i: u32) -> vec4<f32> { let at = fused_in(4u, i); return pick(src4[at.x], at); }
 fn in5(i: u32) -> vec4<f32> { let at = fused_in(5u, i); return pick(src5[at.x], at); }
+fn in6(i: u32) -> vec4<f32> { let at = fused_in(6u, i); return pick(src6[at.x], at); }
 
 // Replaced by the renderer with the fused expression and the op functions it calls.
 fn fused_op(i: u32) -> vec4<f32> { return in0(i); }

@@ -17,11 +17,12 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::shape::Layout;
 
-/// The most inputs one fused kernel reads (with the output and the parameters, 8 bindings).
-pub(crate) const MAX_INPUTS: usize = 6;
+/// The most inputs one fused kernel reads: with the output, 8 storage bindings, WebGPU's
+/// guaranteed minimum per shader stage (the parameters are a uniform binding).
+pub(crate) const MAX_INPUTS: usize = 7;
 
-/// Binding numbers of inputs 0..6 in elementwise.wgsl and elementwise_vec4.wgsl.
-const BINDINGS: [u32; MAX_INPUTS] = [1, 2, 3, 5, 6, 7];
+/// Binding numbers of inputs 0..7 in elementwise.wgsl and elementwise_vec4.wgsl.
+const BINDINGS: [u32; MAX_INPUTS] = [1, 2, 3, 5, 6, 7, 8];
 
 /// Elements per block of the CPU interpreter.
 const BLOCK: usize = 256;
@@ -71,26 +72,41 @@ impl Expr {
         }
     }
 
-    /// Evaluate over one block: `loads[k]` holds input k's values, `out` receives the result.
-    fn eval<R: Real>(&self, loads: &[[R; BLOCK]], out: &mut [R]) {
+    /// Blocks of scratch that `eval` needs below the output block.
+    fn scratch_blocks(&self) -> usize {
+        match self {
+            Expr::Input(_) => 0,
+            Expr::Unary(_, a) => a.scratch_blocks(),
+            Expr::Binary(_, a, b) => a.scratch_blocks().max(1 + b.scratch_blocks()),
+            Expr::Where(c, a, b) => c
+                .scratch_blocks()
+                .max(1 + a.scratch_blocks())
+                .max(2 + b.scratch_blocks()),
+        }
+    }
+
+    /// Evaluate over one block of `n` elements: `loads[k]` holds input k's values, `out`
+    /// receives the result, and `scratch` (`scratch_blocks` blocks) holds temporaries.
+    fn eval<R: Real>(&self, loads: &[Vec<R>], out: &mut [R], scratch: &mut [R]) {
         let n = out.len();
         match self {
             Expr::Input(k) => out.copy_from_slice(&loads[*k][..n]),
             Expr::Unary(op, a) => {
-                a.eval(loads, out);
+                a.eval(loads, out, scratch);
                 op.apply(out);
             }
             Expr::Binary(op, a, b) => {
-                a.eval(loads, out);
-                let mut rhs = [R::k(0.0); BLOCK];
-                b.eval(loads, &mut rhs[..n]);
+                a.eval(loads, out, scratch);
+                let (rhs, rest) = scratch.split_at_mut(BLOCK);
+                b.eval(loads, &mut rhs[..n], rest);
                 op.apply(out, &rhs[..n]);
             }
             Expr::Where(c, a, b) => {
-                c.eval(loads, out);
-                let (mut then, mut other) = ([R::k(0.0); BLOCK], [R::k(0.0); BLOCK]);
-                a.eval(loads, &mut then[..n]);
-                b.eval(loads, &mut other[..n]);
+                c.eval(loads, out, scratch);
+                let (then, rest) = scratch.split_at_mut(BLOCK);
+                a.eval(loads, &mut then[..n], rest);
+                let (other, rest) = rest.split_at_mut(BLOCK);
+                b.eval(loads, &mut other[..n], rest);
                 for (j, v) in out.iter_mut().enumerate() {
                     *v = if *v != R::k(0.0) { then[j] } else { other[j] };
                 }
@@ -200,20 +216,24 @@ pub(crate) fn run_cpu(
             .zip(&step.inputs)
             .map(|(data, (_, layout))| (data.slice::<T>(), layout.offset, !is_scalar(layout)))
             .collect();
+        let scratch_len = expr.scratch_blocks() * BLOCK;
+        // One task's pass over its part: scalars are filled once, dense inputs per block.
         let run = |start: usize, dst: &mut [T]| {
-            let mut loads = [[C::k(0.0); BLOCK]; MAX_INPUTS];
-            let mut result = [C::k(0.0); BLOCK];
+            let mut loads: Vec<Vec<C>> = sources
+                .iter()
+                .map(|(data, offset, dense)| vec![if *dense { C::k(0.0) } else { data[*offset].load() }; BLOCK])
+                .collect();
+            let mut scratch = vec![C::k(0.0); scratch_len];
+            let mut result = vec![C::k(0.0); BLOCK];
             for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
                 let (first, n) = (start + b * BLOCK, block.len());
-                for (k, (data, offset, dense)) in sources.iter().enumerate() {
+                for (load, (data, offset, dense)) in loads.iter_mut().zip(&sources) {
                     if *dense {
                         let src = &data[offset + first..offset + first + n];
-                        loads[k][..n].iter_mut().zip(src).for_each(|(l, v)| *l = v.load());
-                    } else {
-                        loads[k][..n].fill(data[*offset].load());
+                        load[..n].iter_mut().zip(src).for_each(|(l, v)| *l = v.load());
                     }
                 }
-                expr.eval(&loads, &mut result[..n]);
+                expr.eval(&loads, &mut result[..n], &mut scratch);
                 block.iter_mut().zip(&result[..n]).for_each(|(o, r)| *o = T::store(*r));
             }
         };
