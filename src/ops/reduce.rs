@@ -256,9 +256,15 @@ pub(crate) fn run_cpu(
     } else {
         1.0
     };
+    let (kept_shape, kept_strides) = Layout::coalesce(&[&outer]);
+    let kept_dense = kept_shape.len() == 1 && kept_strides[0][0] == 1;
     with_dtype!(step.out_dtype, T => {
         let data = inputs[0].slice::<T>();
         let dst = out.slice_mut::<T>();
+        if kept_dense && count > 1 {
+            reduce_leading(op, data, outer.offset, &inner, dst, divisor);
+            return Ok(());
+        }
         let bases: Vec<usize> = offsets(&outer).collect();
         let row = |(o, &base): (&mut T, &usize), parallel: bool| {
             *o = T::from_f64(reduce_row(op, data, base, &inner, parallel) / divisor);
@@ -270,6 +276,69 @@ pub(crate) fn run_cpu(
         }
     });
     Ok(())
+}
+
+/// Reduce axes that lie outside a contiguous kept axis (column sums, a bias gradient over
+/// the batch): stream each reduced row into per-output accumulators, instead of walking
+/// every output's elements at the rows' stride. Outputs are split across threads.
+fn reduce_leading<T: Compute>(
+    op: ReduceOp,
+    data: &[T],
+    offset: usize,
+    inner: &Layout,
+    dst: &mut [T],
+    divisor: f64,
+) {
+    let rows: Vec<usize> = offsets(inner).collect();
+    let part = |j0: usize, out: &mut [T]| {
+        let n = out.len();
+        match op {
+            ReduceOp::Sum | ReduceOp::Mean => {
+                let mut acc = vec![Acc::default(); n];
+                for &r in &rows {
+                    let row = &data[offset + r + j0..offset + r + j0 + n];
+                    acc.iter_mut()
+                        .zip(row)
+                        .for_each(|(a, v)| *a = a.add(v.to_f64()));
+                }
+                out.iter_mut()
+                    .zip(&acc)
+                    .for_each(|(o, a)| *o = T::from_f64(a.total() / divisor));
+            }
+            ReduceOp::Max | ReduceOp::Min => {
+                let max = op == ReduceOp::Max;
+                let mut acc = vec![
+                    if max {
+                        f64::NEG_INFINITY
+                    } else {
+                        f64::INFINITY
+                    };
+                    n
+                ];
+                for &r in &rows {
+                    let row = &data[offset + r + j0..offset + r + j0 + n];
+                    acc.iter_mut().zip(row).for_each(|(a, v)| {
+                        *a = if max {
+                            a.max(v.to_f64())
+                        } else {
+                            a.min(v.to_f64())
+                        }
+                    });
+                }
+                out.iter_mut()
+                    .zip(&acc)
+                    .for_each(|(o, a)| *o = T::from_f64(*a));
+            }
+        }
+    };
+    const COLUMNS: usize = 1024;
+    if dst.len() * rows.len() >= PARALLEL_THRESHOLD && dst.len() > COLUMNS {
+        dst.par_chunks_mut(COLUMNS)
+            .enumerate()
+            .for_each(|(c, out)| part(c * COLUMNS, out));
+    } else {
+        part(0, dst);
+    }
 }
 
 /// Each workgroup of reduce.wgsl folds up to this many elements of one row (64 per thread:
