@@ -3,17 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lepton::{DType, Device, Tensor};
-
-fn devices() -> Vec<(&'static str, Device)> {
-    let mut out = vec![("cpu", Device::cpu())];
-    match Device::gpu() {
-        Ok(gpu) => out.push(("gpu", gpu)),
-        Err(e) => eprintln!("GPU benchmarks skipped: {e}"),
-    }
-    out
-}
 
 /// Time `iters` realizations of `f`, each waited for.
 fn timed(device: &Device, iters: u64, f: &dyn Fn() -> Tensor) -> Duration {

@@ -4,20 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lepton::models::mlp::Mlp;
 use lepton::nn::{loss, Activation, Module};
 use lepton::optim::{Adam, Optimizer};
-use lepton::{DType, Device, Tensor};
-
-fn devices() -> Vec<(&'static str, Device)> {
-    let mut out = vec![("cpu", Device::cpu())];
-    match Device::gpu() {
-        Ok(gpu) => out.push(("gpu", gpu)),
-        Err(e) => eprintln!("GPU benchmarks skipped: {e}"),
-    }
-    out
-}
+use lepton::{DType, Tensor};
 
 fn step(c: &mut Criterion) {
     for (name, device) in devices() {

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use lepton::nn::Conv2dSpec;
-use lepton::{grad, DType, Device};
+use lepton::{grad, DType, Device, Tensor};
 
 /// Naive NCHW cross-correlation; also Σ|x·w| per output for the error bound. Index loops
 /// on purpose: they are the definition, written out.
@@ -177,46 +177,33 @@ fn gradients_match_central_differences() {
     let xv = data(4 * 6 * 5, 6000, -1.0, 1.0);
     let wv = data(4 * 2 * 2 * 3, 6001, -1.0, 1.0);
     let bv = data(4, 6002, -1.0, 1.0);
-    let loss = |x: &[f64], w: &[f64], b: &[f64]| {
-        let y = tensor(x, &[1, 4, 6, 5], DType::F64, &cpu)
-            .conv2d(
-                &tensor(w, &[4, 2, 2, 3], DType::F64, &cpu),
-                Some(&tensor(b, &[4], DType::F64, &cpu)),
-                &s,
-            )
+    // Convolution, then both poolings, squared and summed: every rule on the path to a scalar.
+    let loss = |x: &Tensor, w: &Tensor, b: &Tensor| {
+        let y = x.conv2d(w, Some(b), &s).unwrap();
+        let avg = y
+            .avg_pool2d((2, 2), &spec(1, 1, 1, 1))
+            .unwrap()
+            .sum(&[], false)
             .unwrap();
         let pooled = y
             .max_pool2d((2, 2), &spec(1, 0, 1, 1))
             .unwrap()
-            .add(
-                &y.avg_pool2d((2, 2), &spec(1, 1, 1, 1))
-                    .unwrap()
-                    .sum(&[], false)
-                    .unwrap(),
-            )
+            .add(&avg)
             .unwrap();
         pooled.square().sum(&[], false).unwrap()
     };
-    let (x, w, b) = (
-        tensor(&xv, &[1, 4, 6, 5], DType::F64, &cpu),
-        tensor(&wv, &[4, 2, 2, 3], DType::F64, &cpu),
-        tensor(&bv, &[4], DType::F64, &cpu),
-    );
+    let leaves = |x: &[f64], w: &[f64], b: &[f64]| {
+        (
+            tensor(x, &[1, 4, 6, 5], DType::F64, &cpu),
+            tensor(w, &[4, 2, 2, 3], DType::F64, &cpu),
+            tensor(b, &[4], DType::F64, &cpu),
+        )
+    };
+    let (x, w, b) = leaves(&xv, &wv, &bv);
     for t in [&x, &w, &b] {
         t.set_requires_grad(true);
     }
-    let y = x.conv2d(&w, Some(&b), &s).unwrap();
-    let pooled = y
-        .max_pool2d((2, 2), &spec(1, 0, 1, 1))
-        .unwrap()
-        .add(
-            &y.avg_pool2d((2, 2), &spec(1, 1, 1, 1))
-                .unwrap()
-                .sum(&[], false)
-                .unwrap(),
-        )
-        .unwrap();
-    let g = grad(&pooled.square().sum(&[], false).unwrap(), &[&x, &w, &b]).unwrap();
+    let g = grad(&loss(&x, &w, &b), &[&x, &w, &b]).unwrap();
     let h = 1e-6;
     for (k, base) in [&xv, &wv, &bv].iter().enumerate() {
         let numeric: Vec<f64> = (0..base.len())
@@ -224,7 +211,8 @@ fn gradients_match_central_differences() {
                 let shift = |d: f64| {
                     let mut v = [xv.clone(), wv.clone(), bv.clone()];
                     v[k][i] += d;
-                    loss(&v[0], &v[1], &v[2]).item::<f64>().unwrap()
+                    let (x, w, b) = leaves(&v[0], &v[1], &v[2]);
+                    loss(&x, &w, &b).item::<f64>().unwrap()
                 };
                 (shift(h) - shift(-h)) / (2.0 * h)
             })

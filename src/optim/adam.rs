@@ -2,7 +2,7 @@
 //! p ← p − η·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε). Adam adds weight decay to the gradient
 //! (g ← g + λp); AdamW decays the parameter directly (p ← p − ηλp) before the update.
 
-use super::{Core, Optimizer, Schedule};
+use super::{Core, Optimizer};
 use crate::autodiff::no_grad;
 use crate::error::{Error, Result};
 use crate::nn::Parameter;
@@ -58,17 +58,9 @@ impl Adam {
         self.weight_decay = weight_decay;
         self
     }
-
-    pub fn schedule(mut self, schedule: Schedule) -> Adam {
-        self.core.schedule = schedule;
-        self
-    }
-
-    pub fn clip_grad_norm(mut self, max_norm: f64) -> Adam {
-        self.core.clip_norm = Some(max_norm);
-        self
-    }
 }
+
+core_builders!(Adam);
 
 impl Optimizer for Adam {
     fn step(&mut self, loss: &Tensor) -> Result<f64> {

@@ -4,6 +4,25 @@
 //! learning rate, bias corrections) enter as a small uploaded tensor, never as constants, so
 //! the plan's structure and cache key stay the same from step to step.
 
+/// The builder methods every optimizer shares, over its `core` field.
+macro_rules! core_builders {
+    ($t:ty) => {
+        impl $t {
+            /// Follow `schedule` from the base learning rate.
+            pub fn schedule(mut self, schedule: $crate::optim::Schedule) -> $t {
+                self.core.schedule = schedule;
+                self
+            }
+
+            /// Scale the gradients so that their joint L2 norm is at most `max_norm`.
+            pub fn clip_grad_norm(mut self, max_norm: f64) -> $t {
+                self.core.clip_norm = Some(max_norm);
+                self
+            }
+        }
+    };
+}
+
 mod adam;
 mod schedule;
 mod sgd;

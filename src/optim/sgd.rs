@@ -2,7 +2,7 @@
 //! PyTorch defines them: g ← g + λp; v ← μv + g (v = g on the first step);
 //! g ← g + μv (Nesterov) or v; p ← p − η g.
 
-use super::{Core, Optimizer, Schedule};
+use super::{Core, Optimizer};
 use crate::autodiff::no_grad;
 use crate::error::Result;
 use crate::nn::Parameter;
@@ -39,17 +39,9 @@ impl Sgd {
         self.weight_decay = weight_decay;
         self
     }
-
-    pub fn schedule(mut self, schedule: Schedule) -> Sgd {
-        self.core.schedule = schedule;
-        self
-    }
-
-    pub fn clip_grad_norm(mut self, max_norm: f64) -> Sgd {
-        self.core.clip_norm = Some(max_norm);
-        self
-    }
 }
+
+core_builders!(Sgd);
 
 impl Optimizer for Sgd {
     fn step(&mut self, loss: &Tensor) -> Result<f64> {
