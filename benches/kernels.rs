@@ -83,6 +83,13 @@ fn kernels(c: &mut Criterion) {
             &device,
             &|| square.sum(&[0], false).expect("sum"),
         );
+        bench(
+            c,
+            &format!("softmax/{dev}/4096x4096"),
+            Throughput::Bytes(2 * bytes),
+            &device,
+            &|| square.softmax(-1).expect("softmax"),
+        );
     }
 }
 

@@ -42,6 +42,23 @@ fn all_variants() -> Vec<ShaderVariant> {
                     input: t,
                     output: o,
                     expr: None,
+                    consts: Vec::new(),
+                });
+            }
+        }
+        for entry in ["softmax", "cross_entropy", "cross_entropy_grad"] {
+            for (file, lanes) in [
+                (ShaderFile::Softmax, 1),
+                (ShaderFile::Softmax, 64),
+                (ShaderFile::SoftmaxVec4, 8),
+            ] {
+                out.push(ShaderVariant {
+                    file,
+                    entry,
+                    input: t,
+                    output: t,
+                    expr: None,
+                    consts: vec![("LANES", lanes)],
                 });
             }
         }
@@ -52,6 +69,7 @@ fn all_variants() -> Vec<ShaderVariant> {
                 input: t,
                 output: t,
                 expr: None,
+                consts: Vec::new(),
             });
         }
     }
@@ -86,12 +104,16 @@ pub fn rendered() -> Vec<RenderedShader> {
         .into_iter()
         .map(|v| RenderedShader {
             label: format!(
-                "{}:{} {}->{} {}",
+                "{}:{} {}->{} {}{}",
                 file_name(v.file),
                 v.entry,
                 v.input,
                 v.output,
-                v.expr.as_deref().unwrap_or("")
+                v.expr.as_deref().unwrap_or(""),
+                v.consts
+                    .iter()
+                    .map(|(name, value)| format!(" {name}={value}"))
+                    .collect::<String>()
             ),
             entry: v.entry,
             source: render(&v),
@@ -108,6 +130,7 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
         ShaderFile::ReduceVec4,
         ShaderFile::Matmul,
         ShaderFile::MatmulBlocked,
+        ShaderFile::Softmax,
     ]
     .into_iter()
     .map(|f| (file_name(f), crate::backend::gpu::shaders::source(f)))

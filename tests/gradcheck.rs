@@ -228,16 +228,34 @@ fn movement_rules() {
 
 #[test]
 fn composite_functions() {
-    // log-softmax over rows, composed from primitives.
-    let log_softmax = |x: &Tensor| -> lepton::Result<Tensor> {
-        let shifted = x.sub(&x.max(&[-1], true)?.detach())?;
-        shifted.sub(&shifted.exp().sum(&[-1], true)?.log())
-    };
-    gradcheck(
-        "log_softmax",
-        &move |x: &[Tensor]| log_softmax(&x[0]),
-        &[input(&[3, 7], 900, -3.0, 3.0)],
-    );
+    // The softmax family's kernels, along the last axis and along a leading one.
+    for axis in [-1isize, 0] {
+        gradcheck(
+            &format!("softmax along {axis}"),
+            &move |x: &[Tensor]| x[0].softmax(axis),
+            &[input(&[3, 7], 900, -3.0, 3.0)],
+        );
+        gradcheck(
+            &format!("log_softmax along {axis}"),
+            &move |x: &[Tensor]| x[0].log_softmax(axis),
+            &[input(&[3, 7], 908, -3.0, 3.0)],
+        );
+        gradcheck(
+            &format!("logsumexp along {axis}"),
+            &move |x: &[Tensor]| x[0].logsumexp(axis, false),
+            &[input(&[3, 7], 909, -3.0, 3.0)],
+        );
+    }
+    // Fused cross-entropy, with and without label smoothing.
+    let targets = tensor(&[2.0, 0.0, 6.0, 3.0], &[4], DType::F64, &Device::cpu());
+    for eps in [0.0, 0.1] {
+        let t = targets.clone();
+        gradcheck(
+            &format!("cross_entropy (smoothing {eps})"),
+            &move |x: &[Tensor]| lepton::nn::loss::cross_entropy_per_sample(&x[0], &t, eps),
+            &[input(&[4, 7], 910, -3.0, 3.0)],
+        );
+    }
     // Layer normalization with its scale and shift, over rows of 6.
     gradcheck(
         "layer_norm",

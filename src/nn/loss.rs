@@ -1,4 +1,5 @@
-//! Losses, composed from primitives; each returns the mean over the batch as one element.
+//! Losses, each the mean over the batch as one element; composed from primitives, except
+//! cross-entropy, which has kernels of its own.
 
 use std::panic::Location;
 
@@ -47,27 +48,21 @@ pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
 }
 
 /// Cross-entropy of `logits` [N, C] against class indices `targets` [N] (stored as floats),
-/// with optional label smoothing ε: the target distribution is (1−ε)·one_hot + ε/C.
+/// with optional label smoothing ε: the target distribution is (1−ε)·one_hot + ε/C. One
+/// fused kernel forward and one backward. A target that is not a class index gives NaN.
 #[track_caller]
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor, label_smoothing: f64) -> Result<Tensor> {
-    if logits.rank() != 2 || targets.shape() != &logits.shape()[..1] {
-        return Err(Error::ShapeMismatch {
-            op: "cross_entropy",
-            lhs: logits.shape().to_vec(),
-            rhs: targets.shape().to_vec(),
-            why: "logits must be [N, C] and targets [N]".into(),
-            location: Location::caller(),
-        });
-    }
-    let classes = logits.shape()[1];
-    let mut weights = targets.one_hot(classes)?;
-    if label_smoothing > 0.0 {
-        weights = weights
-            .mul_scalar(1.0 - label_smoothing)?
-            .add_scalar(label_smoothing / classes as f64)?;
-    }
-    let per_sample = logits.log_softmax(-1)?.mul(&weights)?.sum(&[-1], false)?;
-    Ok(per_sample.mean(&[], false)?.neg())
+    cross_entropy_per_sample(logits, targets, label_smoothing)?.mean(&[], false)
+}
+
+/// The cross-entropy of each row, [N], for weighting samples (policy gradients, say).
+#[track_caller]
+pub fn cross_entropy_per_sample(
+    logits: &Tensor,
+    targets: &Tensor,
+    label_smoothing: f64,
+) -> Result<Tensor> {
+    crate::ops::cross_entropy::per_row(logits, targets, label_smoothing)
 }
 
 /// Binary cross-entropy of `logits` against targets in [0, 1], in the stable form

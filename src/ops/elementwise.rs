@@ -537,6 +537,7 @@ pub(crate) fn variant(
         input,
         output,
         expr: expr.map(str::to_string),
+        consts: Vec::new(),
     }
 }
 

@@ -261,6 +261,7 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
             input: dtype,
             output: step.out_dtype,
             expr: None,
+            consts: Vec::new(),
         },
         params,
         bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output)],

@@ -2,6 +2,7 @@
 //! the CPU kernel, and the GPU dispatch description (plain data; only `backend::gpu` touches
 //! wgpu), side by side.
 
+pub(crate) mod cross_entropy;
 pub mod elementwise;
 pub(crate) mod fused;
 pub mod matmul;
@@ -9,6 +10,7 @@ pub mod movement;
 pub(crate) mod random;
 pub(crate) mod real;
 pub mod reduce;
+pub mod softmax;
 
 use crate::backend::cpu::CpuData;
 use crate::dtype::DType;
@@ -18,6 +20,7 @@ use crate::tensor::Tensor;
 
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use reduce::ReduceOp;
+pub use softmax::SoftmaxKind;
 
 /// Every primitive the graph records. Values that must hash (fill values) are stored as bits.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -40,6 +43,14 @@ pub(crate) enum Op {
         op: ReduceOp,
         reduced: usize,
     },
+    /// Softmax, log_softmax or logsumexp along the last axis of the (permuted) input.
+    Softmax(SoftmaxKind),
+    /// The cross-entropy of each row of logits [N, C] against targets [N], with label
+    /// smoothing (f64 bits).
+    CrossEntropy(u64),
+    /// Its gradient with respect to the logits: inputs logits, targets and the rows' loss
+    /// gradients [N].
+    CrossEntropyGrad(u64),
     /// Batched matmul of two inputs of shapes [..., M, K] and [..., K, N] with equal batch dims.
     Matmul,
     /// Join the inputs along `axis`.
@@ -67,6 +78,9 @@ impl Op {
             Op::Fill(_) => "full",
             Op::Random => "random",
             Op::Reduce { op, .. } => op.name(),
+            Op::Softmax(kind) => kind.name(),
+            Op::CrossEntropy(_) => "cross_entropy",
+            Op::CrossEntropyGrad(_) => "cross_entropy_grad",
             Op::Matmul => "matmul",
             Op::Fused(_) => "fused",
             Op::Concat { .. } => "concat",
@@ -93,6 +107,9 @@ pub(crate) enum ShaderFile {
     ReduceVec4,
     Matmul,
     MatmulBlocked,
+    Softmax,
+    /// softmax.wgsl with its `// vec4:` lines in place of the lines above them.
+    SoftmaxVec4,
 }
 
 /// One specialization of a shader file: input and output storage types, and for elementwise
@@ -104,6 +121,8 @@ pub(crate) struct ShaderVariant {
     pub input: DType,
     pub output: DType,
     pub expr: Option<String>,
+    /// `const NAME: u32` declarations to set, such as a kernel's tile or lane count.
+    pub consts: Vec<(&'static str, u32)>,
 }
 
 /// A buffer that a dispatch binds.
@@ -152,6 +171,9 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         | Op::Fill(_)
         | Op::Random => elementwise::lower(step),
         Op::Reduce { op, reduced } => reduce::lower(*op, *reduced, step),
+        Op::Softmax(kind) => softmax::lower(*kind, step),
+        Op::CrossEntropy(eps) => cross_entropy::lower(*eps, false, step),
+        Op::CrossEntropyGrad(eps) => cross_entropy::lower(*eps, true, step),
         Op::Matmul => matmul::lower(step),
         Op::Fused(expr) => fused::lower(expr, step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),
@@ -170,6 +192,9 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         | Op::Fill(_)
         | Op::Random => elementwise::run_cpu(step, inputs, out),
         Op::Reduce { op, reduced } => reduce::run_cpu(*op, *reduced, step, inputs, out),
+        Op::Softmax(kind) => softmax::run_cpu(*kind, step, inputs, out),
+        Op::CrossEntropy(eps) => cross_entropy::run_cpu(*eps, false, step, inputs, out),
+        Op::CrossEntropyGrad(eps) => cross_entropy::run_cpu(*eps, true, step, inputs, out),
         Op::Matmul => matmul::run_cpu(step, inputs, out),
         Op::Fused(expr) => fused::run_cpu(expr, step, inputs, out),
         Op::Concat { axis } => movement::run_concat_cpu(*axis, step, inputs, out),
@@ -206,6 +231,11 @@ pub(crate) fn backward(
         Op::Reduce { op, reduced } => {
             Ok(vec![Some(reduce::grad(*op, *reduced, &inputs[0], y, g)?)])
         }
+        Op::Softmax(kind) => Ok(vec![Some(softmax::grad(*kind, &inputs[0], y, g)?)]),
+        Op::CrossEntropy(eps) => Ok(vec![
+            Some(cross_entropy::grad(*eps, &inputs[0], &inputs[1], g)),
+            None,
+        ]),
         Op::Matmul => {
             let (da, db) = matmul::grad(&inputs[0], &inputs[1], g)?;
             Ok(vec![Some(da), Some(db)])
@@ -228,6 +258,9 @@ pub(crate) fn backward(
         }
         Op::Place { region, .. } => Ok(vec![Some(crate::autodiff::view_through(g, region)?)]),
         Op::Fused(_) => unreachable!("fusion happens in plans, after differentiation"),
+        Op::CrossEntropyGrad(_) => {
+            unreachable!("recorded only by grad, under no_grad, so no gradient reaches it")
+        }
     }
 }
 

@@ -390,6 +390,7 @@ fn pass(
             input,
             output,
             expr: None,
+            consts: Vec::new(),
         },
         params,
         bindings: vec![(1, from), (2, to)],

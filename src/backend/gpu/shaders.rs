@@ -12,6 +12,9 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
         ShaderFile::ReduceVec4 => include_str!("../../../shaders/reduce_vec4.wgsl"),
         ShaderFile::Matmul => include_str!("../../../shaders/matmul.wgsl"),
         ShaderFile::MatmulBlocked => include_str!("../../../shaders/matmul_blocked.wgsl"),
+        ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => {
+            include_str!("../../../shaders/softmax.wgsl")
+        }
     }
 }
 
@@ -23,7 +26,24 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
         ShaderFile::ReduceVec4 => "reduce_vec4.wgsl",
         ShaderFile::Matmul => "matmul.wgsl",
         ShaderFile::MatmulBlocked => "matmul_blocked.wgsl",
+        ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => "softmax.wgsl",
     }
+}
+
+/// The four-wide form of a file that marks it inline: each line followed by a `// vec4: `
+/// line is replaced by that line's text.
+fn four_wide(src: &str) -> String {
+    const MARK: &str = "// vec4: ";
+    let mut out: Vec<&str> = Vec::new();
+    for line in src.lines() {
+        if let Some(text) = line.strip_prefix(MARK) {
+            out.pop();
+            out.push(text);
+        } else {
+            out.push(line);
+        }
+    }
+    out.join("\n")
 }
 
 /// Replace the line that starts with `head` by `text`.
@@ -55,7 +75,11 @@ fn wgsl_type(dtype: DType) -> &'static str {
 
 /// The WGSL of one variant.
 pub(crate) fn render(v: &ShaderVariant) -> String {
-    let mut src = source(v.file)
+    let file = match v.file {
+        ShaderFile::SoftmaxVec4 => four_wide(source(v.file)),
+        _ => source(v.file).to_string(),
+    };
+    let mut src = file
         .replacen(
             "alias TI = f32;",
             &format!("alias TI = {};", wgsl_type(v.input)),
@@ -71,6 +95,13 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
         (Some(expr), "binary") => src = with_body(&src, "fn binary_op(", expr),
         (Some(expr), _) => src = with_body(&src, "fn unary_op(", expr),
         (None, _) => {}
+    }
+    for (name, value) in &v.consts {
+        src = replace_line(
+            &src,
+            &format!("const {name}: u32 ="),
+            &format!("const {name}: u32 = {value}u;"),
+        );
     }
     if v.input == DType::F16 || v.output == DType::F16 {
         src.insert_str(0, "enable f16;\n");
