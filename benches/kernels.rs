@@ -85,6 +85,13 @@ fn kernels(c: &mut Criterion) {
         );
         bench(
             c,
+            &format!("argmax_rows/{dev}/4096x4096"),
+            Throughput::Bytes(bytes),
+            &device,
+            &|| square.argmax(Some(1), false).expect("argmax"),
+        );
+        bench(
+            c,
             &format!("softmax/{dev}/4096x4096"),
             Throughput::Bytes(2 * bytes),
             &device,

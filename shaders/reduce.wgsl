@@ -1,84 +1,170 @@
-// Reduce the trailing axes of a strided input: one workgroup folds one chunk of one row
-// into one value (sum, max or min), tree-reduced in workgroup memory.
+// Reductions of rows (the reduced axes, moved last): sum, max, min and product, and the
+// position of the maximum or minimum. Rendered after rows.wgsl. Many or short rows take one
+// pass, a task per row; a long row is cut into chunks whose partial results later passes
+// fold (src/ops/reduce.rs builds that tree).
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
-alias TI = f32;
-alias TO = f32;
-
-// Parameters (u32 words):
-//   0 rows   1 row length   2 chunk length   3 chunks per row   4 op: 0 sum, 1 max, 2 min
-//   5 scale applied to the result (f32 bits)   6 src offset   7 outer rank   8 inner rank
-//   16..23 outer shape   24..31 outer strides   32..39 inner shape   40..47 inner strides
-// Output: dst[row * chunks + chunk], dense.
-@group(0) @binding(0) var<storage, read> p: array<u32>;
-@group(0) @binding(1) var<storage, read> src: array<TI>;
-@group(0) @binding(2) var<storage, read_write> dst: array<TO>;
-
-const WORKGROUP: u32 = 256u;
-var<workgroup> partial: array<f32, WORKGROUP>;
+// Parameters beyond rows.wgsl's (u32 words):
+//   2 for `reduce`: 0 sum, 1 max, 2 min, 3 product; for the `arg` entries: 0 argmax, 1 argmin
+// A position is the element's index within its row, stored in the result as a float.
+@group(0) @binding(4) var<storage, read_write> positions_out: array<u32>;
+@group(0) @binding(5) var<storage, read> positions_in: array<u32>;
 
 fn identity(op: u32) -> f32 {
     switch op {
-        case 1u: { return bitcast<f32>(0xff800000u); }
-        case 2u: { return bitcast<f32>(0x7f800000u); }
+        case 1u: { return neg_inf(); }
+        case 2u: { return pos_inf(); }
+        case 3u: { return 1.0; }
         default: { return 0.0; }
     }
 }
 
-fn combine(op: u32, a: f32, b: f32) -> f32 {
+fn fold4(op: u32, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch op {
         case 1u: { return max(a, b); }
         case 2u: { return min(a, b); }
+        case 3u: { return a * b; }
         default: { return a + b; }
     }
 }
 
-fn unravel(i: u32, rank: u32, shape_at: u32, strides_at: u32) -> u32 {
-    var rem = i;
-    var off = 0u;
-    for (var d = i32(rank) - 1; d >= 0; d--) {
-        let k = u32(d);
-        let size = p[shape_at + k];
-        off += (rem % size) * p[strides_at + k];
-        rem = rem / size;
-    }
-    return off;
-}
+const BLOCK: u32 = 64u;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let task = wg.y * nwg.x + wg.x;
-    let chunks = p[3];
-    if (task >= p[0] * chunks) {
-        return;
-    }
-    let op = p[4];
-    let row = task / chunks;
-    let chunk = task % chunks;
-    let base = p[6] + unravel(row, p[7], 16u, 24u);
-    let start = chunk * p[2];
-    let end = min(start + p[2], p[1]);
+    let t = task(wg, nwg, lid);
+    let op = p(2);
+    var acc4 = vec4<f32>(identity(op));
     var acc = identity(op);
-    if (p[8] <= 1u) {
-        let stride = p[40];
-        for (var i = start + lid; i < end; i += WORKGROUP) {
-            acc = combine(op, acc, f32(src[base + i * stride]));
+    if (t.live) {
+        // Blocks of BLOCK quads per lane are folded apart and then into the total, so a
+        // lane's sum is BLOCK + quads / BLOCK additions deep rather than quads deep.
+        let count = quad_count(t);
+        var k = t.lane;
+        while (k < count) {
+            var block = vec4<f32>(identity(op));
+            let stop = min(count, k + BLOCK * LANES);
+            for (; k < stop; k += LANES) {
+                block = fold4(op, block, quad(t, quad_at(t, k)));
+            }
+            acc4 = fold4(op, acc4, block);
         }
-    } else {
-        for (var i = start + lid; i < end; i += WORKGROUP) {
-            acc = combine(op, acc, f32(src[base + unravel(i, p[8], 32u, 40u)]));
+        for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
+            acc = fold(op, acc, at(t, i));
         }
     }
-    partial[lid] = acc;
+    acc = fold(op, fold(op, fold(op, acc4.x, acc4.y), fold(op, acc4.z, acc4.w)), acc);
+    let total = combine(t, op, acc);
+    if (t.live && t.lane == 0u) {
+        results[t.index] = TO(total * bitcast<f32>(p(8)));
+    }
+}
+
+// No position yet: loses every tie.
+const NONE: u32 = 0xffffffffu;
+var<workgroup> partial_positions: array<u32, WORKGROUP>;
+
+struct Best {
+    value: f32,
+    position: u32,
+}
+
+// Whether (v, i) beats `b`: a larger value for argmax (smaller for argmin), or an equal one
+// earlier in the row. NaN compares false, so it never wins; a row of ±inf still has a
+// position, the first.
+fn beats(op: u32, v: f32, i: u32, b: Best) -> bool {
+    let strictly = select(v > b.value, v < b.value, op == 1u);
+    return strictly || (v == b.value && i < b.position);
+}
+
+fn consider(op: u32, b: Best, v: f32, i: u32) -> Best {
+    if (beats(op, v, i, b)) {
+        return Best(v, i);
+    }
+    return b;
+}
+
+// The task's best element, agreed by all its lanes. Each lane visits its elements in row
+// order, so ties keep the earliest; the lanes' tree keeps it too.
+fn best_of(t: Task, op: u32) -> Best {
+    var b = Best(select(neg_inf(), pos_inf(), op == 1u), NONE);
+    if (t.live) {
+        for (var k = t.lane; k < quad_count(t); k += LANES) {
+            let e = quad_at(t, k);
+            let x = quad(t, e);
+            b = consider(op, b, x.x, e);
+            b = consider(op, b, x.y, e + 1u);
+            b = consider(op, b, x.z, e + 2u);
+            b = consider(op, b, x.w, e + 3u);
+        }
+        for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
+            b = consider(op, b, at(t, i), i);
+        }
+    }
+    if (LANES == 1u) {
+        return b;
+    }
+    partials[t.first + t.lane] = b.value;
+    partial_positions[t.first + t.lane] = b.position;
     workgroupBarrier();
-    for (var s = WORKGROUP / 2u; s > 0u; s = s / 2u) {
-        if (lid < s) {
-            partial[lid] = combine(op, partial[lid], partial[lid + s]);
+    for (var s = LANES / 2u; s > 0u; s = s / 2u) {
+        if (t.lane < s) {
+            let here = Best(partials[t.first + t.lane], partial_positions[t.first + t.lane]);
+            let v = partials[t.first + t.lane + s];
+            let i = partial_positions[t.first + t.lane + s];
+            if (beats(op, v, i, here)) {
+                partials[t.first + t.lane] = v;
+                partial_positions[t.first + t.lane] = i;
+            }
         }
         workgroupBarrier();
     }
-    if (lid == 0u) {
-        dst[task] = TO(partial[0] * bitcast<f32>(p[5]));
+    let out = Best(partials[t.first], partial_positions[t.first]);
+    workgroupBarrier();
+    return out;
+}
+
+// A row whose elements are all NaN has no best: position 0, as for an all-equal row.
+fn position_of(b: Best) -> u32 {
+    return select(b.position, 0u, b.position == NONE);
+}
+
+// One pass over whole rows: the result is the position.
+@compute @workgroup_size(64)
+fn arg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lid: u32) {
+    let t = task(wg, nwg, lid);
+    let b = best_of(t, p(2));
+    if (t.live && t.lane == 0u) {
+        results[t.index] = TO(f32(position_of(b)));
+    }
+}
+
+// The first pass over chunks of long rows: each chunk's best value and position. A chunk
+// of NaN offers NaN, which the next pass passes over.
+@compute @workgroup_size(64)
+fn arg_chunks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let t = task(wg, nwg, lid);
+    let b = best_of(t, p(2));
+    if (t.live && t.lane == 0u) {
+        results[t.index] = TO(select(b.value, nan(), b.position == NONE));
+        positions_out[t.index] = b.position;
+    }
+}
+
+// The last pass, over each row's chunk results in chunk order (so an earlier chunk wins a
+// tie, as its positions are smaller): the position its best chunk found.
+@compute @workgroup_size(64)
+fn arg_merge(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let t = task(wg, nwg, lid);
+    let b = best_of(t, p(2));
+    if (t.live && t.lane == 0u) {
+        var position = 0u;
+        if (b.position != NONE) {
+            position = positions_in[t.row * p(1) + b.position];
+        }
+        results[t.index] = TO(f32(position));
     }
 }

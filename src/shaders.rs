@@ -36,17 +36,26 @@ fn all_variants() -> Vec<ShaderVariant> {
                 out.push(variant("unary", t, o, Some("x")));
             }
             for file in [ShaderFile::Reduce, ShaderFile::ReduceVec4] {
-                out.push(ShaderVariant {
-                    file,
-                    entry: "reduce",
-                    input: t,
-                    output: o,
-                    expr: None,
-                    consts: Vec::new(),
-                });
+                for entry in ["reduce", "arg", "arg_chunks", "arg_merge"] {
+                    for lanes in [1, 64] {
+                        out.push(ShaderVariant {
+                            file,
+                            entry,
+                            input: t,
+                            output: o,
+                            expr: None,
+                            consts: vec![("LANES", lanes)],
+                        });
+                    }
+                }
             }
         }
-        for entry in ["softmax", "cross_entropy", "cross_entropy_grad"] {
+        for entry in [
+            "softmax",
+            "logsumexp",
+            "cross_entropy",
+            "cross_entropy_grad",
+        ] {
             for (file, lanes) in [
                 (ShaderFile::Softmax, 1),
                 (ShaderFile::Softmax, 64),
@@ -122,17 +131,20 @@ pub fn rendered() -> Vec<RenderedShader> {
 }
 
 /// The shader files as they are on disk: (file name, source).
+/// The row kernels' files appear with the prelude they are rendered after, and the prelude
+/// on its own.
 pub fn files() -> Vec<(&'static str, &'static str)> {
-    [
+    let mut out: Vec<(&'static str, &'static str)> = [
         ShaderFile::Elementwise,
         ShaderFile::ElementwiseVec4,
         ShaderFile::Reduce,
-        ShaderFile::ReduceVec4,
         ShaderFile::Matmul,
         ShaderFile::MatmulBlocked,
         ShaderFile::Softmax,
     ]
     .into_iter()
     .map(|f| (file_name(f), crate::backend::gpu::shaders::source(f)))
-    .collect()
+    .collect();
+    out.push(("rows.wgsl", crate::backend::gpu::shaders::ROWS));
+    out
 }

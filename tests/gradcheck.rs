@@ -126,6 +126,13 @@ fn reductions_matmul_and_where() {
             &move |x: &[Tensor]| x[0].sum(&s, keep),
             &[input(&[3, 4, 5], 700, -1.0, 1.0)],
         );
+        // Factors in [0.5, 1.5] keep the product of 60 away from under- and overflow.
+        let s = ax.clone();
+        gradcheck(
+            "prod",
+            &move |x: &[Tensor]| x[0].prod(&s, keep),
+            &[input(&[3, 4, 5], 703, 0.5, 1.5)],
+        );
         let s = ax.clone();
         gradcheck(
             "mean",

@@ -28,6 +28,18 @@ fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
         ReduceOp::Mean => vs.iter().sum::<f64>() / count as f64,
         ReduceOp::Max => vs.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
         ReduceOp::Min => vs.iter().cloned().fold(f64::INFINITY, f64::min),
+        ReduceOp::Prod => vs.iter().product(),
+        // The first position of the extreme (the reduced axes in row-major order).
+        ReduceOp::ArgMax | ReduceOp::ArgMin => {
+            let max = op == ReduceOp::ArgMax;
+            let mut best = 0;
+            for (i, &v) in vs.iter().enumerate() {
+                if (max && v > vs[best]) || (!max && v < vs[best]) {
+                    best = i;
+                }
+            }
+            best as f64
+        }
     };
     let abs_sum = |vs: &Vec<f64>| {
         vs.iter().map(|v| v.abs()).sum::<f64>()
@@ -43,24 +55,46 @@ fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
     )
 }
 
-/// The GPU folds ≤64 values per invocation, then a 256-wide tree (8 levels), per pass of
-/// 16384-element chunks; the CPU path sums in f64. Each level adds at most one rounding, so
-/// |error| ≤ levels·u·Σ|x| (plus one rounding of the f32 result).
-fn tolerance(on_gpu: bool, count: usize, op: ReduceOp) -> f64 {
-    if matches!(op, ReduceOp::Max | ReduceOp::Min) {
-        return 0.0;
-    }
-    if !on_gpu {
-        return 2.0 * U32;
-    }
-    let mut passes = 1;
+/// How many roundings deep, at most, a sum or product of `count` elements is on the GPU.
+/// Per pass over tasks of ≤ 16384 elements: a lane folds blocks of ≤ 64 quads (64 deep) into
+/// its total (≤ 16384/4/64 = 64 more with one lane), then its 4 components and its tail (4),
+/// then the lanes' tree (≤ 6 levels); each pass hands f32 partials to the next.
+fn depth(count: usize) -> usize {
+    let mut total = 0;
     let mut n = count;
-    while n > 16384 {
+    loop {
+        let task = n.min(16384);
+        total += 64 + task.div_ceil(256) + 10;
+        if n <= 16384 {
+            return total;
+        }
         n = n.div_ceil(16384);
-        passes += 1;
     }
-    (72 * passes + 2) as f64 * U32
 }
+
+/// |got − want| allowed for one result. The CPU path computes in f64 and rounds once. On the
+/// GPU a sum's error is at most depth·u·Σ|x|, a product's depth·u·|Π x| (plus the smallest
+/// normal f32, since a GPU may flush subnormals); max, min and positions are exact.
+fn bound(on_gpu: bool, count: usize, op: ReduceOp, want: f64, abs_sum: f64) -> f64 {
+    let last_rounding = U32 * want.abs();
+    match op {
+        ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin => 0.0,
+        // The result may be subnormal in f32: half its spacing, 2^-150, is absolute.
+        _ if !on_gpu => 2.0 * last_rounding + 7.1e-46,
+        ReduceOp::Sum | ReduceOp::Mean => depth(count) as f64 * U32 * abs_sum + last_rounding,
+        ReduceOp::Prod => (depth(count) + 1) as f64 * U32 * want.abs() + 1.2e-38,
+    }
+}
+
+const ALL: [ReduceOp; 7] = [
+    ReduceOp::Sum,
+    ReduceOp::Mean,
+    ReduceOp::Max,
+    ReduceOp::Min,
+    ReduceOp::Prod,
+    ReduceOp::ArgMax,
+    ReduceOp::ArgMin,
+];
 
 fn check(t: &Tensor, r: &Nd, axes: &[isize], what: &str) {
     let rank = r.shape.len() as isize;
@@ -73,14 +107,16 @@ fn check(t: &Tensor, r: &Nd, axes: &[isize], what: &str) {
     }
     resolved.sort();
     let count: usize = resolved.iter().map(|&d| r.shape[d]).product();
-    for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min] {
+    for op in ALL {
+        if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && count == 0 {
+            continue;
+        }
         let (want, abs) = reference(r, &resolved, op);
         let got = t.reduce(op, axes, false).unwrap();
         assert_eq!(got.shape(), &want.shape[..], "{what} {op:?} shape");
-        let tol = tolerance(t.device().is_gpu(), count, op);
         let got_v = values(&got);
         for (i, ((g, w), a)) in got_v.iter().zip(&want.data).zip(&abs.data).enumerate() {
-            let bound = tol * a + U32 * w.abs();
+            let bound = bound(t.device().is_gpu(), count, op, *w, *a);
             assert!(
                 (g - w).abs() <= bound,
                 "{what} {op:?} axes {axes:?} on {}: [{i}] got {g} want {w} (bound {bound:e})",
@@ -171,8 +207,10 @@ fn sum_of_twenty_million_elements() {
     let exact: f64 = v.iter().map(|&x| x as f64).sum();
     for device in devices() {
         let t = Tensor::from_vec(v.clone(), &[n], &device).unwrap();
-        // Positive terms: the relative error is at most the summation depth times u (64 + 8
-        // levels in each of 2 passes: 8.6e-6); 1e-5 is the engine's promise for long sums.
+        // Positive terms: the relative error is at most the summation depth times u. Pass 1
+        // folds 1221 chunks of 16384 with 4 lanes each (64 + 16 + 4 + 2 deep), pass 2 the
+        // 1221 partials with 16 lanes (19 + 1 + 4 + 4): 114·u = 6.8e-6, within the engine's
+        // promise of 1e-5 for long sums.
         let got = t.sum(&[], false).unwrap().item::<f32>().unwrap() as f64;
         assert!(
             ((got - exact) / exact).abs() < 1e-5,
@@ -231,6 +269,135 @@ fn empty_axes_reduce_to_identities() {
         assert_eq!(
             values(&t.max(&[1], false).unwrap()),
             vec![f64::NEG_INFINITY; 3],
+            "on {device}"
+        );
+    }
+}
+
+#[test]
+fn positions_take_the_first_extreme_and_pass_over_nan() {
+    let nan = f64::NAN;
+    let rows = [
+        vec![1.0, 3.0, 3.0, -2.0, -2.0],
+        vec![nan, 2.0, nan, 2.0, -1.0],
+        vec![nan; 5],
+        vec![f64::NEG_INFINITY; 5],
+    ];
+    let flat: Vec<f64> = rows.concat();
+    for device in devices() {
+        let t = tensor(&flat, &[4, 5], DType::F32, &device);
+        let argmax = t.argmax(Some(1), false).unwrap();
+        assert_eq!(argmax.dtype(), DType::F32);
+        assert_eq!(
+            values(&argmax),
+            vec![1.0, 1.0, 0.0, 0.0],
+            "argmax on {device}"
+        );
+        assert_eq!(
+            values(&t.argmin(Some(-1), false).unwrap()),
+            vec![3.0, 4.0, 0.0, 0.0],
+            "argmin on {device}"
+        );
+        assert_eq!(values(&t.argmax(None, false).unwrap()), vec![1.0]);
+        let kept = t.argmin(Some(0), true).unwrap();
+        assert_eq!(kept.shape(), &[1, 5]);
+        assert_eq!(
+            values(&kept),
+            vec![3.0; 5],
+            "−inf is every column's minimum on {device}"
+        );
+        if device.supports(DType::F16) {
+            let half = tensor(&flat, &[4, 5], DType::F16, &device);
+            let positions = half.argmax(Some(1), false).unwrap();
+            assert_eq!(
+                positions.dtype(),
+                DType::F32,
+                "positions beyond 2048 need f32"
+            );
+            assert_eq!(values(&positions), vec![1.0, 1.0, 0.0, 0.0]);
+        }
+    }
+}
+
+#[test]
+fn positions_in_rows_longer_than_a_chunk() {
+    // 3 rows of 100,003: the GPU folds chunks of 16384 and then merges their winners. Each
+    // row's extreme sits in a different chunk, with a tie in a later chunk that must lose.
+    let n = 100_003;
+    let mut v = rounded(&data(3 * n, 140, -1.0, 1.0), DType::F32);
+    for (r, at) in [(0, 5), (1, 40_000), (2, 100_002)] {
+        v[r * n + at] = 7.0;
+        v[r * n + (at + 20_000) % n] = if at + 20_000 >= n { 6.0 } else { 7.0 };
+        v[r * n + (at + 50_000) % n] = -7.0;
+    }
+    let want_max = [5.0, 40_000.0, 100_002.0];
+    let want_min: Vec<f64> = [5usize, 40_000, 100_002]
+        .iter()
+        .map(|at| ((at + 50_000) % n) as f64)
+        .collect();
+    for device in devices() {
+        let t = tensor(&v, &[3, n], DType::F32, &device);
+        assert_eq!(
+            values(&t.argmax(Some(1), false).unwrap()),
+            want_max,
+            "on {device}"
+        );
+        assert_eq!(
+            values(&t.argmin(Some(1), false).unwrap()),
+            want_min,
+            "on {device}"
+        );
+        // Along the leading axis of the transposed view: a strided row per output.
+        let cols = t.transpose(0, 1).unwrap().argmax(Some(1), false).unwrap();
+        let got = values(&cols);
+        for j in [0, 5, 40_000, 77_777] {
+            let column: Vec<f64> = (0..3).map(|r| v[r * n + j]).collect();
+            let mut best = 0;
+            for (r, &x) in column.iter().enumerate() {
+                if x > column[best] {
+                    best = r;
+                }
+            }
+            assert_eq!(got[j], best as f64, "column {j} on {device}");
+        }
+    }
+}
+
+#[test]
+fn positions_need_a_nonempty_axis_of_at_most_2_pow_24() {
+    let cpu = lepton::Device::cpu();
+    let empty = Tensor::zeros(&[3, 0], DType::F32, &cpu).unwrap();
+    let e = empty.argmax(Some(1), false).unwrap_err();
+    assert!(e.to_string().contains("positions exist for 1 to"), "{e}");
+    let huge = Tensor::zeros(&[1], DType::F32, &cpu)
+        .unwrap()
+        .broadcast_to(&[(1 << 24) + 1])
+        .unwrap();
+    assert!(huge.argmin(None, false).is_err());
+}
+
+#[test]
+fn products_with_zeros_and_their_gradients() {
+    for device in devices() {
+        let t = tensor(
+            &[2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 1.5, -2.0, 0.5],
+            &[3, 3],
+            DType::F32,
+            &device,
+        );
+        assert_eq!(values(&t.prod(&[1], false).unwrap()), vec![0.0, 0.0, -1.5]);
+        t.set_requires_grad(true);
+        let g = lepton::grad(
+            &t.prod(&[1], false).unwrap().sum(&[], false).unwrap(),
+            &[&t],
+        )
+        .unwrap()
+        .remove(0);
+        // One zero: its gradient is the product of the others; two zeros: all gradients 0;
+        // none: the product over each element.
+        assert_eq!(
+            values(&g),
+            vec![0.0, 6.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.75, -3.0],
             "on {device}"
         );
     }

@@ -5,8 +5,9 @@
 
 use std::panic::Location;
 
-use super::softmax::{for_rows, log_sum_exp, row_dispatch, row_params, row_stats, rows};
-use super::{Arg, Lowering, Op, StepDesc};
+use super::rows::Rows;
+use super::softmax::{for_rows, log_sum_exp, row_layout, row_stats};
+use super::{Arg, Lowering, Op, ShaderFile, StepDesc};
 use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
@@ -73,7 +74,7 @@ pub(crate) fn run_cpu(
     out: &mut CpuData,
 ) -> Result<()> {
     let eps = f64::from_bits(smoothing);
-    let (outer, n, stride) = rows(step.inputs[0].1);
+    let (outer, n, stride) = row_layout(step.inputs[0].1);
     let t_layout = step.inputs[1].1;
     let width = if backward { n } else { 1 };
     with_dtype!(step.out_dtype, T => {
@@ -110,26 +111,32 @@ pub(crate) fn run_cpu(
 
 pub(crate) fn lower(smoothing: u64, backward: bool, step: &StepDesc) -> Lowering {
     let (dtype, layout) = step.inputs[0];
-    let mut params = row_params(layout);
-    params[6] = (f64::from_bits(smoothing) as f32).to_bits();
     let targets = step.inputs[1].1;
-    params[7] = targets.offset as u32;
-    params[8] = targets.strides[0] as u32;
-    let mut bindings = vec![(1, Arg::Input(0)), (2, Arg::Output), (3, Arg::Input(1))];
-    let entry = if backward {
+    let mut extra = vec![
+        (9, (f64::from_bits(smoothing) as f32).to_bits()),
+        (10, targets.offset as u32),
+        (11, targets.strides[0] as u32),
+    ];
+    let mut bindings = vec![(1, Arg::Input(0)), (6, Arg::Input(1))];
+    if backward {
         let g = step.inputs[2].1;
-        params[9] = g.offset as u32;
-        params[10] = g.strides[0] as u32;
-        bindings.push((4, Arg::Input(2)));
-        "cross_entropy_grad"
+        extra.extend([(12, g.offset as u32), (13, g.strides[0] as u32)]);
+        bindings.extend([(2, Arg::Output), (7, Arg::Input(2))]);
     } else {
-        "cross_entropy"
+        bindings.push((3, Arg::Output));
+    }
+    let rows = Rows {
+        file: ShaderFile::Softmax,
+        entry: if backward {
+            "cross_entropy_grad"
+        } else {
+            "cross_entropy"
+        },
+        dtypes: (dtype, step.out_dtype),
+        src: layout,
+        reduced: 1,
+        chunk: layout.shape[1],
+        row_outputs: backward,
     };
-    Lowering::of(vec![row_dispatch(
-        entry,
-        (dtype, step.out_dtype),
-        layout,
-        params,
-        bindings,
-    )])
+    Lowering::of(vec![rows.dispatch(0, 1.0, &extra, bindings)])
 }

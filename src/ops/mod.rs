@@ -10,6 +10,7 @@ pub mod movement;
 pub(crate) mod random;
 pub(crate) mod real;
 pub mod reduce;
+pub(crate) mod rows;
 pub mod softmax;
 
 use crate::backend::cpu::CpuData;
@@ -110,6 +111,17 @@ pub(crate) enum ShaderFile {
     Softmax,
     /// softmax.wgsl with its `// vec4:` lines in place of the lines above them.
     SoftmaxVec4,
+}
+
+impl ShaderFile {
+    /// The four-wide form of a row-kernel file.
+    pub(crate) fn four_wide(self) -> ShaderFile {
+        match self {
+            ShaderFile::Reduce => ShaderFile::ReduceVec4,
+            ShaderFile::Softmax => ShaderFile::SoftmaxVec4,
+            other => other,
+        }
+    }
 }
 
 /// One specialization of a shader file: input and output storage types, and for elementwise
@@ -228,9 +240,7 @@ pub(crate) fn backward(
         Op::Copy => Ok(vec![Some(g.clone())]),
         Op::Fill(_) => Ok(Vec::new()),
         Op::Random => Ok(vec![None]),
-        Op::Reduce { op, reduced } => {
-            Ok(vec![Some(reduce::grad(*op, *reduced, &inputs[0], y, g)?)])
-        }
+        Op::Reduce { op, reduced } => Ok(vec![reduce::grad(*op, *reduced, &inputs[0], y, g)?]),
         Op::Softmax(kind) => Ok(vec![Some(softmax::grad(*kind, &inputs[0], y, g)?)]),
         Op::CrossEntropy(eps) => Ok(vec![
             Some(cross_entropy::grad(*eps, &inputs[0], &inputs[1], g)),

@@ -1,12 +1,14 @@
-//! Reductions (sum, mean, max, min) over any set of axes. The reduced axes are permuted to
-//! the end (a view), so every kernel reduces the trailing axes of a strided input.
+//! Reductions over any set of axes: sum, mean, max, min, product, and the positions of the
+//! maximum and minimum. The reduced axes are permuted to the end (a view), so every kernel
+//! reduces the trailing axes of a strided input.
 
 use std::panic::Location;
 
 use rayon::prelude::*;
 
 use super::real::Compute;
-use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
+use super::rows::{split, Rows};
+use super::{Arg, Lowering, Op, ShaderFile, StepDesc};
 use crate::backend::cpu::strided::{offsets, PARALLEL_THRESHOLD};
 use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::{DType, Element};
@@ -20,6 +22,11 @@ pub enum ReduceOp {
     Mean,
     Max,
     Min,
+    Prod,
+    /// The position of the maximum within the reduced axes (row-major over them), as a
+    /// float: exact up to 2^24. Ties go to the first; NaN elements are passed over.
+    ArgMax,
+    ArgMin,
 }
 
 impl ReduceOp {
@@ -29,18 +36,29 @@ impl ReduceOp {
             ReduceOp::Mean => "mean",
             ReduceOp::Max => "max",
             ReduceOp::Min => "min",
+            ReduceOp::Prod => "prod",
+            ReduceOp::ArgMax => "argmax",
+            ReduceOp::ArgMin => "argmin",
         }
     }
 
     /// The operation code reduce.wgsl switches on.
     fn code(self) -> u32 {
         match self {
-            ReduceOp::Sum | ReduceOp::Mean => 0,
-            ReduceOp::Max => 1,
+            ReduceOp::Sum | ReduceOp::Mean | ReduceOp::ArgMax => 0,
+            ReduceOp::Max | ReduceOp::ArgMin => 1,
             ReduceOp::Min => 2,
+            ReduceOp::Prod => 3,
         }
     }
+
+    fn is_arg(self) -> bool {
+        matches!(self, ReduceOp::ArgMax | ReduceOp::ArgMin)
+    }
 }
+
+/// Positions are stored as f32, whose integers are exact up to here.
+const MAX_POSITIONS: usize = 1 << 24;
 
 impl Tensor {
     /// Sum over `axes` (negative counts from the end; empty means every axis).
@@ -67,6 +85,25 @@ impl Tensor {
         self.reduce(ReduceOp::Min, axes, keepdim)
     }
 
+    /// Product over `axes` (empty means every axis).
+    #[track_caller]
+    pub fn prod(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.reduce(ReduceOp::Prod, axes, keepdim)
+    }
+
+    /// Position of the maximum along `axis`, or in the row-major flattened tensor for None;
+    /// f32 (f64 for f64 input). Ties go to the first position; NaN elements are passed over.
+    #[track_caller]
+    pub fn argmax(&self, axis: Option<isize>, keepdim: bool) -> Result<Tensor> {
+        self.reduce(ReduceOp::ArgMax, axis.as_slice(), keepdim)
+    }
+
+    /// Position of the minimum, as [`Tensor::argmax`] finds the maximum's.
+    #[track_caller]
+    pub fn argmin(&self, axis: Option<isize>, keepdim: bool) -> Result<Tensor> {
+        self.reduce(ReduceOp::ArgMin, axis.as_slice(), keepdim)
+    }
+
     #[track_caller]
     pub fn reduce(&self, op: ReduceOp, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         let rank = self.rank();
@@ -90,6 +127,26 @@ impl Tensor {
         let order: Vec<usize> = kept.iter().chain(&gone).copied().collect();
         let input = self.view(self.layout.permute(&order));
         let out_shape: Vec<usize> = kept.iter().map(|&d| self.shape()[d]).collect();
+        let count = numel(&input.shape()[kept.len()..]);
+        let dtype = if op.is_arg() {
+            if count == 0 || count > MAX_POSITIONS {
+                return Err(Error::InvalidArgument {
+                    op: op.name(),
+                    message: format!(
+                        "the reduced axes hold {count} elements; positions exist for 1 to \
+                         {MAX_POSITIONS} (2^24, exact in f32)"
+                    ),
+                    location: Location::caller(),
+                });
+            }
+            if self.dtype() == DType::F64 {
+                DType::F64
+            } else {
+                DType::F32
+            }
+        } else {
+            self.dtype()
+        };
         let out = Tensor::from_op(
             Op::Reduce {
                 op,
@@ -97,7 +154,7 @@ impl Tensor {
             },
             vec![input],
             out_shape,
-            self.dtype(),
+            dtype,
             self.device().clone(),
         );
         if !keepdim {
@@ -122,78 +179,139 @@ pub(crate) fn grad(
     x: &Tensor,
     y: &Tensor,
     g: &Tensor,
-) -> Result<Tensor> {
+) -> Result<Option<Tensor>> {
     let kept = x.rank() - reduced;
     let mut ones_shape: Vec<usize> = x.shape()[..kept].to_vec();
     ones_shape.extend(std::iter::repeat_n(1, reduced));
     let spread =
         |t: &Tensor| -> Result<Tensor> { t.reshape_usize(&ones_shape)?.broadcast_to(x.shape()) };
     let axes: Vec<isize> = (kept..x.rank()).map(|d| d as isize).collect();
-    match op {
-        ReduceOp::Sum => spread(g),
-        ReduceOp::Mean => spread(&g.mul_scalar(1.0 / numel(&x.shape()[kept..]) as f64)?),
+    let dx = match op {
+        ReduceOp::Sum => spread(g)?,
+        ReduceOp::Mean => spread(&g.mul_scalar(1.0 / numel(&x.shape()[kept..]) as f64)?)?,
         // Ties share the gradient evenly.
         ReduceOp::Max | ReduceOp::Min => {
             let hit = x.eq(&spread(y)?)?;
             let count = hit.sum(&axes, true)?;
-            hit.mul(&spread(g)?)?.div(&count)
+            hit.mul(&spread(g)?)?.div(&count)?
+        }
+        // ∂/∂x_i Π x = Π_{j≠i} x_j, which y / x_i gives only without zeros. With one zero,
+        // that element's gradient is the product of the others and the rest get 0; with two
+        // or more, every gradient is 0.
+        ReduceOp::Prod => {
+            let zero = Tensor::constant(0.0, x.dtype(), x.device())?;
+            let one = Tensor::constant(1.0, x.dtype(), x.device())?;
+            let is_zero = x.eq(&zero)?;
+            let others = spread(&is_zero.where_(&one, x)?.prod(&axes, false)?)?;
+            let zeros = spread(&is_zero.sum(&axes, false)?)?;
+            let no_zero = others.div(&is_zero.where_(&one, x)?)?;
+            let lone_zero = is_zero.mul(&zeros.eq(&one)?)?.mul(&others)?;
+            zeros
+                .eq(&zero)?
+                .where_(&no_zero, &lone_zero)?
+                .mul(&spread(g)?)?
+        }
+        ReduceOp::ArgMax | ReduceOp::ArgMin => return Ok(None),
+    };
+    Ok(Some(dx))
+}
+
+/// A running reduction of one row, in f64: sums with Neumaier's compensation, since the CPU
+/// path is the reference the GPU is held to.
+#[derive(Clone, Copy)]
+enum Fold {
+    Sum {
+        sum: f64,
+        carry: f64,
+    },
+    Max(f64),
+    Min(f64),
+    Prod(f64),
+    /// The best value so far and its position (`usize::MAX` before any).
+    Arg {
+        max: bool,
+        best: f64,
+        at: usize,
+    },
+}
+
+impl Fold {
+    fn new(op: ReduceOp) -> Fold {
+        match op {
+            ReduceOp::Sum | ReduceOp::Mean => Fold::Sum {
+                sum: 0.0,
+                carry: 0.0,
+            },
+            ReduceOp::Max => Fold::Max(f64::NEG_INFINITY),
+            ReduceOp::Min => Fold::Min(f64::INFINITY),
+            ReduceOp::Prod => Fold::Prod(1.0),
+            ReduceOp::ArgMax | ReduceOp::ArgMin => Fold::Arg {
+                max: op == ReduceOp::ArgMax,
+                best: if op == ReduceOp::ArgMax {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                },
+                at: usize::MAX,
+            },
         }
     }
-}
 
-/// Split a permuted input into the layout of one output row's elements and the outer dims.
-fn split(input: &Layout, reduced: usize) -> (Layout, Layout) {
-    let k = input.rank() - reduced;
-    let outer = Layout {
-        shape: input.shape[..k].to_vec(),
-        strides: input.strides[..k].to_vec(),
-        offset: input.offset,
-    };
-    let inner = Layout {
-        shape: input.shape[k..].to_vec(),
-        strides: input.strides[k..].to_vec(),
-        offset: 0,
-    };
-    let (shape, strides) = Layout::coalesce(&[&inner]);
-    let inner = Layout {
-        shape,
-        strides: strides.into_iter().next().unwrap_or_default(),
-        offset: 0,
-    };
-    (outer, inner)
-}
-
-/// Sums in f64 with Neumaier's compensation: the CPU path is the reference the GPU is held to.
-#[derive(Clone, Copy, Default)]
-struct Acc {
-    sum: f64,
-    carry: f64,
-}
-
-impl Acc {
-    fn add(mut self, v: f64) -> Acc {
-        let t = self.sum + v;
-        self.carry += if self.sum.abs() >= v.abs() {
-            (self.sum - t) + v
-        } else {
-            (v - t) + self.sum
-        };
-        self.sum = t;
-        self
+    /// Add element `v` at `position`; a row's positions arrive in increasing order.
+    fn push(&mut self, v: f64, position: usize) {
+        match self {
+            Fold::Sum { sum, carry } => {
+                let t = *sum + v;
+                *carry += if sum.abs() >= v.abs() {
+                    (*sum - t) + v
+                } else {
+                    (v - t) + *sum
+                };
+                *sum = t;
+            }
+            Fold::Max(m) => *m = m.max(v),
+            Fold::Min(m) => *m = m.min(v),
+            Fold::Prod(p) => *p *= v,
+            Fold::Arg { max, best, at } => {
+                let better = if *max { v > *best } else { v < *best };
+                if better || (v == *best && *at == usize::MAX) {
+                    *best = v;
+                    *at = position;
+                }
+            }
+        }
     }
-    fn merge(self, o: Acc) -> Acc {
-        self.add(o.sum).add(o.carry)
-    }
-    fn total(self) -> f64 {
-        self.sum + self.carry
-    }
-}
 
-fn reduce_values(op: ReduceOp, values: impl Iterator<Item = f64>) -> f64 {
-    match op {
-        ReduceOp::Sum | ReduceOp::Mean => values.fold(Acc::default(), Acc::add).total(),
-        ReduceOp::Max => values.fold(f64::NEG_INFINITY, f64::max),
-        ReduceOp::Min => values.fold(f64::INFINITY, f64::min),
+    /// Fold in the state of a later part of the row.
+    fn merge(&mut self, later: Fold) {
+        match later {
+            Fold::Sum { sum, carry } => {
+                self.push(sum, 0);
+                self.push(carry, 0);
+            }
+            Fold::Max(v) | Fold::Min(v) | Fold::Prod(v) => self.push(v, 0),
+            Fold::Arg { best, at, .. } => {
+                if at != usize::MAX {
+                    self.push(best, at)
+                }
+            }
+        }
+    }
+
+    /// The result; a mean divides (correctly rounded) by `divisor` rather than multiplying
+    /// by a rounded reciprocal. A row without a position (all NaN) gives position 0.
+    fn result(self, divisor: f64) -> f64 {
+        match self {
+            Fold::Sum { sum, carry } => (sum + carry) / divisor,
+            Fold::Max(v) | Fold::Min(v) | Fold::Prod(v) => v,
+            Fold::Arg { at, .. } => {
+                if at == usize::MAX {
+                    0.0
+                } else {
+                    at as f64
+                }
+            }
+        }
     }
 }
 
@@ -203,41 +321,30 @@ fn reduce_row<T: Compute>(
     base: usize,
     inner: &Layout,
     parallel: bool,
-) -> f64 {
+) -> Fold {
     let n = inner.numel();
-    let contiguous_run = inner.rank() == 1;
-    if parallel && contiguous_run && n >= PARALLEL_THRESHOLD {
+    if parallel && inner.rank() == 1 && n >= PARALLEL_THRESHOLD {
         let stride = inner.strides[0];
         let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
-        let parts: Vec<(Acc, f64, f64)> = (0..n.div_ceil(chunk))
+        let parts: Vec<Fold> = (0..n.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {
-                let range = c * chunk..((c + 1) * chunk).min(n);
-                let vals = range.map(|j| data[base + j * stride].to_f64());
-                match op {
-                    ReduceOp::Sum | ReduceOp::Mean => {
-                        (vals.fold(Acc::default(), Acc::add), 0.0, 0.0)
-                    }
-                    _ => {
-                        let (mx, mn) = vals
-                            .fold((f64::NEG_INFINITY, f64::INFINITY), |(a, b), v| {
-                                (a.max(v), b.min(v))
-                            });
-                        (Acc::default(), mx, mn)
-                    }
+                let mut fold = Fold::new(op);
+                for j in c * chunk..((c + 1) * chunk).min(n) {
+                    fold.push(data[base + j * stride].to_f64(), j);
                 }
+                fold
             })
             .collect();
-        return match op {
-            ReduceOp::Sum | ReduceOp::Mean => parts
-                .iter()
-                .fold(Acc::default(), |a, p| a.merge(p.0))
-                .total(),
-            ReduceOp::Max => parts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
-            ReduceOp::Min => parts.iter().map(|p| p.2).fold(f64::INFINITY, f64::min),
-        };
+        let mut fold = Fold::new(op);
+        parts.into_iter().for_each(|p| fold.merge(p));
+        return fold;
     }
-    reduce_values(op, offsets(inner).map(|o| data[base + o].to_f64()))
+    let mut fold = Fold::new(op);
+    for (j, o) in offsets(inner).enumerate() {
+        fold.push(data[base + o].to_f64(), j);
+    }
+    fold
 }
 
 // input: [outer..., inner...] (permuted view) -> out: [outer...] dense
@@ -250,7 +357,6 @@ pub(crate) fn run_cpu(
 ) -> Result<()> {
     let (outer, inner) = split(step.inputs[0].1, reduced);
     let count = inner.numel();
-    // A mean divides (correctly rounded) rather than multiplying by a rounded 1/count.
     let divisor = if op == ReduceOp::Mean {
         count as f64
     } else {
@@ -258,22 +364,25 @@ pub(crate) fn run_cpu(
     };
     let (kept_shape, kept_strides) = Layout::coalesce(&[&outer]);
     let kept_dense = kept_shape.len() == 1 && kept_strides[0][0] == 1;
-    with_dtype!(step.out_dtype, T => {
+    let in_dtype = step.inputs[0].0;
+    with_dtype!(in_dtype, T => {
         let data = inputs[0].slice::<T>();
-        let dst = out.slice_mut::<T>();
-        if kept_dense && count > 1 {
-            reduce_leading(op, data, outer.offset, &inner, dst, divisor);
-            return Ok(());
-        }
-        let bases: Vec<usize> = offsets(&outer).collect();
-        let row = |(o, &base): (&mut T, &usize), parallel: bool| {
-            *o = T::from_f64(reduce_row(op, data, base, &inner, parallel) / divisor);
-        };
-        if dst.len() * count.max(1) >= PARALLEL_THRESHOLD && dst.len() > 1 {
-            dst.par_iter_mut().zip(bases.par_iter()).for_each(|r| row(r, false));
-        } else {
-            dst.iter_mut().zip(bases.iter()).for_each(|r| row(r, true));
-        }
+        with_dtype!(step.out_dtype, O => {
+            let dst = out.slice_mut::<O>();
+            if kept_dense && count > 1 {
+                reduce_leading(op, data, outer.offset, &inner, dst, divisor);
+                return Ok(());
+            }
+            let bases: Vec<usize> = offsets(&outer).collect();
+            let row = |(o, &base): (&mut O, &usize), parallel: bool| {
+                *o = O::from_f64(reduce_row(op, data, base, &inner, parallel).result(divisor));
+            };
+            if dst.len() * count.max(1) >= PARALLEL_THRESHOLD && dst.len() > 1 {
+                dst.par_iter_mut().zip(bases.par_iter()).for_each(|r| row(r, false));
+            } else {
+                dst.iter_mut().zip(bases.iter()).for_each(|r| row(r, true));
+            }
+        });
     });
     Ok(())
 }
@@ -281,55 +390,28 @@ pub(crate) fn run_cpu(
 /// Reduce axes that lie outside a contiguous kept axis (column sums, a bias gradient over
 /// the batch): stream each reduced row into per-output accumulators, instead of walking
 /// every output's elements at the rows' stride. Outputs are split across threads.
-fn reduce_leading<T: Compute>(
+fn reduce_leading<T: Compute, O: Element>(
     op: ReduceOp,
     data: &[T],
     offset: usize,
     inner: &Layout,
-    dst: &mut [T],
+    dst: &mut [O],
     divisor: f64,
 ) {
     let rows: Vec<usize> = offsets(inner).collect();
-    let part = |j0: usize, out: &mut [T]| {
+    let part = |j0: usize, out: &mut [O]| {
         let n = out.len();
-        match op {
-            ReduceOp::Sum | ReduceOp::Mean => {
-                let mut acc = vec![Acc::default(); n];
-                for &r in &rows {
-                    let row = &data[offset + r + j0..offset + r + j0 + n];
-                    acc.iter_mut()
-                        .zip(row)
-                        .for_each(|(a, v)| *a = a.add(v.to_f64()));
-                }
-                out.iter_mut()
-                    .zip(&acc)
-                    .for_each(|(o, a)| *o = T::from_f64(a.total() / divisor));
-            }
-            ReduceOp::Max | ReduceOp::Min => {
-                let max = op == ReduceOp::Max;
-                let mut acc = vec![
-                    if max {
-                        f64::NEG_INFINITY
-                    } else {
-                        f64::INFINITY
-                    };
-                    n
-                ];
-                for &r in &rows {
-                    let row = &data[offset + r + j0..offset + r + j0 + n];
-                    acc.iter_mut().zip(row).for_each(|(a, v)| {
-                        *a = if max {
-                            a.max(v.to_f64())
-                        } else {
-                            a.min(v.to_f64())
-                        }
-                    });
-                }
-                out.iter_mut()
-                    .zip(&acc)
-                    .for_each(|(o, a)| *o = T::from_f64(*a));
-            }
+        let mut folds = vec![Fold::new(op); n];
+        for (position, &r) in rows.iter().enumerate() {
+            let row = &data[offset + r + j0..offset + r + j0 + n];
+            folds
+                .iter_mut()
+                .zip(row)
+                .for_each(|(f, v)| f.push(v.to_f64(), position));
         }
+        out.iter_mut()
+            .zip(&folds)
+            .for_each(|(o, f)| *o = O::from_f64(f.result(divisor)));
     };
     const COLUMNS: usize = 1024;
     if dst.len() * rows.len() >= PARALLEL_THRESHOLD && dst.len() > COLUMNS {
@@ -341,76 +423,86 @@ fn reduce_leading<T: Compute>(
     }
 }
 
-/// Each workgroup of reduce.wgsl folds up to this many elements of one row (64 per thread:
-/// lavapipe's barriers make the workgroup tree the costly part, so each tree should fold
-/// many elements; 64 doubled whole-tensor sums over 16).
-const CHUNK: usize = 256 * 64;
-
-fn pass(
-    op: ReduceOp,
-    (input, output): (DType, DType),
-    src: &Layout,
+/// The rows of `src` (its trailing `reduced` axes, `n` elements each) for `entry`.
+fn rows<'a>(
+    src: &'a Layout,
     reduced: usize,
-    scale: f32,
-    (from, to): (Arg, Arg),
-) -> (Dispatch, usize) {
-    let (outer, inner) = split(src, reduced);
-    let (outer_shape, outer_strides) = Layout::coalesce(&[&outer]);
-    let n_outer = numel(&outer_shape);
-    let n_inner = inner.numel();
-    let n_chunks = n_inner.div_ceil(CHUNK).max(1);
-    let mut params = vec![0u32; 48];
-    params[0] = n_outer as u32;
-    params[1] = n_inner as u32;
-    params[2] = CHUNK as u32;
-    params[3] = n_chunks as u32;
-    params[4] = op.code();
-    params[5] = scale.to_bits();
-    params[6] = src.offset as u32;
-    params[7] = outer_shape.len() as u32;
-    params[8] = inner.rank() as u32;
-    params[16..24].copy_from_slice(&padded(&outer_shape));
-    params[24..32].copy_from_slice(&padded(outer_strides.first().map_or(&[][..], |s| s)));
-    params[32..40].copy_from_slice(&padded(&inner.shape));
-    params[40..48].copy_from_slice(&padded(&inner.strides));
-    // Dense rows starting on multiples of 4 are read four elements at a time.
-    let outer_aligned = outer_strides
-        .first()
-        .is_none_or(|s| s.iter().all(|v| v % 4 == 0));
-    let dense_rows = inner.strides.iter().all(|&s| s == 1) && inner.rank() <= 1;
-    let vectors = dense_rows && outer_aligned && src.offset.is_multiple_of(4);
-    let dispatch = Dispatch {
-        variant: ShaderVariant {
-            file: if vectors {
-                ShaderFile::ReduceVec4
-            } else {
-                ShaderFile::Reduce
-            },
-            entry: "reduce",
-            input,
-            output,
-            expr: None,
-            consts: Vec::new(),
-        },
-        params,
-        bindings: vec![(1, from), (2, to)],
-        workgroups: (n_outer * n_chunks) as u32,
-    };
-    (dispatch, n_chunks)
+    dtypes: (DType, DType),
+    entry: &'static str,
+    n: usize,
+) -> Rows<'a> {
+    Rows {
+        file: ShaderFile::Reduce,
+        entry,
+        dtypes,
+        src,
+        reduced,
+        chunk: n.min(CHUNK),
+        row_outputs: false,
+    }
 }
 
-/// A tree of passes: the first folds chunks of each row into f32 partials, later passes
-/// fold the partials, until one value per row remains; only the last applies the mean's scale.
+/// Elements one task of reduce.wgsl folds: longer rows are cut into chunks of this many,
+/// whose partial results a further pass folds.
+const CHUNK: usize = 16384;
+
+/// The passes of one reduction: the first reads the input; while rows are longer than a
+/// chunk, it writes f32 partials that the next pass folds; only the last applies the mean's
+/// scale. Positions take at most two passes (rows ≤ 2^24 elements make ≤ 1024 chunks).
 pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
     let (in_dtype, layout) = step.inputs[0];
     let n_outer = numel(step.out_shape);
     let n_inner = numel(&layout.shape[layout.rank() - reduced..]);
+    let mut lowering = Lowering::default();
+    if op.is_arg() {
+        let code = op.code();
+        if n_inner <= CHUNK {
+            let r = rows(layout, reduced, (in_dtype, step.out_dtype), "arg", n_inner);
+            let d = r.dispatch(code, 1.0, &[], vec![(1, Arg::Input(0)), (3, Arg::Output)]);
+            lowering.dispatches.push(d);
+            return lowering;
+        }
+        let chunks = n_inner.div_ceil(CHUNK);
+        lowering.scratch.push((n_outer * chunks * 4) as u64);
+        lowering.scratch.push((n_outer * chunks * 4) as u64);
+        let first = rows(
+            layout,
+            reduced,
+            (in_dtype, DType::F32),
+            "arg_chunks",
+            n_inner,
+        );
+        lowering.dispatches.push(first.dispatch(
+            code,
+            1.0,
+            &[],
+            vec![
+                (1, Arg::Input(0)),
+                (3, Arg::Scratch(0)),
+                (4, Arg::Scratch(1)),
+            ],
+        ));
+        let partials = Layout::contiguous(&[n_outer, chunks]);
+        let merge = rows(
+            &partials,
+            1,
+            (DType::F32, step.out_dtype),
+            "arg_merge",
+            chunks,
+        );
+        lowering.dispatches.push(merge.dispatch(
+            code,
+            1.0,
+            &[],
+            vec![(1, Arg::Scratch(0)), (3, Arg::Output), (5, Arg::Scratch(1))],
+        ));
+        return lowering;
+    }
     let scale = if op == ReduceOp::Mean {
         1.0 / n_inner as f32
     } else {
         1.0
     };
-    let mut lowering = Lowering::default();
     let mut src = layout.clone();
     let mut src_reduced = reduced;
     let mut from = Arg::Input(0);
@@ -425,22 +517,21 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
             lowering.scratch.push((partials * 4) as u64);
             (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
         };
-        let (dispatch, n_chunks) = pass(
-            op,
-            (input, output),
-            &src,
-            src_reduced,
+        let pass = rows(&src, src_reduced, (input, output), "reduce", remaining);
+        lowering.dispatches.push(pass.dispatch(
+            op.code(),
             pass_scale,
-            (from, to),
-        );
-        lowering.dispatches.push(dispatch);
+            &[],
+            vec![(1, from), (3, to)],
+        ));
         if last {
             return lowering;
         }
-        src = Layout::contiguous(&[n_outer, n_chunks]);
+        let chunks = remaining.div_ceil(CHUNK);
+        src = Layout::contiguous(&[n_outer, chunks]);
         src_reduced = 1;
         from = to;
         input = DType::F32;
-        remaining = n_chunks;
+        remaining = chunks;
     }
 }

@@ -4,12 +4,13 @@
 
 use rayon::prelude::*;
 
-use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
+use super::rows::Rows;
+use super::{Arg, Lowering, Op, ShaderFile, StepDesc};
 use crate::backend::cpu::strided::{offsets, PARALLEL_THRESHOLD};
 use crate::backend::cpu::{with_dtype, CpuData};
-use crate::dtype::{DType, Element};
+use crate::dtype::Element;
 use crate::error::Result;
-use crate::shape::{normalize_axis, numel, Layout};
+use crate::shape::{normalize_axis, Layout};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,15 +26,6 @@ impl SoftmaxKind {
             SoftmaxKind::Softmax => "softmax",
             SoftmaxKind::LogSoftmax => "log_softmax",
             SoftmaxKind::LogSumExp => "logsumexp",
-        }
-    }
-
-    /// The kind code softmax.wgsl switches on.
-    fn code(self) -> u32 {
-        match self {
-            SoftmaxKind::Softmax => 0,
-            SoftmaxKind::LogSoftmax => 1,
-            SoftmaxKind::LogSumExp => 2,
         }
     }
 }
@@ -102,7 +94,7 @@ pub(crate) fn grad(kind: SoftmaxKind, x: &Tensor, y: &Tensor, g: &Tensor) -> Res
 }
 
 /// A row-last input as the layout of its rows' first elements, and the row length and stride.
-pub(crate) fn rows(input: &Layout) -> (Layout, usize, usize) {
+pub(crate) fn row_layout(input: &Layout) -> (Layout, usize, usize) {
     let r = input.rank();
     let outer = Layout {
         shape: input.shape[..r - 1].to_vec(),
@@ -161,7 +153,7 @@ pub(crate) fn run_cpu(
     inputs: &[&CpuData],
     out: &mut CpuData,
 ) -> Result<()> {
-    let (outer, n, stride) = rows(step.inputs[0].1);
+    let (outer, n, stride) = row_layout(step.inputs[0].1);
     let width = if kind == SoftmaxKind::LogSumExp { 1 } else { n };
     with_dtype!(step.out_dtype, T => {
         let src = inputs[0].slice::<T>();
@@ -186,79 +178,27 @@ pub(crate) fn run_cpu(
     Ok(())
 }
 
-/// Invocations that share one row: as few as keep `BUSY` invocations at work, since the
-/// lanes' combining tree costs barriers (dear on lavapipe), and never so many that a lane
-/// gets fewer than 64 elements. One lane per row of 4096×4096 measured 1.8× faster than 64.
-fn lanes(rows: usize, n: usize) -> u32 {
-    const BUSY: usize = 4096;
-    let wanted = BUSY.div_ceil(rows.max(1)).next_power_of_two();
-    let worthwhile = 1 << (n / 64).max(1).ilog2();
-    wanted.min(worthwhile).min(64) as u32
-}
-
-/// The parameters softmax.wgsl's entry points share (words 0..5 and 16..31).
-pub(crate) fn row_params(input: &Layout) -> Vec<u32> {
-    let (outer, n, stride) = rows(input);
-    let (shape, strides) = Layout::coalesce(&[&outer]);
-    let mut params = vec![0u32; 32];
-    params[0] = numel(&shape) as u32;
-    params[1] = n as u32;
-    params[3] = input.offset as u32;
-    params[4] = shape.len() as u32;
-    params[5] = stride as u32;
-    params[16..24].copy_from_slice(&padded(&shape));
-    params[24..32].copy_from_slice(&padded(strides.first().map_or(&[][..], |s| s)));
-    params
-}
-
-/// One dispatch of `entry` in softmax.wgsl over the rows of `input`.
-pub(crate) fn row_dispatch(
-    entry: &'static str,
-    (input, output): (DType, DType),
-    layout: &Layout,
-    params: Vec<u32>,
-    bindings: Vec<(u32, Arg)>,
-) -> Dispatch {
-    let (outer, n, stride) = rows(layout);
-    let (_, outer_strides) = Layout::coalesce(&[&outer]);
-    // Dense rows that start on multiples of 4 are read four elements at a time.
-    let aligned = outer_strides
-        .first()
-        .is_none_or(|s| s.iter().all(|v| v % 4 == 0));
-    let vectors = (stride == 1 || n == 1) && aligned && layout.offset.is_multiple_of(4);
-    let rows = params[0] as usize;
-    let lanes = lanes(rows, n);
-    Dispatch {
-        variant: ShaderVariant {
-            file: if vectors {
-                ShaderFile::SoftmaxVec4
-            } else {
-                ShaderFile::Softmax
-            },
-            entry,
-            input,
-            output,
-            expr: None,
-            consts: vec![("LANES", lanes)],
-        },
-        params,
-        bindings,
-        workgroups: rows.div_ceil((WORKGROUP / lanes) as usize) as u32,
-    }
-}
-
-/// softmax.wgsl's workgroup size.
-pub(crate) const WORKGROUP: u32 = 64;
-
 pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc) -> Lowering {
     let (dtype, layout) = step.inputs[0];
-    let mut params = row_params(layout);
-    params[2] = kind.code();
-    Lowering::of(vec![row_dispatch(
-        "softmax",
-        (dtype, step.out_dtype),
-        layout,
-        params,
-        vec![(1, Arg::Input(0)), (2, Arg::Output)],
+    let n = layout.shape[layout.rank() - 1];
+    let (entry, out_binding) = match kind {
+        SoftmaxKind::LogSumExp => ("logsumexp", 3),
+        _ => ("softmax", 2),
+    };
+    let rows = Rows {
+        file: ShaderFile::Softmax,
+        entry,
+        dtypes: (dtype, step.out_dtype),
+        src: layout,
+        reduced: 1,
+        chunk: n,
+        row_outputs: kind != SoftmaxKind::LogSumExp,
+    };
+    let code = (kind == SoftmaxKind::LogSoftmax) as u32;
+    Lowering::of(vec![rows.dispatch(
+        code,
+        1.0,
+        &[],
+        vec![(1, Arg::Input(0)), (out_binding, Arg::Output)],
     )])
 }

@@ -4,17 +4,23 @@
 use crate::dtype::DType;
 use crate::ops::{ShaderFile, ShaderVariant};
 
+/// What the row kernels (reduce.wgsl, softmax.wgsl) are rendered after.
+pub(crate) const ROWS: &str = include_str!("../../../shaders/rows.wgsl");
+
 pub(crate) fn source(file: ShaderFile) -> &'static str {
     match file {
         ShaderFile::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
         ShaderFile::ElementwiseVec4 => include_str!("../../../shaders/elementwise_vec4.wgsl"),
-        ShaderFile::Reduce => include_str!("../../../shaders/reduce.wgsl"),
-        ShaderFile::ReduceVec4 => include_str!("../../../shaders/reduce_vec4.wgsl"),
+        ShaderFile::Reduce | ShaderFile::ReduceVec4 => concat!(
+            include_str!("../../../shaders/rows.wgsl"),
+            include_str!("../../../shaders/reduce.wgsl")
+        ),
         ShaderFile::Matmul => include_str!("../../../shaders/matmul.wgsl"),
         ShaderFile::MatmulBlocked => include_str!("../../../shaders/matmul_blocked.wgsl"),
-        ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => {
+        ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => concat!(
+            include_str!("../../../shaders/rows.wgsl"),
             include_str!("../../../shaders/softmax.wgsl")
-        }
+        ),
     }
 }
 
@@ -22,8 +28,7 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
     match file {
         ShaderFile::Elementwise => "elementwise.wgsl",
         ShaderFile::ElementwiseVec4 => "elementwise_vec4.wgsl",
-        ShaderFile::Reduce => "reduce.wgsl",
-        ShaderFile::ReduceVec4 => "reduce_vec4.wgsl",
+        ShaderFile::Reduce | ShaderFile::ReduceVec4 => "reduce.wgsl",
         ShaderFile::Matmul => "matmul.wgsl",
         ShaderFile::MatmulBlocked => "matmul_blocked.wgsl",
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => "softmax.wgsl",
@@ -76,7 +81,7 @@ fn wgsl_type(dtype: DType) -> &'static str {
 /// The WGSL of one variant.
 pub(crate) fn render(v: &ShaderVariant) -> String {
     let file = match v.file {
-        ShaderFile::SoftmaxVec4 => four_wide(source(v.file)),
+        ShaderFile::ReduceVec4 | ShaderFile::SoftmaxVec4 => four_wide(source(v.file)),
         _ => source(v.file).to_string(),
     };
     let mut src = file

@@ -1,0 +1,157 @@
+// What the row kernels share (reduce.wgsl and softmax.wgsl are each rendered after this
+// prelude). A task is one row of a strided input, or one chunk of a long row; LANES
+// invocations share a task and combine their partial results in workgroup memory.
+//
+// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines, and in
+// the four-wide variant (dense rows starting at multiples of 4) each line followed by a
+// `// vec4:` line with that line's text:
+alias TI = f32;
+alias TO = f32;
+const LANES: u32 = 64u;
+
+// Parameters (u32 words):
+//   0 rows   1 row length   2 operation (see the entry points)   3 src offset
+//   4 outer rank   5 inner rank   6 elements per task   7 tasks per row
+//   8 scale applied to results (f32 bits)   9..15 entry-specific
+//   16..23 outer shape   24..31 outer strides   32..39 inner shape   40..47 inner strides
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 12>;
+
+fn p(k: u32) -> u32 {
+    return params[k / 4u][k % 4u];
+}
+@group(0) @binding(1) var<storage, read> src: array<TI>;
+// vec4: @group(0) @binding(1) var<storage, read> src: array<vec4<TI>>;
+// Outputs shaped like the input rows go to `dst`, written four at a time in the four-wide
+// variant (which then runs only on rows of a multiple of 4 elements); one value per task
+// goes to `results`, always one at a time, since invocations of different tasks may write
+// neighbouring values.
+@group(0) @binding(2) var<storage, read_write> dst: array<TO>;
+// vec4: @group(0) @binding(2) var<storage, read_write> dst: array<vec4<TO>>;
+@group(0) @binding(3) var<storage, read_write> results: array<TO>;
+
+const WORKGROUP: u32 = 64u;
+var<workgroup> partials: array<f32, WORKGROUP>;
+
+fn neg_inf() -> f32 {
+    return bitcast<f32>(0xff800000u);
+}
+
+fn pos_inf() -> f32 {
+    return bitcast<f32>(0x7f800000u);
+}
+
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+struct Task {
+    // Row and chunk; `index` is row * tasks per row + chunk, where a per-task result goes.
+    row: u32,
+    index: u32,
+    live: bool,
+    lane: u32,
+    // Index of the task's first lane in `partials`.
+    first: u32,
+    // The row's first element in `src`, and the task's element range within the row.
+    base: u32,
+    start: u32,
+    end: u32,
+}
+
+fn task(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Task {
+    let index = (wg.y * nwg.x + wg.x) * (WORKGROUP / LANES) + lid / LANES;
+    let per_row = p(7);
+    var t: Task;
+    t.index = index;
+    t.row = index / per_row;
+    t.live = t.row < p(0);
+    t.lane = lid % LANES;
+    t.first = lid - t.lane;
+    var rem = t.row;
+    var off = p(3);
+    for (var d = i32(p(4)) - 1; d >= 0; d--) {
+        let k = u32(d);
+        let size = p(16u + k);
+        off += (rem % size) * p(24u + k);
+        rem = rem / size;
+    }
+    t.base = off;
+    t.start = (index % per_row) * p(6);
+    t.end = min(t.start + p(6), p(1));
+    return t;
+}
+
+// Offset of the row's element i from the row's first.
+fn element(i: u32) -> u32 {
+    let rank = p(5);
+    if (rank <= 1u) {
+        return i * p(40);
+    }
+    var rem = i;
+    var off = 0u;
+    for (var d = i32(rank) - 1; d >= 0; d--) {
+        let k = u32(d);
+        let size = p(32u + k);
+        off += (rem % size) * p(40u + k);
+        rem = rem / size;
+    }
+    return off;
+}
+
+fn at(t: Task, i: u32) -> f32 { return f32(src[t.base + element(i)]); }
+// vec4: fn at(t: Task, i: u32) -> f32 { return f32(src[(t.base + i) / 4u][(t.base + i) % 4u]); }
+
+// Elements e..e+3 of the row, e a multiple of 4.
+fn quad(t: Task, e: u32) -> vec4<f32> { return vec4<f32>(at(t, e), at(t, e + 1u), at(t, e + 2u), at(t, e + 3u)); }
+// vec4: fn quad(t: Task, e: u32) -> vec4<f32> { return vec4<f32>(src[(t.base + e) / 4u]); }
+
+// The task's lanes visit its whole quads in turn: quad k starts at element quad_at(t, k),
+// for k from t.lane below quad_count(t) in steps of LANES. Then the last (end − start) % 4
+// elements, from tail_start(t).
+fn quad_count(t: Task) -> u32 {
+    return (t.end - t.start) / 4u;
+}
+
+fn quad_at(t: Task, k: u32) -> u32 {
+    return t.start + 4u * k;
+}
+
+fn tail_start(t: Task) -> u32 {
+    return t.start + 4u * quad_count(t);
+}
+
+// Output element `at` (never called by a four-wide variant, whose rows have no tail), and
+// elements at..at+3 for `at` a multiple of 4.
+fn put(at: u32, v: f32) { dst[at] = TO(v); }
+// vec4: fn put(at: u32, v: f32) { dst[at / 4u][at % 4u] = TO(v); }
+fn put4(at: u32, v: vec4<f32>) { put(at, v.x); put(at + 1u, v.y); put(at + 2u, v.z); put(at + 3u, v.w); }
+// vec4: fn put4(at: u32, v: vec4<f32>) { dst[at / 4u] = vec4<TO>(v); }
+
+// Combine the LANES values of each task through `partials`; every lane gets the result.
+// The barriers sit in uniform control flow: idle lanes take part with identities.
+// `op`: 0 sum, 1 max, 2 min, 3 product.
+fn fold(op: u32, a: f32, b: f32) -> f32 {
+    switch op {
+        case 1u: { return max(a, b); }
+        case 2u: { return min(a, b); }
+        case 3u: { return a * b; }
+        default: { return a + b; }
+    }
+}
+
+fn combine(t: Task, op: u32, v: f32) -> f32 {
+    if (LANES == 1u) {
+        return v;
+    }
+    partials[t.first + t.lane] = v;
+    workgroupBarrier();
+    for (var s = LANES / 2u; s > 0u; s = s / 2u) {
+        if (t.lane < s) {
+            partials[t.first + t.lane] = fold(op, partials[t.first + t.lane], partials[t.first + t.lane + s]);
+        }
+        workgroupBarrier();
+    }
+    let out = partials[t.first];
+    workgroupBarrier();
+    return out;
+}

@@ -1,0 +1,122 @@
+//! How the row kernels are launched (shaders/rows.wgsl, rendered before reduce.wgsl and
+//! softmax.wgsl). A row is the trailing `reduced` axes of a strided input; a task is a row,
+//! or a chunk of a long one; `lanes` invocations share a task.
+
+use super::{padded, Arg, Dispatch, ShaderFile, ShaderVariant};
+use crate::dtype::DType;
+use crate::shape::{numel, Layout};
+
+/// The row kernels' workgroup size.
+const WORKGROUP: usize = 64;
+
+/// A strided input as the layout of its rows' first elements (the leading axes), and the
+/// layout of one row's elements (the trailing `reduced` axes, coalesced, from offset 0).
+pub(crate) fn split(input: &Layout, reduced: usize) -> (Layout, Layout) {
+    let k = input.rank() - reduced;
+    let outer = Layout {
+        shape: input.shape[..k].to_vec(),
+        strides: input.strides[..k].to_vec(),
+        offset: input.offset,
+    };
+    let inner = Layout {
+        shape: input.shape[k..].to_vec(),
+        strides: input.strides[k..].to_vec(),
+        offset: 0,
+    };
+    let (shape, strides) = Layout::coalesce(&[&inner]);
+    let inner = Layout {
+        shape,
+        strides: strides.into_iter().next().unwrap_or_default(),
+        offset: 0,
+    };
+    (outer, inner)
+}
+
+/// Invocations that share one task: as few as keep `BUSY` invocations at work, since the
+/// lanes' combining tree costs barriers (dear on lavapipe), and never so many that a lane
+/// gets fewer than 64 elements. One lane per row of 4096×4096 measured 1.8× faster than 64
+/// for softmax.
+fn lanes(tasks: usize, per_task: usize) -> usize {
+    const BUSY: usize = 4096;
+    let wanted = BUSY.div_ceil(tasks.max(1)).next_power_of_two();
+    let worthwhile = 1 << (per_task / 64).max(1).ilog2();
+    wanted.min(worthwhile).min(WORKGROUP)
+}
+
+/// Which rows a dispatch covers and what it writes.
+pub(crate) struct Rows<'a> {
+    pub file: ShaderFile,
+    pub entry: &'static str,
+    pub dtypes: (DType, DType),
+    pub src: &'a Layout,
+    pub reduced: usize,
+    /// Elements per task: the row length for one task per row.
+    pub chunk: usize,
+    /// Whether the entry writes outputs shaped like the rows (to `dst`), rather than one
+    /// value per task (to `results`).
+    pub row_outputs: bool,
+}
+
+impl Rows<'_> {
+    /// The dispatch, with the entry's operation code, the scale on its results, its own
+    /// parameter words (index, value) among 9..15, and its bindings.
+    pub(crate) fn dispatch(
+        &self,
+        op: u32,
+        scale: f32,
+        extra: &[(usize, u32)],
+        bindings: Vec<(u32, Arg)>,
+    ) -> Dispatch {
+        let (outer, inner) = split(self.src, self.reduced);
+        let (outer_shape, outer_strides) = Layout::coalesce(&[&outer]);
+        let rows = numel(&outer_shape);
+        let n = inner.numel();
+        let chunk = self.chunk.max(1);
+        let per_row = n.div_ceil(chunk).max(1);
+        let mut params = vec![0u32; 48];
+        params[0] = rows as u32;
+        params[1] = n as u32;
+        params[2] = op;
+        params[3] = self.src.offset as u32;
+        params[4] = outer_shape.len() as u32;
+        params[5] = inner.rank() as u32;
+        params[6] = chunk as u32;
+        params[7] = per_row as u32;
+        params[8] = scale.to_bits();
+        for &(k, v) in extra {
+            params[k] = v;
+        }
+        params[16..24].copy_from_slice(&padded(&outer_shape));
+        params[24..32].copy_from_slice(&padded(outer_strides.first().map_or(&[][..], |s| s)));
+        params[32..40].copy_from_slice(&padded(&inner.shape));
+        params[40..48].copy_from_slice(&padded(&inner.strides));
+        // Dense rows that start on multiples of 4 are read four elements at a time, and
+        // written so when they are whole quads.
+        let dense = inner.rank() == 0 || (inner.rank() == 1 && inner.strides[0] == 1);
+        let aligned = outer_strides
+            .first()
+            .is_none_or(|s| s.iter().all(|v| v % 4 == 0))
+            && self.src.offset.is_multiple_of(4)
+            && (chunk == n || chunk.is_multiple_of(4));
+        let vectors = dense && aligned && (!self.row_outputs || n.is_multiple_of(4));
+        let tasks = rows * per_row;
+        let lanes = lanes(tasks, chunk.min(n));
+        Dispatch {
+            variant: ShaderVariant {
+                file: if vectors {
+                    self.file.four_wide()
+                } else {
+                    self.file
+                },
+                entry: self.entry,
+                input: self.dtypes.0,
+                output: self.dtypes.1,
+                expr: None,
+                consts: vec![("LANES", lanes as u32)],
+            },
+            params,
+            bindings,
+            workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,
+        }
+    }
+}
