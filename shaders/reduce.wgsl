@@ -168,3 +168,50 @@ fn arg_merge(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         results[t.index] = TO(f32(position));
     }
 }
+
+// Reductions over leading axes, whose kept axes are dense (column sums, a bias gradient):
+// a task is four adjacent outputs and a chunk of the reduced rows, so each read takes four
+// neighbouring elements. Parameters as rows.wgsl's, except: 0 outputs, 1 reduced rows,
+// 6 rows per task, 7 tasks per output; the inner shape and strides describe the rows. The
+// results of chunk c go to [c, outputs].
+fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(f32(src[o]), f32(src[o + 1u]), f32(src[o + 2u]), f32(src[o + 3u])); }
+// vec4: fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(src[o / 4u]); }
+
+@compute @workgroup_size(64)
+fn reduce_columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let index = (wg.y * nwg.x + wg.x) * (WORKGROUP / LANES) + lid / LANES;
+    let outputs = p(0);
+    let quads = (outputs + 3u) / 4u;
+    var t: Task;
+    t.lane = lid % LANES;
+    t.first = lid - t.lane;
+    t.live = index < quads * p(7);
+    let q = index % quads;
+    let chunk = index / quads;
+    let start = chunk * p(6);
+    let end = min(start + p(6), p(1));
+    let base = p(3) + 4u * q;
+    let op = p(2);
+    var acc = vec4<f32>(identity(op));
+    if (t.live) {
+        var r = start + t.lane;
+        while (r < end) {
+            var block = vec4<f32>(identity(op));
+            let stop = min(end, r + BLOCK * LANES);
+            for (; r < stop; r += LANES) {
+                block = fold4(op, block, column_quad(base + element(r)));
+            }
+            acc = fold4(op, acc, block);
+        }
+    }
+    let total = vec4<f32>(combine(t, op, acc.x), combine(t, op, acc.y), combine(t, op, acc.z), combine(t, op, acc.w));
+    if (t.live && t.lane == 0u) {
+        let scale = bitcast<f32>(p(8));
+        for (var c = 0u; c < 4u; c++) {
+            if (4u * q + c < outputs) {
+                results[chunk * outputs + 4u * q + c] = TO(total[c] * scale);
+            }
+        }
+    }
+}

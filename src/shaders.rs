@@ -36,7 +36,7 @@ fn all_variants() -> Vec<ShaderVariant> {
                 out.push(variant("unary", t, o, Some("x")));
             }
             for file in [ShaderFile::Reduce, ShaderFile::ReduceVec4] {
-                for entry in ["reduce", "arg", "arg_chunks", "arg_merge"] {
+                for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
                     for lanes in [1, 64] {
                         out.push(ShaderVariant {
                             file,

@@ -56,20 +56,26 @@ fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
 }
 
 /// How many roundings deep, at most, a sum or product of `count` elements is on the GPU.
-/// Per pass over tasks of ≤ 16384 elements: a lane folds blocks of ≤ 64 quads (64 deep) into
-/// its total (≤ 16384/4/64 = 64 more with one lane), then its 4 components and its tail (4),
-/// then the lanes' tree (≤ 6 levels); each pass hands f32 partials to the next.
+/// Reductions of rows, per pass over tasks of ≤ 16384 elements: a lane folds blocks of ≤ 64
+/// quads (64 deep) into its total (≤ 16384/4/64 = 64 more with one lane), then its 4
+/// components and its tail (4), then the lanes' tree (≤ 6 levels). Reductions over leading
+/// axes, per pass over ≤ 64 rows: one block of ≤ 64 rows, then the lanes' tree (≤ 6). Each
+/// pass hands f32 partials to the next.
 fn depth(count: usize) -> usize {
-    let mut total = 0;
-    let mut n = count;
-    loop {
-        let task = n.min(16384);
-        total += 64 + task.div_ceil(256) + 10;
-        if n <= 16384 {
-            return total;
+    let passes = |chunk: usize, per_pass: &dyn Fn(usize) -> usize| {
+        let mut total = 0;
+        let mut n = count;
+        loop {
+            total += per_pass(n.min(chunk));
+            if n <= chunk {
+                return total;
+            }
+            n = n.div_ceil(chunk);
         }
-        n = n.div_ceil(16384);
-    }
+    };
+    let rows = passes(16384, &|task| 64 + task.div_ceil(256) + 10);
+    let columns = passes(64, &|_| 64 + 1 + 6);
+    rows.max(columns)
 }
 
 /// |got − want| allowed for one result. The CPU path computes in f64 and rounds once. On the
@@ -186,6 +192,17 @@ fn long_rows_and_many_rows() {
             &[1],
             "row of 100k",
         );
+        // Leading axes of 100,000 and 20,000 rows: column reductions in two passes, on odd
+        // and on four-wide outputs.
+        for (rows, cols, seed) in [(100_000, 5, 122), (20_000, 12, 123)] {
+            let v = rounded(&data(rows * cols, seed, -1.0, 1.0), DType::F32);
+            check(
+                &tensor(&v, &[rows, cols], DType::F32, &device),
+                &Nd::new(&[rows, cols], v),
+                &[0],
+                "long columns",
+            );
+        }
         // 70,000 rows need more workgroups than one dispatch dimension allows (65,535).
         let v = rounded(&data(70_000 * 3, 121, -1.0, 1.0), DType::F32);
         check(

@@ -7,8 +7,8 @@ use std::panic::Location;
 use rayon::prelude::*;
 
 use super::real::Compute;
-use super::rows::{split, Rows};
-use super::{Arg, Lowering, Op, ShaderFile, StepDesc};
+use super::rows::{lanes, split, Rows, WORKGROUP};
+use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
 use crate::backend::cpu::strided::{offsets, PARALLEL_THRESHOLD};
 use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::{DType, Element};
@@ -503,6 +503,12 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
     } else {
         1.0
     };
+    let (outer, _) = split(layout, reduced);
+    let (kept_shape, kept_strides) = Layout::coalesce(&[&outer]);
+    // Fewer than four outputs would leave most of each four-wide read unused.
+    if kept_shape.len() == 1 && kept_strides[0][0] == 1 && numel(&kept_shape) >= 4 && n_inner > 1 {
+        return lower_columns(op, reduced, step, scale);
+    }
     let mut src = layout.clone();
     let mut src_reduced = reduced;
     let mut from = Arg::Input(0);
@@ -533,5 +539,79 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
         from = to;
         input = DType::F32;
         remaining = chunks;
+    }
+}
+
+/// Reduced rows one task of `reduce_columns` folds. Short chunks keep a workgroup's rows in
+/// cache: column sums of 4096×4096 on lavapipe ran at 3.2 GiB/s with 64, 2.9 with 256, 2.0
+/// with 1024 and 1.5 with 4096.
+const COLUMN_CHUNK: usize = 64;
+
+/// Reductions over leading axes of an input whose kept axes coalesce into one dense run:
+/// passes of `reduce_columns`, each folding chunks of rows into [chunks, outputs] partials.
+fn lower_columns(op: ReduceOp, reduced: usize, step: &StepDesc, scale: f32) -> Lowering {
+    let (in_dtype, layout) = step.inputs[0];
+    let outputs = numel(step.out_shape);
+    let mut lowering = Lowering::default();
+    let (_, mut inner) = split(layout, reduced);
+    let mut offset = layout.offset;
+    let mut from = Arg::Input(0);
+    let mut input = in_dtype;
+    loop {
+        let rows = inner.numel();
+        let chunks = rows.div_ceil(COLUMN_CHUNK);
+        let last = chunks == 1;
+        let (to, output, pass_scale) = if last {
+            (Arg::Output, step.out_dtype, scale)
+        } else {
+            lowering.scratch.push((chunks * outputs * 4) as u64);
+            (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
+        };
+        let mut params = vec![0u32; 48];
+        params[0] = outputs as u32;
+        params[1] = rows as u32;
+        params[2] = op.code();
+        params[3] = offset as u32;
+        params[5] = inner.rank() as u32;
+        params[6] = COLUMN_CHUNK as u32;
+        params[7] = chunks as u32;
+        params[8] = pass_scale.to_bits();
+        params[32..40].copy_from_slice(&padded(&inner.shape));
+        params[40..48].copy_from_slice(&padded(&inner.strides));
+        // Four neighbouring outputs are one aligned read when every row starts on a
+        // multiple of 4 and the outputs fill whole quads.
+        let vectors = offset.is_multiple_of(4)
+            && outputs.is_multiple_of(4)
+            && inner.strides.iter().all(|s| s % 4 == 0);
+        let tasks = outputs.div_ceil(4) * chunks;
+        let lanes = lanes(tasks, rows.min(COLUMN_CHUNK));
+        lowering.dispatches.push(Dispatch {
+            variant: ShaderVariant {
+                file: if vectors {
+                    ShaderFile::ReduceVec4
+                } else {
+                    ShaderFile::Reduce
+                },
+                entry: "reduce_columns",
+                input,
+                output,
+                expr: None,
+                consts: vec![("LANES", lanes as u32)],
+            },
+            params,
+            bindings: vec![(1, from), (3, to)],
+            workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,
+        });
+        if last {
+            return lowering;
+        }
+        inner = Layout {
+            shape: vec![chunks],
+            strides: vec![outputs],
+            offset: 0,
+        };
+        offset = 0;
+        from = to;
+        input = DType::F32;
     }
 }

@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::shape::{numel, Layout};
 
 /// The row kernels' workgroup size.
-const WORKGROUP: usize = 64;
+pub(crate) const WORKGROUP: usize = 64;
 
 /// A strided input as the layout of its rows' first elements (the leading axes), and the
 /// layout of one row's elements (the trailing `reduced` axes, coalesced, from offset 0).
@@ -36,7 +36,7 @@ pub(crate) fn split(input: &Layout, reduced: usize) -> (Layout, Layout) {
 /// lanes' combining tree costs barriers (dear on lavapipe), and never so many that a lane
 /// gets fewer than 64 elements. One lane per row of 4096×4096 measured 1.8× faster than 64
 /// for softmax.
-fn lanes(tasks: usize, per_task: usize) -> usize {
+pub(crate) fn lanes(tasks: usize, per_task: usize) -> usize {
     const BUSY: usize = 4096;
     let wanted = BUSY.div_ceil(tasks.max(1)).next_power_of_two();
     let worthwhile = 1 << (per_task / 64).max(1).ilog2();
