@@ -1,21 +1,30 @@
-// Batched matrix product from 4×4 blocks: each invocation computes an 8×8 block of
-// C[b] = A[b] · B[b] as 2×2 mat4x4 sub-blocks, loading A and B four elements at a time
-// along whichever axis of each is contiguous (a block loaded by rows is transposed into
-// place), so all four layouts (A and B each row- or column-major) run here. A workgroup of
-// 8×8 invocations covers a 64×64 tile. Needs K % 4 == 0 and the vector axes 4-aligned;
-// rows and columns past M and N are clamped on load and skipped on store.
+// Batched matrix product from 4×4 blocks: each invocation computes TM×TN blocks (4·TM rows
+// by 4·TN columns) of C[b] = A[b] · B[b] in registers, loading A and B straight from
+// storage four elements at a time along whichever axis of each is contiguous (a block
+// loaded by rows is transposed into place), so all four layouts (A and B each row- or
+// column-major) run here. A workgroup of 8×8 invocations covers 32·TM × 32·TN. Needs
+// K % 4 == 0 and the vector axes 4-aligned; rows and columns past M and N are clamped on
+// load and skipped on store.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
+// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines (the
+// operands' vector axes: 1 along k, 0 along m for A and along n for B):
 alias TI = f32;
 alias TO = f32;
+const A_ALONG_K: u32 = 1u;
+const B_ALONG_K: u32 = 0u;
+const TM: u32 = 2u;
+const TN: u32 = 2u;
 
 // Parameters (u32 words):
 //   0 M  1 N  2 K  3 batch count  4 tiles along M  5 tiles along N
 //   6 A offset / 4  7 B offset / 4  8 A row stride  9 A column stride  10 B row stride
-//   11 B column stride  12 batch rank  13 flags: bit 0 A is K-contiguous (else M-contiguous),
-//   bit 1 B is K-contiguous (else N-contiguous)
+//   11 B column stride  12 batch rank
 //   16..23 batch shape   24..31 A batch strides   32..39 B batch strides (elements)
-@group(0) @binding(0) var<storage, read> p: array<u32>;
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 10>;
+
+fn p(k: u32) -> u32 {
+    return params[k / 4u][k % 4u];
+}
 @group(0) @binding(1) var<storage, read> a: array<vec4<TI>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<TI>>;
 @group(0) @binding(3) var<storage, read_write> c: array<TO>;
@@ -30,9 +39,9 @@ fn bv(element: u32) -> vec4<f32> {
 
 // The block A[m0..m0+4, k0..k0+4] as a matrix (columns along k).
 fn a_block(base: u32, m0: u32, k0: u32) -> mat4x4<f32> {
-    let m = p[0];
-    if ((p[13] & 1u) != 0u) {
-        let rs = p[8];
+    let m = p(0);
+    if (A_ALONG_K == 1u) {
+        let rs = p(8);
         let at = base + k0;
         return transpose(mat4x4<f32>(
             av(at + min(m0, m - 1u) * rs),
@@ -41,16 +50,16 @@ fn a_block(base: u32, m0: u32, k0: u32) -> mat4x4<f32> {
             av(at + min(m0 + 3u, m - 1u) * rs),
         ));
     }
-    let cs = p[9];
+    let cs = p(9);
     let at = base + min(m0, m - 4u);
     return mat4x4<f32>(av(at + k0 * cs), av(at + (k0 + 1u) * cs), av(at + (k0 + 2u) * cs), av(at + (k0 + 3u) * cs));
 }
 
 // The block B[k0..k0+4, n0..n0+4] as a matrix (columns along n).
 fn b_block(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
-    let n = p[1];
-    if ((p[13] & 2u) != 0u) {
-        let cs = p[11];
+    let n = p(1);
+    if (B_ALONG_K == 1u) {
+        let cs = p(11);
         let at = base + k0;
         return mat4x4<f32>(
             bv(at + min(n0, n - 1u) * cs),
@@ -59,14 +68,14 @@ fn b_block(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
             bv(at + min(n0 + 3u, n - 1u) * cs),
         );
     }
-    let rs = p[10];
+    let rs = p(10);
     let at = base + min(n0, n - 4u);
     return transpose(mat4x4<f32>(bv(at + k0 * rs), bv(at + (k0 + 1u) * rs), bv(at + (k0 + 2u) * rs), bv(at + (k0 + 3u) * rs)));
 }
 
 fn store(block: mat4x4<f32>, base: u32, m0: u32, n0: u32) {
-    let m = p[0];
-    let n = p[1];
+    let m = p(0);
+    let n = p(1);
     for (var col = 0u; col < 4u; col++) {
         let nn = n0 + col;
         if (nn >= n) {
@@ -84,32 +93,35 @@ fn store(block: mat4x4<f32>, base: u32, m0: u32, n0: u32) {
 @compute @workgroup_size(8, 8)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
-    let tiles = p[4] * p[5];
+    let tiles = p(4) * p(5);
     let task = wg.y * nwg.x + wg.x;
-    if (task >= tiles * p[3]) {
+    if (task >= tiles * p(3)) {
         return;
     }
     let batch = task / tiles;
     let tile = task % tiles;
-    let m0 = (tile / p[5]) * 64u + lid.y * 8u;
-    let n0 = (tile % p[5]) * 64u + lid.x * 8u;
+    let m0 = (tile / p(5)) * (32u * TM) + lid.y * (4u * TM);
+    let n0 = (tile % p(5)) * (32u * TN) + lid.x * (4u * TN);
 
-    var a_base = p[6] * 4u;
-    var b_base = p[7] * 4u;
+    var a_base = p(6) * 4u;
+    var b_base = p(7) * 4u;
     var rem = batch;
-    for (var d = i32(p[12]) - 1; d >= 0; d--) {
+    for (var d = i32(p(12)) - 1; d >= 0; d--) {
         let i = u32(d);
-        let coord = rem % p[16u + i];
-        rem = rem / p[16u + i];
-        a_base += coord * p[24u + i];
-        b_base += coord * p[32u + i];
+        let coord = rem % p(16u + i);
+        rem = rem / p(16u + i);
+        a_base += coord * p(24u + i);
+        b_base += coord * p(32u + i);
     }
 
+    let c_base = batch * p(0) * p(1);
+    // blocks: generated per TM × TN by src/ops/matmul.rs (named accumulators stay in
+    // registers; an array of them did not); the 2 × 2 form follows.
     var c00 = mat4x4<f32>();
     var c01 = mat4x4<f32>();
     var c10 = mat4x4<f32>();
     var c11 = mat4x4<f32>();
-    for (var k0 = 0u; k0 < p[2]; k0 += 4u) {
+    for (var k0 = 0u; k0 < p(2); k0 += 4u) {
         let a0 = a_block(a_base, m0, k0);
         let a1 = a_block(a_base, m0 + 4u, k0);
         let b0 = b_block(b_base, k0, n0);
@@ -119,9 +131,9 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         c10 += a1 * b0;
         c11 += a1 * b1;
     }
-    let c_base = batch * p[0] * p[1];
     store(c00, c_base, m0, n0);
     store(c01, c_base, m0, n0 + 4u);
     store(c10, c_base, m0 + 4u, n0);
     store(c11, c_base, m0 + 4u, n0 + 4u);
+    // end blocks
 }

@@ -17,6 +17,7 @@
 //! ```
 
 mod autodiff;
+pub mod autotune;
 mod backend;
 pub mod checkpoint;
 pub mod data;

@@ -71,15 +71,11 @@ fn all_variants() -> Vec<ShaderVariant> {
                 });
             }
         }
-        for file in [ShaderFile::Matmul, ShaderFile::MatmulBlocked] {
-            out.push(ShaderVariant {
-                file,
-                entry: "matmul",
-                input: t,
-                output: t,
-                expr: None,
-                consts: Vec::new(),
-            });
+        // Every product kernel, the register tiles in each operand layout.
+        for kernel in crate::autotune::MatmulKernel::ALL {
+            for layouts in [(false, false), (false, true), (true, false), (true, true)] {
+                out.push(crate::ops::matmul::variant(kernel, (t, t), layouts));
+            }
         }
     }
     // Every elementwise variant but `random` also exists four elements at a time.
@@ -140,6 +136,7 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
         ShaderFile::Reduce,
         ShaderFile::Matmul,
         ShaderFile::MatmulBlocked,
+        ShaderFile::MatmulShared,
         ShaderFile::Softmax,
     ]
     .into_iter()

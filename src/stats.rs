@@ -8,6 +8,7 @@ static BUFFERS_ALLOCATED: AtomicU64 = AtomicU64::new(0);
 static BIND_GROUPS_CREATED: AtomicU64 = AtomicU64::new(0);
 static SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES_LIVE: AtomicI64 = AtomicI64::new(0);
+static TUNINGS: AtomicU64 = AtomicU64::new(0);
 
 /// A snapshot of the counters. All but `bytes_live` only grow; compare two snapshots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,8 +23,11 @@ pub struct Stats {
     pub bind_groups_created: u64,
     /// Bytes held in GPU buffers right now, pooled ones included.
     pub bytes_live: i64,
-    /// Command buffers submitted to a GPU queue.
+    /// Command buffers submitted to a GPU queue (the autotuner's own runs not included).
     pub submissions: u64,
+    /// Problem classes whose kernel the autotuner chose by timing candidates (classes it
+    /// found in memory or in its disk cache do not count).
+    pub tunings: u64,
 }
 
 pub fn stats() -> Stats {
@@ -34,6 +38,7 @@ pub fn stats() -> Stats {
         bind_groups_created: BIND_GROUPS_CREATED.load(Ordering::Relaxed),
         bytes_live: BYTES_LIVE.load(Ordering::Relaxed),
         submissions: SUBMISSIONS.load(Ordering::Relaxed),
+        tunings: TUNINGS.load(Ordering::Relaxed),
     }
 }
 
@@ -45,6 +50,9 @@ pub(crate) fn pipeline_created() {
 }
 pub(crate) fn bind_group_created() {
     BIND_GROUPS_CREATED.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn tuned() {
+    TUNINGS.fetch_add(1, Ordering::Relaxed);
 }
 pub(crate) fn submitted() {
     SUBMISSIONS.fetch_add(1, Ordering::Relaxed);

@@ -6,9 +6,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Runs the binary with kernels fixed (no timing of candidates), as every test does.
 fn lepton(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
         .args(args)
+        .env("LEPTON_AUTOTUNE", "0")
         .output()
         .expect("the binary runs");
     let text = format!(

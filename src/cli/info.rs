@@ -34,6 +34,13 @@ pub fn run() -> anyhow::Result<()> {
             .map(|(n, on)| format!("{n} {}", if *on { "yes" } else { "no" }))
             .collect();
         writeln!(out, "    features  {}", features.join(", "))?;
+        let f16 = a.features.iter().any(|(n, on)| *n == "SHADER_F16" && *on);
+        let kernels = if f16 {
+            "f32, and f16 storage with f32 arithmetic"
+        } else {
+            "f32 (without SHADER_F16, f16 tensors are refused here)"
+        };
+        writeln!(out, "    kernels   {kernels}")?;
         for (name, value) in &a.limits {
             let shown = if name.contains("size") && !name.contains("subgroup") {
                 human_bytes(*value)
@@ -44,6 +51,26 @@ pub fn run() -> anyhow::Result<()> {
         }
     }
     writeln!(out, "auto -> {}", lepton::info::auto_choice())?;
+    let tuning = if lepton::autotune::enabled() {
+        "on: each new class of matrix product times its candidate kernels once"
+    } else {
+        "off (LEPTON_AUTOTUNE=0): fixed default kernels"
+    };
+    writeln!(out, "autotune  {tuning}")?;
+    let candidates: Vec<String> = lepton::autotune::MatmulKernel::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    writeln!(out, "          candidates {}", candidates.join(", "))?;
+    match lepton::autotune::cache_file() {
+        Some(path) => writeln!(
+            out,
+            "          {} choices kept in {}",
+            lepton::autotune::stored_choices().len(),
+            path.display()
+        )?,
+        None => writeln!(out, "          no cache directory: choices last one run")?,
+    }
     print!("{out}");
     Ok(())
 }

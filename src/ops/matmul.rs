@@ -5,7 +5,8 @@ use std::panic::Location;
 
 use rayon::prelude::*;
 
-use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
+use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
+use crate::autotune::MatmulKernel;
 use crate::backend::cpu::strided::offsets;
 use crate::backend::cpu::CpuData;
 use crate::dtype::DType;
@@ -172,14 +173,14 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
     Ok(())
 }
 
-/// Output tile edges: matmul.wgsl covers 32×32 per workgroup (8×8 invocations of 4×4),
-/// matmul_blocked.wgsl 64×64 (8×8 invocations of 8×8).
-const TILE: usize = 32;
-const BLOCKED_TILE: usize = 64;
+/// matmul.wgsl's and matmul_shared.wgsl's output tile edges (8×8 invocations of 4×4, and
+/// 16×16 of 4×4).
+const STRIDED_TILE: usize = 32;
+const SHARED_TILE: usize = 64;
 
-/// For the blocked kernel: whether an operand [.., rows, cols] can be read four elements at a
-/// time along its contiguous axis, and whether that axis is `cols` (else `rows`). Every
-/// vector must start at a multiple of 4 elements.
+/// For the register-tile kernel: whether an operand [.., rows, cols] can be read four
+/// elements at a time along its contiguous axis, and whether that axis is `cols` (else
+/// `rows`). Every vector must start at a multiple of 4 elements.
 fn vector_axis(l: &Layout, rows: usize, cols: usize) -> Option<bool> {
     let r = l.rank();
     let (rs, cs) = (l.strides[r - 2], l.strides[r - 1]);
@@ -196,33 +197,173 @@ fn vector_axis(l: &Layout, rows: usize, cols: usize) -> Option<bool> {
     }
 }
 
-pub(crate) fn lower(step: &StepDesc) -> Lowering {
-    let ((dtype, a), (_, b)) = (step.inputs[0], step.inputs[1]);
+/// (M, K, N, batch count) of a product step.
+fn dims(step: &StepDesc) -> (usize, usize, usize, usize) {
+    let (a, b) = (step.inputs[0].1, step.inputs[1].1);
     let r = a.rank();
-    let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
-    let batch = numel(&a.shape[..r - 2]);
-    // The blocked kernel vectorizes A along k (row-major) or m, and B along k or n.
+    (
+        a.shape[r - 2],
+        a.shape[r - 1],
+        b.shape[r - 1],
+        numel(&a.shape[..r - 2]),
+    )
+}
+
+/// Whether the register-tile kernel can read A along k (else m) and B along k (else n),
+/// if it can run this step at all.
+fn register_layouts(step: &StepDesc) -> Option<(bool, bool)> {
+    let (a, b) = (step.inputs[0].1, step.inputs[1].1);
+    let (m, k, n, _) = dims(step);
     let a_axis = vector_axis(a, m, k).filter(|&along_k| along_k || k % 4 == 0);
     let b_axis = vector_axis(b, k, n)
         .map(|along_n| !along_n)
         .filter(|&along_k| along_k || k % 4 == 0);
-    let blocked = match (a_axis, b_axis) {
+    match (a_axis, b_axis) {
         (Some(a_k), Some(b_k)) if k % 4 == 0 => Some((a_k, b_k)),
         _ => None,
+    }
+}
+
+/// The kernels that can run this product, the default first: register tiles as large as
+/// the output fills (they measured fastest on lavapipe at every size: 16×16 per invocation
+/// reached 24.8 GFLOP/s at 1024, 8×8 16.3), else the strided kernel.
+pub(crate) fn candidates(step: &StepDesc) -> Vec<MatmulKernel> {
+    let (m, _, n, _) = dims(step);
+    let mut out = Vec::new();
+    if register_layouts(step).is_some() {
+        let side = m.min(n);
+        let t = if side >= 128 {
+            4
+        } else if side >= 64 {
+            2
+        } else {
+            1
+        };
+        let default = MatmulKernel::Registers { tm: t, tn: t };
+        out.push(default);
+        out.extend(
+            MatmulKernel::ALL
+                .into_iter()
+                .filter(|k| matches!(k, MatmulKernel::Registers { .. }) && *k != default),
+        );
+    }
+    out.push(MatmulKernel::Strided);
+    out.push(MatmulKernel::Shared);
+    out
+}
+
+/// The class of problems that share a tuned choice: dtype, operand layouts, and each of
+/// M, K, N and the batch count rounded up to a power of two.
+pub(crate) fn problem_class(step: &StepDesc) -> String {
+    let (m, k, n, batch) = dims(step);
+    let layouts = register_layouts(step).map_or("strided".to_string(), |(a_k, b_k)| {
+        format!(
+            "a{}b{}",
+            if a_k { "k" } else { "m" },
+            if b_k { "k" } else { "n" }
+        )
+    });
+    let p2 = |v: usize| v.max(1).next_power_of_two();
+    format!(
+        "{} {layouts} m{} k{} n{} b{}",
+        step.out_dtype,
+        p2(m),
+        p2(k),
+        p2(n),
+        p2(batch)
+    )
+}
+
+/// The generated body of matmul_blocked.wgsl for `tm`×`tn` blocks: named accumulators, the
+/// k loop, and the stores.
+fn register_blocks(tm: usize, tn: usize) -> String {
+    let mut code = Vec::new();
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!("    var c{i}{j} = mat4x4<f32>();"));
+        }
+    }
+    code.push("    for (var k0 = 0u; k0 < p(2); k0 += 4u) {".into());
+    for i in 0..tm {
+        code.push(format!(
+            "        let a{i} = a_block(a_base, m0 + {}u, k0);",
+            4 * i
+        ));
+    }
+    for j in 0..tn {
+        code.push(format!(
+            "        let b{j} = b_block(b_base, k0, n0 + {}u);",
+            4 * j
+        ));
+    }
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!("        c{i}{j} += a{i} * b{j};"));
+        }
+    }
+    code.push("    }".into());
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!(
+                "    store(c{i}{j}, c_base, m0 + {}u, n0 + {}u);",
+                4 * i,
+                4 * j
+            ));
+        }
+    }
+    code.join("\n")
+}
+
+/// The shader variant of `kernel` for operands of `dtype`, with A read along k (else m)
+/// and B along k (else n) where the kernel reads vectors.
+pub(crate) fn variant(
+    kernel: MatmulKernel,
+    (input, output): (DType, DType),
+    (a_k, b_k): (bool, bool),
+) -> ShaderVariant {
+    let (file, consts, expr) = match kernel {
+        MatmulKernel::Registers { tm, tn } => (
+            ShaderFile::MatmulBlocked,
+            vec![
+                ("A_ALONG_K", a_k as u32),
+                ("B_ALONG_K", b_k as u32),
+                ("TM", tm as u32),
+                ("TN", tn as u32),
+            ],
+            Some(register_blocks(tm as usize, tn as usize)),
+        ),
+        MatmulKernel::Shared => (ShaderFile::MatmulShared, Vec::new(), None),
+        MatmulKernel::Strided => (ShaderFile::Matmul, Vec::new(), None),
     };
-    let tile = if blocked.is_some() {
-        BLOCKED_TILE
-    } else {
-        TILE
+    ShaderVariant {
+        file,
+        entry: "matmul",
+        input,
+        output,
+        expr,
+        consts,
+    }
+}
+
+/// The dispatch of `step` on `kernel`, which must be one of its candidates.
+pub(crate) fn lower_with(step: &StepDesc, kernel: MatmulKernel) -> Lowering {
+    let ((dtype, a), (_, b)) = (step.inputs[0], step.inputs[1]);
+    let r = a.rank();
+    let (m, k, n, batch) = dims(step);
+    let layouts = register_layouts(step);
+    let (tile_m, tile_n) = match kernel {
+        MatmulKernel::Registers { tm, tn } => (32 * tm as usize, 32 * tn as usize),
+        MatmulKernel::Shared => (SHARED_TILE, SHARED_TILE),
+        MatmulKernel::Strided => (STRIDED_TILE, STRIDED_TILE),
     };
-    let (tiles_m, tiles_n) = (m.div_ceil(tile), n.div_ceil(tile));
+    let vectors = matches!(kernel, MatmulKernel::Registers { .. });
+    let (tiles_m, tiles_n) = (m.div_ceil(tile_m), n.div_ceil(tile_n));
     let mut params = vec![0u32; 40];
-    let (a_off, b_off) = if blocked.is_some() {
+    let (a_off, b_off) = if vectors {
         (a.offset / 4, b.offset / 4)
     } else {
         (a.offset, b.offset)
     };
-    let flags = blocked.map_or(0, |(a_k, b_k)| a_k as usize | (b_k as usize) << 1);
     let head = [
         m,
         n,
@@ -237,7 +378,6 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         b.strides[r - 2],
         b.strides[r - 1],
         r - 2,
-        flags,
     ];
     for (p, v) in params.iter_mut().zip(head) {
         *p = v as u32;
@@ -251,20 +391,14 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         batch * tiles_m * tiles_n
     };
     Lowering::of(vec![Dispatch {
-        variant: ShaderVariant {
-            file: if blocked.is_some() {
-                ShaderFile::MatmulBlocked
-            } else {
-                ShaderFile::Matmul
-            },
-            entry: "matmul",
-            input: dtype,
-            output: step.out_dtype,
-            expr: None,
-            consts: Vec::new(),
-        },
+        variant: variant(kernel, (dtype, step.out_dtype), layouts.unwrap_or_default()),
         params,
         bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output)],
         workgroups: workgroups as u32,
     }])
+}
+
+pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
+    let kernel = tuner.matmul(step, &candidates(step));
+    lower_with(step, kernel)
 }

@@ -108,6 +108,7 @@ pub(crate) enum ShaderFile {
     ReduceVec4,
     Matmul,
     MatmulBlocked,
+    MatmulShared,
     Softmax,
     /// softmax.wgsl with its `// vec4:` lines in place of the lines above them.
     SoftmaxVec4,
@@ -172,8 +173,19 @@ impl Lowering {
     }
 }
 
+/// Chooses among kernels that compute the same thing (the GPU backend times them).
+pub(crate) trait Tuner {
+    /// The kernel for the matrix product `step`: one of `candidates`, whose first is the
+    /// default.
+    fn matmul(
+        &self,
+        step: &StepDesc,
+        candidates: &[crate::autotune::MatmulKernel],
+    ) -> crate::autotune::MatmulKernel;
+}
+
 /// Describe `step` as GPU dispatches.
-pub(crate) fn lower(step: &StepDesc) -> Lowering {
+pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
     match step.op {
         Op::Unary(_)
         | Op::Binary(_)
@@ -186,7 +198,7 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         Op::Softmax(kind) => softmax::lower(*kind, step),
         Op::CrossEntropy(eps) => cross_entropy::lower(*eps, false, step),
         Op::CrossEntropyGrad(eps) => cross_entropy::lower(*eps, true, step),
-        Op::Matmul => matmul::lower(step),
+        Op::Matmul => matmul::lower(step, tuner),
         Op::Fused(expr) => fused::lower(expr, step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),
         Op::Place { region, value } => movement::lower_place(region, *value, step),

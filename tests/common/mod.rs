@@ -2,6 +2,8 @@
 //! loops, none of the engine's code), seeded data and the one tolerance contract.
 #![allow(dead_code)]
 
+pub mod products;
+
 use lepton::{DType, Device, Tensor};
 
 /// f32 unit roundoff (half an ulp of 1.0).
@@ -10,7 +12,8 @@ pub const U32: f64 = 5.96e-8;
 pub const U16: f64 = 4.89e-4;
 
 /// The CPU path, and the GPU when an adapter exists. Without one the GPU part is skipped
-/// loudly, or fails when LEPTON_REQUIRE_GPU=1 (as in CI).
+/// loudly, or fails when LEPTON_REQUIRE_GPU=1 (as in CI). Kernels are the fixed defaults,
+/// never chosen by timing, so results do not depend on the machine's load.
 pub fn devices() -> Vec<Device> {
     let mut out = vec![Device::cpu()];
     if let Some(gpu) = gpu() {
@@ -20,6 +23,7 @@ pub fn devices() -> Vec<Device> {
 }
 
 pub fn gpu() -> Option<Device> {
+    lepton::autotune::set_enabled(false);
     match Device::gpu() {
         Ok(d) => Some(d),
         Err(e) => {

@@ -26,6 +26,8 @@ const MAX_PROGRAM_BYTES: u64 = 1 << 30;
 const MAX_BIND_GROUPS: usize = 8192;
 
 pub(crate) type BindKey = (u64, Vec<(u32, u64, u64)>);
+/// A plan's id and the kernel pinned when it was compiled.
+type ProgramKey = (u64, Option<crate::autotune::MatmulKernel>);
 
 pub struct GpuContext {
     pub(crate) device: wgpu::Device,
@@ -34,8 +36,11 @@ pub struct GpuContext {
     pub(crate) pool: Pool,
     pipelines: Mutex<HashMap<ShaderVariant, (u64, Arc<wgpu::ComputePipeline>)>>,
     bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
-    programs: Mutex<HashMap<u64, Arc<Program>>>,
+    /// Compiled plans by plan and pinned kernel (a pin changes what a plan compiles to).
+    programs: Mutex<HashMap<ProgramKey, Arc<Program>>>,
     constants: Mutex<HashMap<(DType, u64), Arc<GpuBuffer>>>,
+    /// Kernel choices by problem class, read from the disk cache on first use.
+    pub(crate) tuned: Mutex<Option<HashMap<String, crate::autotune::MatmulKernel>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
 
@@ -93,6 +98,7 @@ impl GpuContext {
             bind_groups: Default::default(),
             programs: Default::default(),
             constants: Default::default(),
+            tuned: Default::default(),
             lost,
         }
     }
@@ -293,11 +299,12 @@ impl GpuContext {
     }
 
     fn program(&self, plan: &Plan) -> Result<Arc<Program>> {
+        let key = (plan.id, crate::autotune::pinned());
         if let Some(p) = self
             .programs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&plan.id)
+            .get(&key)
         {
             return Ok(p.clone());
         }
@@ -307,7 +314,7 @@ impl GpuContext {
         if programs.len() >= MAX_PROGRAMS || held + program.held_bytes() > MAX_PROGRAM_BYTES {
             programs.clear();
         }
-        programs.insert(plan.id, program.clone());
+        programs.insert(key, program.clone());
         Ok(program)
     }
 

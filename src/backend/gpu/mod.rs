@@ -6,6 +6,7 @@ pub mod context;
 mod pool;
 mod program;
 pub(crate) mod shaders;
+mod tune;
 
 pub use context::GpuContext;
 pub(crate) use pool::GpuBuffer;

@@ -64,7 +64,7 @@ fn loc_ref(loc: Loc) -> Ref {
 
 /// Spread `total` workgroups over x and y so neither exceeds the per-dimension limit; the
 /// shaders rebuild the linear index from `num_workgroups`.
-fn fold(total: u32, max_per_dim: u32) -> (u32, u32) {
+pub(crate) fn fold(total: u32, max_per_dim: u32) -> (u32, u32) {
     let x = total.min(max_per_dim);
     (x, total.div_ceil(x))
 }
@@ -110,7 +110,7 @@ impl Program {
             if let Loc::Output(o) = step.out {
                 output_bytes[o] = step.out_bytes();
             }
-            let lowering = crate::ops::lower(&step.desc());
+            let lowering = crate::ops::lower(&step.desc(), ctx);
             let scratch_base = scratch_bytes.len();
             scratch_bytes.extend(&lowering.scratch);
             for d in lowering.dispatches {

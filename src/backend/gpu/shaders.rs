@@ -17,6 +17,7 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
         ),
         ShaderFile::Matmul => include_str!("../../../shaders/matmul.wgsl"),
         ShaderFile::MatmulBlocked => include_str!("../../../shaders/matmul_blocked.wgsl"),
+        ShaderFile::MatmulShared => include_str!("../../../shaders/matmul_shared.wgsl"),
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => concat!(
             include_str!("../../../shaders/rows.wgsl"),
             include_str!("../../../shaders/softmax.wgsl")
@@ -31,6 +32,7 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
         ShaderFile::Reduce | ShaderFile::ReduceVec4 => "reduce.wgsl",
         ShaderFile::Matmul => "matmul.wgsl",
         ShaderFile::MatmulBlocked => "matmul_blocked.wgsl",
+        ShaderFile::MatmulShared => "matmul_shared.wgsl",
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => "softmax.wgsl",
     }
 }
@@ -48,6 +50,29 @@ fn four_wide(src: &str) -> String {
             out.push(line);
         }
     }
+    out.join("\n")
+}
+
+/// Replace the lines after the comment that starts with `start` (its continuation lines
+/// included) up to the line `end` by `code`.
+fn replace_region(src: &str, start: &str, end: &str, code: &str) -> String {
+    let lines: Vec<&str> = src.lines().collect();
+    let from = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(start))
+        .map(|i| {
+            i + lines[i..]
+                .iter()
+                .take_while(|l| l.trim_start().starts_with("//"))
+                .count()
+        });
+    let to = lines.iter().position(|l| l.trim() == end);
+    let (Some(from), Some(to)) = (from, to) else {
+        return src.to_string();
+    };
+    let mut out: Vec<&str> = lines[..from].to_vec();
+    out.extend(code.lines());
+    out.extend(&lines[to..]);
     out.join("\n")
 }
 
@@ -97,6 +122,7 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
         );
     match (&v.expr, v.entry) {
         (Some(code), "fused") => src = replace_line(&src, "fn fused_op(", code),
+        (Some(code), "matmul") => src = replace_region(&src, "// blocks:", "// end blocks", code),
         (Some(expr), "binary") => src = with_body(&src, "fn binary_op(", expr),
         (Some(expr), _) => src = with_body(&src, "fn unary_op(", expr),
         (None, _) => {}

@@ -1,0 +1,169 @@
+//! Kernel choices per adapter and problem class. The first time a class of matrix product
+//! appears on a GPU, each candidate kernel that can run it is timed on it and the fastest
+//! kept: in memory, and in the user's cache directory, so the next run starts warm.
+//! `LEPTON_AUTOTUNE=0` (or [`set_enabled`]`(false)`) uses fixed defaults instead, so results
+//! never depend on timing; the test suite runs that way.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+/// A matrix-product kernel the tuner chooses among.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulKernel {
+    /// Register tiles read straight from storage: each invocation computes `tm`×`tn` blocks
+    /// of 4×4 from vector loads (matmul_blocked.wgsl). Needs K and the operands' vector axes
+    /// aligned to 4.
+    Registers { tm: u8, tn: u8 },
+    /// Tiles staged in workgroup memory (matmul_shared.wgsl): any layout and shape.
+    Shared,
+    /// 4×4 per invocation with scalar strided loads (matmul.wgsl): any layout and shape.
+    Strided,
+}
+
+impl MatmulKernel {
+    /// Every kernel, in the order candidates are tried.
+    pub const ALL: [MatmulKernel; 7] = [
+        MatmulKernel::Registers { tm: 1, tn: 1 },
+        MatmulKernel::Registers { tm: 2, tn: 2 },
+        MatmulKernel::Registers { tm: 2, tn: 4 },
+        MatmulKernel::Registers { tm: 4, tn: 2 },
+        MatmulKernel::Registers { tm: 4, tn: 4 },
+        MatmulKernel::Shared,
+        MatmulKernel::Strided,
+    ];
+
+    pub fn name(self) -> String {
+        match self {
+            MatmulKernel::Registers { tm, tn } => format!("registers-{tm}x{tn}"),
+            MatmulKernel::Shared => "shared".into(),
+            MatmulKernel::Strided => "strided".into(),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<MatmulKernel> {
+        MatmulKernel::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// 0: as the environment says; 1: on; 2: off.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+static PINNED: Mutex<Option<MatmulKernel>> = Mutex::new(None);
+
+/// Turn timing of candidates on or off for this process, overriding `LEPTON_AUTOTUNE`.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether new problem classes are timed (else they get the fixed defaults).
+pub fn enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => std::env::var("LEPTON_AUTOTUNE").map_or(true, |v| v != "0"),
+    }
+}
+
+/// Run every matrix product that it can with `kernel` (the others keep their choice): for
+/// testing each candidate, and for benchmarking one against another. None ends the pin.
+pub fn pin_matmul(kernel: Option<MatmulKernel>) {
+    *PINNED.lock().unwrap_or_else(|e| e.into_inner()) = kernel;
+}
+
+pub(crate) fn pinned() -> Option<MatmulKernel> {
+    *PINNED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The file that keeps choices between runs: `$LEPTON_CACHE_DIR/autotune.json`, else under
+/// the platform's cache directory (`$XDG_CACHE_HOME`, `~/.cache`, `%LOCALAPPDATA%`,
+/// `~/Library/Caches`), in `lepton/`. None when no such directory is known.
+pub fn cache_file() -> Option<PathBuf> {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = env("LEPTON_CACHE_DIR").or_else(|| {
+        let base = if cfg!(windows) {
+            env("LOCALAPPDATA")
+        } else if cfg!(target_os = "macos") {
+            env("HOME").map(|h| h.join("Library/Caches"))
+        } else {
+            env("XDG_CACHE_HOME").or_else(|| env("HOME").map(|h| h.join(".cache")))
+        };
+        base.map(|b| b.join("lepton"))
+    })?;
+    Some(dir.join("autotune.json"))
+}
+
+/// Every choice in the cache file: (adapter and kernel revision, problem class, kernel).
+pub fn stored_choices() -> Vec<(String, String, MatmulKernel)> {
+    let mut out = Vec::new();
+    for (adapter, classes) in DiskCache::read_all() {
+        let serde_json::Value::Object(classes) = classes else {
+            continue;
+        };
+        for (class, kernel) in classes {
+            if let Some(k) = kernel.as_str().and_then(MatmulKernel::parse) {
+                out.push((adapter.clone(), class, k));
+            }
+        }
+    }
+    out
+}
+
+/// Choices on disk: adapter → problem class → kernel name. A missing, unreadable or foreign
+/// file reads as empty (the classes are timed again); writes replace the file atomically and
+/// are best-effort, since a failed write only costs timing again next run.
+pub(crate) struct DiskCache;
+
+impl DiskCache {
+    fn read_all() -> serde_json::Map<String, serde_json::Value> {
+        cache_file()
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|v| match v {
+                serde_json::Value::Object(map) => Some(map),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The choices stored for `adapter`.
+    pub(crate) fn load(adapter: &str) -> HashMap<String, MatmulKernel> {
+        let all = Self::read_all();
+        let Some(serde_json::Value::Object(entries)) = all.get(adapter) else {
+            return HashMap::new();
+        };
+        entries
+            .iter()
+            .filter_map(|(class, v)| Some((class.clone(), MatmulKernel::parse(v.as_str()?)?)))
+            .collect()
+    }
+
+    /// Add one choice for `adapter`, keeping every other entry in the file.
+    pub(crate) fn store(adapter: &str, class: &str, kernel: MatmulKernel) {
+        static WRITING: Mutex<()> = Mutex::new(());
+        let _one_writer = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(path) = cache_file() else { return };
+        let mut all = Self::read_all();
+        let entry = all
+            .entry(adapter.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let serde_json::Value::Object(map) = entry {
+            map.insert(class.to_string(), kernel.name().into());
+        }
+        let Ok(text) = serde_json::to_vec_pretty(&serde_json::Value::Object(all)) else {
+            return;
+        };
+        let Some(dir) = path.parent() else { return };
+        let temp = dir.join(format!("autotune.json.{}.tmp", std::process::id()));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&temp, text))
+            .and_then(|_| std::fs::rename(&temp, &path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+    }
+}

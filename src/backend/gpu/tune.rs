@@ -1,0 +1,183 @@
+//! Choosing a matrix-product kernel on this device: pinned, remembered, or timed (see
+//! `crate::autotune`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::context::GpuContext;
+use super::program::fold;
+use super::shaders;
+use crate::autotune::{self, DiskCache, MatmulKernel};
+use crate::ops::matmul::{lower_with, problem_class};
+use crate::ops::{Arg, ShaderFile, StepDesc, Tuner};
+use crate::shape::Layout;
+
+/// Timed runs per candidate at most, and the time after which a candidate gets no more.
+const RUNS: usize = 5;
+const BUDGET: Duration = Duration::from_millis(300);
+
+impl Tuner for GpuContext {
+    fn matmul(&self, step: &StepDesc, candidates: &[MatmulKernel]) -> MatmulKernel {
+        if let Some(kernel) = autotune::pinned().filter(|k| candidates.contains(k)) {
+            return kernel;
+        }
+        let default = candidates[0];
+        if !autotune::enabled() || candidates.len() == 1 {
+            return default;
+        }
+        let class = problem_class(step);
+        let adapter = self.tuning_key();
+        let mut tuned = self.tuned.lock().unwrap_or_else(|e| e.into_inner());
+        let known = tuned.get_or_insert_with(|| match &adapter {
+            Some(key) => DiskCache::load(key),
+            None => HashMap::new(),
+        });
+        if let Some(&kernel) = known.get(&class).filter(|k| candidates.contains(k)) {
+            return kernel;
+        }
+        let chosen = self.fastest(step, candidates).unwrap_or(default);
+        crate::stats::tuned();
+        known.insert(class.clone(), chosen);
+        if let Some(key) = adapter {
+            DiskCache::store(&key, &class, chosen);
+        }
+        chosen
+    }
+}
+
+/// Bytes a strided view reaches from the start of its buffer.
+fn extent(layout: &Layout, element: usize) -> u64 {
+    let last: usize = layout
+        .shape
+        .iter()
+        .zip(&layout.strides)
+        .map(|(&n, &s)| n.saturating_sub(1) * s)
+        .sum();
+    ((layout.offset + last + 1) * element).max(4) as u64
+}
+
+impl GpuContext {
+    /// What identifies this device and these kernels in the disk cache: the adapter and its
+    /// driver, and a hash of the product kernels' sources, so edited kernels are timed
+    /// afresh. None for a device an embedding program made (no adapter to name).
+    fn tuning_key(&self) -> Option<String> {
+        let info = self.adapter_info()?;
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for file in [
+            ShaderFile::Matmul,
+            ShaderFile::MatmulBlocked,
+            ShaderFile::MatmulShared,
+        ] {
+            for byte in shaders::source(file).bytes() {
+                hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        Some(format!(
+            "{} ({:?}, {:04x}:{:04x}, {} {}) kernels {hash:016x}",
+            info.name, info.backend, info.vendor, info.device, info.driver, info.driver_info
+        ))
+    }
+
+    /// Time each candidate on zeroed operands of the step's layouts and return the fastest;
+    /// None when none ran.
+    fn fastest(&self, step: &StepDesc, candidates: &[MatmulKernel]) -> Option<MatmulKernel> {
+        let element = step.out_dtype.size_in_bytes();
+        let fresh = |bytes: u64| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("autotune operand"),
+                size: bytes.div_ceil(16) * 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let buffers = self
+            .scoped("autotune buffers", || {
+                Ok([
+                    fresh(extent(step.inputs[0].1, element)),
+                    fresh(extent(step.inputs[1].1, element)),
+                    fresh(extent(&Layout::contiguous(step.out_shape), element)),
+                ])
+            })
+            .ok()?;
+        let mut best: Option<(Duration, MatmulKernel)> = None;
+        for &kernel in candidates {
+            let Some(time) = self.time_one(step, kernel, &buffers) else {
+                continue;
+            };
+            if best.is_none_or(|(t, _)| time < t) {
+                best = Some((time, kernel));
+            }
+        }
+        best.map(|(_, k)| k)
+    }
+
+    /// The best of a few runs of `kernel`, after one to warm up; None if it cannot run.
+    fn time_one(
+        &self,
+        step: &StepDesc,
+        kernel: MatmulKernel,
+        [a, b, c]: &[wgpu::Buffer; 3],
+    ) -> Option<Duration> {
+        let lowering = lower_with(step, kernel);
+        let dispatch = lowering.dispatches.first()?;
+        let (_, pipeline) = self.pipeline(&dispatch.variant).ok()?;
+        let params = self
+            .scoped("autotune parameters", || {
+                self.pool.params(dispatch.params.len() as u64 * 4)
+            })
+            .ok()?;
+        self.queue
+            .write_buffer(params.raw(), 0, bytemuck::cast_slice(&dispatch.params));
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params.raw().as_entire_binding(),
+        }];
+        for &(binding, arg) in &dispatch.bindings {
+            let buffer = match arg {
+                Arg::Input(0) => a,
+                Arg::Input(_) => b,
+                _ => c,
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            });
+        }
+        let group = self
+            .scoped("autotune bind group", || {
+                Ok(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                }))
+            })
+            .ok()?;
+        let groups = fold(
+            dispatch.workgroups,
+            self.limits().max_compute_workgroups_per_dimension,
+        );
+        let run = || -> Option<Duration> {
+            let start = Instant::now();
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+            }
+            self.queue.submit([encoder.finish()]);
+            self.synchronize().ok()?;
+            Some(start.elapsed())
+        };
+        run()?;
+        let started = Instant::now();
+        let mut best = Duration::MAX;
+        for _ in 0..RUNS {
+            best = best.min(run()?);
+            if started.elapsed() > BUDGET {
+                break;
+            }
+        }
+        Some(best)
+    }
+}

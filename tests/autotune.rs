@@ -1,0 +1,185 @@
+//! The autotuner: every candidate kernel is correct, and a timed choice is kept in memory
+//! and on disk, so a second process starts warm. Its own test binary: pinning a kernel and
+//! enabling timing are process-wide settings, which would leak into other tests.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::products::*;
+use common::*;
+use lepton::autotune::{pin_matmul, MatmulKernel};
+use lepton::{DType, Tensor};
+
+/// The tests here change process-wide settings; they take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+#[test]
+fn every_candidate_kernel_of_the_autotuner() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(gpu) = gpu() else { return };
+    // Shapes every kernel can run (K and the vector axes multiples of 4), and odd ones that
+    // only the strided and shared kernels take (a pin they cannot take is passed over).
+    let aligned = [
+        (4, 4, 4),
+        (1, 8, 4),
+        (13, 20, 12),
+        (129, 16, 68),
+        (132, 36, 260),
+    ];
+    let odd = [(1, 1, 1), (7, 13, 5), (65, 1, 67), (130, 257, 3)];
+    for kernel in MatmulKernel::ALL {
+        pin_matmul(Some(kernel));
+        for (i, &(m, k, n)) in aligned.iter().chain(&odd).enumerate() {
+            let seed = 400 + 10 * i as u64;
+            let a_rows = rounded(&data(m * k, seed, -1.0, 1.0), DType::F32);
+            let b_rows = rounded(&data(k * n, seed + 1, -1.0, 1.0), DType::F32);
+            let (ra, rb) = (
+                Nd::new(&[m, k], a_rows.clone()),
+                Nd::new(&[k, n], b_rows.clone()),
+            );
+            let (want, abs) = reference(&ra, &rb);
+            let a_cols = tensor(&ra.permute(&[1, 0]).data, &[k, m], DType::F32, &gpu)
+                .t()
+                .unwrap();
+            let b_cols = tensor(&rb.permute(&[1, 0]).data, &[n, k], DType::F32, &gpu)
+                .t()
+                .unwrap();
+            let a_rows = tensor(&a_rows, &[m, k], DType::F32, &gpu);
+            let b_rows = tensor(&b_rows, &[k, n], DType::F32, &gpu);
+            for (name, a, b) in [
+                ("NN", &a_rows, &b_rows),
+                ("NT", &a_rows, &b_cols),
+                ("TN", &a_cols, &b_rows),
+                ("TT", &a_cols, &b_cols),
+            ] {
+                let what = format!("{} {name} {m}x{k}x{n}", kernel.name());
+                check(&a.matmul(b).unwrap(), &want, &abs, k, U32, &what);
+            }
+        }
+        // Broadcast batches: [3, 1, m, k] @ [4, k, n].
+        let (a, b, ra, rb) = operands(&[3, 1, 12, 8], &[4, 8, 20], 480, DType::F32, &gpu);
+        let (want, abs) = reference(&ra, &rb);
+        check(&a.matmul(&b).unwrap(), &want, &abs, 8, U32, &kernel.name());
+    }
+    pin_matmul(None);
+}
+
+/// An m×64×n product, checked against f64. 96×64×160 and 120×64×200 are one problem class
+/// (each size rounds up to the same power of two).
+fn product_checks_out(gpu: &lepton::Device, (m, n): (usize, usize), seed: u64) {
+    let (a, b, ra, rb) = operands(&[m, 64], &[64, n], seed, DType::F32, gpu);
+    let (want, abs) = reference(&ra, &rb);
+    check(
+        &a.matmul(&b).unwrap(),
+        &want,
+        &abs,
+        64,
+        U32,
+        "tuned product",
+    );
+}
+
+#[test]
+fn a_timed_choice_is_kept_in_memory_and_on_disk() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(gpu) = gpu() else { return };
+    let dir = std::env::temp_dir().join(format!("lepton-autotune-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Set before anything reads it; every other test here only pins kernels.
+    std::env::set_var("LEPTON_CACHE_DIR", &dir);
+    lepton::autotune::set_enabled(true);
+    let before = lepton::stats().tunings;
+    product_checks_out(&gpu, (96, 160), 600);
+    assert_eq!(lepton::stats().tunings, before + 1, "a new class is timed");
+    product_checks_out(&gpu, (120, 200), 610);
+    assert_eq!(
+        lepton::stats().tunings,
+        before + 1,
+        "and then remembered for its class"
+    );
+    let file = lepton::autotune::cache_file().unwrap();
+    assert_eq!(file, dir.join("autotune.json"));
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let choices: Vec<&str> = stored
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|classes| classes.as_object().unwrap().values())
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(choices.len(), 1, "{stored}");
+    assert!(MatmulKernel::parse(choices[0]).is_some(), "{stored}");
+    // A second process finds the choice on disk and times nothing.
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "second_run_starts_warm"])
+        .env("LEPTON_CACHE_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lepton::autotune::set_enabled(false);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by a_timed_choice_is_kept_in_memory_and_on_disk, in a process of its own"]
+fn second_run_starts_warm() {
+    let gpu = gpu().expect("run only where the first run had a GPU");
+    lepton::autotune::set_enabled(true);
+    product_checks_out(&gpu, (96, 160), 620);
+    assert_eq!(lepton::stats().tunings, 0, "the class was on disk");
+}
+
+#[test]
+fn a_corrupt_cache_file_is_timed_over() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(gpu) = gpu() else { return };
+    let dir = std::env::temp_dir().join(format!("lepton-autotune-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("autotune.json"), b"{ not json").unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "a_fresh_process_times_and_rewrites"])
+        .env("LEPTON_CACHE_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("autotune.json")).unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+        "{text}"
+    );
+    drop(gpu);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by a_corrupt_cache_file_is_timed_over, in a process of its own"]
+fn a_fresh_process_times_and_rewrites() {
+    let gpu = gpu().expect("run only where the first run had a GPU");
+    lepton::autotune::set_enabled(true);
+    product_checks_out(&gpu, (96, 160), 630);
+    assert_eq!(lepton::stats().tunings, 1);
+}
+
+#[test]
+fn fixed_defaults_time_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(gpu) = gpu() else { return };
+    let before = lepton::stats().tunings;
+    let a = Tensor::ones(&[40, 72], DType::F32, &gpu).unwrap();
+    let b = Tensor::ones(&[72, 24], DType::F32, &gpu).unwrap();
+    assert!(values(&a.matmul(&b).unwrap()).iter().all(|&v| v == 72.0));
+    assert_eq!(lepton::stats().tunings, before);
+}
