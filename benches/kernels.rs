@@ -41,13 +41,34 @@ fn rand(shape: &[usize], seed: u64, device: &Device) -> Tensor {
 
 fn kernels(c: &mut Criterion) {
     for (dev, device) in devices() {
-        for n in [256usize, 512, 1024] {
-            let (a, b) = (rand(&[n, n], 1, &device), rand(&[n, n], 2, &device));
-            let flops = 2 * n * n * n;
+        // (batch, m, k, n) of the product shapes.
+        let products = [
+            (1, 256, 256, 256),
+            (1, 512, 512, 512),
+            (1, 1024, 1024, 1024),
+            (1, 2048, 2048, 2048),
+            (1, 4096, 64, 4096),
+            (1, 1, 4096, 4096),
+            (32, 128, 64, 128),
+        ];
+        for (batch, m, k, n) in products {
+            let (a, b) = if batch == 1 {
+                (rand(&[m, k], 1, &device), rand(&[k, n], 2, &device))
+            } else {
+                (
+                    rand(&[batch, m, k], 1, &device),
+                    rand(&[batch, k, n], 2, &device),
+                )
+            };
+            let id = if batch == 1 {
+                format!("matmul/{dev}/{m}x{k}x{n}")
+            } else {
+                format!("matmul/{dev}/{batch}x{m}x{k}x{n}")
+            };
             bench(
                 c,
-                &format!("matmul/{dev}/{n}x{n}x{n}"),
-                Throughput::Elements(flops as u64),
+                &id,
+                Throughput::Elements((2 * batch * m * k * n) as u64),
                 &device,
                 &|| a.matmul(&b).expect("matmul"),
             );

@@ -28,6 +28,7 @@ fn p(k: u32) -> u32 {
 @group(0) @binding(1) var<storage, read> a: array<vec4<TI>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<TI>>;
 @group(0) @binding(3) var<storage, read_write> c: array<TO>;
+// vec4: @group(0) @binding(3) var<storage, read_write> c: array<vec4<TO>>;
 
 fn av(element: u32) -> vec4<f32> {
     return vec4<f32>(a[element / 4u]);
@@ -73,19 +74,22 @@ fn b_block(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
     return transpose(mat4x4<f32>(bv(at + k0 * rs), bv(at + (k0 + 1u) * rs), bv(at + (k0 + 2u) * rs), bv(at + (k0 + 3u) * rs)));
 }
 
+// The first `count` elements of `v` to C from element `at`; the four-wide variant (N a
+// multiple of 4, so a block is wholly inside C or wholly past it) writes all four at once.
+fn put_row(at: u32, v: vec4<f32>, count: u32) { for (var j = 0u; j < count; j++) { c[at + j] = TO(v[j]); } }
+// vec4: fn put_row(at: u32, v: vec4<f32>, count: u32) { c[at / 4u] = vec4<TO>(v); }
+
 fn store(block: mat4x4<f32>, base: u32, m0: u32, n0: u32) {
     let m = p(0);
     let n = p(1);
-    for (var col = 0u; col < 4u; col++) {
-        let nn = n0 + col;
-        if (nn >= n) {
-            break;
-        }
-        for (var row = 0u; row < 4u; row++) {
-            let mm = m0 + row;
-            if (mm < m) {
-                c[base + mm * n + nn] = TO(block[col][row]);
-            }
+    if (n0 >= n) {
+        return;
+    }
+    let rows = transpose(block);
+    let count = min(4u, n - n0);
+    for (var row = 0u; row < 4u; row++) {
+        if (m0 + row < m) {
+            put_row(base + (m0 + row) * n + n0, rows[row], count);
         }
     }
 }

@@ -3,11 +3,32 @@
 // pass, a task per row; a long row is cut into chunks whose partial results later passes
 // fold (src/ops/reduce.rs builds that tree).
 //
+// With DOT = 1, `reduce` and `reduce_columns` multiply each element by its reduced index's
+// entry of a vector before summing: the matrix-vector products of src/ops/matmul.rs.
+//
 // Parameters beyond rows.wgsl's (u32 words):
 //   2 for `reduce`: 0 sum, 1 max, 2 min, 3 product; for the `arg` entries: 0 argmax, 1 argmin
+//   9 vector offset   10 vector stride (with DOT = 1)
 // A position is the element's index within its row, stored in the result as a float.
+const DOT: u32 = 0u;
 @group(0) @binding(4) var<storage, read_write> positions_out: array<u32>;
 @group(0) @binding(5) var<storage, read> positions_in: array<u32>;
+@group(0) @binding(8) var<storage, read> vector: array<TI>;
+
+// The vector's entry for reduced element i (1 without DOT), and entries e..e+3.
+fn weight(i: u32) -> f32 {
+    if (DOT == 1u) {
+        return f32(vector[p(9) + i * p(10)]);
+    }
+    return 1.0;
+}
+
+fn weights(e: u32) -> vec4<f32> {
+    if (DOT == 1u) {
+        return vec4<f32>(weight(e), weight(e + 1u), weight(e + 2u), weight(e + 3u));
+    }
+    return vec4<f32>(1.0);
+}
 
 fn identity(op: u32) -> f32 {
     switch op {
@@ -45,12 +66,13 @@ fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
             var block = vec4<f32>(identity(op));
             let stop = min(count, k + BLOCK * LANES);
             for (; k < stop; k += LANES) {
-                block = fold4(op, block, quad(t, quad_at(t, k)));
+                let e = quad_at(t, k);
+                block = fold4(op, block, quad(t, e) * weights(e));
             }
             acc4 = fold4(op, acc4, block);
         }
         for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
-            acc = fold(op, acc, at(t, i));
+            acc = fold(op, acc, at(t, i) * weight(i));
         }
     }
     acc = fold(op, fold(op, fold(op, acc4.x, acc4.y), fold(op, acc4.z, acc4.w)), acc);
@@ -200,7 +222,7 @@ fn reduce_columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
             var block = vec4<f32>(identity(op));
             let stop = min(end, r + BLOCK * LANES);
             for (; r < stop; r += LANES) {
-                block = fold4(op, block, column_quad(base + element(r)));
+                block = fold4(op, block, column_quad(base + element(r)) * weight(r));
             }
             acc = fold4(op, acc, block);
         }

@@ -37,14 +37,14 @@ fn all_variants() -> Vec<ShaderVariant> {
             }
             for file in [ShaderFile::Reduce, ShaderFile::ReduceVec4] {
                 for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
-                    for lanes in [1, 64] {
+                    for (lanes, dot) in [(1, 0), (64, 0), (8, 1)] {
                         out.push(ShaderVariant {
                             file,
                             entry,
                             input: t,
                             output: o,
                             expr: None,
-                            consts: vec![("LANES", lanes)],
+                            consts: vec![("LANES", lanes), ("DOT", dot)],
                         });
                     }
                 }
@@ -74,7 +74,9 @@ fn all_variants() -> Vec<ShaderVariant> {
         // Every product kernel, the register tiles in each operand layout.
         for kernel in crate::autotune::MatmulKernel::ALL {
             for layouts in [(false, false), (false, true), (true, false), (true, true)] {
-                out.push(crate::ops::matmul::variant(kernel, (t, t), layouts));
+                for quads in [false, true] {
+                    out.push(crate::ops::matmul::variant(kernel, (t, t), layouts, quads));
+                }
             }
         }
     }
@@ -100,6 +102,9 @@ fn all_variants() -> Vec<ShaderVariant> {
             ));
         }
     }
+    // Kernels that ignore an option (the output's width, say) appear once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|v| seen.insert(v.clone()));
     out
 }
 

@@ -211,3 +211,50 @@ fn four_wide_blocks_in_every_layout() {
         );
     }
 }
+
+#[test]
+fn matrix_vector_and_vector_matrix_products() {
+    // (outputs, K): one output, odd counts, and K past one task of the row kernel (16384)
+    // and past one chunk of the column kernel (64).
+    let cases = [
+        (1, 7),
+        (3, 1),
+        (4, 2),
+        (13, 257),
+        (1000, 64),
+        (5, 40_000),
+        (260, 1000),
+    ];
+    for device in devices() {
+        for (i, &(outputs, k)) in cases.iter().enumerate() {
+            let seed = 700 + 10 * i as u64;
+            let (mat, vec_, rm, rv) = operands(&[outputs, k], &[k, 1], seed, DType::F32, &device);
+            // The matrix stored the other way round too, and the vector with a stride of 2.
+            let mat_t = tensor(
+                &rm.permute(&[1, 0]).data,
+                &[k, outputs],
+                DType::F32,
+                &device,
+            );
+            let spaced: Vec<f64> = rv.data.iter().flat_map(|&v| [v, 0.0]).collect();
+            let vec_strided = tensor(&spaced, &[2 * k, 1], DType::F32, &device)
+                .slice(0, 0, 2 * k as isize, 2)
+                .unwrap();
+            let (want, abs) = reference(&rm, &rv);
+            let what = |name: &str| format!("{name} {outputs}x{k} on {device}");
+            for (name, m, v) in [
+                ("A x", &mat, &vec_),
+                ("Aᵀᵀ x", &mat_t.t().unwrap(), &vec_),
+                ("A x strided", &mat, &vec_strided),
+            ] {
+                check(&m.matmul(v).unwrap(), &want, &abs, k, U32, &what(name));
+            }
+            // xᵀ B: the same sums as [1, K] @ [K, outputs].
+            let row = vec_.t().unwrap();
+            let want_t = Nd::new(&[1, outputs], want.data.clone());
+            for (name, m) in [("xᵀ Bᵀ", &mat.t().unwrap()), ("xᵀ B", &mat_t)] {
+                check(&row.matmul(m).unwrap(), &want_t, &abs, k, U32, &what(name));
+            }
+        }
+    }
+}

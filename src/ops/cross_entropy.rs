@@ -137,6 +137,7 @@ pub(crate) fn lower(smoothing: u64, backward: bool, step: &StepDesc) -> Lowering
         reduced: 1,
         chunk: layout.shape[1],
         row_outputs: backward,
+        weighted: false,
     };
     Lowering::of(vec![rows.dispatch(0, 1.0, &extra, bindings)])
 }

@@ -5,6 +5,7 @@ use std::panic::Location;
 
 use rayon::prelude::*;
 
+use super::reduce::{fold_columns, fold_rows, leads_dense_outputs, ReduceOp, Weights};
 use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::autotune::MatmulKernel;
 use crate::backend::cpu::strided::offsets;
@@ -315,15 +316,21 @@ fn register_blocks(tm: usize, tn: usize) -> String {
 }
 
 /// The shader variant of `kernel` for operands of `dtype`, with A read along k (else m)
-/// and B along k (else n) where the kernel reads vectors.
+/// and B along k (else n) where the kernel reads vectors, and C written four at a time
+/// when its rows are whole quads (N a multiple of 4).
 pub(crate) fn variant(
     kernel: MatmulKernel,
     (input, output): (DType, DType),
     (a_k, b_k): (bool, bool),
+    rows_of_quads: bool,
 ) -> ShaderVariant {
     let (file, consts, expr) = match kernel {
         MatmulKernel::Registers { tm, tn } => (
-            ShaderFile::MatmulBlocked,
+            if rows_of_quads {
+                ShaderFile::MatmulBlockedVec4
+            } else {
+                ShaderFile::MatmulBlocked
+            },
             vec![
                 ("A_ALONG_K", a_k as u32),
                 ("B_ALONG_K", b_k as u32),
@@ -391,7 +398,12 @@ pub(crate) fn lower_with(step: &StepDesc, kernel: MatmulKernel) -> Lowering {
         batch * tiles_m * tiles_n
     };
     Lowering::of(vec![Dispatch {
-        variant: variant(kernel, (dtype, step.out_dtype), layouts.unwrap_or_default()),
+        variant: variant(
+            kernel,
+            (dtype, step.out_dtype),
+            layouts.unwrap_or_default(),
+            n.is_multiple_of(4),
+        ),
         params,
         bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output)],
         workgroups: workgroups as u32,
@@ -399,6 +411,63 @@ pub(crate) fn lower_with(step: &StepDesc, kernel: MatmulKernel) -> Lowering {
 }
 
 pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
+    if let Some(lowering) = lower_vector_product(step) {
+        return lowering;
+    }
     let kernel = tuner.matmul(step, &candidates(step));
     lower_with(step, kernel)
+}
+
+/// Matrix-vector (N = 1) and vector-matrix (M = 1) products of one matrix: sums along K of
+/// the matrix weighted by the vector, on the reduction kernels (rows, or four neighbouring
+/// outputs at a time when the outputs are contiguous), which read each matrix element once.
+/// Batched ones take the matrix kernels.
+fn lower_vector_product(step: &StepDesc) -> Option<Lowering> {
+    let (m, k, n, batch) = dims(step);
+    if batch != 1 || k < 2 || (m != 1 && n != 1) {
+        return None;
+    }
+    let ((dtype, a), (_, b)) = (step.inputs[0], step.inputs[1]);
+    let r = a.rank();
+    let (matrix, source, vector) = if n == 1 {
+        // out[i] = Σ_k A[i, k] x[k]
+        let matrix = Layout {
+            shape: vec![m, k],
+            strides: vec![a.strides[r - 2], a.strides[r - 1]],
+            offset: a.offset,
+        };
+        let x = Weights {
+            arg: Arg::Input(1),
+            offset: b.offset,
+            stride: b.strides[r - 2],
+        };
+        (matrix, Arg::Input(0), x)
+    } else {
+        // out[j] = Σ_k x[k] B[k, j]
+        let matrix = Layout {
+            shape: vec![n, k],
+            strides: vec![b.strides[r - 1], b.strides[r - 2]],
+            offset: b.offset,
+        };
+        let x = Weights {
+            arg: Arg::Input(0),
+            offset: a.offset,
+            stride: a.strides[r - 1],
+        };
+        (matrix, Arg::Input(1), x)
+    };
+    let dtypes = (dtype, step.out_dtype);
+    let fold = if leads_dense_outputs(&matrix, 1) {
+        fold_columns
+    } else {
+        fold_rows
+    };
+    Some(fold(
+        ReduceOp::Sum,
+        (source, &matrix),
+        1,
+        dtypes,
+        1.0,
+        Some(vector),
+    ))
 }

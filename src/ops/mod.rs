@@ -108,6 +108,8 @@ pub(crate) enum ShaderFile {
     ReduceVec4,
     Matmul,
     MatmulBlocked,
+    /// matmul_blocked.wgsl writing C four elements at a time (its `// vec4:` lines).
+    MatmulBlockedVec4,
     MatmulShared,
     Softmax,
     /// softmax.wgsl with its `// vec4:` lines in place of the lines above them.
@@ -115,11 +117,12 @@ pub(crate) enum ShaderFile {
 }
 
 impl ShaderFile {
-    /// The four-wide form of a row-kernel file.
+    /// The four-wide form of a file with `// vec4:` lines.
     pub(crate) fn four_wide(self) -> ShaderFile {
         match self {
             ShaderFile::Reduce => ShaderFile::ReduceVec4,
             ShaderFile::Softmax => ShaderFile::SoftmaxVec4,
+            ShaderFile::MatmulBlocked => ShaderFile::MatmulBlockedVec4,
             other => other,
         }
     }

@@ -439,6 +439,7 @@ fn rows<'a>(
         reduced,
         chunk: n.min(CHUNK),
         row_outputs: false,
+        weighted: false,
     }
 }
 
@@ -503,32 +504,83 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
     } else {
         1.0
     };
-    let (outer, _) = split(layout, reduced);
-    let (kept_shape, kept_strides) = Layout::coalesce(&[&outer]);
-    // Fewer than four outputs would leave most of each four-wide read unused.
-    if kept_shape.len() == 1 && kept_strides[0][0] == 1 && numel(&kept_shape) >= 4 && n_inner > 1 {
-        return lower_columns(op, reduced, step, scale);
+    let dtypes = (in_dtype, step.out_dtype);
+    let src = (Arg::Input(0), layout);
+    if leads_dense_outputs(layout, reduced) {
+        fold_columns(op, src, reduced, dtypes, scale, None)
+    } else {
+        fold_rows(op, src, reduced, dtypes, scale, None)
     }
+}
+
+/// Whether the kept axes of a row-last input coalesce into one dense run of at least four
+/// outputs (fewer would leave most of each four-wide read unused): then `fold_columns`.
+pub(crate) fn leads_dense_outputs(layout: &Layout, reduced: usize) -> bool {
+    let (outer, inner) = split(layout, reduced);
+    let (kept_shape, kept_strides) = Layout::coalesce(&[&outer]);
+    kept_shape.len() == 1 && kept_strides[0][0] == 1 && kept_shape[0] >= 4 && inner.numel() > 1
+}
+
+/// A vector that multiplies the reduced elements before they are summed, making the sum a
+/// matrix-vector product: its buffer, and its offset and stride along the reduced elements.
+pub(crate) struct Weights {
+    pub arg: Arg,
+    pub offset: usize,
+    pub stride: usize,
+}
+
+impl Weights {
+    /// The first pass's constants, parameter words and binding; later passes fold sums.
+    fn first_pass(weights: &Option<Weights>, src: Arg) -> (bool, Vec<(usize, u32)>, (u32, Arg)) {
+        match weights {
+            Some(w) => (
+                true,
+                vec![(9, w.offset as u32), (10, w.stride as u32)],
+                (8, w.arg),
+            ),
+            // The binding must be there for the pipeline; the kernel never reads it.
+            None => (false, Vec::new(), (8, src)),
+        }
+    }
+}
+
+/// Fold the trailing `reduced` axes of `layout` (the view of `source`) into the output, one
+/// value per row: tasks of whole rows, or of chunks whose f32 partials further passes fold; only the
+/// last pass applies `scale`.
+pub(crate) fn fold_rows(
+    op: ReduceOp,
+    (source, layout): (Arg, &Layout),
+    reduced: usize,
+    (in_dtype, out_dtype): (DType, DType),
+    scale: f32,
+    weights: Option<Weights>,
+) -> Lowering {
+    let (outer, inner) = split(layout, reduced);
+    let n_outer = outer.numel();
+    let mut lowering = Lowering::default();
     let mut src = layout.clone();
     let mut src_reduced = reduced;
-    let mut from = Arg::Input(0);
+    let mut from = source;
     let mut input = in_dtype;
-    let mut remaining = n_inner;
+    let mut remaining = inner.numel();
+    let mut weights = weights;
     loop {
         let last = remaining <= CHUNK;
         let (to, output, pass_scale) = if last {
-            (Arg::Output, step.out_dtype, scale)
+            (Arg::Output, out_dtype, scale)
         } else {
             let partials = n_outer * remaining.div_ceil(CHUNK);
             lowering.scratch.push((partials * 4) as u64);
             (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
         };
-        let pass = rows(&src, src_reduced, (input, output), "reduce", remaining);
+        let (weighted, extra, vector) = Weights::first_pass(&weights, from);
+        let mut pass = rows(&src, src_reduced, (input, output), "reduce", remaining);
+        pass.weighted = weighted;
         lowering.dispatches.push(pass.dispatch(
             op.code(),
             pass_scale,
-            &[],
-            vec![(1, from), (3, to)],
+            &extra,
+            vec![(1, from), (3, to), vector],
         ));
         if last {
             return lowering;
@@ -539,6 +591,7 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
         from = to;
         input = DType::F32;
         remaining = chunks;
+        weights = None;
     }
 }
 
@@ -547,22 +600,30 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
 /// with 1024 and 1.5 with 4096.
 const COLUMN_CHUNK: usize = 64;
 
-/// Reductions over leading axes of an input whose kept axes coalesce into one dense run:
-/// passes of `reduce_columns`, each folding chunks of rows into [chunks, outputs] partials.
-fn lower_columns(op: ReduceOp, reduced: usize, step: &StepDesc, scale: f32) -> Lowering {
-    let (in_dtype, layout) = step.inputs[0];
-    let outputs = numel(step.out_shape);
+/// Reductions over leading axes of an input whose kept axes coalesce into one dense run
+/// (see `leads_dense_outputs`): passes of `reduce_columns`, each folding chunks of rows into
+/// [chunks, outputs] partials; only the last applies `scale`.
+pub(crate) fn fold_columns(
+    op: ReduceOp,
+    (source, layout): (Arg, &Layout),
+    reduced: usize,
+    (in_dtype, out_dtype): (DType, DType),
+    scale: f32,
+    weights: Option<Weights>,
+) -> Lowering {
+    let outputs = split(layout, reduced).0.numel();
     let mut lowering = Lowering::default();
     let (_, mut inner) = split(layout, reduced);
     let mut offset = layout.offset;
-    let mut from = Arg::Input(0);
+    let mut weights = weights;
+    let mut from = source;
     let mut input = in_dtype;
     loop {
         let rows = inner.numel();
         let chunks = rows.div_ceil(COLUMN_CHUNK);
         let last = chunks == 1;
         let (to, output, pass_scale) = if last {
-            (Arg::Output, step.out_dtype, scale)
+            (Arg::Output, out_dtype, scale)
         } else {
             lowering.scratch.push((chunks * outputs * 4) as u64);
             (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
@@ -576,6 +637,10 @@ fn lower_columns(op: ReduceOp, reduced: usize, step: &StepDesc, scale: f32) -> L
         params[6] = COLUMN_CHUNK as u32;
         params[7] = chunks as u32;
         params[8] = pass_scale.to_bits();
+        let (weighted, extra, vector) = Weights::first_pass(&weights, from);
+        for (k, v) in extra {
+            params[k] = v;
+        }
         params[32..40].copy_from_slice(&padded(&inner.shape));
         params[40..48].copy_from_slice(&padded(&inner.strides));
         // Four neighbouring outputs are one aligned read when every row starts on a
@@ -596,10 +661,10 @@ fn lower_columns(op: ReduceOp, reduced: usize, step: &StepDesc, scale: f32) -> L
                 input,
                 output,
                 expr: None,
-                consts: vec![("LANES", lanes as u32)],
+                consts: vec![("LANES", lanes as u32), ("DOT", weighted as u32)],
             },
             params,
-            bindings: vec![(1, from), (3, to)],
+            bindings: vec![(1, from), (3, to), vector],
             workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,
         });
         if last {
@@ -613,5 +678,6 @@ fn lower_columns(op: ReduceOp, reduced: usize, step: &StepDesc, scale: f32) -> L
         offset = 0;
         from = to;
         input = DType::F32;
+        weights = None;
     }
 }

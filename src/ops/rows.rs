@@ -55,6 +55,8 @@ pub(crate) struct Rows<'a> {
     /// Whether the entry writes outputs shaped like the rows (to `dst`), rather than one
     /// value per task (to `results`).
     pub row_outputs: bool,
+    /// For reduce.wgsl: whether elements are multiplied by a vector first (a dot product).
+    pub weighted: bool,
 }
 
 impl Rows<'_> {
@@ -112,7 +114,11 @@ impl Rows<'_> {
                 input: self.dtypes.0,
                 output: self.dtypes.1,
                 expr: None,
-                consts: vec![("LANES", lanes as u32)],
+                consts: if self.file == ShaderFile::Reduce {
+                    vec![("LANES", lanes as u32), ("DOT", self.weighted as u32)]
+                } else {
+                    vec![("LANES", lanes as u32)]
+                },
             },
             params,
             bindings,

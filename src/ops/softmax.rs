@@ -193,6 +193,7 @@ pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc) -> Lowering {
         reduced: 1,
         chunk: n,
         row_outputs: kind != SoftmaxKind::LogSumExp,
+        weighted: false,
     };
     let code = (kind == SoftmaxKind::LogSoftmax) as u32;
     Lowering::of(vec![rows.dispatch(

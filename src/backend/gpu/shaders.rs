@@ -16,7 +16,9 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
             include_str!("../../../shaders/reduce.wgsl")
         ),
         ShaderFile::Matmul => include_str!("../../../shaders/matmul.wgsl"),
-        ShaderFile::MatmulBlocked => include_str!("../../../shaders/matmul_blocked.wgsl"),
+        ShaderFile::MatmulBlocked | ShaderFile::MatmulBlockedVec4 => {
+            include_str!("../../../shaders/matmul_blocked.wgsl")
+        }
         ShaderFile::MatmulShared => include_str!("../../../shaders/matmul_shared.wgsl"),
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => concat!(
             include_str!("../../../shaders/rows.wgsl"),
@@ -31,7 +33,7 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
         ShaderFile::ElementwiseVec4 => "elementwise_vec4.wgsl",
         ShaderFile::Reduce | ShaderFile::ReduceVec4 => "reduce.wgsl",
         ShaderFile::Matmul => "matmul.wgsl",
-        ShaderFile::MatmulBlocked => "matmul_blocked.wgsl",
+        ShaderFile::MatmulBlocked | ShaderFile::MatmulBlockedVec4 => "matmul_blocked.wgsl",
         ShaderFile::MatmulShared => "matmul_shared.wgsl",
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => "softmax.wgsl",
     }
@@ -106,7 +108,9 @@ fn wgsl_type(dtype: DType) -> &'static str {
 /// The WGSL of one variant.
 pub(crate) fn render(v: &ShaderVariant) -> String {
     let file = match v.file {
-        ShaderFile::ReduceVec4 | ShaderFile::SoftmaxVec4 => four_wide(source(v.file)),
+        ShaderFile::ReduceVec4 | ShaderFile::SoftmaxVec4 | ShaderFile::MatmulBlockedVec4 => {
+            four_wide(source(v.file))
+        }
         _ => source(v.file).to_string(),
     };
     let mut src = file
