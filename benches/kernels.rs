@@ -7,6 +7,7 @@ mod common;
 
 use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lepton::nn::Conv2dSpec;
 use lepton::{DType, Device, Tensor};
 
 /// Time `iters` realizations of `f`, each waited for.
@@ -72,6 +73,48 @@ fn kernels(c: &mut Criterion) {
                 &device,
                 &|| a.matmul(&b).expect("matmul"),
             );
+        }
+        // (N, C, O, H=W, kernel, padding) of the convolutions; the gradients are
+        // taken for a loss whose output gradient is all ones.
+        let convolutions = [
+            (32, 3, 32, 32, 3, 1),
+            (32, 32, 64, 16, 3, 1),
+            (8, 64, 64, 56, 3, 1),
+            (32, 64, 128, 16, 1, 0),
+        ];
+        for (n, c_in, c_out, size, k, pad) in convolutions {
+            let x = rand(&[n, c_in, size, size], 5, &device);
+            let w = rand(&[c_out, c_in, k, k], 6, &device);
+            let spec = Conv2dSpec {
+                padding: (pad, pad),
+                ..Conv2dSpec::default()
+            };
+            let flops = 2 * n * c_out * size * size * c_in * k * k;
+            let shape = format!("{n}x{c_in}x{size}x{size}-{c_out}x{k}x{k}");
+            let conv = |x: &Tensor, w: &Tensor| x.conv2d(w, None, &spec).expect("conv2d");
+            bench(
+                c,
+                &format!("conv2d/{dev}/{shape}"),
+                Throughput::Elements(flops as u64),
+                &device,
+                &|| conv(&x, &w),
+            );
+            x.set_requires_grad(true);
+            w.set_requires_grad(true);
+            let gradient = |wrt_input: bool| {
+                let target = if wrt_input { &x } else { &w };
+                let loss = conv(&x, &w).sum(&[], false).expect("loss");
+                lepton::grad(&loss, &[target]).expect("gradient").remove(0)
+            };
+            for (name, wrt_input) in [("conv2d_grad_input", true), ("conv2d_grad_weight", false)] {
+                bench(
+                    c,
+                    &format!("{name}/{dev}/{shape}"),
+                    Throughput::Elements(flops as u64),
+                    &device,
+                    &|| gradient(wrt_input),
+                );
+            }
         }
         let big = rand(&[16 << 20], 3, &device);
         let bytes = (16u64 << 20) * 4;

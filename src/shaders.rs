@@ -71,6 +71,15 @@ fn all_variants() -> Vec<ShaderVariant> {
                 });
             }
         }
+        for product in [
+            crate::ops::conv::Product::Forward,
+            crate::ops::conv::Product::GradInput,
+            crate::ops::conv::Product::GradWeight,
+        ] {
+            for (blocks, quads) in [((1, 1), false), ((2, 4), true), ((4, 4), true)] {
+                out.push(crate::ops::conv::variant(product, (t, t), blocks, quads));
+            }
+        }
         // Every product kernel, the register tiles in each operand layout.
         for kernel in crate::autotune::MatmulKernel::ALL {
             for layouts in [(false, false), (false, true), (true, false), (true, true)] {
@@ -142,6 +151,7 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
         ShaderFile::Matmul,
         ShaderFile::MatmulBlocked,
         ShaderFile::MatmulShared,
+        ShaderFile::Conv,
         ShaderFile::Softmax,
     ]
     .into_iter()

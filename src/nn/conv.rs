@@ -1,7 +1,7 @@
-//! Convolution and pooling over NCHW images, composed from strided slices (views), concat
-//! and matmul: the windows of a kernel offset (i, j) are one strided slice of the padded
-//! input, so gradients come from the primitives', exactly. (Dedicated kernels replace the
-//! composition where a benchmark asks for it; these stay the reference.)
+//! Convolution and pooling layers over NCHW images. Convolution runs on its own kernels
+//! (src/ops/conv.rs); pooling is composed from strided slices (views): the windows of a
+//! kernel offset (i, j) are one strided slice of the padded input, so pooling's gradients
+//! come from the primitives', exactly.
 
 use std::panic::Location;
 
@@ -31,18 +31,7 @@ impl Default for Conv2dSpec {
     }
 }
 
-/// Output size of one spatial axis, or None when the kernel does not fit.
-fn out_size(
-    size: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-    dilation: usize,
-) -> Option<usize> {
-    let span = dilation * (kernel - 1) + 1;
-    let padded = size + 2 * pad;
-    (stride > 0 && kernel > 0 && padded >= span).then(|| (padded - span) / stride + 1)
-}
+use crate::ops::conv::out_size;
 
 /// The padded input's windows for each kernel offset, as [N, C, OH, OW] views, row-major
 /// over (i, j).
@@ -135,34 +124,13 @@ impl Tensor {
                 "{c} input channels, {o} outputs and {g} groups do not fit the weight"
             )));
         }
-        let (kh, kw) = (weight.shape()[2], weight.shape()[3]);
-        let (cg, og) = (c / g, o / g);
-        let mut outs = Vec::with_capacity(g);
-        for group in 0..g {
-            let xg = self.slice(1, (group * cg) as isize, ((group + 1) * cg) as isize, 1)?;
-            let (wins, _, _) = windows(&xg, (kh, kw), spec, 0.0, "conv2d")?;
-            // im2col: [N, OH, OW, KH·KW·Cg], features ordered (i, j, channel).
-            let cols: Vec<Tensor> = wins
-                .iter()
-                .map(|w| w.permute(&[0, 2, 3, 1]))
-                .collect::<Result<_>>()?;
-            let refs: Vec<&Tensor> = cols.iter().collect();
-            let cols = if refs.len() == 1 {
-                cols[0].clone()
-            } else {
-                Tensor::concat(&refs, -1)?
-            };
-            let wg = weight.slice(0, (group * og) as isize, ((group + 1) * og) as isize, 1)?;
-            let wg = wg.permute(&[0, 2, 3, 1])?.reshape(&[og as isize, -1])?;
-            outs.push(cols.matmul(&wg.t()?)?);
-        }
-        let refs: Vec<&Tensor> = outs.iter().collect();
-        let out = if g == 1 {
-            outs[0].clone()
-        } else {
-            Tensor::concat(&refs, -1)?
+        let geometry = crate::ops::conv::Geometry {
+            stride: spec.stride,
+            padding: spec.padding,
+            dilation: spec.dilation,
+            groups: g,
         };
-        let out = out.permute(&[0, 3, 1, 2])?;
+        let out = crate::ops::conv::conv2d(self, weight, geometry)?;
         match bias {
             Some(b) => out.add(&b.reshape(&[o as isize, 1, 1])?),
             None => Ok(out),

@@ -2,6 +2,7 @@
 //! the CPU kernel, and the GPU dispatch description (plain data; only `backend::gpu` touches
 //! wgpu), side by side.
 
+pub(crate) mod conv;
 pub(crate) mod cross_entropy;
 pub mod elementwise;
 pub(crate) mod fused;
@@ -52,6 +53,14 @@ pub(crate) enum Op {
     /// Its gradient with respect to the logits: inputs logits, targets and the rows' loss
     /// gradients [N].
     CrossEntropyGrad(u64),
+    /// 2-D convolution of an image [N, C, H, W] with a weight [O, C/groups, KH, KW].
+    Conv2d(conv::Geometry),
+    /// Its gradient with respect to the image; inputs the output gradient, the weight and
+    /// the image (for its shape).
+    Conv2dGradInput(conv::Geometry),
+    /// Its gradient with respect to the weight; inputs the image, the output gradient and
+    /// the weight (for its shape).
+    Conv2dGradWeight(conv::Geometry),
     /// Batched matmul of two inputs of shapes [..., M, K] and [..., K, N] with equal batch dims.
     Matmul,
     /// Join the inputs along `axis`.
@@ -82,6 +91,9 @@ impl Op {
             Op::Softmax(kind) => kind.name(),
             Op::CrossEntropy(_) => "cross_entropy",
             Op::CrossEntropyGrad(_) => "cross_entropy_grad",
+            Op::Conv2d(_) => "conv2d",
+            Op::Conv2dGradInput(_) => "conv2d_grad_input",
+            Op::Conv2dGradWeight(_) => "conv2d_grad_weight",
             Op::Matmul => "matmul",
             Op::Fused(_) => "fused",
             Op::Concat { .. } => "concat",
@@ -111,6 +123,9 @@ pub(crate) enum ShaderFile {
     /// matmul_blocked.wgsl writing C four elements at a time (its `// vec4:` lines).
     MatmulBlockedVec4,
     MatmulShared,
+    Conv,
+    /// conv_gemm.wgsl writing C four at a time (its `// vec4:` lines).
+    ConvVec4,
     Softmax,
     /// softmax.wgsl with its `// vec4:` lines in place of the lines above them.
     SoftmaxVec4,
@@ -123,6 +138,7 @@ impl ShaderFile {
             ShaderFile::Reduce => ShaderFile::ReduceVec4,
             ShaderFile::Softmax => ShaderFile::SoftmaxVec4,
             ShaderFile::MatmulBlocked => ShaderFile::MatmulBlockedVec4,
+            ShaderFile::Conv => ShaderFile::ConvVec4,
             other => other,
         }
     }
@@ -201,6 +217,9 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Softmax(kind) => softmax::lower(*kind, step),
         Op::CrossEntropy(eps) => cross_entropy::lower(*eps, false, step),
         Op::CrossEntropyGrad(eps) => cross_entropy::lower(*eps, true, step),
+        Op::Conv2d(g) => conv::lower(conv::Product::Forward, *g, step),
+        Op::Conv2dGradInput(g) => conv::lower(conv::Product::GradInput, *g, step),
+        Op::Conv2dGradWeight(g) => conv::lower(conv::Product::GradWeight, *g, step),
         Op::Matmul => matmul::lower(step, tuner),
         Op::Fused(expr) => fused::lower(expr, step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),
@@ -222,6 +241,9 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         Op::Softmax(kind) => softmax::run_cpu(*kind, step, inputs, out),
         Op::CrossEntropy(eps) => cross_entropy::run_cpu(*eps, false, step, inputs, out),
         Op::CrossEntropyGrad(eps) => cross_entropy::run_cpu(*eps, true, step, inputs, out),
+        Op::Conv2d(g) => conv::run_cpu(conv::Product::Forward, *g, step, inputs, out),
+        Op::Conv2dGradInput(g) => conv::run_cpu(conv::Product::GradInput, *g, step, inputs, out),
+        Op::Conv2dGradWeight(g) => conv::run_cpu(conv::Product::GradWeight, *g, step, inputs, out),
         Op::Matmul => matmul::run_cpu(step, inputs, out),
         Op::Fused(expr) => fused::run_cpu(expr, step, inputs, out),
         Op::Concat { axis } => movement::run_concat_cpu(*axis, step, inputs, out),
@@ -261,6 +283,10 @@ pub(crate) fn backward(
             Some(cross_entropy::grad(*eps, &inputs[0], &inputs[1], g)),
             None,
         ]),
+        Op::Conv2d(geometry) => {
+            let [dx, dw] = conv::grad(*geometry, &inputs[0], &inputs[1], g);
+            Ok(vec![Some(dx), Some(dw)])
+        }
         Op::Matmul => {
             let (da, db) = matmul::grad(&inputs[0], &inputs[1], g)?;
             Ok(vec![Some(da), Some(db)])
@@ -283,7 +309,7 @@ pub(crate) fn backward(
         }
         Op::Place { region, .. } => Ok(vec![Some(crate::autodiff::view_through(g, region)?)]),
         Op::Fused(_) => unreachable!("fusion happens in plans, after differentiation"),
-        Op::CrossEntropyGrad(_) => {
+        Op::CrossEntropyGrad(_) | Op::Conv2dGradInput(_) | Op::Conv2dGradWeight(_) => {
             unreachable!("recorded only by grad, under no_grad, so no gradient reaches it")
         }
     }

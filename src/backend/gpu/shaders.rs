@@ -20,6 +20,7 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
             include_str!("../../../shaders/matmul_blocked.wgsl")
         }
         ShaderFile::MatmulShared => include_str!("../../../shaders/matmul_shared.wgsl"),
+        ShaderFile::Conv | ShaderFile::ConvVec4 => include_str!("../../../shaders/conv_gemm.wgsl"),
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => concat!(
             include_str!("../../../shaders/rows.wgsl"),
             include_str!("../../../shaders/softmax.wgsl")
@@ -35,6 +36,7 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
         ShaderFile::Matmul => "matmul.wgsl",
         ShaderFile::MatmulBlocked | ShaderFile::MatmulBlockedVec4 => "matmul_blocked.wgsl",
         ShaderFile::MatmulShared => "matmul_shared.wgsl",
+        ShaderFile::Conv | ShaderFile::ConvVec4 => "conv_gemm.wgsl",
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => "softmax.wgsl",
     }
 }
@@ -108,9 +110,10 @@ fn wgsl_type(dtype: DType) -> &'static str {
 /// The WGSL of one variant.
 pub(crate) fn render(v: &ShaderVariant) -> String {
     let file = match v.file {
-        ShaderFile::ReduceVec4 | ShaderFile::SoftmaxVec4 | ShaderFile::MatmulBlockedVec4 => {
-            four_wide(source(v.file))
-        }
+        ShaderFile::ReduceVec4
+        | ShaderFile::SoftmaxVec4
+        | ShaderFile::MatmulBlockedVec4
+        | ShaderFile::ConvVec4 => four_wide(source(v.file)),
         _ => source(v.file).to_string(),
     };
     let mut src = file
@@ -126,7 +129,9 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
         );
     match (&v.expr, v.entry) {
         (Some(code), "fused") => src = replace_line(&src, "fn fused_op(", code),
-        (Some(code), "matmul") => src = replace_region(&src, "// blocks:", "// end blocks", code),
+        (Some(code), "matmul" | "conv") => {
+            src = replace_region(&src, "// blocks:", "// end blocks", code)
+        }
         (Some(expr), "binary") => src = with_body(&src, "fn binary_op(", expr),
         (Some(expr), _) => src = with_body(&src, "fn unary_op(", expr),
         (None, _) => {}

@@ -1,0 +1,523 @@
+//! 2-D convolution over NCHW images as implicit matrix products: the forward product and
+//! the two gradient products each read the image through its window arithmetic, with no
+//! im2col buffer on the GPU. On the CPU path, each image's columns are gathered once and
+//! the products go to `gemm`.
+
+use std::panic::Location;
+
+use rayon::prelude::*;
+
+use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
+use crate::backend::cpu::{with_dtype, CpuData};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::shape::Layout;
+use crate::tensor::Tensor;
+
+/// Window geometry: (rows, columns) of stride, zero padding and dilation, and the groups
+/// the channels split into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Geometry {
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+/// Output size along one axis, or None when the dilated kernel does not fit.
+pub(crate) fn out_size(
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+) -> Option<usize> {
+    let span = dilation * (kernel - 1) + 1;
+    let padded = size + 2 * pad;
+    (stride > 0 && kernel > 0 && padded >= span).then(|| (padded - span) / stride + 1)
+}
+
+/// Every size a convolution's kernels need.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+}
+
+impl Dims {
+    fn new(image: &[usize], filters: &[usize], out_hw: (usize, usize)) -> Dims {
+        Dims {
+            n: image[0],
+            c: image[1],
+            h: image[2],
+            w: image[3],
+            o: filters[0],
+            oh: out_hw.0,
+            ow: out_hw.1,
+            kh: filters[2],
+            kw: filters[3],
+        }
+    }
+}
+
+/// The convolution of `x` [N, C, H, W] with `weight` [O, C/groups, KH, KW]: [N, O, OH, OW].
+/// Shapes are checked by the caller (`Tensor::conv2d`).
+#[track_caller]
+pub(crate) fn conv2d(x: &Tensor, weight: &Tensor, geometry: Geometry) -> Result<Tensor> {
+    let device = x.same_device("conv2d", weight)?;
+    x.same_dtype("conv2d", weight)?;
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    let (kh, kw) = (weight.shape()[2], weight.shape()[3]);
+    let g = geometry;
+    let sizes = (
+        out_size(h, kh, g.stride.0, g.padding.0, g.dilation.0),
+        out_size(w, kw, g.stride.1, g.padding.1, g.dilation.1),
+    );
+    let (Some(oh), Some(ow)) = sizes else {
+        return Err(Error::ShapeMismatch {
+            op: "conv2d",
+            lhs: x.shape().to_vec(),
+            rhs: weight.shape().to_vec(),
+            why: format!(
+                "the kernel (with padding {:?}, dilation {:?}, stride {:?}) does not fit the image",
+                g.padding, g.dilation, g.stride
+            ),
+            location: Location::caller(),
+        });
+    };
+    Ok(Tensor::from_op(
+        Op::Conv2d(geometry),
+        vec![x.clone(), weight.clone()],
+        vec![x.shape()[0], weight.shape()[0], oh, ow],
+        x.dtype(),
+        device,
+    ))
+}
+
+/// Gradients of the convolution with respect to its image and its weight, given `g`, the
+/// gradient of its output.
+pub(crate) fn grad(geometry: Geometry, x: &Tensor, weight: &Tensor, g: &Tensor) -> [Tensor; 2] {
+    let dx = Tensor::from_op(
+        Op::Conv2dGradInput(geometry),
+        vec![g.clone(), weight.clone(), x.clone()],
+        x.shape().to_vec(),
+        x.dtype(),
+        x.device().clone(),
+    );
+    let dw = Tensor::from_op(
+        Op::Conv2dGradWeight(geometry),
+        vec![x.clone(), g.clone(), weight.clone()],
+        weight.shape().to_vec(),
+        weight.dtype(),
+        weight.device().clone(),
+    );
+    [dx, dw]
+}
+
+/// Which product a step computes; its inputs are (image, weight), (output gradient, weight,
+/// image) and (image, output gradient, weight): the last input of the gradients only gives
+/// their shape.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Product {
+    Forward = 0,
+    GradInput = 1,
+    GradWeight = 2,
+}
+
+impl Product {
+    /// The image's, the weight's and the output gradient's layouts, and the sizes.
+    fn operands<'a>(
+        self,
+        step: &StepDesc<'a>,
+    ) -> (&'a Layout, &'a Layout, Option<&'a Layout>, Dims) {
+        let i = |k: usize| step.inputs[k].1;
+        match self {
+            Product::Forward => {
+                let d = Dims::new(
+                    &i(0).shape,
+                    &i(1).shape,
+                    (step.out_shape[2], step.out_shape[3]),
+                );
+                (i(0), i(1), None, d)
+            }
+            Product::GradInput => {
+                let d = Dims::new(&i(2).shape, &i(1).shape, (i(0).shape[2], i(0).shape[3]));
+                (i(2), i(1), Some(i(0)), d)
+            }
+            Product::GradWeight => {
+                let d = Dims::new(&i(0).shape, &i(2).shape, (i(1).shape[2], i(1).shape[3]));
+                (i(0), i(2), Some(i(1)), d)
+            }
+        }
+    }
+}
+
+/// Offset of element `idx` of a strided view.
+fn at(l: &Layout, idx: [usize; 4]) -> usize {
+    l.offset
+        + idx
+            .iter()
+            .zip(&l.strides)
+            .map(|(i, s)| i * s)
+            .sum::<usize>()
+}
+
+/// The columns of image `n`, group `grp`: [K, P] row-major with K = (c, i, j) over C/groups
+/// channels and the kernel window, P = (oy, ox); zero where the window leaves the image.
+fn columns<T: Element>(
+    x: &[T],
+    xl: &Layout,
+    d: &Dims,
+    geo: &Geometry,
+    n: usize,
+    grp: usize,
+) -> Vec<T> {
+    let cg = d.c / geo.groups;
+    let p = d.oh * d.ow;
+    let mut col = vec![T::from_f64(0.0); cg * d.kh * d.kw * p];
+    for c in 0..cg {
+        for i in 0..d.kh {
+            for j in 0..d.kw {
+                let row = ((c * d.kh + i) * d.kw + j) * p;
+                for oy in 0..d.oh {
+                    let y =
+                        (oy * geo.stride.0 + i * geo.dilation.0) as isize - geo.padding.0 as isize;
+                    if y < 0 || y >= d.h as isize {
+                        continue;
+                    }
+                    for ox in 0..d.ow {
+                        let xx = (ox * geo.stride.1 + j * geo.dilation.1) as isize
+                            - geo.padding.1 as isize;
+                        if xx >= 0 && xx < d.w as isize {
+                            col[row + oy * d.ow + ox] =
+                                x[at(xl, [n, grp * cg + c, y as usize, xx as usize])];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    col
+}
+
+/// A view's elements gathered densely in row-major order.
+fn dense<T: Element>(data: &[T], l: &Layout) -> Vec<T> {
+    crate::backend::cpu::strided::offsets(l)
+        .map(|o| data[o])
+        .collect()
+}
+
+/// c (m×n, row-major) = [c +] a·b, with a m×k (or k×m when `a_t`) and b k×n, dense.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into<T: Element>(
+    (m, n, k): (usize, usize, usize),
+    c: &mut [T],
+    accumulate: bool,
+    a: &[T],
+    a_t: bool,
+    b: &[T],
+    b_t: bool,
+    threads: gemm::Parallelism,
+) {
+    if m * n == 0 {
+        return;
+    }
+    let (a_cs, a_rs) = if a_t {
+        (m as isize, 1)
+    } else {
+        (1, k as isize)
+    };
+    let (b_cs, b_rs) = if b_t {
+        (k as isize, 1)
+    } else {
+        (1, n as isize)
+    };
+    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
+    // SAFETY: the assertion above bounds every index gemm forms for these dense layouts.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            T::from_f64(1.0),
+            T::from_f64(1.0),
+            false,
+            false,
+            false,
+            threads,
+        )
+    }
+}
+
+pub(crate) fn run_cpu(
+    product: Product,
+    geo: Geometry,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) -> Result<()> {
+    let (xl, wl, gl, d) = product.operands(step);
+    let groups = geo.groups;
+    let (cg, og) = (d.c / groups, d.o / groups);
+    let k = cg * d.kh * d.kw;
+    let p = d.oh * d.ow;
+    let (xi, wi, gi) = match product {
+        Product::Forward => (0, 1, 0),
+        Product::GradInput => (2, 1, 0),
+        Product::GradWeight => (0, 2, 1),
+    };
+    with_dtype!(step.out_dtype, T => {
+        let x = inputs[xi].slice::<T>();
+        let weights = dense(inputs[wi].slice::<T>(), wl);
+        let dst = out.slice_mut::<T>();
+        match product {
+            Product::Forward => {
+                // One block per (image, group): [O/groups, P] = W_g · columns.
+                let block = og * p;
+                dst.par_chunks_mut(block.max(1)).enumerate().for_each(|(b, out)| {
+                    let (n, grp) = (b / groups, b % groups);
+                    let col = columns(x, xl, &d, &geo, n, grp);
+                    let wg = &weights[grp * og * k..(grp + 1) * og * k];
+                    gemm_into((og, p, k), out, false, wg, false, &col, false, gemm::Parallelism::None);
+                });
+            }
+            Product::GradInput => {
+                let gy = dense(inputs[gi].slice::<T>(), gl.expect("an output gradient"));
+                // One block per (image, group): [C/groups, H, W], scattered from
+                // columns' gradient W_gᵀ · G.
+                let block = cg * d.h * d.w;
+                dst.par_chunks_mut(block.max(1)).enumerate().for_each(|(b, out)| {
+                    let (n, grp) = (b / groups, b % groups);
+                    let wg = &weights[grp * og * k..(grp + 1) * og * k];
+                    let g = &gy[(n * d.o + grp * og) * p..(n * d.o + (grp + 1) * og) * p];
+                    let mut col = vec![T::from_f64(0.0); k * p];
+                    gemm_into((k, p, og), &mut col, false, wg, true, g, false, gemm::Parallelism::None);
+                    out.iter_mut().for_each(|v| *v = T::from_f64(0.0));
+                    scatter(&col, out, &d, &geo);
+                });
+            }
+            Product::GradWeight => {
+                let gy = dense(inputs[gi].slice::<T>(), gl.expect("an output gradient"));
+                // One block per group: [O/groups, K] = Σ_n G_n · columns_nᵀ.
+                dst.par_chunks_mut((og * k).max(1)).enumerate().for_each(|(grp, out)| {
+                    out.iter_mut().for_each(|v| *v = T::from_f64(0.0));
+                    for n in 0..d.n {
+                        let col = columns(x, xl, &d, &geo, n, grp);
+                        let g = &gy[(n * d.o + grp * og) * p..(n * d.o + (grp + 1) * og) * p];
+                        gemm_into((og, k, p), out, true, g, false, &col, true, gemm::Parallelism::None);
+                    }
+                });
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Add columns [K, P] back into their image positions (the adjoint of `columns`).
+fn scatter<T: Element>(col: &[T], out: &mut [T], d: &Dims, geo: &Geometry) {
+    let cg = d.c / geo.groups;
+    let p = d.oh * d.ow;
+    for c in 0..cg {
+        for i in 0..d.kh {
+            for j in 0..d.kw {
+                let row = ((c * d.kh + i) * d.kw + j) * p;
+                for oy in 0..d.oh {
+                    let y =
+                        (oy * geo.stride.0 + i * geo.dilation.0) as isize - geo.padding.0 as isize;
+                    if y < 0 || y >= d.h as isize {
+                        continue;
+                    }
+                    for ox in 0..d.ow {
+                        let xx = (ox * geo.stride.1 + j * geo.dilation.1) as isize
+                            - geo.padding.1 as isize;
+                        if xx >= 0 && xx < d.w as isize {
+                            let to = (c * d.h + y as usize) * d.w + xx as usize;
+                            out[to] =
+                                T::from_f64(out[to].to_f64() + col[row + oy * d.ow + ox].to_f64());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The generated body of conv_gemm.wgsl for `tm`×`tn` blocks of 4×4.
+fn blocks(tm: usize, tn: usize) -> String {
+    let mut code = Vec::new();
+    for j in 0..tn {
+        code.push(format!("    let cols{j} = columns(blk, n0 + {}u);", 4 * j));
+    }
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!("    var c{i}{j} = mat4x4<f32>();"));
+        }
+    }
+    code.push("    var k = k_first();".into());
+    code.push("    for (var k0 = 0u; k0 < p(36); k0 += 4u) {".into());
+    code.push("        let k1 = k_next(k);".into());
+    code.push("        let k2 = k_next(k1);".into());
+    code.push("        let k3 = k_next(k2);".into());
+    code.push("        let q = Quad(k, k1, k2, k3);".into());
+    code.push("        k = k_next(k3);".into());
+    for i in 0..tm {
+        code.push(format!(
+            "        let a{i} = a_block(blk, m0 + {}u, q);",
+            4 * i
+        ));
+    }
+    for j in 0..tn {
+        code.push(format!("        let b{j} = b_block(blk, q, cols{j});"));
+    }
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!("        c{i}{j} += a{i} * b{j};"));
+        }
+    }
+    code.push("    }".into());
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!(
+                "    store(c{i}{j}, c_base, m0 + {}u, n0 + {}u);",
+                4 * i,
+                4 * j
+            ));
+        }
+    }
+    code.join("\n")
+}
+
+/// Blocks of 4×4 per invocation along a side of `size`: as many as the side fills, up to
+/// 4 (register tiles measured fastest that large on lavapipe; see src/ops/matmul.rs).
+fn blocks_along(size: usize) -> usize {
+    match size {
+        s if s >= 128 => 4,
+        s if s >= 64 => 2,
+        _ => 1,
+    }
+}
+
+/// The shader variant of `product` with `tm`×`tn` blocks, writing C four at a time when its
+/// rows are whole quads.
+pub(crate) fn variant(
+    product: Product,
+    (input, output): (DType, DType),
+    (tm, tn): (usize, usize),
+    rows_of_quads: bool,
+) -> ShaderVariant {
+    ShaderVariant {
+        file: if rows_of_quads {
+            ShaderFile::ConvVec4
+        } else {
+            ShaderFile::Conv
+        },
+        entry: "conv",
+        input,
+        output,
+        expr: Some(blocks(tm, tn)),
+        consts: vec![
+            ("PRODUCT", product as u32),
+            ("TM", tm as u32),
+            ("TN", tn as u32),
+        ],
+    }
+}
+
+pub(crate) fn lower(product: Product, geo: Geometry, step: &StepDesc) -> Lowering {
+    let (xl, wl, gl, d) = product.operands(step);
+    let groups = geo.groups;
+    let (cg, og) = (d.c / groups, d.o / groups);
+    // The product's rows, columns and reduced length per block, and the blocks.
+    let (rows, cols, k, blocks) = match product {
+        Product::Forward => (og, d.oh * d.ow, cg * d.kh * d.kw, d.n * groups),
+        Product::GradInput => (cg, d.h * d.w, og * d.kh * d.kw, d.n * groups),
+        Product::GradWeight => (og, cg * d.kh * d.kw, d.n * d.oh * d.ow, groups),
+    };
+    let (tm, tn) = (blocks_along(rows), blocks_along(cols));
+    let (tiles_r, tiles_c) = (rows.div_ceil(32 * tm), cols.div_ceil(32 * tn));
+    let mut params = vec![0u32; 48];
+    let head = [
+        d.n,
+        d.c,
+        d.h,
+        d.w,
+        d.o,
+        d.oh,
+        d.ow,
+        d.kh,
+        d.kw,
+        geo.stride.0,
+        geo.stride.1,
+        geo.padding.0,
+        geo.padding.1,
+        geo.dilation.0,
+        geo.dilation.1,
+        groups,
+    ];
+    for (slot, v) in params.iter_mut().zip(head) {
+        *slot = v as u32;
+    }
+    let mut put = |at: usize, l: &Layout| {
+        params[at] = l.offset as u32;
+        for (s, v) in params[at + 1..at + 5].iter_mut().zip(&l.strides) {
+            *s = *v as u32;
+        }
+    };
+    put(16, xl);
+    put(21, wl);
+    if let Some(g) = gl {
+        put(26, g);
+    }
+    for (slot, v) in params[31..37]
+        .iter_mut()
+        .zip([tiles_r, tiles_c, blocks, rows, cols, k])
+    {
+        *slot = v as u32;
+    }
+    // Every binding is in the kernel's layout; the forward product never reads the output
+    // gradient's, which holds the image instead.
+    let (image, weight, out_grad) = match product {
+        Product::Forward => (0, 1, 0),
+        Product::GradInput => (2, 1, 0),
+        Product::GradWeight => (0, 2, 1),
+    };
+    let bindings = vec![
+        (1, Arg::Input(image)),
+        (2, Arg::Input(weight)),
+        (3, Arg::Input(out_grad)),
+        (4, Arg::Output),
+    ];
+    let workgroups = if rows * cols == 0 {
+        0
+    } else {
+        blocks * tiles_r * tiles_c
+    };
+    Lowering::of(vec![Dispatch {
+        variant: variant(
+            product,
+            (step.inputs[0].0, step.out_dtype),
+            (tm, tn),
+            cols.is_multiple_of(4),
+        ),
+        params,
+        bindings,
+        workgroups: workgroups as u32,
+    }])
+}
