@@ -1,6 +1,7 @@
 //! Kernel choices per adapter and problem class. The first time a class of matrix product
-//! appears on a GPU, each candidate kernel that can run it is timed on it and the fastest
-//! kept: in memory, and in the user's cache directory, so the next run starts warm.
+//! or convolution appears on a GPU, each candidate kernel that can run it is timed on it and
+//! the fastest kept: in memory, and in the user's cache directory, so the next run starts
+//! warm.
 //! `LEPTON_AUTOTUNE=0` (or [`set_enabled`]`(false)`) uses fixed defaults instead, so results
 //! never depend on timing; the test suite runs that way.
 
@@ -47,9 +48,42 @@ impl MatmulKernel {
     }
 }
 
+/// Register tiles of a convolution kernel (conv_gemm.wgsl): blocks of 4×4 per invocation
+/// along C's rows and columns, each 1, 2 or 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvTiles {
+    pub tm: u8,
+    pub tn: u8,
+}
+
+impl ConvTiles {
+    /// Every candidate.
+    pub fn all() -> Vec<ConvTiles> {
+        let sides = [1, 2, 4];
+        sides
+            .iter()
+            .flat_map(|&tm| sides.iter().map(move |&tn| ConvTiles { tm, tn }))
+            .collect()
+    }
+
+    pub fn name(self) -> String {
+        format!("conv-{}x{}", self.tm, self.tn)
+    }
+}
+
+/// Kernels pinned for this process (see [`pin_matmul`], [`pin_conv`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Pins {
+    pub matmul: Option<MatmulKernel>,
+    pub conv: Option<ConvTiles>,
+}
+
 /// 0: as the environment says; 1: on; 2: off.
 static ENABLED: AtomicU8 = AtomicU8::new(0);
-static PINNED: Mutex<Option<MatmulKernel>> = Mutex::new(None);
+static PINNED: Mutex<Pins> = Mutex::new(Pins {
+    matmul: None,
+    conv: None,
+});
 
 /// Turn timing of candidates on or off for this process, overriding `LEPTON_AUTOTUNE`.
 pub fn set_enabled(on: bool) {
@@ -68,10 +102,15 @@ pub fn enabled() -> bool {
 /// Run every matrix product that it can with `kernel` (the others keep their choice): for
 /// testing each candidate, and for benchmarking one against another. None ends the pin.
 pub fn pin_matmul(kernel: Option<MatmulKernel>) {
-    *PINNED.lock().unwrap_or_else(|e| e.into_inner()) = kernel;
+    PINNED.lock().unwrap_or_else(|e| e.into_inner()).matmul = kernel;
 }
 
-pub(crate) fn pinned() -> Option<MatmulKernel> {
+/// Run every convolution with `tiles`, as [`pin_matmul`] does for products.
+pub fn pin_conv(tiles: Option<ConvTiles>) {
+    PINNED.lock().unwrap_or_else(|e| e.into_inner()).conv = tiles;
+}
+
+pub(crate) fn pinned() -> Pins {
     *PINNED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -97,16 +136,16 @@ pub fn cache_file() -> Option<PathBuf> {
     Some(dir.join("autotune.json"))
 }
 
-/// Every choice in the cache file: (adapter and kernel revision, problem class, kernel).
-pub fn stored_choices() -> Vec<(String, String, MatmulKernel)> {
+/// Every choice in the cache file: (adapter and kernel revision, problem class, kernel name).
+pub fn stored_choices() -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for (adapter, classes) in DiskCache::read_all() {
         let serde_json::Value::Object(classes) = classes else {
             continue;
         };
         for (class, kernel) in classes {
-            if let Some(k) = kernel.as_str().and_then(MatmulKernel::parse) {
-                out.push((adapter.clone(), class, k));
+            if let Some(k) = kernel.as_str() {
+                out.push((adapter.clone(), class, k.to_string()));
             }
         }
     }
@@ -130,20 +169,20 @@ impl DiskCache {
             .unwrap_or_default()
     }
 
-    /// The choices stored for `adapter`.
-    pub(crate) fn load(adapter: &str) -> HashMap<String, MatmulKernel> {
+    /// The choices stored for `adapter`: problem class → kernel name.
+    pub(crate) fn load(adapter: &str) -> HashMap<String, String> {
         let all = Self::read_all();
         let Some(serde_json::Value::Object(entries)) = all.get(adapter) else {
             return HashMap::new();
         };
         entries
             .iter()
-            .filter_map(|(class, v)| Some((class.clone(), MatmulKernel::parse(v.as_str()?)?)))
+            .filter_map(|(class, v)| Some((class.clone(), v.as_str()?.to_string())))
             .collect()
     }
 
     /// Add one choice for `adapter`, keeping every other entry in the file.
-    pub(crate) fn store(adapter: &str, class: &str, kernel: MatmulKernel) {
+    pub(crate) fn store(adapter: &str, class: &str, kernel: &str) {
         static WRITING: Mutex<()> = Mutex::new(());
         let _one_writer = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let Some(path) = cache_file() else { return };
@@ -152,7 +191,7 @@ impl DiskCache {
             .entry(adapter.to_string())
             .or_insert_with(|| serde_json::Value::Object(Default::default()));
         if let serde_json::Value::Object(map) = entry {
-            map.insert(class.to_string(), kernel.name().into());
+            map.insert(class.to_string(), kernel.into());
         }
         let Ok(text) = serde_json::to_vec_pretty(&serde_json::Value::Object(all)) else {
             return;

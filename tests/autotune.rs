@@ -7,6 +7,7 @@ mod common;
 use std::process::Command;
 use std::sync::Mutex;
 
+use common::convolutions::{check_products, spec};
 use common::products::*;
 use common::*;
 use lepton::autotune::{pin_matmul, MatmulKernel};
@@ -64,6 +65,20 @@ fn every_candidate_kernel_of_the_autotuner() {
         check(&a.matmul(&b).unwrap(), &want, &abs, 8, U32, &kernel.name());
     }
     pin_matmul(None);
+}
+
+#[test]
+fn every_candidate_tiling_of_convolutions() {
+    use lepton::autotune::{pin_conv, ConvTiles};
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(gpu) = gpu() else { return };
+    for tiles in ConvTiles::all() {
+        pin_conv(Some(tiles));
+        // Odd sizes, so every tile has edges: forward, the image's and the weight's gradients.
+        check_products(&gpu, (2, 6, 11, 9, 70), (3, 3), &spec(1, 1, 1, 2), 800);
+        check_products(&gpu, (1, 9, 20, 17, 5), (2, 3), &spec(2, 0, 2, 1), 810);
+    }
+    pin_conv(None);
 }
 
 /// An m×64×n product, checked against f64. 96×64×160 and 120×64×200 are one problem class

@@ -130,7 +130,20 @@ impl Tensor {
             dilation: spec.dilation,
             groups: g,
         };
-        let out = crate::ops::conv::conv2d(self, weight, geometry)?;
+        let (kh, kw) = (weight.shape()[2], weight.shape()[3]);
+        let pointwise = (kh, kw) == (1, 1) && spec.stride == (1, 1) && spec.padding == (0, 0);
+        let out = if pointwise && g == 1 {
+            // A 1×1 convolution is W [O, C] times each image as [C, H·W]: a plain product
+            // on the matrix kernels (their gradients too).
+            let (n, h, w) = (self.shape()[0], self.shape()[2], self.shape()[3]);
+            let pixels = self.reshape_usize(&[n, c, h * w])?;
+            weight
+                .reshape_usize(&[o, c])?
+                .matmul(&pixels)?
+                .reshape_usize(&[n, o, h, w])?
+        } else {
+            crate::ops::conv::conv2d(self, weight, geometry)?
+        };
         match bias {
             Some(b) => out.add(&b.reshape(&[o as isize, 1, 1])?),
             None => Ok(out),

@@ -7,7 +7,8 @@ use std::panic::Location;
 
 use rayon::prelude::*;
 
-use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
+use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
+use crate::autotune::ConvTiles;
 use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
@@ -440,17 +441,57 @@ pub(crate) fn variant(
     }
 }
 
-pub(crate) fn lower(product: Product, geo: Geometry, step: &StepDesc) -> Lowering {
-    let (xl, wl, gl, d) = product.operands(step);
+/// The product's rows, columns and reduced length per block, and the blocks.
+fn sizes(product: Product, geo: Geometry, step: &StepDesc) -> (usize, usize, usize, usize) {
+    let (_, _, _, d) = product.operands(step);
     let groups = geo.groups;
     let (cg, og) = (d.c / groups, d.o / groups);
-    // The product's rows, columns and reduced length per block, and the blocks.
-    let (rows, cols, k, blocks) = match product {
+    match product {
         Product::Forward => (og, d.oh * d.ow, cg * d.kh * d.kw, d.n * groups),
         Product::GradInput => (cg, d.h * d.w, og * d.kh * d.kw, d.n * groups),
         Product::GradWeight => (og, cg * d.kh * d.kw, d.n * d.oh * d.ow, groups),
+    }
+}
+
+/// The step's dispatch with the tiles the tuner chooses: by default as large as the
+/// product's sides fill (`blocks_along`).
+pub(crate) fn lower(
+    product: Product,
+    geo: Geometry,
+    step: &StepDesc,
+    tuner: &dyn Tuner,
+) -> Lowering {
+    let (rows, cols, k, blocks) = sizes(product, geo, step);
+    let default = ConvTiles {
+        tm: blocks_along(rows) as u8,
+        tn: blocks_along(cols) as u8,
     };
-    let (tm, tn) = (blocks_along(rows), blocks_along(cols));
+    let mut candidates = vec![default];
+    candidates.extend(ConvTiles::all().into_iter().filter(|&t| t != default));
+    let names: Vec<String> = candidates.iter().map(|t| t.name()).collect();
+    let pinned = crate::autotune::pinned()
+        .conv
+        .and_then(|t| candidates.iter().position(|&c| c == t));
+    let p2 = |v: usize| v.max(1).next_power_of_two();
+    let class = format!(
+        "conv{} {} rows{} cols{} k{} blocks{}",
+        product as u32,
+        step.out_dtype,
+        p2(rows),
+        p2(cols),
+        p2(k),
+        p2(blocks)
+    );
+    let lower = |i: usize| lower_with(product, geo, step, candidates[i]);
+    let chosen = tuner.choose(step, &class, &names, pinned, &lower);
+    lower_with(product, geo, step, candidates[chosen])
+}
+
+fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles) -> Lowering {
+    let (xl, wl, gl, d) = product.operands(step);
+    let groups = geo.groups;
+    let (rows, cols, k, blocks) = sizes(product, geo, step);
+    let (tm, tn) = (tiles.tm as usize, tiles.tn as usize);
     let (tiles_r, tiles_c) = (rows.div_ceil(32 * tm), cols.div_ceil(32 * tn));
     let mut params = vec![0u32; 48];
     let head = [

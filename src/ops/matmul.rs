@@ -414,8 +414,14 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
     if let Some(lowering) = lower_vector_product(step) {
         return lowering;
     }
-    let kernel = tuner.matmul(step, &candidates(step));
-    lower_with(step, kernel)
+    let candidates = candidates(step);
+    let names: Vec<String> = candidates.iter().map(|k| k.name()).collect();
+    let pinned = crate::autotune::pinned()
+        .matmul
+        .and_then(|k| candidates.iter().position(|&c| c == k));
+    let lower = |i: usize| lower_with(step, candidates[i]);
+    let chosen = tuner.choose(step, &problem_class(step), &names, pinned, &lower);
+    lower_with(step, candidates[chosen])
 }
 
 /// Matrix-vector (N = 1) and vector-matrix (M = 1) products of one matrix: sums along K of

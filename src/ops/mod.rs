@@ -194,13 +194,17 @@ impl Lowering {
 
 /// Chooses among kernels that compute the same thing (the GPU backend times them).
 pub(crate) trait Tuner {
-    /// The kernel for the matrix product `step`: one of `candidates`, whose first is the
-    /// default.
-    fn matmul(
+    /// Which of the candidate kernels `names` (the first the default) runs `step`, of the
+    /// problem class `class`: `pinned` if given, else one remembered or timed, where
+    /// `lower(i)` is candidate i's dispatch.
+    fn choose(
         &self,
         step: &StepDesc,
-        candidates: &[crate::autotune::MatmulKernel],
-    ) -> crate::autotune::MatmulKernel;
+        class: &str,
+        names: &[String],
+        pinned: Option<usize>,
+        lower: &dyn Fn(usize) -> Lowering,
+    ) -> usize;
 }
 
 /// Describe `step` as GPU dispatches.
@@ -217,9 +221,9 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Softmax(kind) => softmax::lower(*kind, step),
         Op::CrossEntropy(eps) => cross_entropy::lower(*eps, false, step),
         Op::CrossEntropyGrad(eps) => cross_entropy::lower(*eps, true, step),
-        Op::Conv2d(g) => conv::lower(conv::Product::Forward, *g, step),
-        Op::Conv2dGradInput(g) => conv::lower(conv::Product::GradInput, *g, step),
-        Op::Conv2dGradWeight(g) => conv::lower(conv::Product::GradWeight, *g, step),
+        Op::Conv2d(g) => conv::lower(conv::Product::Forward, *g, step, tuner),
+        Op::Conv2dGradInput(g) => conv::lower(conv::Product::GradInput, *g, step, tuner),
+        Op::Conv2dGradWeight(g) => conv::lower(conv::Product::GradWeight, *g, step, tuner),
         Op::Matmul => matmul::lower(step, tuner),
         Op::Fused(expr) => fused::lower(expr, step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),

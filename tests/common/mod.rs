@@ -2,6 +2,7 @@
 //! loops, none of the engine's code), seeded data and the one tolerance contract.
 #![allow(dead_code)]
 
+pub mod convolutions;
 pub mod products;
 
 use lepton::{DType, Device, Tensor};

@@ -26,8 +26,8 @@ const MAX_PROGRAM_BYTES: u64 = 1 << 30;
 const MAX_BIND_GROUPS: usize = 8192;
 
 pub(crate) type BindKey = (u64, Vec<(u32, u64, u64)>);
-/// A plan's id and the kernel pinned when it was compiled.
-type ProgramKey = (u64, Option<crate::autotune::MatmulKernel>);
+/// A plan's id and the kernels pinned when it was compiled.
+type ProgramKey = (u64, crate::autotune::Pins);
 
 pub struct GpuContext {
     pub(crate) device: wgpu::Device,
@@ -40,7 +40,7 @@ pub struct GpuContext {
     programs: Mutex<HashMap<ProgramKey, Arc<Program>>>,
     constants: Mutex<HashMap<(DType, u64), Arc<GpuBuffer>>>,
     /// Kernel choices by problem class, read from the disk cache on first use.
-    pub(crate) tuned: Mutex<Option<HashMap<String, crate::autotune::MatmulKernel>>>,
+    pub(crate) tuned: Mutex<Option<HashMap<String, String>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
 

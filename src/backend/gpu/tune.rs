@@ -1,4 +1,4 @@
-//! Choosing a matrix-product kernel on this device: pinned, remembered, or timed (see
+//! Choosing among kernels on this device: pinned, remembered, or timed (see
 //! `crate::autotune`).
 
 use std::collections::HashMap;
@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use super::context::GpuContext;
 use super::program::fold;
 use super::shaders;
-use crate::autotune::{self, DiskCache, MatmulKernel};
-use crate::ops::matmul::{lower_with, problem_class};
-use crate::ops::{Arg, ShaderFile, StepDesc, Tuner};
+use crate::autotune::{self, DiskCache};
+use crate::ops::{Arg, Lowering, ShaderFile, StepDesc, Tuner};
 use crate::shape::Layout;
 
 /// Timed runs per candidate at most, and the time after which a candidate gets no more.
@@ -17,29 +16,37 @@ const RUNS: usize = 5;
 const BUDGET: Duration = Duration::from_millis(300);
 
 impl Tuner for GpuContext {
-    fn matmul(&self, step: &StepDesc, candidates: &[MatmulKernel]) -> MatmulKernel {
-        if let Some(kernel) = autotune::pinned().filter(|k| candidates.contains(k)) {
-            return kernel;
+    fn choose(
+        &self,
+        step: &StepDesc,
+        class: &str,
+        names: &[String],
+        pinned: Option<usize>,
+        lower: &dyn Fn(usize) -> Lowering,
+    ) -> usize {
+        if let Some(i) = pinned {
+            return i;
         }
-        let default = candidates[0];
-        if !autotune::enabled() || candidates.len() == 1 {
-            return default;
+        if !autotune::enabled() || names.len() == 1 {
+            return 0;
         }
-        let class = problem_class(step);
         let adapter = self.tuning_key();
         let mut tuned = self.tuned.lock().unwrap_or_else(|e| e.into_inner());
         let known = tuned.get_or_insert_with(|| match &adapter {
             Some(key) => DiskCache::load(key),
             None => HashMap::new(),
         });
-        if let Some(&kernel) = known.get(&class).filter(|k| candidates.contains(k)) {
-            return kernel;
+        if let Some(i) = known
+            .get(class)
+            .and_then(|name| names.iter().position(|n| n == name))
+        {
+            return i;
         }
-        let chosen = self.fastest(step, candidates).unwrap_or(default);
+        let chosen = self.fastest(step, names.len(), lower).unwrap_or(0);
         crate::stats::tuned();
-        known.insert(class.clone(), chosen);
+        known.insert(class.to_string(), names[chosen].clone());
         if let Some(key) = adapter {
-            DiskCache::store(&key, &class, chosen);
+            DiskCache::store(&key, class, &names[chosen]);
         }
         chosen
     }
@@ -67,6 +74,7 @@ impl GpuContext {
             ShaderFile::Matmul,
             ShaderFile::MatmulBlocked,
             ShaderFile::MatmulShared,
+            ShaderFile::Conv,
         ] {
             for byte in shaders::source(file).bytes() {
                 hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
@@ -78,10 +86,14 @@ impl GpuContext {
         ))
     }
 
-    /// Time each candidate on zeroed operands of the step's layouts and return the fastest;
-    /// None when none ran.
-    fn fastest(&self, step: &StepDesc, candidates: &[MatmulKernel]) -> Option<MatmulKernel> {
-        let element = step.out_dtype.size_in_bytes();
+    /// Time each of `count` candidates on zeroed operands of the step's layouts and return
+    /// the fastest; None when none ran.
+    fn fastest(
+        &self,
+        step: &StepDesc,
+        count: usize,
+        lower: &dyn Fn(usize) -> Lowering,
+    ) -> Option<usize> {
         let fresh = |bytes: u64| {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("autotune operand"),
@@ -90,36 +102,35 @@ impl GpuContext {
                 mapped_at_creation: false,
             })
         };
-        let buffers = self
+        let output = Layout::contiguous(step.out_shape);
+        let buffers: Vec<wgpu::Buffer> = self
             .scoped("autotune buffers", || {
-                Ok([
-                    fresh(extent(step.inputs[0].1, element)),
-                    fresh(extent(step.inputs[1].1, element)),
-                    fresh(extent(&Layout::contiguous(step.out_shape), element)),
-                ])
+                Ok(step
+                    .inputs
+                    .iter()
+                    .map(|(dtype, l)| fresh(extent(l, dtype.size_in_bytes())))
+                    .chain([fresh(extent(&output, step.out_dtype.size_in_bytes()))])
+                    .collect())
             })
             .ok()?;
-        let mut best: Option<(Duration, MatmulKernel)> = None;
-        for &kernel in candidates {
-            let Some(time) = self.time_one(step, kernel, &buffers) else {
+        let mut best: Option<(Duration, usize)> = None;
+        for i in 0..count {
+            let Some(time) = self.time_one(&lower(i), &buffers) else {
                 continue;
             };
             if best.is_none_or(|(t, _)| time < t) {
-                best = Some((time, kernel));
+                best = Some((time, i));
             }
         }
-        best.map(|(_, k)| k)
+        best.map(|(_, i)| i)
     }
 
-    /// The best of a few runs of `kernel`, after one to warm up; None if it cannot run.
-    fn time_one(
-        &self,
-        step: &StepDesc,
-        kernel: MatmulKernel,
-        [a, b, c]: &[wgpu::Buffer; 3],
-    ) -> Option<Duration> {
-        let lowering = lower_with(step, kernel);
-        let dispatch = lowering.dispatches.first()?;
+    /// The best of a few runs of a one-dispatch lowering, after one to warm up; None if it
+    /// cannot run. `buffers` holds the step's inputs, then its output.
+    fn time_one(&self, lowering: &Lowering, buffers: &[wgpu::Buffer]) -> Option<Duration> {
+        let [dispatch] = &lowering.dispatches[..] else {
+            return None;
+        };
         let (_, pipeline) = self.pipeline(&dispatch.variant).ok()?;
         let params = self
             .scoped("autotune parameters", || {
@@ -134,9 +145,9 @@ impl GpuContext {
         }];
         for &(binding, arg) in &dispatch.bindings {
             let buffer = match arg {
-                Arg::Input(0) => a,
-                Arg::Input(_) => b,
-                _ => c,
+                Arg::Input(i) => &buffers[i],
+                Arg::Output => buffers.last()?,
+                Arg::Scratch(_) => return None,
             };
             entries.push(wgpu::BindGroupEntry {
                 binding,
