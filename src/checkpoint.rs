@@ -9,7 +9,6 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, View};
 
-use crate::backend::cpu::CpuData;
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -123,21 +122,28 @@ pub fn load(path: &Path, device: &Device) -> Result<(NamedTensors, HashMap<Strin
     for (name, view) in file.tensors() {
         let shape = view.shape().to_vec();
         let data = view.data();
-        let cpu = match view.dtype() {
-            Dtype::F16 => CpuData::from_vec(bytemuck::pod_collect_to_vec::<u8, half::f16>(data)),
-            Dtype::F32 => CpuData::from_vec(bytemuck::pod_collect_to_vec::<u8, f32>(data)),
-            Dtype::F64 => CpuData::from_vec(bytemuck::pod_collect_to_vec::<u8, f64>(data)),
+        let t = match view.dtype() {
+            Dtype::F16 => Tensor::from_vec(
+                bytemuck::pod_collect_to_vec::<u8, half::f16>(data),
+                &shape,
+                device,
+            )?,
+            Dtype::F32 => Tensor::from_vec(
+                bytemuck::pod_collect_to_vec::<u8, f32>(data),
+                &shape,
+                device,
+            )?,
+            Dtype::F64 => Tensor::from_vec(
+                bytemuck::pod_collect_to_vec::<u8, f64>(data),
+                &shape,
+                device,
+            )?,
             other => {
                 return Err(err(
                     path,
                     format!("{name}: dtype {other:?} is not f16, f32 or f64"),
                 ))
             }
-        };
-        let t = match cpu {
-            CpuData::F16(v) => Tensor::from_vec(v, &shape, device)?,
-            CpuData::F32(v) => Tensor::from_vec(v, &shape, device)?,
-            CpuData::F64(v) => Tensor::from_vec(v, &shape, device)?,
         };
         tensors.push((name, t));
     }

@@ -193,12 +193,22 @@ fn columns<T: Element>(
                     if y < 0 || y >= d.h as isize {
                         continue;
                     }
-                    for ox in 0..d.ow {
-                        let xx = (ox * geo.stride.1 + j * geo.dilation.1) as isize
-                            - geo.padding.1 as isize;
-                        if xx >= 0 && xx < d.w as isize {
-                            col[row + oy * d.ow + ox] =
-                                x[at(xl, [n, grp * cg + c, y as usize, xx as usize])];
+                    // The outputs whose tap lands inside the row, then a strided copy
+                    // (a plain one for stride 1 over a dense row).
+                    let (lo, hi) =
+                        inside(d.w, d.ow, j, geo.stride.1, geo.dilation.1, geo.padding.1);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let first_x = lo * geo.stride.1 + j * geo.dilation.1 - geo.padding.1;
+                    let start = at(xl, [n, grp * cg + c, y as usize, first_x]);
+                    let step = geo.stride.1 * xl.strides[3];
+                    let dst = &mut col[row + oy * d.ow + lo..row + oy * d.ow + hi];
+                    if step == 1 {
+                        dst.copy_from_slice(&x[start..start + dst.len()]);
+                    } else {
+                        for (k, v) in dst.iter_mut().enumerate() {
+                            *v = x[start + k * step];
                         }
                     }
                 }
@@ -206,6 +216,25 @@ fn columns<T: Element>(
         }
     }
     col
+}
+
+/// The outputs [lo, hi) along an axis of `outputs` whose tap `k` lands inside `size`:
+/// 0 ≤ o·stride + k·dilation − pad < size.
+fn inside(
+    size: usize,
+    outputs: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    pad: usize,
+) -> (usize, usize) {
+    let shift = k * dilation;
+    let lo = pad.saturating_sub(shift).div_ceil(stride);
+    let hi = (size + pad)
+        .saturating_sub(shift)
+        .div_ceil(stride)
+        .min(outputs);
+    (lo, hi)
 }
 
 /// A view's elements gathered densely in row-major order.
@@ -345,14 +374,13 @@ fn scatter<T: Element>(col: &[T], out: &mut [T], d: &Dims, geo: &Geometry) {
                     if y < 0 || y >= d.h as isize {
                         continue;
                     }
-                    for ox in 0..d.ow {
-                        let xx = (ox * geo.stride.1 + j * geo.dilation.1) as isize
-                            - geo.padding.1 as isize;
-                        if xx >= 0 && xx < d.w as isize {
-                            let to = (c * d.h + y as usize) * d.w + xx as usize;
-                            out[to] =
-                                T::from_f64(out[to].to_f64() + col[row + oy * d.ow + ox].to_f64());
-                        }
+                    let (lo, hi) =
+                        inside(d.w, d.ow, j, geo.stride.1, geo.dilation.1, geo.padding.1);
+                    let line = (c * d.h + y as usize) * d.w;
+                    for ox in lo..hi {
+                        let to = line + ox * geo.stride.1 + j * geo.dilation.1 - geo.padding.1;
+                        out[to] =
+                            T::from_f64(out[to].to_f64() + col[row + oy * d.ow + ox].to_f64());
                     }
                 }
             }
