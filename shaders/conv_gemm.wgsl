@@ -10,13 +10,10 @@
 //
 // k runs over a triple (the reduced indices), stepped by carrying rather than divided out.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines, and
-// in the four-wide variant (rows of C whole quads) each line followed by a `// vec4:` line:
+// Rendered after tiles.wgsl (C and its stores). Specialized per variant by
+// src/backend/gpu/shaders.rs, which replaces these lines:
 alias TI = f32;
-alias TO = f32;
 const PRODUCT: u32 = 0u;
-const TM: u32 = 2u;
-const TN: u32 = 2u;
 
 // Parameters (u32 words), as conv.wgsl's:
 //   0 N  1 C  2 H  3 W  4 O  5 OH  6 OW  7 KH  8 KW  9, 10 stride  11, 12 padding
@@ -32,9 +29,7 @@ fn p(k: u32) -> u32 {
 }
 @group(0) @binding(1) var<storage, read> image: array<TI>;
 @group(0) @binding(2) var<storage, read> weight: array<TI>;
-@group(0) @binding(3) var<storage, read> out_grad: array<TI>;
-@group(0) @binding(4) var<storage, read_write> dst: array<TO>;
-// vec4: @group(0) @binding(4) var<storage, read_write> dst: array<vec4<TO>>;
+@group(0) @binding(4) var<storage, read> out_grad: array<TI>;
 
 // A reduced index k as its triple (channel, kernel row, kernel column), or for the weight's
 // gradient (image, output row, output column); with what it adds to a column's address in
@@ -238,38 +233,21 @@ fn b_block(blk: Block, q: Quad, cols: Cols) -> mat4x4<f32> {
     );
 }
 
-// The first `count` elements of `v` to C from element `at`; the four-wide variant (rows of
-// C whole quads, so a block is wholly inside C or wholly past it) writes all four at once.
-fn put_row(at: u32, v: vec4<f32>, count: u32) { for (var j = 0u; j < count; j++) { dst[at + j] = TO(v[j]); } }
-// vec4: fn put_row(at: u32, v: vec4<f32>, count: u32) { dst[at / 4u] = vec4<TO>(v); }
-
-fn store(block: mat4x4<f32>, base: u32, m0: u32, n0: u32) {
-    let m = p(34);
-    let n = p(35);
-    if (n0 >= n) {
-        return;
-    }
-    let rows = transpose(block);
-    let count = min(4u, n - n0);
-    for (var row = 0u; row < 4u; row++) {
-        if (m0 + row < m) {
-            put_row(base + (m0 + row) * n + n0, rows[row], count);
-        }
-    }
+// C's rows and columns.
+fn c_size() -> vec2<u32> {
+    return vec2<u32>(p(34), p(35));
 }
 
 @compute @workgroup_size(8, 8)
 fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
-    let tiles = p(31) * p(32);
-    let task = wg.y * nwg.x + wg.x;
-    if (task >= tiles * p(33)) {
+    let at = tile_at(wg, nwg, lid, p(31), p(32), p(33));
+    if (!at.live) {
         return;
     }
-    let b = task / tiles;
-    let tile = task % tiles;
-    let m0 = (tile / p(32)) * (32u * TM) + lid.y * (4u * TM);
-    let n0 = (tile % p(32)) * (32u * TN) + lid.x * (4u * TN);
+    let b = at.batch;
+    let m0 = at.m0;
+    let n0 = at.n0;
     let groups = p(15);
     var blk: Block;
     if (PRODUCT == 2u) {
@@ -308,9 +286,9 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         c10 += a1 * b0;
         c11 += a1 * b1;
     }
-    store(c00, c_base, m0, n0);
-    store(c01, c_base, m0, n0 + 4u);
-    store(c10, c_base, m0 + 4u, n0);
-    store(c11, c_base, m0 + 4u, n0 + 4u);
+    store(c00, c_base, m0, n0, c_size());
+    store(c01, c_base, m0, n0 + 4u, c_size());
+    store(c10, c_base, m0 + 4u, n0, c_size());
+    store(c11, c_base, m0 + 4u, n0 + 4u, c_size());
     // end blocks
 }

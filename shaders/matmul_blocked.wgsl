@@ -6,14 +6,12 @@
 // K % 4 == 0 and the vector axes 4-aligned; rows and columns past M and N are clamped on
 // load and skipped on store.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines (the
-// operands' vector axes: 1 along k, 0 along m for A and along n for B):
+// Rendered after tiles.wgsl (C and its stores). Specialized per variant by
+// src/backend/gpu/shaders.rs, which replaces these lines (the operands' vector axes: 1
+// along k, 0 along m for A and along n for B):
 alias TI = f32;
-alias TO = f32;
 const A_ALONG_K: u32 = 1u;
 const B_ALONG_K: u32 = 0u;
-const TM: u32 = 2u;
-const TN: u32 = 2u;
 
 // Parameters (u32 words):
 //   0 M  1 N  2 K  3 batch count  4 tiles along M  5 tiles along N
@@ -27,8 +25,6 @@ fn p(k: u32) -> u32 {
 }
 @group(0) @binding(1) var<storage, read> a: array<vec4<TI>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<TI>>;
-@group(0) @binding(3) var<storage, read_write> c: array<TO>;
-// vec4: @group(0) @binding(3) var<storage, read_write> c: array<vec4<TO>>;
 
 fn av(element: u32) -> vec4<f32> {
     return vec4<f32>(a[element / 4u]);
@@ -74,38 +70,21 @@ fn b_block(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
     return transpose(mat4x4<f32>(bv(at + k0 * rs), bv(at + (k0 + 1u) * rs), bv(at + (k0 + 2u) * rs), bv(at + (k0 + 3u) * rs)));
 }
 
-// The first `count` elements of `v` to C from element `at`; the four-wide variant (N a
-// multiple of 4, so a block is wholly inside C or wholly past it) writes all four at once.
-fn put_row(at: u32, v: vec4<f32>, count: u32) { for (var j = 0u; j < count; j++) { c[at + j] = TO(v[j]); } }
-// vec4: fn put_row(at: u32, v: vec4<f32>, count: u32) { c[at / 4u] = vec4<TO>(v); }
-
-fn store(block: mat4x4<f32>, base: u32, m0: u32, n0: u32) {
-    let m = p(0);
-    let n = p(1);
-    if (n0 >= n) {
-        return;
-    }
-    let rows = transpose(block);
-    let count = min(4u, n - n0);
-    for (var row = 0u; row < 4u; row++) {
-        if (m0 + row < m) {
-            put_row(base + (m0 + row) * n + n0, rows[row], count);
-        }
-    }
+// C's rows and columns.
+fn c_size() -> vec2<u32> {
+    return vec2<u32>(p(0), p(1));
 }
 
 @compute @workgroup_size(8, 8)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
-    let tiles = p(4) * p(5);
-    let task = wg.y * nwg.x + wg.x;
-    if (task >= tiles * p(3)) {
+    let at = tile_at(wg, nwg, lid, p(4), p(5), p(3));
+    if (!at.live) {
         return;
     }
-    let batch = task / tiles;
-    let tile = task % tiles;
-    let m0 = (tile / p(5)) * (32u * TM) + lid.y * (4u * TM);
-    let n0 = (tile % p(5)) * (32u * TN) + lid.x * (4u * TN);
+    let batch = at.batch;
+    let m0 = at.m0;
+    let n0 = at.n0;
 
     var a_base = p(6) * 4u;
     var b_base = p(7) * 4u;
@@ -135,9 +114,9 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         c10 += a1 * b0;
         c11 += a1 * b1;
     }
-    store(c00, c_base, m0, n0);
-    store(c01, c_base, m0, n0 + 4u);
-    store(c10, c_base, m0 + 4u, n0);
-    store(c11, c_base, m0 + 4u, n0 + 4u);
+    store(c00, c_base, m0, n0, c_size());
+    store(c01, c_base, m0, n0 + 4u, c_size());
+    store(c10, c_base, m0 + 4u, n0, c_size());
+    store(c11, c_base, m0 + 4u, n0 + 4u, c_size());
     // end blocks
 }

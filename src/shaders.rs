@@ -141,7 +141,7 @@ pub fn rendered() -> Vec<RenderedShader> {
 }
 
 /// The shader files as they are on disk: (file name, source).
-/// The row kernels' files appear with the prelude they are rendered after, and the prelude
+/// Files rendered after a prelude (rows.wgsl, tiles.wgsl) appear with it, and each prelude
 /// on its own.
 pub fn files() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = [
@@ -158,5 +158,6 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
     .map(|f| (file_name(f), crate::backend::gpu::shaders::source(f)))
     .collect();
     out.push(("rows.wgsl", crate::backend::gpu::shaders::ROWS));
+    out.push(("tiles.wgsl", crate::backend::gpu::shaders::TILES));
     out
 }

@@ -33,31 +33,7 @@ fn every_candidate_kernel_of_the_autotuner() {
     for kernel in MatmulKernel::ALL {
         pin_matmul(Some(kernel));
         for (i, &(m, k, n)) in aligned.iter().chain(&odd).enumerate() {
-            let seed = 400 + 10 * i as u64;
-            let a_rows = rounded(&data(m * k, seed, -1.0, 1.0), DType::F32);
-            let b_rows = rounded(&data(k * n, seed + 1, -1.0, 1.0), DType::F32);
-            let (ra, rb) = (
-                Nd::new(&[m, k], a_rows.clone()),
-                Nd::new(&[k, n], b_rows.clone()),
-            );
-            let (want, abs) = reference(&ra, &rb);
-            let a_cols = tensor(&ra.permute(&[1, 0]).data, &[k, m], DType::F32, &gpu)
-                .t()
-                .unwrap();
-            let b_cols = tensor(&rb.permute(&[1, 0]).data, &[n, k], DType::F32, &gpu)
-                .t()
-                .unwrap();
-            let a_rows = tensor(&a_rows, &[m, k], DType::F32, &gpu);
-            let b_rows = tensor(&b_rows, &[k, n], DType::F32, &gpu);
-            for (name, a, b) in [
-                ("NN", &a_rows, &b_rows),
-                ("NT", &a_rows, &b_cols),
-                ("TN", &a_cols, &b_rows),
-                ("TT", &a_cols, &b_cols),
-            ] {
-                let what = format!("{} {name} {m}x{k}x{n}", kernel.name());
-                check(&a.matmul(b).unwrap(), &want, &abs, k, U32, &what);
-            }
+            check_every_layout(&gpu, (m, k, n), 400 + 10 * i as u64, &kernel.name());
         }
         // Broadcast batches: [3, 1, m, k] @ [4, k, n].
         let (a, b, ra, rb) = operands(&[3, 1, 12, 8], &[4, 8, 20], 480, DType::F32, &gpu);
@@ -79,6 +55,21 @@ fn every_candidate_tiling_of_convolutions() {
         check_products(&gpu, (1, 9, 20, 17, 5), (2, 3), &spec(2, 0, 2, 1), 810);
     }
     pin_conv(None);
+}
+
+/// Run the ignored test `name` of this binary in a new process with its cache in `dir`.
+fn passes_in_its_own_process(name: &str, dir: &std::path::Path) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", name])
+        .env("LEPTON_CACHE_DIR", dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// An m×64×n product, checked against f64. 96×64×160 and 120×64×200 are one problem class
@@ -128,17 +119,7 @@ fn a_timed_choice_is_kept_in_memory_and_on_disk() {
     assert_eq!(choices.len(), 1, "{stored}");
     assert!(MatmulKernel::parse(choices[0]).is_some(), "{stored}");
     // A second process finds the choice on disk and times nothing.
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "second_run_starts_warm"])
-        .env("LEPTON_CACHE_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    passes_in_its_own_process("second_run_starts_warm", &dir);
     lepton::autotune::set_enabled(false);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -159,17 +140,7 @@ fn a_corrupt_cache_file_is_timed_over() {
     let dir = std::env::temp_dir().join(format!("lepton-autotune-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("autotune.json"), b"{ not json").unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "a_fresh_process_times_and_rewrites"])
-        .env("LEPTON_CACHE_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    passes_in_its_own_process("a_fresh_process_times_and_rewrites", &dir);
     let text = std::fs::read_to_string(dir.join("autotune.json")).unwrap();
     assert!(
         serde_json::from_str::<serde_json::Value>(&text).is_ok(),

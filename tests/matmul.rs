@@ -166,38 +166,7 @@ fn four_wide_blocks_in_every_layout() {
         .iter()
         .enumerate()
         {
-            let seed = 250 + 10 * i as u64;
-            let a_rows = rounded(&data(m * k, seed, -1.0, 1.0), DType::F32);
-            let b_rows = rounded(&data(k * n, seed + 1, -1.0, 1.0), DType::F32);
-            let (ra, rb) = (
-                Nd::new(&[m, k], a_rows.clone()),
-                Nd::new(&[k, n], b_rows.clone()),
-            );
-            let (want, abs) = reference(&ra, &rb);
-            // The same matrices stored transposed, viewed back with t().
-            let a_cols = tensor(&ra.permute(&[1, 0]).data, &[k, m], DType::F32, &device)
-                .t()
-                .unwrap();
-            let b_cols = tensor(&rb.permute(&[1, 0]).data, &[n, k], DType::F32, &device)
-                .t()
-                .unwrap();
-            let a_rows = tensor(&a_rows, &[m, k], DType::F32, &device);
-            let b_rows = tensor(&b_rows, &[k, n], DType::F32, &device);
-            for (name, a, b) in [
-                ("NN", &a_rows, &b_rows),
-                ("NT", &a_rows, &b_cols),
-                ("TN", &a_cols, &b_rows),
-                ("TT", &a_cols, &b_cols),
-            ] {
-                check(
-                    &a.matmul(b).unwrap(),
-                    &want,
-                    &abs,
-                    k,
-                    U32,
-                    &format!("{name} {m}x{k}x{n} on {device}"),
-                );
-            }
+            check_every_layout(&device, (m, k, n), 250 + 10 * i as u64, "");
         }
         let (a, b, ra, rb) = operands(&[2, 1, 8, 12], &[3, 12, 8], 300, DType::F32, &device);
         let (want, abs) = reference(&ra, &rb);

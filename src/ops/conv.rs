@@ -3,6 +3,7 @@
 //! im2col buffer on the GPU. On the CPU path, each image's columns are gathered once and
 //! the products go to `gemm`.
 
+use std::ops::Range;
 use std::panic::Location;
 
 use rayon::prelude::*;
@@ -170,8 +171,38 @@ fn at(l: &Layout, idx: [usize; 4]) -> usize {
             .sum::<usize>()
 }
 
+/// Visit every run of one window row that lies inside the image: for channel c (within
+/// the group), image row y and the window's first column x, the run of outputs [lo, hi)
+/// whose taps read x, x + stride, …, and where that run sits in the columns [K, P].
+fn window_rows(
+    d: &Dims,
+    geo: &Geometry,
+    mut visit: impl FnMut(usize, usize, usize, Range<usize>, usize),
+) {
+    let cg = d.c / geo.groups;
+    let p = d.oh * d.ow;
+    for c in 0..cg {
+        for i in 0..d.kh {
+            for j in 0..d.kw {
+                let row = ((c * d.kh + i) * d.kw + j) * p;
+                let (lo, hi) = inside(d.w, d.ow, j, geo.stride.1, geo.dilation.1, geo.padding.1);
+                if lo >= hi {
+                    continue;
+                }
+                let first_x = lo * geo.stride.1 + j * geo.dilation.1 - geo.padding.1;
+                let (ylo, yhi) = inside(d.h, d.oh, i, geo.stride.0, geo.dilation.0, geo.padding.0);
+                for oy in ylo..yhi {
+                    let y = oy * geo.stride.0 + i * geo.dilation.0 - geo.padding.0;
+                    visit(c, y, first_x, lo..hi, row + oy * d.ow);
+                }
+            }
+        }
+    }
+}
+
 /// The columns of image `n`, group `grp`: [K, P] row-major with K = (c, i, j) over C/groups
 /// channels and the kernel window, P = (oy, ox); zero where the window leaves the image.
+/// Each run is one strided copy (a plain one for stride 1 over a dense row).
 fn columns<T: Element>(
     x: &[T],
     xl: &Layout,
@@ -181,40 +212,19 @@ fn columns<T: Element>(
     grp: usize,
 ) -> Vec<T> {
     let cg = d.c / geo.groups;
-    let p = d.oh * d.ow;
-    let mut col = vec![T::from_f64(0.0); cg * d.kh * d.kw * p];
-    for c in 0..cg {
-        for i in 0..d.kh {
-            for j in 0..d.kw {
-                let row = ((c * d.kh + i) * d.kw + j) * p;
-                for oy in 0..d.oh {
-                    let y =
-                        (oy * geo.stride.0 + i * geo.dilation.0) as isize - geo.padding.0 as isize;
-                    if y < 0 || y >= d.h as isize {
-                        continue;
-                    }
-                    // The outputs whose tap lands inside the row, then a strided copy
-                    // (a plain one for stride 1 over a dense row).
-                    let (lo, hi) =
-                        inside(d.w, d.ow, j, geo.stride.1, geo.dilation.1, geo.padding.1);
-                    if lo >= hi {
-                        continue;
-                    }
-                    let first_x = lo * geo.stride.1 + j * geo.dilation.1 - geo.padding.1;
-                    let start = at(xl, [n, grp * cg + c, y as usize, first_x]);
-                    let step = geo.stride.1 * xl.strides[3];
-                    let dst = &mut col[row + oy * d.ow + lo..row + oy * d.ow + hi];
-                    if step == 1 {
-                        dst.copy_from_slice(&x[start..start + dst.len()]);
-                    } else {
-                        for (k, v) in dst.iter_mut().enumerate() {
-                            *v = x[start + k * step];
-                        }
-                    }
-                }
+    let mut col = vec![T::from_f64(0.0); cg * d.kh * d.kw * d.oh * d.ow];
+    let step = geo.stride.1 * xl.strides[3];
+    window_rows(d, geo, |c, y, first_x, run, at| {
+        let start = self::at(xl, [n, grp * cg + c, y, first_x]);
+        let dst = &mut col[at + run.start..at + run.end];
+        if step == 1 {
+            dst.copy_from_slice(&x[start..start + dst.len()]);
+        } else {
+            for (k, v) in dst.iter_mut().enumerate() {
+                *v = x[start + k * step];
             }
         }
-    }
+    });
     col
 }
 
@@ -360,77 +370,39 @@ pub(crate) fn run_cpu(
     Ok(())
 }
 
-/// Add columns [K, P] back into their image positions (the adjoint of `columns`).
+/// Add columns [K, P] back into their image positions [C/groups, H, W] (the adjoint of
+/// `columns`).
 fn scatter<T: Element>(col: &[T], out: &mut [T], d: &Dims, geo: &Geometry) {
-    let cg = d.c / geo.groups;
-    let p = d.oh * d.ow;
-    for c in 0..cg {
-        for i in 0..d.kh {
-            for j in 0..d.kw {
-                let row = ((c * d.kh + i) * d.kw + j) * p;
-                for oy in 0..d.oh {
-                    let y =
-                        (oy * geo.stride.0 + i * geo.dilation.0) as isize - geo.padding.0 as isize;
-                    if y < 0 || y >= d.h as isize {
-                        continue;
-                    }
-                    let (lo, hi) =
-                        inside(d.w, d.ow, j, geo.stride.1, geo.dilation.1, geo.padding.1);
-                    let line = (c * d.h + y as usize) * d.w;
-                    for ox in lo..hi {
-                        let to = line + ox * geo.stride.1 + j * geo.dilation.1 - geo.padding.1;
-                        out[to] =
-                            T::from_f64(out[to].to_f64() + col[row + oy * d.ow + ox].to_f64());
-                    }
-                }
-            }
+    window_rows(d, geo, |c, y, first_x, run, at| {
+        let line = (c * d.h + y) * d.w + first_x;
+        for (k, ox) in run.enumerate() {
+            let to = line + k * geo.stride.1;
+            out[to] = T::from_f64(out[to].to_f64() + col[at + ox].to_f64());
         }
-    }
+    });
 }
 
-/// The generated body of conv_gemm.wgsl for `tm`×`tn` blocks of 4×4.
+/// The generated body of conv_gemm.wgsl for `tm`×`tn` blocks of 4×4: each k step takes
+/// four reduced indices, stepped by carrying.
 fn blocks(tm: usize, tn: usize) -> String {
-    let mut code = Vec::new();
-    for j in 0..tn {
-        code.push(format!("    let cols{j} = columns(blk, n0 + {}u);", 4 * j));
-    }
-    for i in 0..tm {
-        for j in 0..tn {
-            code.push(format!("    var c{i}{j} = mat4x4<f32>();"));
-        }
-    }
-    code.push("    var k = k_first();".into());
-    code.push("    for (var k0 = 0u; k0 < p(36); k0 += 4u) {".into());
-    code.push("        let k1 = k_next(k);".into());
-    code.push("        let k2 = k_next(k1);".into());
-    code.push("        let k3 = k_next(k2);".into());
-    code.push("        let q = Quad(k, k1, k2, k3);".into());
-    code.push("        k = k_next(k3);".into());
-    for i in 0..tm {
-        code.push(format!(
-            "        let a{i} = a_block(blk, m0 + {}u, q);",
-            4 * i
-        ));
-    }
-    for j in 0..tn {
-        code.push(format!("        let b{j} = b_block(blk, q, cols{j});"));
-    }
-    for i in 0..tm {
-        for j in 0..tn {
-            code.push(format!("        c{i}{j} += a{i} * b{j};"));
-        }
-    }
-    code.push("    }".into());
-    for i in 0..tm {
-        for j in 0..tn {
-            code.push(format!(
-                "    store(c{i}{j}, c_base, m0 + {}u, n0 + {}u);",
-                4 * i,
-                4 * j
-            ));
-        }
-    }
-    code.join("\n")
+    let mut setup: Vec<String> = (0..tn)
+        .map(|j| format!("let cols{j} = columns(blk, n0 + {}u);", 4 * j))
+        .collect();
+    setup.push("var k = k_first();".into());
+    super::matmul::tile_body(
+        (tm, tn),
+        &setup,
+        "for (var k0 = 0u; k0 < p(36); k0 += 4u) {",
+        &[
+            "let k1 = k_next(k);",
+            "let k2 = k_next(k1);",
+            "let k3 = k_next(k2);",
+            "let q = Quad(k, k1, k2, k3);",
+            "k = k_next(k3);",
+        ],
+        &|i| format!("a_block(blk, m0 + {}u, q)", 4 * i),
+        &|j| format!("b_block(blk, q, cols{j})"),
+    )
 }
 
 /// Blocks of 4×4 per invocation along a side of `size`: as many as the side fills, up to
@@ -570,8 +542,8 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
     let bindings = vec![
         (1, Arg::Input(image)),
         (2, Arg::Input(weight)),
-        (3, Arg::Input(out_grad)),
-        (4, Arg::Output),
+        (3, Arg::Output),
+        (4, Arg::Input(out_grad)),
     ];
     let workgroups = if rows * cols == 0 {
         0

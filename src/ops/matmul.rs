@@ -275,28 +275,28 @@ pub(crate) fn problem_class(step: &StepDesc) -> String {
     )
 }
 
-/// The generated body of matmul_blocked.wgsl for `tm`×`tn` blocks: named accumulators, the
-/// k loop, and the stores.
-fn register_blocks(tm: usize, tn: usize) -> String {
-    let mut code = Vec::new();
+/// The generated body of a register-tile kernel (matmul_blocked.wgsl, conv_gemm.wgsl) for
+/// `tm`×`tn` blocks of 4×4: named accumulators (they stay in registers, where an array of
+/// them did not), the k loop headed by `head` whose iterations start with `step`, the loads
+/// `a(i)` and `b(j)` of A's i-th and B's j-th blocks, and the stores; `setup` runs first.
+pub(crate) fn tile_body(
+    (tm, tn): (usize, usize),
+    setup: &[String],
+    head: &str,
+    step: &[&str],
+    a: &dyn Fn(usize) -> String,
+    b: &dyn Fn(usize) -> String,
+) -> String {
+    let mut code: Vec<String> = setup.iter().map(|l| format!("    {l}")).collect();
     for i in 0..tm {
         for j in 0..tn {
             code.push(format!("    var c{i}{j} = mat4x4<f32>();"));
         }
     }
-    code.push("    for (var k0 = 0u; k0 < p(2); k0 += 4u) {".into());
-    for i in 0..tm {
-        code.push(format!(
-            "        let a{i} = a_block(a_base, m0 + {}u, k0);",
-            4 * i
-        ));
-    }
-    for j in 0..tn {
-        code.push(format!(
-            "        let b{j} = b_block(b_base, k0, n0 + {}u);",
-            4 * j
-        ));
-    }
+    code.push(format!("    {head}"));
+    code.extend(step.iter().map(|l| format!("        {l}")));
+    code.extend((0..tm).map(|i| format!("        let a{i} = {};", a(i))));
+    code.extend((0..tn).map(|j| format!("        let b{j} = {};", b(j))));
     for i in 0..tm {
         for j in 0..tn {
             code.push(format!("        c{i}{j} += a{i} * b{j};"));
@@ -306,13 +306,25 @@ fn register_blocks(tm: usize, tn: usize) -> String {
     for i in 0..tm {
         for j in 0..tn {
             code.push(format!(
-                "    store(c{i}{j}, c_base, m0 + {}u, n0 + {}u);",
+                "    store(c{i}{j}, c_base, m0 + {}u, n0 + {}u, c_size());",
                 4 * i,
                 4 * j
             ));
         }
     }
     code.join("\n")
+}
+
+/// The generated body of matmul_blocked.wgsl for `tm`×`tn` blocks.
+fn register_blocks(tm: usize, tn: usize) -> String {
+    tile_body(
+        (tm, tn),
+        &[],
+        "for (var k0 = 0u; k0 < p(2); k0 += 4u) {",
+        &[],
+        &|i| format!("a_block(a_base, m0 + {}u, k0)", 4 * i),
+        &|j| format!("b_block(b_base, k0, n0 + {}u)", 4 * j),
+    )
 }
 
 /// The shader variant of `kernel` for operands of `dtype`, with A read along k (else m)

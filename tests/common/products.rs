@@ -63,3 +63,37 @@ pub fn operands(
         Nd::new(sb, vb),
     )
 }
+
+/// The m×k by k×n product of seeded matrices, each operand stored row-major and stored
+/// transposed (viewed back with t()): all four layouts against f64.
+pub fn check_every_layout(
+    device: &Device,
+    (m, k, n): (usize, usize, usize),
+    seed: u64,
+    what: &str,
+) {
+    let a_rows = rounded(&data(m * k, seed, -1.0, 1.0), DType::F32);
+    let b_rows = rounded(&data(k * n, seed + 1, -1.0, 1.0), DType::F32);
+    let (ra, rb) = (
+        Nd::new(&[m, k], a_rows.clone()),
+        Nd::new(&[k, n], b_rows.clone()),
+    );
+    let (want, abs) = reference(&ra, &rb);
+    let a_cols = tensor(&ra.permute(&[1, 0]).data, &[k, m], DType::F32, device)
+        .t()
+        .unwrap();
+    let b_cols = tensor(&rb.permute(&[1, 0]).data, &[n, k], DType::F32, device)
+        .t()
+        .unwrap();
+    let a_rows = tensor(&a_rows, &[m, k], DType::F32, device);
+    let b_rows = tensor(&b_rows, &[k, n], DType::F32, device);
+    for (name, a, b) in [
+        ("NN", &a_rows, &b_rows),
+        ("NT", &a_rows, &b_cols),
+        ("TN", &a_cols, &b_rows),
+        ("TT", &a_cols, &b_cols),
+    ] {
+        let what = format!("{what} {name} {m}x{k}x{n} on {device}");
+        check(&a.matmul(b).unwrap(), &want, &abs, k, U32, &what);
+    }
+}

@@ -6,6 +6,9 @@ use crate::ops::{ShaderFile, ShaderVariant};
 
 /// What the row kernels (reduce.wgsl, softmax.wgsl) are rendered after.
 pub(crate) const ROWS: &str = include_str!("../../../shaders/rows.wgsl");
+/// What the register-tile product kernels (matmul_blocked.wgsl, conv_gemm.wgsl) are
+/// rendered after.
+pub(crate) const TILES: &str = include_str!("../../../shaders/tiles.wgsl");
 
 pub(crate) fn source(file: ShaderFile) -> &'static str {
     match file {
@@ -16,11 +19,15 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
             include_str!("../../../shaders/reduce.wgsl")
         ),
         ShaderFile::Matmul => include_str!("../../../shaders/matmul.wgsl"),
-        ShaderFile::MatmulBlocked | ShaderFile::MatmulBlockedVec4 => {
+        ShaderFile::MatmulBlocked | ShaderFile::MatmulBlockedVec4 => concat!(
+            include_str!("../../../shaders/tiles.wgsl"),
             include_str!("../../../shaders/matmul_blocked.wgsl")
-        }
+        ),
         ShaderFile::MatmulShared => include_str!("../../../shaders/matmul_shared.wgsl"),
-        ShaderFile::Conv | ShaderFile::ConvVec4 => include_str!("../../../shaders/conv_gemm.wgsl"),
+        ShaderFile::Conv | ShaderFile::ConvVec4 => concat!(
+            include_str!("../../../shaders/tiles.wgsl"),
+            include_str!("../../../shaders/conv_gemm.wgsl")
+        ),
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => concat!(
             include_str!("../../../shaders/rows.wgsl"),
             include_str!("../../../shaders/softmax.wgsl")
