@@ -6,6 +6,7 @@ mod common;
 
 use common::convolutions::*;
 use common::*;
+use lepton::nn::Conv2dSpec;
 use lepton::{grad, DType, Device, Tensor};
 
 #[test]
@@ -216,5 +217,111 @@ fn large_tiles_cover_many_channels_and_pixels() {
             &spec(1, 0, 1, 1),
             7520,
         );
+    }
+}
+
+/// 1-D convolution by the definition: out[n, o, t] = b[o] + Σ x[n, c, t·s + k·d − p]·w[o, c, k].
+#[allow(clippy::needless_range_loop)]
+fn reference_1d(x: &Nd, w: &Nd, b: &[f64], s: &Conv2dSpec) -> (Vec<f64>, Vec<f64>) {
+    let (n, l) = (x.shape[0], x.shape[2]);
+    let (o, cg, k) = (w.shape[0], w.shape[1], w.shape[2]);
+    let (stride, pad, dil) = (s.stride.1, s.padding.1, s.dilation.1);
+    let ol = (l + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+    let (mut out, mut abs) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for oc in 0..o {
+            let grp = oc / (o / s.groups);
+            for t in 0..ol {
+                let (mut v, mut a) = (b[oc], b[oc].abs());
+                for c in 0..cg {
+                    for j in 0..k {
+                        let at = (t * stride + j * dil) as isize - pad as isize;
+                        if at >= 0 && (at as usize) < l {
+                            let p = x.at(&[i, grp * cg + c, at as usize]) * w.at(&[oc, c, j]);
+                            v += p;
+                            a += p.abs();
+                        }
+                    }
+                }
+                out.push(v);
+                abs.push(a);
+            }
+        }
+    }
+    (out, abs)
+}
+
+#[test]
+fn conv1d_matches_the_definition() {
+    for device in devices() {
+        for (case, (stride, padding, dilation, groups)) in
+            [(1, 0, 1, 1), (2, 1, 1, 2), (1, 2, 2, 1), (3, 1, 2, 2)]
+                .into_iter()
+                .enumerate()
+        {
+            let s = spec(stride, padding, dilation, groups);
+            let (n, c, l, o, k) = (2, 4, 13, 6, 3);
+            let seed = 8000 + 10 * case as u64;
+            let xv = rounded(&data(n * c * l, seed, -1.0, 1.0), DType::F32);
+            let wv = rounded(&data(o * (c / groups) * k, seed + 1, -1.0, 1.0), DType::F32);
+            let bv = rounded(&data(o, seed + 2, -1.0, 1.0), DType::F32);
+            let got = tensor(&xv, &[n, c, l], DType::F32, &device)
+                .conv1d(
+                    &tensor(&wv, &[o, c / groups, k], DType::F32, &device),
+                    Some(&tensor(&bv, &[o], DType::F32, &device)),
+                    &s,
+                )
+                .unwrap();
+            let (want, abs) = reference_1d(
+                &Nd::new(&[n, c, l], xv),
+                &Nd::new(&[o, c / groups, k], wv),
+                &bv,
+                &s,
+            );
+            assert_eq!(got.shape()[..2], [n, o]);
+            let g = values(&got);
+            let terms = (c / groups * k) as f64;
+            for i in 0..g.len() {
+                assert!(
+                    (g[i] - want[i]).abs() <= (terms + 2.0) * U32 * abs[i] + 1e-7,
+                    "{s:?} on {device}: [{i}] {} vs {}",
+                    g[i],
+                    want[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_convolutions_accumulate_in_f32() {
+    for device in devices() {
+        if !device.supports(DType::F16) {
+            continue;
+        }
+        let s = spec(1, 1, 1, 1);
+        let (n, c, h, w, o) = (2, 8, 9, 7, 5);
+        let xv = rounded(&data(n * c * h * w, 8100, -1.0, 1.0), DType::F16);
+        let wv = rounded(&data(o * c * 9, 8101, -1.0, 1.0), DType::F16);
+        let got = tensor(&xv, &[n, c, h, w], DType::F16, &device)
+            .conv2d(&tensor(&wv, &[o, c, 3, 3], DType::F16, &device), None, &s)
+            .unwrap();
+        let (want, abs) = reference(
+            &Nd::new(&[n, c, h, w], xv),
+            &Nd::new(&[o, c, 3, 3], wv),
+            &[0.0; 5],
+            &s,
+        );
+        // Products and sums in f32 (72 terms), then one rounding to f16.
+        let g = values(&got);
+        for i in 0..g.len() {
+            let bound = 74.0 * U32 * abs[i] + U16 * want.data[i].abs() + 1e-7;
+            assert!(
+                (g[i] - want.data[i]).abs() <= bound,
+                "f16 on {device}: [{i}] {} vs {}",
+                g[i],
+                want.data[i]
+            );
+        }
     }
 }

@@ -150,6 +150,36 @@ impl Tensor {
         }
     }
 
+    /// 1-D convolution: input [N, C, L], weight [O, C/groups, K], optional bias [O] ->
+    /// [N, O, OL], with the spec's second (column) stride, padding and dilation. It runs on
+    /// the 2-D kernels over images one row high.
+    #[track_caller]
+    pub fn conv1d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        spec: &Conv2dSpec,
+    ) -> Result<Tensor> {
+        if self.rank() != 3 || weight.rank() != 3 {
+            return Err(Error::ShapeMismatch {
+                op: "conv1d",
+                lhs: self.shape().to_vec(),
+                rhs: weight.shape().to_vec(),
+                why: "input [N, C, L] and weight [O, C/groups, K]".into(),
+                location: Location::caller(),
+            });
+        }
+        let flat = Conv2dSpec {
+            stride: (1, spec.stride.1),
+            padding: (0, spec.padding.1),
+            dilation: (1, spec.dilation.1),
+            groups: spec.groups,
+        };
+        self.unsqueeze(2)?
+            .conv2d(&weight.unsqueeze(2)?, bias, &flat)?
+            .squeeze(2)
+    }
+
     /// Max over each window; padding never wins (it is −∞).
     #[track_caller]
     pub fn max_pool2d(&self, kernel: (usize, usize), spec: &Conv2dSpec) -> Result<Tensor> {
