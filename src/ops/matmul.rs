@@ -5,7 +5,8 @@ use std::panic::Location;
 
 use rayon::prelude::*;
 
-use super::reduce::{fold_columns, fold_rows, leads_dense_outputs, ReduceOp, Weights};
+use super::fold::{fold_columns, fold_rows, leads_dense_outputs, Weights};
+use super::reduce::ReduceOp;
 use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::autotune::MatmulKernel;
 use crate::backend::cpu::strided::offsets;

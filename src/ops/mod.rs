@@ -5,6 +5,7 @@
 pub(crate) mod conv;
 pub(crate) mod cross_entropy;
 pub mod elementwise;
+pub(crate) mod fold;
 pub(crate) mod fused;
 pub mod matmul;
 pub mod movement;
@@ -217,7 +218,7 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         | Op::Copy
         | Op::Fill(_)
         | Op::Random => elementwise::lower(step),
-        Op::Reduce { op, reduced } => reduce::lower(*op, *reduced, step),
+        Op::Reduce { op, reduced } => fold::lower(*op, *reduced, step),
         Op::Softmax(kind) => softmax::lower(*kind, step),
         Op::CrossEntropy(eps) => cross_entropy::lower(*eps, false, step),
         Op::CrossEntropyGrad(eps) => cross_entropy::lower(*eps, true, step),

@@ -1,0 +1,268 @@
+//! The GPU passes of reductions (reduce.wgsl): whole rows or chunks of long rows, or four
+//! neighbouring outputs at a time over leading axes, with further passes folding partial
+//! results; weighted by a vector, the same passes make matrix-vector products.
+
+use super::reduce::ReduceOp;
+use super::rows::{lanes, split, Rows, WORKGROUP};
+use super::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc};
+use crate::dtype::DType;
+use crate::shape::{numel, Layout};
+
+/// The rows of `src` (its trailing `reduced` axes, `n` elements each) for `entry`.
+fn rows<'a>(
+    src: &'a Layout,
+    reduced: usize,
+    dtypes: (DType, DType),
+    entry: &'static str,
+    n: usize,
+) -> Rows<'a> {
+    Rows {
+        file: ShaderFile::Reduce,
+        entry,
+        dtypes,
+        src,
+        reduced,
+        chunk: n.min(CHUNK),
+        row_outputs: false,
+        weighted: false,
+    }
+}
+
+/// Elements one task of reduce.wgsl folds: longer rows are cut into chunks of this many,
+/// whose partial results a further pass folds.
+const CHUNK: usize = 16384;
+
+/// The passes of one reduction: the first reads the input; while rows are longer than a
+/// chunk, it writes f32 partials that the next pass folds; only the last applies the mean's
+/// scale. Positions take at most two passes (rows ≤ 2^24 elements make ≤ 1024 chunks).
+pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
+    let (in_dtype, layout) = step.inputs[0];
+    let n_outer = numel(step.out_shape);
+    let n_inner = numel(&layout.shape[layout.rank() - reduced..]);
+    let mut lowering = Lowering::default();
+    if op.is_arg() {
+        let code = op.code();
+        if n_inner <= CHUNK {
+            let r = rows(layout, reduced, (in_dtype, step.out_dtype), "arg", n_inner);
+            let d = r.dispatch(code, 1.0, &[], vec![(1, Arg::Input(0)), (3, Arg::Output)]);
+            lowering.dispatches.push(d);
+            return lowering;
+        }
+        let chunks = n_inner.div_ceil(CHUNK);
+        lowering.scratch.push((n_outer * chunks * 4) as u64);
+        lowering.scratch.push((n_outer * chunks * 4) as u64);
+        let first = rows(
+            layout,
+            reduced,
+            (in_dtype, DType::F32),
+            "arg_chunks",
+            n_inner,
+        );
+        lowering.dispatches.push(first.dispatch(
+            code,
+            1.0,
+            &[],
+            vec![
+                (1, Arg::Input(0)),
+                (3, Arg::Scratch(0)),
+                (4, Arg::Scratch(1)),
+            ],
+        ));
+        let partials = Layout::contiguous(&[n_outer, chunks]);
+        let merge = rows(
+            &partials,
+            1,
+            (DType::F32, step.out_dtype),
+            "arg_merge",
+            chunks,
+        );
+        lowering.dispatches.push(merge.dispatch(
+            code,
+            1.0,
+            &[],
+            vec![(1, Arg::Scratch(0)), (3, Arg::Output), (5, Arg::Scratch(1))],
+        ));
+        return lowering;
+    }
+    let scale = if op == ReduceOp::Mean {
+        1.0 / n_inner as f32
+    } else {
+        1.0
+    };
+    let dtypes = (in_dtype, step.out_dtype);
+    let src = (Arg::Input(0), layout);
+    if leads_dense_outputs(layout, reduced) {
+        fold_columns(op, src, reduced, dtypes, scale, None)
+    } else {
+        fold_rows(op, src, reduced, dtypes, scale, None)
+    }
+}
+
+/// Whether the kept axes of a row-last input coalesce into one dense run of at least four
+/// outputs (fewer would leave most of each four-wide read unused): then `fold_columns`.
+pub(crate) fn leads_dense_outputs(layout: &Layout, reduced: usize) -> bool {
+    let (outer, inner) = split(layout, reduced);
+    let (kept_shape, kept_strides) = Layout::coalesce(&[&outer]);
+    kept_shape.len() == 1 && kept_strides[0][0] == 1 && kept_shape[0] >= 4 && inner.numel() > 1
+}
+
+/// A vector that multiplies the reduced elements before they are summed, making the sum a
+/// matrix-vector product: its buffer, and its offset and stride along the reduced elements.
+pub(crate) struct Weights {
+    pub arg: Arg,
+    pub offset: usize,
+    pub stride: usize,
+}
+
+impl Weights {
+    /// The first pass's constants, parameter words and binding; later passes fold sums.
+    fn first_pass(weights: &Option<Weights>, src: Arg) -> (bool, Vec<(usize, u32)>, (u32, Arg)) {
+        match weights {
+            Some(w) => (
+                true,
+                vec![(9, w.offset as u32), (10, w.stride as u32)],
+                (8, w.arg),
+            ),
+            // The binding must be there for the pipeline; the kernel never reads it.
+            None => (false, Vec::new(), (8, src)),
+        }
+    }
+}
+
+/// Fold the trailing `reduced` axes of `layout` (the view of `source`) into the output, one
+/// value per row: tasks of whole rows, or of chunks whose f32 partials further passes fold; only the
+/// last pass applies `scale`.
+pub(crate) fn fold_rows(
+    op: ReduceOp,
+    (source, layout): (Arg, &Layout),
+    reduced: usize,
+    (in_dtype, out_dtype): (DType, DType),
+    scale: f32,
+    weights: Option<Weights>,
+) -> Lowering {
+    let (outer, inner) = split(layout, reduced);
+    let n_outer = outer.numel();
+    let mut lowering = Lowering::default();
+    let mut src = layout.clone();
+    let mut src_reduced = reduced;
+    let mut from = source;
+    let mut input = in_dtype;
+    let mut remaining = inner.numel();
+    let mut weights = weights;
+    loop {
+        let last = remaining <= CHUNK;
+        let (to, output, pass_scale) = if last {
+            (Arg::Output, out_dtype, scale)
+        } else {
+            let partials = n_outer * remaining.div_ceil(CHUNK);
+            lowering.scratch.push((partials * 4) as u64);
+            (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
+        };
+        let (weighted, extra, vector) = Weights::first_pass(&weights, from);
+        let mut pass = rows(&src, src_reduced, (input, output), "reduce", remaining);
+        pass.weighted = weighted;
+        lowering.dispatches.push(pass.dispatch(
+            op.code(),
+            pass_scale,
+            &extra,
+            vec![(1, from), (3, to), vector],
+        ));
+        if last {
+            return lowering;
+        }
+        let chunks = remaining.div_ceil(CHUNK);
+        src = Layout::contiguous(&[n_outer, chunks]);
+        src_reduced = 1;
+        from = to;
+        input = DType::F32;
+        remaining = chunks;
+        weights = None;
+    }
+}
+
+/// Reduced rows one task of `reduce_columns` folds. Short chunks keep a workgroup's rows in
+/// cache: column sums of 4096×4096 on lavapipe ran at 3.2 GiB/s with 64, 2.9 with 256, 2.0
+/// with 1024 and 1.5 with 4096.
+const COLUMN_CHUNK: usize = 64;
+
+/// Reductions over leading axes of an input whose kept axes coalesce into one dense run
+/// (see `leads_dense_outputs`): passes of `reduce_columns`, each folding chunks of rows into
+/// [chunks, outputs] partials; only the last applies `scale`.
+pub(crate) fn fold_columns(
+    op: ReduceOp,
+    (source, layout): (Arg, &Layout),
+    reduced: usize,
+    (in_dtype, out_dtype): (DType, DType),
+    scale: f32,
+    weights: Option<Weights>,
+) -> Lowering {
+    let outputs = split(layout, reduced).0.numel();
+    let mut lowering = Lowering::default();
+    let (_, mut inner) = split(layout, reduced);
+    let mut offset = layout.offset;
+    let mut weights = weights;
+    let mut from = source;
+    let mut input = in_dtype;
+    loop {
+        let rows = inner.numel();
+        let chunks = rows.div_ceil(COLUMN_CHUNK);
+        let last = chunks == 1;
+        let (to, output, pass_scale) = if last {
+            (Arg::Output, out_dtype, scale)
+        } else {
+            lowering.scratch.push((chunks * outputs * 4) as u64);
+            (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
+        };
+        let mut params = vec![0u32; 48];
+        params[0] = outputs as u32;
+        params[1] = rows as u32;
+        params[2] = op.code();
+        params[3] = offset as u32;
+        params[5] = inner.rank() as u32;
+        params[6] = COLUMN_CHUNK as u32;
+        params[7] = chunks as u32;
+        params[8] = pass_scale.to_bits();
+        let (weighted, extra, vector) = Weights::first_pass(&weights, from);
+        for (k, v) in extra {
+            params[k] = v;
+        }
+        params[32..40].copy_from_slice(&padded(&inner.shape));
+        params[40..48].copy_from_slice(&padded(&inner.strides));
+        // Four neighbouring outputs are one aligned read when every row starts on a
+        // multiple of 4 and the outputs fill whole quads.
+        let vectors = offset.is_multiple_of(4)
+            && outputs.is_multiple_of(4)
+            && inner.strides.iter().all(|s| s % 4 == 0);
+        let tasks = outputs.div_ceil(4) * chunks;
+        let lanes = lanes(tasks, rows.min(COLUMN_CHUNK));
+        lowering.dispatches.push(Dispatch {
+            variant: ShaderVariant {
+                file: if vectors {
+                    ShaderFile::ReduceVec4
+                } else {
+                    ShaderFile::Reduce
+                },
+                entry: "reduce_columns",
+                input,
+                output,
+                expr: None,
+                consts: vec![("LANES", lanes as u32), ("DOT", weighted as u32)],
+            },
+            params,
+            bindings: vec![(1, from), (3, to), vector],
+            workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,
+        });
+        if last {
+            return lowering;
+        }
+        inner = Layout {
+            shape: vec![chunks],
+            strides: vec![outputs],
+            offset: 0,
+        };
+        offset = 0;
+        from = to;
+        input = DType::F32;
+        weights = None;
+    }
+}
