@@ -14,6 +14,8 @@
 // src/backend/gpu/shaders.rs, which replaces these lines:
 alias TI = f32;
 const PRODUCT: u32 = 0u;
+// 1 when both strides are 1: the image's gradient then needs no divisions.
+const UNIT_STRIDE: u32 = 0u;
 
 // Parameters (u32 words), as conv.wgsl's:
 //   0 N  1 C  2 H  3 W  4 O  5 OH  6 OW  7 KH  8 KW  9, 10 stride  11, 12 padding
@@ -187,7 +189,7 @@ fn b_at(blk: Block, k: K, col: Col) -> f32 {
     if (PRODUCT == 1u) {
         let ty = col.y0 - k.dy;
         let tx = col.x0 - k.dx;
-        if (p(9) == 1u && p(10) == 1u) {
+        if (UNIT_STRIDE == 1u) {
             if (k.live && col.live && ty >= 0 && tx >= 0 && u32(ty) < p(5) && u32(tx) < p(6)) {
                 v = f32(out_grad[u32(col.base + k.off)]);
             }

@@ -76,8 +76,18 @@ fn all_variants() -> Vec<ShaderVariant> {
             crate::ops::conv::Product::GradInput,
             crate::ops::conv::Product::GradWeight,
         ] {
-            for (blocks, quads) in [((1, 1), false), ((2, 4), true), ((4, 4), true)] {
-                out.push(crate::ops::conv::variant(product, (t, t), blocks, quads));
+            for (blocks, quads, unit) in [
+                ((1, 1), false, false),
+                ((2, 4), true, true),
+                ((4, 4), true, false),
+            ] {
+                out.push(crate::ops::conv::variant(
+                    product,
+                    (t, t),
+                    blocks,
+                    quads,
+                    unit,
+                ));
             }
         }
         // Every product kernel, the register tiles in each operand layout.

@@ -416,12 +416,13 @@ fn blocks_along(size: usize) -> usize {
 }
 
 /// The shader variant of `product` with `tm`×`tn` blocks, writing C four at a time when its
-/// rows are whole quads.
+/// rows are whole quads, and with the unit-stride form of the image's gradient.
 pub(crate) fn variant(
     product: Product,
     (input, output): (DType, DType),
     (tm, tn): (usize, usize),
     rows_of_quads: bool,
+    unit_stride: bool,
 ) -> ShaderVariant {
     ShaderVariant {
         file: if rows_of_quads {
@@ -435,6 +436,7 @@ pub(crate) fn variant(
         expr: Some(blocks(tm, tn)),
         consts: vec![
             ("PRODUCT", product as u32),
+            ("UNIT_STRIDE", unit_stride as u32),
             ("TM", tm as u32),
             ("TN", tn as u32),
         ],
@@ -556,6 +558,7 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
             (step.inputs[0].0, step.out_dtype),
             (tm, tn),
             cols.is_multiple_of(4),
+            geo.stride == (1, 1),
         ),
         params,
         bindings,
