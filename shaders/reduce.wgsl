@@ -1,15 +1,16 @@
 // Reductions of rows (the reduced axes, moved last): sum, max, min and product, and the
 // position of the maximum or minimum. Rendered after rows.wgsl. Many or short rows take one
 // pass, a task per row; a long row is cut into chunks whose partial results later passes
-// fold (src/ops/reduce.rs builds that tree).
+// fold (src/ops/fold.rs builds that tree).
 //
-// With DOT = 1, `reduce` and `reduce_columns` multiply each element by its reduced index's
+// The operation is a constant of each variant, so no pass decides it per element: for
+// `reduce` and `reduce_columns`, OP 0 sum, 1 max, 2 min, 3 product; for the `arg` entries,
+// 0 argmax, 1 argmin. With DOT = 1, `reduce` and `reduce_columns` multiply each element by its reduced index's
 // entry of a vector before summing: the matrix-vector products of src/ops/matmul.rs.
 //
-// Parameters beyond rows.wgsl's (u32 words):
-//   2 for `reduce`: 0 sum, 1 max, 2 min, 3 product; for the `arg` entries: 0 argmax, 1 argmin
-//   9 vector offset   10 vector stride (with DOT = 1)
+// Parameters beyond rows.wgsl's (u32 words): 9 vector offset, 10 vector stride (DOT = 1).
 // A position is the element's index within its row, stored in the result as a float.
+const OP: u32 = 0u;
 const DOT: u32 = 0u;
 @group(0) @binding(4) var<storage, read_write> positions_out: array<u32>;
 @group(0) @binding(5) var<storage, read> positions_in: array<u32>;
@@ -54,7 +55,7 @@ const BLOCK: u32 = 64u;
 fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let t = task(wg, nwg, lid);
-    let op = p(2);
+    let op = OP;
     var acc4 = vec4<f32>(identity(op));
     var acc = identity(op);
     if (t.live) {
@@ -156,7 +157,7 @@ fn position_of(b: Best) -> u32 {
 fn arg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
     let t = task(wg, nwg, lid);
-    let b = best_of(t, p(2));
+    let b = best_of(t, OP);
     if (t.live && t.lane == 0u) {
         results[t.index] = TO(f32(position_of(b)));
     }
@@ -168,7 +169,7 @@ fn arg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
 fn arg_chunks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
     let t = task(wg, nwg, lid);
-    let b = best_of(t, p(2));
+    let b = best_of(t, OP);
     if (t.live && t.lane == 0u) {
         results[t.index] = TO(select(b.value, nan(), b.position == NONE));
         positions_out[t.index] = b.position;
@@ -181,7 +182,7 @@ fn arg_chunks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 fn arg_merge(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let t = task(wg, nwg, lid);
-    let b = best_of(t, p(2));
+    let b = best_of(t, OP);
     if (t.live && t.lane == 0u) {
         var position = 0u;
         if (b.position != NONE) {
@@ -214,7 +215,7 @@ fn reduce_columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     let start = chunk * p(6);
     let end = min(start + p(6), p(1));
     let base = p(3) + 4u * q;
-    let op = p(2);
+    let op = OP;
     var acc = vec4<f32>(identity(op));
     if (t.live) {
         var r = start + t.lane;

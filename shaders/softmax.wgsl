@@ -4,10 +4,12 @@
 // lane rescales its sum when its maximum grows), so every exponent is ≤ 0 and nothing
 // overflows; outputs shaped like the row read it once more, from cache.
 //
+// `softmax` computes log_softmax when LOG = 1 (a constant of the variant).
+//
 // Parameters beyond rows.wgsl's (u32 words):
-//   2 for `softmax`: 0 softmax, 1 log_softmax
 //   9 label smoothing (f32 bits)   10 targets offset   11 targets stride
 //   12 incoming gradient offset   13 its stride (0 when one value serves every row)
+const LOG: u32 = 0u;
 @group(0) @binding(6) var<storage, read> targets: array<TI>;
 @group(0) @binding(7) var<storage, read> incoming: array<TI>;
 
@@ -60,15 +62,22 @@ fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     let m = stats.x;
     let inv = 1.0 / stats.y;
     let shift = m + log(stats.y);
-    let exponentials = p(2) == 0u;
     let out = t.row * p(1);
     for (var k = t.lane; k < quad_count(t); k += LANES) {
         let x = quad(t, quad_at(t, k));
-        put4(out + quad_at(t, k), select(x - shift, exp(x - m) * inv, exponentials));
+        if (LOG == 1u) {
+            put4(out + quad_at(t, k), x - shift);
+        } else {
+            put4(out + quad_at(t, k), exp(x - m) * inv);
+        }
     }
     for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
         let x = at(t, i);
-        put(out + i, select(x - shift, exp(x - m) * inv, exponentials));
+        if (LOG == 1u) {
+            put(out + i, x - shift);
+        } else {
+            put(out + i, exp(x - m) * inv);
+        }
     }
 }
 

@@ -37,14 +37,14 @@ fn all_variants() -> Vec<ShaderVariant> {
             }
             for file in [ShaderFile::Reduce, ShaderFile::ReduceVec4] {
                 for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
-                    for (lanes, dot) in [(1, 0), (64, 0), (8, 1)] {
+                    for (lanes, op, dot) in [(1, 0, 0), (64, 1, 0), (8, 0, 1), (8, 3, 0)] {
                         out.push(ShaderVariant {
                             file,
                             entry,
                             input: t,
                             output: o,
                             expr: None,
-                            consts: vec![("LANES", lanes), ("DOT", dot)],
+                            consts: vec![("LANES", lanes), ("OP", op), ("DOT", dot)],
                         });
                     }
                 }
@@ -56,10 +56,10 @@ fn all_variants() -> Vec<ShaderVariant> {
             "cross_entropy",
             "cross_entropy_grad",
         ] {
-            for (file, lanes) in [
-                (ShaderFile::Softmax, 1),
-                (ShaderFile::Softmax, 64),
-                (ShaderFile::SoftmaxVec4, 8),
+            for (file, lanes, log) in [
+                (ShaderFile::Softmax, 1, 0),
+                (ShaderFile::Softmax, 64, 1),
+                (ShaderFile::SoftmaxVec4, 8, 1),
             ] {
                 out.push(ShaderVariant {
                     file,
@@ -67,7 +67,7 @@ fn all_variants() -> Vec<ShaderVariant> {
                     input: t,
                     output: t,
                     expr: None,
-                    consts: vec![("LANES", lanes)],
+                    consts: vec![("LANES", lanes), ("LOG", log)],
                 });
             }
         }

@@ -216,7 +216,6 @@ pub(crate) fn fold_columns(
         let mut params = vec![0u32; 48];
         params[0] = outputs as u32;
         params[1] = rows as u32;
-        params[2] = op.code();
         params[3] = offset as u32;
         params[5] = inner.rank() as u32;
         params[6] = COLUMN_CHUNK as u32;
@@ -246,7 +245,11 @@ pub(crate) fn fold_columns(
                 input,
                 output,
                 expr: None,
-                consts: vec![("LANES", lanes as u32), ("DOT", weighted as u32)],
+                consts: vec![
+                    ("LANES", lanes as u32),
+                    ("OP", op.code()),
+                    ("DOT", weighted as u32),
+                ],
             },
             params,
             bindings: vec![(1, from), (3, to), vector],

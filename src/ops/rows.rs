@@ -60,8 +60,9 @@ pub(crate) struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// The dispatch, with the entry's operation code, the scale on its results, its own
-    /// parameter words (index, value) among 9..15, and its bindings.
+    /// The dispatch, with the entry's operation (reduce.wgsl's OP, softmax.wgsl's LOG), the
+    /// scale on its results, its own parameter words (index, value) among 9..15, and its
+    /// bindings.
     pub(crate) fn dispatch(
         &self,
         op: u32,
@@ -78,7 +79,6 @@ impl Rows<'_> {
         let mut params = vec![0u32; 48];
         params[0] = rows as u32;
         params[1] = n as u32;
-        params[2] = op;
         params[3] = self.src.offset as u32;
         params[4] = outer_shape.len() as u32;
         params[5] = inner.rank() as u32;
@@ -115,9 +115,13 @@ impl Rows<'_> {
                 output: self.dtypes.1,
                 expr: None,
                 consts: if self.file == ShaderFile::Reduce {
-                    vec![("LANES", lanes as u32), ("DOT", self.weighted as u32)]
+                    vec![
+                        ("LANES", lanes as u32),
+                        ("OP", op),
+                        ("DOT", self.weighted as u32),
+                    ]
                 } else {
-                    vec![("LANES", lanes as u32)]
+                    vec![("LANES", lanes as u32), ("LOG", op)]
                 },
             },
             params,
