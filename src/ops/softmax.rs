@@ -1,6 +1,7 @@
 //! Softmax, log_softmax and logsumexp along one axis, each one kernel. The axis is moved last
-//! (a view); each row is read once for its maximum m and once for Σ exp(x − m), so every
-//! exponent is ≤ 0 and inputs of ±1e4 give neither inf nor NaN.
+//! (a view). Each row's sum of exponentials is taken relative to its maximum m (the CPU path
+//! finds m first; the GPU keeps a running maximum and rescales), so every exponent is ≤ 0
+//! and inputs of ±1e4 give neither inf nor NaN.
 
 use rayon::prelude::*;
 
