@@ -195,28 +195,15 @@ fn gradient_kernels_match_the_definition_over_a_grid() {
 fn large_tiles_cover_many_channels_and_pixels() {
     // Products of 64 to 132 rows and 64 to 1024 columns take register tiles of 2 and 4
     // blocks a side; odd sizes leave partial tiles at both edges.
+    let cases = [
+        ((2, 8, 16, 16, 128), (3, 3), spec(1, 1, 1, 1)),
+        ((1, 64, 13, 11, 66), (3, 3), spec(2, 1, 1, 2)),
+        ((2, 132, 8, 9, 130), (1, 1), spec(1, 0, 1, 1)),
+    ];
     for device in devices() {
-        check_products(
-            &device,
-            (2, 8, 16, 16, 128),
-            (3, 3),
-            &spec(1, 1, 1, 1),
-            7500,
-        );
-        check_products(
-            &device,
-            (1, 64, 13, 11, 66),
-            (3, 3),
-            &spec(2, 1, 1, 2),
-            7510,
-        );
-        check_products(
-            &device,
-            (2, 132, 8, 9, 130),
-            (1, 1),
-            &spec(1, 0, 1, 1),
-            7520,
-        );
+        for (i, (dims, kernel, s)) in cases.iter().enumerate() {
+            check_products(&device, *dims, *kernel, s, 7500 + 10 * i as u64);
+        }
     }
 }
 

@@ -448,33 +448,36 @@ fn lower_vector_product(step: &StepDesc) -> Option<Lowering> {
     }
     let ((dtype, a), (_, b)) = (step.inputs[0], step.inputs[1]);
     let r = a.rank();
-    let (matrix, source, vector) = if n == 1 {
-        // out[i] = Σ_k A[i, k] x[k]
-        let matrix = Layout {
-            shape: vec![m, k],
-            strides: vec![a.strides[r - 2], a.strides[r - 1]],
-            offset: a.offset,
-        };
-        let x = Weights {
-            arg: Arg::Input(1),
-            offset: b.offset,
-            stride: b.strides[r - 2],
-        };
-        (matrix, Arg::Input(0), x)
+    // out[i] = Σ_k A[i, k] x[k] (N = 1), or out[j] = Σ_k x[k] B[k, j] (M = 1): which input
+    // is the matrix, seen as [outputs, K], and the vector's stride along K.
+    let (mat, vec, outputs, strides, x_stride) = if n == 1 {
+        (
+            0,
+            1,
+            m,
+            [a.strides[r - 2], a.strides[r - 1]],
+            b.strides[r - 2],
+        )
     } else {
-        // out[j] = Σ_k x[k] B[k, j]
-        let matrix = Layout {
-            shape: vec![n, k],
-            strides: vec![b.strides[r - 1], b.strides[r - 2]],
-            offset: b.offset,
-        };
-        let x = Weights {
-            arg: Arg::Input(0),
-            offset: a.offset,
-            stride: a.strides[r - 1],
-        };
-        (matrix, Arg::Input(1), x)
+        (
+            1,
+            0,
+            n,
+            [b.strides[r - 1], b.strides[r - 2]],
+            a.strides[r - 1],
+        )
     };
+    let matrix = Layout {
+        shape: vec![outputs, k],
+        strides: strides.to_vec(),
+        offset: step.inputs[mat].1.offset,
+    };
+    let vector = Weights {
+        arg: Arg::Input(vec),
+        offset: step.inputs[vec].1.offset,
+        stride: x_stride,
+    };
+    let source = Arg::Input(mat);
     let dtypes = (dtype, step.out_dtype);
     let fold = if leads_dense_outputs(&matrix, 1) {
         fold_columns
