@@ -116,6 +116,49 @@ fn kernels(c: &mut Criterion) {
                 );
             }
         }
+        // Pooling a CNN's feature maps; bytes are those the kernel reads and writes: image
+        // and output forward, and image, output, its gradient and the image's gradient
+        // backward (the forward pass it needs is included in the time).
+        let maps = rand(&[32, 64, 32, 32], 7, &device);
+        let map_bytes = 4 * 32 * 64 * 32 * 32;
+        let halving = Conv2dSpec {
+            stride: (2, 2),
+            ..Conv2dSpec::default()
+        };
+        let same = Conv2dSpec {
+            padding: (1, 1),
+            ..Conv2dSpec::default()
+        };
+        bench(
+            c,
+            &format!("max_pool2d/{dev}/32x64x32x32-2x2s2"),
+            Throughput::Bytes(map_bytes * 5 / 4),
+            &device,
+            &|| maps.max_pool2d((2, 2), &halving).expect("max_pool2d"),
+        );
+        bench(
+            c,
+            &format!("avg_pool2d/{dev}/32x64x32x32-3x3p1"),
+            Throughput::Bytes(map_bytes * 2),
+            &device,
+            &|| maps.avg_pool2d((3, 3), &same).expect("avg_pool2d"),
+        );
+        maps.set_requires_grad(true);
+        bench(
+            c,
+            &format!("max_pool2d_grad/{dev}/32x64x32x32-2x2s2"),
+            Throughput::Bytes(map_bytes * 5 / 2),
+            &device,
+            &|| {
+                let loss = maps
+                    .max_pool2d((2, 2), &halving)
+                    .expect("max_pool2d")
+                    .sum(&[], false);
+                lepton::grad(&loss.expect("loss"), &[&maps])
+                    .expect("gradient")
+                    .remove(0)
+            },
+        );
         let big = rand(&[16 << 20], 3, &device);
         let bytes = (16u64 << 20) * 4;
         bench(

@@ -90,6 +90,28 @@ fn all_variants() -> Vec<ShaderVariant> {
                 ));
             }
         }
+        for kind in [
+            crate::ops::pool::PoolKind::Max,
+            crate::ops::pool::PoolKind::Average,
+        ] {
+            for backward in [false, true] {
+                let window = crate::ops::pool::Window {
+                    kernel: (3, 2),
+                    stride: (2, 1),
+                    padding: (1, 0),
+                    dilation: (1, 2),
+                };
+                out.push(crate::ops::pool::variant(
+                    kind,
+                    backward,
+                    (t, t),
+                    window,
+                    3,
+                    (9, 7),
+                    (5, 5),
+                ));
+            }
+        }
         // Every product kernel, the register tiles in each operand layout.
         for kernel in crate::autotune::MatmulKernel::ALL {
             for layouts in [(false, false), (false, true), (true, false), (true, true)] {
@@ -163,6 +185,7 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
         ShaderFile::MatmulShared,
         ShaderFile::Conv,
         ShaderFile::Softmax,
+        ShaderFile::Pool,
     ]
     .into_iter()
     .map(|f| (file_name(f), crate::backend::gpu::shaders::source(f)))

@@ -1,7 +1,5 @@
-//! Convolution and pooling layers over NCHW images. Convolution runs on its own kernels
-//! (src/ops/conv.rs); pooling is composed from strided slices (views): the windows of a
-//! kernel offset (i, j) are one strided slice of the padded input, so pooling's gradients
-//! come from the primitives', exactly.
+//! Convolution and pooling layers over NCHW images, on the kernels of src/ops/conv.rs and
+//! src/ops/pool.rs.
 
 use std::panic::Location;
 
@@ -29,70 +27,6 @@ impl Default for Conv2dSpec {
             groups: 1,
         }
     }
-}
-
-use crate::ops::conv::out_size;
-
-/// The padded input's windows for each kernel offset, as [N, C, OH, OW] views, row-major
-/// over (i, j).
-#[track_caller]
-fn windows(
-    x: &Tensor,
-    kernel: (usize, usize),
-    spec: &Conv2dSpec,
-    fill: f64,
-    op: &'static str,
-) -> Result<(Vec<Tensor>, usize, usize)> {
-    if x.rank() != 4 {
-        return Err(Error::invalid(
-            op,
-            format!("expects [N, C, H, W] input, got {:?}", x.shape()),
-        ));
-    }
-    let (h, w) = (x.shape()[2], x.shape()[3]);
-    let (oh, ow) = match (
-        out_size(h, kernel.0, spec.stride.0, spec.padding.0, spec.dilation.0),
-        out_size(w, kernel.1, spec.stride.1, spec.padding.1, spec.dilation.1),
-    ) {
-        (Some(oh), Some(ow)) => (oh, ow),
-        _ => {
-            return Err(Error::ShapeMismatch {
-                op,
-                lhs: x.shape().to_vec(),
-                rhs: vec![kernel.0, kernel.1],
-                why: format!(
-                    "the kernel (with padding {:?}, dilation {:?}) does not fit the image",
-                    spec.padding, spec.dilation
-                ),
-                location: Location::caller(),
-            })
-        }
-    };
-    let (ph, pw) = spec.padding;
-    let padded = if ph + pw > 0 {
-        x.pad(&[(0, 0), (0, 0), (ph, ph), (pw, pw)], fill)?
-    } else {
-        x.clone()
-    };
-    let mut out = Vec::with_capacity(kernel.0 * kernel.1);
-    for i in 0..kernel.0 {
-        for j in 0..kernel.1 {
-            let (r0, c0) = (i * spec.dilation.0, j * spec.dilation.1);
-            let rows = padded.slice(
-                2,
-                r0 as isize,
-                (r0 + spec.stride.0 * (oh - 1) + 1) as isize,
-                spec.stride.0,
-            )?;
-            out.push(rows.slice(
-                3,
-                c0 as isize,
-                (c0 + spec.stride.1 * (ow - 1) + 1) as isize,
-                spec.stride.1,
-            )?);
-        }
-    }
-    Ok((out, oh, ow))
 }
 
 impl Tensor {
@@ -178,31 +112,6 @@ impl Tensor {
         self.unsqueeze(2)?
             .conv2d(&weight.unsqueeze(2)?, bias, &flat)?
             .squeeze(2)
-    }
-
-    /// Max over each window; padding never wins (it is −∞).
-    #[track_caller]
-    pub fn max_pool2d(&self, kernel: (usize, usize), spec: &Conv2dSpec) -> Result<Tensor> {
-        let (wins, _, _) = windows(self, kernel, spec, f64::NEG_INFINITY, "max_pool2d")?;
-        wins[1..]
-            .iter()
-            .try_fold(wins[0].clone(), |m, w| m.maximum(w))
-    }
-
-    /// Mean over each window, padding counted as zeros (PyTorch's default).
-    #[track_caller]
-    pub fn avg_pool2d(&self, kernel: (usize, usize), spec: &Conv2dSpec) -> Result<Tensor> {
-        let (wins, _, _) = windows(self, kernel, spec, 0.0, "avg_pool2d")?;
-        let sum = wins[1..]
-            .iter()
-            .try_fold(wins[0].clone(), |s, w| s.add(w))?;
-        sum.mul_scalar(1.0 / (kernel.0 * kernel.1) as f64)
-    }
-
-    /// Mean over the spatial axes: [N, C, H, W] -> [N, C, 1, 1].
-    #[track_caller]
-    pub fn adaptive_avg_pool2d_1x1(&self) -> Result<Tensor> {
-        self.mean(&[2, 3], true)
     }
 }
 

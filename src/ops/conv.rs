@@ -230,7 +230,7 @@ fn columns<T: Element>(
 
 /// The outputs [lo, hi) along an axis of `outputs` whose tap `k` lands inside `size`:
 /// 0 ≤ o·stride + k·dilation − pad < size.
-fn inside(
+pub(crate) fn inside(
     size: usize,
     outputs: usize,
     k: usize,

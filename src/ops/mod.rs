@@ -9,6 +9,7 @@ pub(crate) mod fold;
 pub(crate) mod fused;
 pub mod matmul;
 pub mod movement;
+pub(crate) mod pool;
 pub(crate) mod random;
 pub(crate) mod real;
 pub mod reduce;
@@ -62,6 +63,11 @@ pub(crate) enum Op {
     /// Its gradient with respect to the weight; inputs the image, the output gradient and
     /// the weight (for its shape).
     Conv2dGradWeight(conv::Geometry),
+    /// Max or average pooling of an image [N, C, H, W].
+    Pool2d(pool::PoolKind, pool::Window),
+    /// Its gradient with respect to the image; inputs the output gradient, the image, and
+    /// for the max the pooled output.
+    Pool2dGrad(pool::PoolKind, pool::Window),
     /// Batched matmul of two inputs of shapes [..., M, K] and [..., K, N] with equal batch dims.
     Matmul,
     /// Join the inputs along `axis`.
@@ -95,6 +101,8 @@ impl Op {
             Op::Conv2d(_) => "conv2d",
             Op::Conv2dGradInput(_) => "conv2d_grad_input",
             Op::Conv2dGradWeight(_) => "conv2d_grad_weight",
+            Op::Pool2d(kind, _) => kind.name(),
+            Op::Pool2dGrad(..) => "pool2d_grad",
             Op::Matmul => "matmul",
             Op::Fused(_) => "fused",
             Op::Concat { .. } => "concat",
@@ -128,6 +136,7 @@ pub(crate) enum ShaderFile {
     /// conv_gemm.wgsl writing C four at a time (its `// vec4:` lines).
     ConvVec4,
     Softmax,
+    Pool,
     /// softmax.wgsl with its `// vec4:` lines in place of the lines above them.
     SoftmaxVec4,
 }
@@ -225,6 +234,8 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Conv2d(g) => conv::lower(conv::Product::Forward, *g, step, tuner),
         Op::Conv2dGradInput(g) => conv::lower(conv::Product::GradInput, *g, step, tuner),
         Op::Conv2dGradWeight(g) => conv::lower(conv::Product::GradWeight, *g, step, tuner),
+        Op::Pool2d(kind, window) => pool::lower(*kind, *window, false, step),
+        Op::Pool2dGrad(kind, window) => pool::lower(*kind, *window, true, step),
         Op::Matmul => matmul::lower(step, tuner),
         Op::Fused(expr) => fused::lower(expr, step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),
@@ -249,6 +260,8 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         Op::Conv2d(g) => conv::run_cpu(conv::Product::Forward, *g, step, inputs, out),
         Op::Conv2dGradInput(g) => conv::run_cpu(conv::Product::GradInput, *g, step, inputs, out),
         Op::Conv2dGradWeight(g) => conv::run_cpu(conv::Product::GradWeight, *g, step, inputs, out),
+        Op::Pool2d(kind, window) => pool::run_cpu(*kind, *window, false, step, inputs, out),
+        Op::Pool2dGrad(kind, window) => pool::run_cpu(*kind, *window, true, step, inputs, out),
         Op::Matmul => matmul::run_cpu(step, inputs, out),
         Op::Fused(expr) => fused::run_cpu(expr, step, inputs, out),
         Op::Concat { axis } => movement::run_concat_cpu(*axis, step, inputs, out),
@@ -292,6 +305,7 @@ pub(crate) fn backward(
             let [dx, dw] = conv::grad(*geometry, &inputs[0], &inputs[1], g);
             Ok(vec![Some(dx), Some(dw)])
         }
+        Op::Pool2d(kind, window) => Ok(vec![Some(pool::grad(*kind, *window, &inputs[0], y, g))]),
         Op::Matmul => {
             let (da, db) = matmul::grad(&inputs[0], &inputs[1], g)?;
             Ok(vec![Some(da), Some(db)])
@@ -314,7 +328,10 @@ pub(crate) fn backward(
         }
         Op::Place { region, .. } => Ok(vec![Some(crate::autodiff::view_through(g, region)?)]),
         Op::Fused(_) => unreachable!("fusion happens in plans, after differentiation"),
-        Op::CrossEntropyGrad(_) | Op::Conv2dGradInput(_) | Op::Conv2dGradWeight(_) => {
+        Op::CrossEntropyGrad(_)
+        | Op::Conv2dGradInput(_)
+        | Op::Conv2dGradWeight(_)
+        | Op::Pool2dGrad(..) => {
             unreachable!("recorded only by grad, under no_grad, so no gradient reaches it")
         }
     }

@@ -32,6 +32,7 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
             include_str!("../../../shaders/rows.wgsl"),
             include_str!("../../../shaders/softmax.wgsl")
         ),
+        ShaderFile::Pool => include_str!("../../../shaders/pool.wgsl"),
     }
 }
 
@@ -45,6 +46,7 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
         ShaderFile::MatmulShared => "matmul_shared.wgsl",
         ShaderFile::Conv | ShaderFile::ConvVec4 => "conv_gemm.wgsl",
         ShaderFile::Softmax | ShaderFile::SoftmaxVec4 => "softmax.wgsl",
+        ShaderFile::Pool => "pool.wgsl",
     }
 }
 

@@ -1,0 +1,173 @@
+// Max and average pooling over NCHW images (src/ops/pool.rs). `pool` runs one invocation
+// per output element; `pool_grad` one per image element, gathering from the windows that
+// read it, so no two invocations write the same element. Arithmetic runs in f32.
+//
+// The max keeps the first of equal maxima in window order, and NaN wins; its gradient goes
+// to that element only: an element receives a window's gradient when it equals the pooled
+// value and no earlier tap of the window does.
+//
+// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines. The
+// image's and window's sizes are constants, so that every division below is by a
+// constant: lavapipe runs a division by a runtime value one lane at a time.
+alias TI = f32;
+alias TO = f32;
+// 0 max, 1 average (padding counts as zeros: the sum is over KH·KW).
+const AVERAGE: u32 = 0u;
+const C: u32 = 1u;
+const H: u32 = 1u;
+const W: u32 = 1u;
+const OH: u32 = 1u;
+const OW: u32 = 1u;
+const KH: u32 = 1u;
+const KW: u32 = 1u;
+const SH: u32 = 1u;
+const SW: u32 = 1u;
+const PH: u32 = 0u;
+const PW: u32 = 0u;
+const DH: u32 = 1u;
+const DW: u32 = 1u;
+
+// Parameters (u32 words):
+//   0 elements written (invocations)
+//   1 image offset, 2..5 its strides (n, c, y, x)
+//   6 pooled output offset, 7..10 its strides (read by the max's gradient)
+//   11 output gradient offset, 12..15 its strides
+@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 4>;
+
+fn p(k: u32) -> u32 {
+    return params[k / 4u][k % 4u];
+}
+@group(0) @binding(1) var<storage, read> image: array<TI>;
+@group(0) @binding(2) var<storage, read> pooled: array<TI>;
+@group(0) @binding(3) var<storage, read> out_grad: array<TI>;
+@group(0) @binding(4) var<storage, read_write> dst: array<TO>;
+
+const WORKGROUP: u32 = 256u;
+const IMAGE: u32 = 1u;
+const POOLED: u32 = 6u;
+const GRAD: u32 = 11u;
+
+fn element(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.y * nwg.x + wg.x) * WORKGROUP + lid;
+}
+
+// Offset of plane `plane`'s first element in the view whose offset is word `view`.
+fn plane_base(view: u32, plane: u32) -> u32 {
+    return p(view) + (plane / C) * p(view + 1u) + (plane % C) * p(view + 2u);
+}
+
+fn offset(view: u32, base: u32, at: vec2<u32>) -> u32 {
+    return base + at.x * p(view + 3u) + at.y * p(view + 4u);
+}
+
+// Image row and column of tap t (window order) of output o; negative or past the image
+// in the padding.
+fn tap(o: vec2<u32>, t: u32) -> vec2<i32> {
+    let reach = o * vec2<u32>(SH, SW) + vec2<u32>(t / KW * DH, t % KW * DW);
+    return vec2<i32>(reach) - vec2<i32>(i32(PH), i32(PW));
+}
+
+fn inside(at: vec2<i32>) -> bool {
+    return all(at >= vec2<i32>(0)) && all(at < vec2<i32>(i32(H), i32(W)));
+}
+
+// By the bits: compilers may assume v == v.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Whether v is the value the max kept, m: equal, or both NaN.
+fn matches(v: f32, m: f32) -> bool {
+    return v == m || (is_nan(v) && is_nan(m));
+}
+
+@compute @workgroup_size(256)
+fn pool(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let e = element(wg, nwg, lid);
+    if (e >= p(0)) {
+        return;
+    }
+    let o = vec2<u32>((e / OW) % OH, e % OW);
+    let base = plane_base(IMAGE, e / (OH * OW));
+    var m = bitcast<f32>(0xff800000u);
+    var sum = 0.0;
+    for (var t = 0u; t < KH * KW; t++) {
+        let at = tap(o, t);
+        if (inside(at)) {
+            let v = f32(image[offset(IMAGE, base, vec2<u32>(at))]);
+            if (AVERAGE == 1u) {
+                sum += v;
+            } else if (v > m || (is_nan(v) && !is_nan(m))) {
+                m = v;
+            }
+        }
+    }
+    dst[e] = TO(select(m, sum / f32(KH * KW), AVERAGE == 1u));
+}
+
+// Whether no tap of output o before t matches m.
+fn first(o: vec2<u32>, t: u32, m: f32, base: u32) -> bool {
+    // A constant trip count, so the loop unrolls (lanes stop at different taps).
+    var earlier = false;
+    for (var u = 0u; u < KH * KW - 1u; u++) {
+        let at = tap(o, u);
+        if (u < t && inside(at)) {
+            earlier = earlier || matches(f32(image[offset(IMAGE, base, vec2<u32>(at))]), m);
+        }
+    }
+    return !earlier;
+}
+
+// The output along one axis whose tap k reads image position q, or past `outputs` when
+// none does: o·stride + k·dilation − pad = q.
+fn reader(q: u32, k: u32, stride: u32, pad: u32, dilation: u32, outputs: u32) -> u32 {
+    let reach = q + pad;
+    let shift = k * dilation;
+    if (reach < shift || (reach - shift) % stride != 0u) {
+        return outputs;
+    }
+    return (reach - shift) / stride;
+}
+
+@compute @workgroup_size(256)
+fn pool_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let e = element(wg, nwg, lid);
+    if (e >= p(0)) {
+        return;
+    }
+    let plane = e / (H * W);
+    let q = vec2<u32>((e / W) % H, e % W);
+    let image_base = plane_base(IMAGE, plane);
+    let pooled_base = plane_base(POOLED, plane);
+    let grad_base = plane_base(GRAD, plane);
+    var v = 0.0;
+    if (AVERAGE == 0u) {
+        v = f32(image[offset(IMAGE, image_base, q)]);
+    }
+    var sum = 0.0;
+    for (var i = 0u; i < KH; i++) {
+        let oy = reader(q.x, i, SH, PH, DH, OH);
+        if (oy >= OH) {
+            continue;
+        }
+        for (var j = 0u; j < KW; j++) {
+            let ox = reader(q.y, j, SW, PW, DW, OW);
+            if (ox >= OW) {
+                continue;
+            }
+            let o = vec2<u32>(oy, ox);
+            let g = f32(out_grad[offset(GRAD, grad_base, o)]);
+            if (AVERAGE == 1u) {
+                sum += g;
+            } else {
+                let m = f32(pooled[offset(POOLED, pooled_base, o)]);
+                if (matches(v, m) && first(o, i * KW + j, m, image_base)) {
+                    sum += g;
+                }
+            }
+        }
+    }
+    dst[e] = TO(select(sum, sum / f32(KH * KW), AVERAGE == 1u));
+}
