@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use lepton::checkpoint::{load, load_training, save, save_training};
 use lepton::data::Dataset;
-use lepton::nn::{loss, Activation, Linear, Module, Sequential};
+use lepton::nn::{loss, Activation, Dropout, Linear, Module, Sequential};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{DType, Device, Error, Tensor};
 
@@ -147,11 +147,13 @@ fn resuming_continues_bit_identically() {
     let mut data = Dataset::digits().unwrap();
     data.scale(1.0 / 16.0);
     let data = data.select(&(0..256).collect::<Vec<_>>());
+    // Dropout's seed advances every step: the checkpoint must carry it.
     let wide = |seed| {
         let cpu = Device::cpu();
         Sequential::new()
             .push(Linear::new(64, 16, true, seed, DType::F32, &cpu).unwrap())
             .push(Activation::Relu)
+            .push(Dropout::new(0.25, seed + 2).unwrap())
             .push(Linear::new(16, 10, true, seed + 1, DType::F32, &cpu).unwrap())
     };
 

@@ -1,6 +1,6 @@
 //! Layers composed from primitives: normalization, dropout and embeddings.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use super::{Init, Module, Parameter};
 use crate::device::Device;
@@ -87,12 +87,21 @@ impl Module for Embedding {
 /// the identity in evaluation. The mask is drawn on the device from a seed that advances
 /// every call (wrapping at 2^24, the integers an f32 seed holds exactly), so runs with the
 /// same seed drop the same elements on every device, and no step builds a new plan.
+///
+/// The next seed is a buffer, `seed`, so checkpoints keep it and a resumed run draws the
+/// masks the uninterrupted one would have. The host keeps a copy to build each call's seed
+/// without reading the device; it rereads the buffer only after someone else set it (a
+/// loaded checkpoint).
 pub struct Dropout {
     pub p: f64,
     training: bool,
-    seed: u64,
-    calls: AtomicU64,
+    next: Parameter,
+    /// The next seed, and the buffer value that holds it as this module last set it.
+    host: Mutex<(u32, Tensor)>,
 }
+
+/// Seeds wrap here: an f32 holds every integer below it exactly.
+const SEEDS: u32 = 1 << 24;
 
 impl Dropout {
     pub fn new(p: f64, seed: u64) -> Result<Dropout> {
@@ -102,12 +111,45 @@ impl Dropout {
                 format!("p must be in [0, 1), got {p}"),
             ));
         }
+        let first = (seed % u64::from(SEEDS)) as u32;
+        let value = Dropout::seed_tensor(first, &Device::cpu())?;
         Ok(Dropout {
             p,
             training: true,
-            seed,
-            calls: AtomicU64::new(0),
+            next: Parameter::buffer(value.clone()),
+            host: Mutex::new((first, value)),
         })
+    }
+
+    fn seed_tensor(seed: u32, device: &Device) -> Result<Tensor> {
+        Tensor::from_vec(vec![seed as f32], &[], device)
+    }
+
+    /// This call's seed on `device`, advancing the buffer, which moves to `device` (where
+    /// the optimizer realizes it with the model's parameters).
+    fn draw(&self, device: &Device) -> Result<Tensor> {
+        let mut host = self.host.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.next.get();
+        if !std::sync::Arc::ptr_eq(&current.node, &host.1.node) {
+            let loaded = current.item::<f32>()?;
+            if !(loaded >= 0.0 && loaded < SEEDS as f32 && loaded.fract() == 0.0) {
+                return Err(Error::invalid(
+                    "dropout",
+                    format!("the seed buffer holds {loaded}, not an integer in [0, 2^24)"),
+                ));
+            }
+            host.0 = loaded as u32;
+        }
+        let seed = if current.device() == device && current.dtype() == DType::F32 {
+            current
+        } else {
+            Dropout::seed_tensor(host.0, device)?
+        };
+        let next = (host.0 + 1) % SEEDS;
+        let value = Dropout::seed_tensor(next, device)?;
+        self.next.set(value.clone());
+        *host = (next, value);
+        Ok(seed)
     }
 }
 
@@ -116,16 +158,14 @@ impl Module for Dropout {
         if !self.training || self.p == 0.0 {
             return Ok(x.clone());
         }
-        let call = self.calls.fetch_add(1, Ordering::Relaxed);
-        let seed = (self.seed.wrapping_add(call) % (1 << 24)) as f32;
-        let seed = Tensor::from_vec(vec![seed], &[], x.device())?;
+        let seed = self.draw(x.device())?;
         let keep = Tensor::random_like_seed(x.shape(), &seed, x.dtype())?
             .binary_scalar(crate::BinaryOp::Ge, self.p)?;
         x.mul(&keep)?.mul_scalar(1.0 / (1.0 - self.p))
     }
 
     fn parameters(&self) -> Vec<(String, Parameter)> {
-        Vec::new()
+        vec![("seed".into(), self.next.clone())]
     }
 
     fn set_training(&mut self, training: bool) {
