@@ -52,9 +52,8 @@ fn fold4(op: u32, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 const BLOCK: u32 = 64u;
 
 @compute @workgroup_size(64)
-fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn reduce(ids: Ids) {
+    let t = task(ids);
     let op = OP;
     var acc4 = vec4<f32>(identity(op));
     var acc = identity(op);
@@ -127,6 +126,23 @@ fn best_of(t: Task, op: u32) -> Best {
     if (LANES == 1u) {
         return b;
     }
+    if (SUBGROUPS == 1u) {
+        let part = subgroup_best(op, b);
+        if (LANES == SUBGROUP_SIZE) {
+            return part;
+        }
+        if (t.lane % SUBGROUP_SIZE == 0u) {
+            partials[t.first + t.lane / SUBGROUP_SIZE] = part.value;
+            partial_positions[t.first + t.lane / SUBGROUP_SIZE] = part.position;
+        }
+        workgroupBarrier();
+        var out = Best(partials[t.first], partial_positions[t.first]);
+        for (var k = 1u; k < LANES / SUBGROUP_SIZE; k++) {
+            out = consider(op, out, partials[t.first + k], partial_positions[t.first + k]);
+        }
+        workgroupBarrier();
+        return out;
+    }
     partials[t.first + t.lane] = b.value;
     partial_positions[t.first + t.lane] = b.position;
     workgroupBarrier();
@@ -147,6 +163,11 @@ fn best_of(t: Task, op: u32) -> Best {
     return out;
 }
 
+// The subgroup's best: the extreme value (no lane holds NaN), at the earliest position
+// that holds it.
+fn subgroup_best(op: u32, b: Best) -> Best { return b; }
+// subgroups: fn subgroup_best(op: u32, b: Best) -> Best { let v = select(subgroupMax(b.value), subgroupMin(b.value), op == 1u); return Best(v, subgroupMin(select(NONE, b.position, b.value == v))); }
+
 // A row whose elements are all NaN has no best: position 0, as for an all-equal row.
 fn position_of(b: Best) -> u32 {
     return select(b.position, 0u, b.position == NONE);
@@ -154,9 +175,8 @@ fn position_of(b: Best) -> u32 {
 
 // One pass over whole rows: the result is the position.
 @compute @workgroup_size(64)
-fn arg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn arg(ids: Ids) {
+    let t = task(ids);
     let b = best_of(t, OP);
     if (t.live && t.lane == 0u) {
         results[t.index] = TO(f32(position_of(b)));
@@ -166,9 +186,8 @@ fn arg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
 // The first pass over chunks of long rows: each chunk's best value and position. A chunk
 // of NaN offers NaN, which the next pass passes over.
 @compute @workgroup_size(64)
-fn arg_chunks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn arg_chunks(ids: Ids) {
+    let t = task(ids);
     let b = best_of(t, OP);
     if (t.live && t.lane == 0u) {
         results[t.index] = TO(select(b.value, nan(), b.position == NONE));
@@ -179,9 +198,8 @@ fn arg_chunks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 // The last pass, over each row's chunk results in chunk order (so an earlier chunk wins a
 // tie, as its positions are smaller): the position its best chunk found.
 @compute @workgroup_size(64)
-fn arg_merge(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn arg_merge(ids: Ids) {
+    let t = task(ids);
     let b = best_of(t, OP);
     if (t.live && t.lane == 0u) {
         var position = 0u;
@@ -201,14 +219,14 @@ fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(f32(src[o]), f32(src[o + 
 // vec4: fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(src[o / 4u]); }
 
 @compute @workgroup_size(64)
-fn reduce_columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) lid: u32) {
-    let index = (wg.y * nwg.x + wg.x) * (WORKGROUP / LANES) + lid / LANES;
+fn reduce_columns(ids: Ids) {
+    let slot = slot_lane(ids);
+    let index = workgroup_index(ids) * (WORKGROUP / LANES) + slot.x;
     let outputs = p(0);
     let quads = (outputs + 3u) / 4u;
     var t: Task;
-    t.lane = lid % LANES;
-    t.first = lid - t.lane;
+    t.lane = slot.y;
+    t.first = slot.x * LANES;
     t.live = index < quads * p(7);
     let q = index % quads;
     let chunk = index / quads;

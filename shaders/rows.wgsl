@@ -1,6 +1,7 @@
 // What the row kernels share (reduce.wgsl and softmax.wgsl are each rendered after this
 // prelude). A task is one row of a strided input, or one chunk of a long row; LANES
-// invocations share a task and combine their partial results in workgroup memory.
+// invocations share a task and combine their partial results in workgroup memory, or with
+// subgroup operations.
 //
 // Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines, and in
 // the four-wide variant (dense rows starting at multiples of 4) each line followed by a
@@ -8,6 +9,13 @@
 alias TI = f32;
 alias TO = f32;
 const LANES: u32 = 64u;
+// 1: each task's lanes are whole subgroups (LANES a multiple of SUBGROUP_SIZE, the
+// device's one size), which combine with subgroup operations and then, when there are
+// several, through workgroup memory in subgroup order: two barriers instead of a tree's
+// log2(LANES) + 1. This variant takes its `// subgroups:` lines as the four-wide one takes
+// `// vec4:` lines.
+const SUBGROUPS: u32 = 0u;
+const SUBGROUP_SIZE: u32 = 1u;
 
 // Parameters (u32 words):
 //   0 rows   1 row length   3 src offset
@@ -44,6 +52,18 @@ fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
 
+// An invocation's ids; the subgroup variant adds its subgroup and its place in it.
+struct Ids { @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32 }
+// subgroups: struct Ids { @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) group: u32, @builtin(subgroup_invocation_id) lane: u32 }
+
+fn workgroup_index(ids: Ids) -> u32 {
+    return ids.wg.y * ids.nwg.x + ids.wg.x;
+}
+
+// The invocation's task within its workgroup, and its lane within the task.
+fn slot_lane(ids: Ids) -> vec2<u32> { return vec2<u32>(ids.lid / LANES, ids.lid % LANES); }
+// subgroups: fn slot_lane(ids: Ids) -> vec2<u32> { let k = LANES / SUBGROUP_SIZE; return vec2<u32>(ids.group / k, (ids.group % k) * SUBGROUP_SIZE + ids.lane); }
+
 struct Task {
     // Row and chunk; `index` is row * tasks per row + chunk, where a per-task result goes.
     row: u32,
@@ -58,15 +78,16 @@ struct Task {
     end: u32,
 }
 
-fn task(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Task {
-    let index = (wg.y * nwg.x + wg.x) * (WORKGROUP / LANES) + lid / LANES;
+fn task(ids: Ids) -> Task {
+    let slot = slot_lane(ids);
+    let index = workgroup_index(ids) * (WORKGROUP / LANES) + slot.x;
     let per_row = p(7);
     var t: Task;
     t.index = index;
     t.row = index / per_row;
     t.live = t.row < p(0);
-    t.lane = lid % LANES;
-    t.first = lid - t.lane;
+    t.lane = slot.y;
+    t.first = slot.x * LANES;
     var rem = t.row;
     var off = p(3);
     for (var d = i32(p(4)) - 1; d >= 0; d--) {
@@ -143,6 +164,22 @@ fn combine(t: Task, op: u32, v: f32) -> f32 {
     if (LANES == 1u) {
         return v;
     }
+    if (SUBGROUPS == 1u) {
+        let part = subgroup_fold(op, v);
+        if (LANES == SUBGROUP_SIZE) {
+            return part;
+        }
+        if (t.lane % SUBGROUP_SIZE == 0u) {
+            partials[t.first + t.lane / SUBGROUP_SIZE] = part;
+        }
+        workgroupBarrier();
+        var out = partials[t.first];
+        for (var k = 1u; k < LANES / SUBGROUP_SIZE; k++) {
+            out = fold(op, out, partials[t.first + k]);
+        }
+        workgroupBarrier();
+        return out;
+    }
     partials[t.first + t.lane] = v;
     workgroupBarrier();
     for (var s = LANES / 2u; s > 0u; s = s / 2u) {
@@ -155,3 +192,6 @@ fn combine(t: Task, op: u32, v: f32) -> f32 {
     workgroupBarrier();
     return out;
 }
+
+fn subgroup_fold(op: u32, v: f32) -> f32 { return v; }
+// subgroups: fn subgroup_fold(op: u32, v: f32) -> f32 { switch op { case 1u: { return subgroupMax(v); } case 2u: { return subgroupMin(v); } case 3u: { return subgroupMul(v); } default: { return subgroupAdd(v); } } }

@@ -65,9 +65,8 @@ fn log_sum_exp(m: f32, s: f32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn softmax(ids: Ids) {
+    let t = task(ids);
     let stats = row_stats(t);
     if (!t.live) {
         return;
@@ -95,9 +94,8 @@ fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 
 @compute @workgroup_size(64)
-fn logsumexp(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn logsumexp(ids: Ids) {
+    let t = task(ids);
     let stats = row_stats(t);
     if (t.live && t.lane == 0u) {
         results[t.row] = TO(log_sum_exp(stats.x, stats.y));
@@ -116,9 +114,8 @@ fn target_class(t: Task) -> u32 {
 
 // loss = logsumexp(x) − Σ w·x, with weights w = (1 − ε)·onehot(target) + ε/n.
 @compute @workgroup_size(64)
-fn cross_entropy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn cross_entropy(ids: Ids) {
+    let t = task(ids);
     let stats = row_stats(t);
     let eps = bitcast<f32>(p(9));
     var sum4 = vec4<f32>(0.0);
@@ -147,9 +144,8 @@ fn cross_entropy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
 
 // d loss / d x = g · (softmax(x) − w), g the incoming gradient of the row's loss.
 @compute @workgroup_size(64)
-fn cross_entropy_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                      @builtin(local_invocation_index) lid: u32) {
-    let t = task(wg, nwg, lid);
+fn cross_entropy_grad(ids: Ids) {
+    let t = task(ids);
     let stats = row_stats(t);
     if (!t.live) {
         return;

@@ -71,11 +71,33 @@ impl ConvTiles {
     }
 }
 
-/// Kernels pinned for this process (see [`pin_matmul`], [`pin_conv`]).
+/// How the lanes that share a task of a row kernel (reductions, softmax, cross-entropy)
+/// combine their partial results. Tasks of fewer lanes than a subgroup combine in workgroup
+/// memory either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RowLanes {
+    /// Through workgroup memory and barriers, in a tree.
+    Workgroup,
+    /// In subgroups first, with subgroup operations, then across the task's subgroups in
+    /// workgroup memory: on devices with SUBGROUP and one subgroup size, the default there.
+    Subgroup,
+}
+
+impl RowLanes {
+    pub fn name(self) -> &'static str {
+        match self {
+            RowLanes::Workgroup => "rows-workgroup",
+            RowLanes::Subgroup => "rows-subgroup",
+        }
+    }
+}
+
+/// Kernels pinned for this process (see [`pin_matmul`], [`pin_conv`], [`pin_rows`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Pins {
     pub matmul: Option<MatmulKernel>,
     pub conv: Option<ConvTiles>,
+    pub rows: Option<RowLanes>,
 }
 
 /// 0: as the environment says; 1: on; 2: off.
@@ -83,6 +105,7 @@ static ENABLED: AtomicU8 = AtomicU8::new(0);
 static PINNED: Mutex<Pins> = Mutex::new(Pins {
     matmul: None,
     conv: None,
+    rows: None,
 });
 
 /// Turn timing of candidates on or off for this process, overriding `LEPTON_AUTOTUNE`.
@@ -108,6 +131,12 @@ pub fn pin_matmul(kernel: Option<MatmulKernel>) {
 /// Run every convolution with `tiles`, as [`pin_matmul`] does for products.
 pub fn pin_conv(tiles: Option<ConvTiles>) {
     PINNED.lock().unwrap_or_else(|e| e.into_inner()).conv = tiles;
+}
+
+/// Run every row kernel with `lanes` where the device allows it (subgroups need SUBGROUP
+/// and one subgroup size), as [`pin_matmul`] does for products.
+pub fn pin_rows(lanes: Option<RowLanes>) {
+    PINNED.lock().unwrap_or_else(|e| e.into_inner()).rows = lanes;
 }
 
 pub(crate) fn pinned() -> Pins {

@@ -14,6 +14,8 @@ pub struct AdapterReport {
     pub hardware: bool,
     pub features: Vec<(&'static str, bool)>,
     pub limits: Vec<(&'static str, u64)>,
+    /// The subgroup size reductions and softmax combine lanes in, if any.
+    pub row_subgroup: Option<u32>,
 }
 
 /// Every adapter, in `gpu:N` order.
@@ -34,6 +36,10 @@ pub fn adapters() -> Vec<AdapterReport> {
                     .trim()
                     .to_string(),
                 hardware: adapters::is_hardware(&info),
+                row_subgroup: crate::backend::gpu::context::row_subgroup_size(
+                    adapter.features(),
+                    &info,
+                ),
                 features: vec![
                     ("SHADER_F16", f.contains(wgpu::Features::SHADER_F16)),
                     ("SUBGROUP", f.contains(wgpu::Features::SUBGROUP)),

@@ -37,14 +37,30 @@ fn all_variants() -> Vec<ShaderVariant> {
             }
             for file in [ShaderFile::Reduce, ShaderFile::ReduceVec4] {
                 for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
-                    for (lanes, op, dot) in [(1, 0, 0), (64, 1, 0), (8, 0, 1), (8, 3, 0)] {
+                    // (lanes, subgroup size or 0 for none, op, dot)
+                    for (lanes, size, op, dot) in [
+                        (1, 0, 0, 0),
+                        (64, 0, 1, 0),
+                        (8, 0, 0, 1),
+                        (8, 0, 3, 0),
+                        (32, 8, 0, 1),
+                        (64, 32, 1, 0),
+                        (8, 8, 2, 0),
+                        (16, 8, 3, 0),
+                    ] {
                         out.push(ShaderVariant {
                             file,
                             entry,
                             input: t,
                             output: o,
                             expr: None,
-                            consts: vec![("LANES", lanes), ("OP", op), ("DOT", dot)],
+                            consts: vec![
+                                ("LANES", lanes),
+                                ("SUBGROUPS", (size > 0) as u32),
+                                ("SUBGROUP_SIZE", size.max(1)),
+                                ("OP", op),
+                                ("DOT", dot),
+                            ],
                         });
                     }
                 }
@@ -56,10 +72,13 @@ fn all_variants() -> Vec<ShaderVariant> {
             "cross_entropy",
             "cross_entropy_grad",
         ] {
-            for (file, lanes, log) in [
-                (ShaderFile::Softmax, 1, 0),
-                (ShaderFile::Softmax, 64, 1),
-                (ShaderFile::SoftmaxVec4, 8, 1),
+            // (file, lanes, subgroup size or 0 for none, log)
+            for (file, lanes, size, log) in [
+                (ShaderFile::Softmax, 1, 0, 0),
+                (ShaderFile::Softmax, 64, 0, 1),
+                (ShaderFile::SoftmaxVec4, 8, 0, 1),
+                (ShaderFile::Softmax, 32, 8, 0),
+                (ShaderFile::SoftmaxVec4, 8, 8, 1),
             ] {
                 out.push(ShaderVariant {
                     file,
@@ -67,7 +86,12 @@ fn all_variants() -> Vec<ShaderVariant> {
                     input: t,
                     output: t,
                     expr: None,
-                    consts: vec![("LANES", lanes), ("LOG", log)],
+                    consts: vec![
+                        ("LANES", lanes),
+                        ("SUBGROUPS", (size > 0) as u32),
+                        ("SUBGROUP_SIZE", size.max(1)),
+                        ("LOG", log),
+                    ],
                 });
             }
         }

@@ -41,6 +41,11 @@ pub fn run() -> anyhow::Result<()> {
             "f32 (without SHADER_F16, f16 tensors are refused here)"
         };
         writeln!(out, "    kernels   {kernels}")?;
+        let rows = match a.row_subgroup {
+            Some(size) => format!("lanes combine in subgroups of {size}, then in workgroup memory"),
+            None => "lanes combine in workgroup memory (no single subgroup size)".to_string(),
+        };
+        writeln!(out, "    rows      {rows}")?;
         for (name, value) in &a.limits {
             let shown = if name.contains("size") && !name.contains("subgroup") {
                 human_bytes(*value)
@@ -52,7 +57,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     writeln!(out, "auto -> {}", lepton::info::auto_choice())?;
     let tuning = if lepton::autotune::enabled() {
-        "on: each new class of matrix product times its candidate kernels once"
+        "on: each new class of matrix product, convolution or row kernel times its candidates once"
     } else {
         "off (LEPTON_AUTOTUNE=0): fixed default kernels"
     };
@@ -62,6 +67,12 @@ pub fn run() -> anyhow::Result<()> {
         .map(|k| k.name())
         .collect();
     writeln!(out, "          candidates {}", candidates.join(", "))?;
+    writeln!(
+        out,
+        "          row kernels {} (default where subgroups are usable), {}",
+        lepton::autotune::RowLanes::Subgroup.name(),
+        lepton::autotune::RowLanes::Workgroup.name()
+    )?;
     match lepton::autotune::cache_file() {
         Some(path) => writeln!(
             out,

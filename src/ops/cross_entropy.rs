@@ -5,9 +5,9 @@
 
 use std::panic::Location;
 
-use super::rows::Rows;
+use super::rows::{choose_lanes, Rows};
 use super::softmax::{for_rows, log_sum_exp, row_layout, row_stats};
-use super::{Arg, Lowering, Op, ShaderFile, StepDesc};
+use super::{Arg, Lowering, Op, ShaderFile, StepDesc, Tuner};
 use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
@@ -109,7 +109,18 @@ pub(crate) fn run_cpu(
     Ok(())
 }
 
-pub(crate) fn lower(smoothing: u64, backward: bool, step: &StepDesc) -> Lowering {
+pub(crate) fn lower(
+    smoothing: u64,
+    backward: bool,
+    step: &StepDesc,
+    tuner: &dyn Tuner,
+) -> Lowering {
+    choose_lanes(step, 1, tuner, &|subgroup| {
+        lower_with(smoothing, backward, step, subgroup)
+    })
+}
+
+fn lower_with(smoothing: u64, backward: bool, step: &StepDesc, subgroup: Option<u32>) -> Lowering {
     let (dtype, layout) = step.inputs[0];
     let targets = step.inputs[1].1;
     let mut extra = vec![
@@ -138,6 +149,7 @@ pub(crate) fn lower(smoothing: u64, backward: bool, step: &StepDesc) -> Lowering
         chunk: layout.shape[1],
         row_outputs: backward,
         weighted: false,
+        subgroup,
     };
     Lowering::of(vec![rows.dispatch(0, 1.0, &extra, bindings)])
 }

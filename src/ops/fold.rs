@@ -3,8 +3,8 @@
 //! results; weighted by a vector, the same passes make matrix-vector products.
 
 use super::reduce::ReduceOp;
-use super::rows::{lanes, split, Rows, WORKGROUP};
-use super::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc};
+use super::rows::{choose_lanes, lanes, split, Rows, WORKGROUP};
+use super::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::dtype::DType;
 use crate::shape::{numel, Layout};
 
@@ -15,6 +15,7 @@ fn rows<'a>(
     dtypes: (DType, DType),
     entry: &'static str,
     n: usize,
+    subgroup: Option<u32>,
 ) -> Rows<'a> {
     Rows {
         file: ShaderFile::Reduce,
@@ -25,6 +26,7 @@ fn rows<'a>(
         chunk: n.min(CHUNK),
         row_outputs: false,
         weighted: false,
+        subgroup,
     }
 }
 
@@ -35,7 +37,14 @@ const CHUNK: usize = 16384;
 /// The passes of one reduction: the first reads the input; while rows are longer than a
 /// chunk, it writes f32 partials that the next pass folds; only the last applies the mean's
 /// scale. Positions take at most two passes (rows ≤ 2^24 elements make ≤ 1024 chunks).
-pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
+/// Every pass combines its lanes the way the tuner picks (`choose_lanes`).
+pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
+    choose_lanes(step, reduced, tuner, &|subgroup| {
+        lower_with(op, reduced, step, subgroup)
+    })
+}
+
+fn lower_with(op: ReduceOp, reduced: usize, step: &StepDesc, subgroup: Option<u32>) -> Lowering {
     let (in_dtype, layout) = step.inputs[0];
     let n_outer = numel(step.out_shape);
     let n_inner = numel(&layout.shape[layout.rank() - reduced..]);
@@ -43,7 +52,14 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
     if op.is_arg() {
         let code = op.code();
         if n_inner <= CHUNK {
-            let r = rows(layout, reduced, (in_dtype, step.out_dtype), "arg", n_inner);
+            let r = rows(
+                layout,
+                reduced,
+                (in_dtype, step.out_dtype),
+                "arg",
+                n_inner,
+                subgroup,
+            );
             let d = r.dispatch(code, 1.0, &[], vec![(1, Arg::Input(0)), (3, Arg::Output)]);
             lowering.dispatches.push(d);
             return lowering;
@@ -57,6 +73,7 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
             (in_dtype, DType::F32),
             "arg_chunks",
             n_inner,
+            subgroup,
         );
         lowering.dispatches.push(first.dispatch(
             code,
@@ -75,6 +92,7 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
             (DType::F32, step.out_dtype),
             "arg_merge",
             chunks,
+            subgroup,
         );
         lowering.dispatches.push(merge.dispatch(
             code,
@@ -94,7 +112,7 @@ pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc) -> Lowering {
     if leads_dense_outputs(layout, reduced) {
         fold_columns(op, src, reduced, dtypes, scale, None)
     } else {
-        fold_rows(op, src, reduced, dtypes, scale, None)
+        fold_rows(op, src, reduced, dtypes, scale, None, subgroup)
     }
 }
 
@@ -139,6 +157,7 @@ pub(crate) fn fold_rows(
     (in_dtype, out_dtype): (DType, DType),
     scale: f32,
     weights: Option<Weights>,
+    subgroup: Option<u32>,
 ) -> Lowering {
     let (outer, inner) = split(layout, reduced);
     let n_outer = outer.numel();
@@ -159,7 +178,14 @@ pub(crate) fn fold_rows(
             (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
         };
         let (weighted, extra, vector) = Weights::first_pass(&weights, from);
-        let mut pass = rows(&src, src_reduced, (input, output), "reduce", remaining);
+        let mut pass = rows(
+            &src,
+            src_reduced,
+            (input, output),
+            "reduce",
+            remaining,
+            subgroup,
+        );
         pass.weighted = weighted;
         lowering.dispatches.push(pass.dispatch(
             op.code(),

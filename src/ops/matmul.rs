@@ -477,19 +477,11 @@ fn lower_vector_product(step: &StepDesc) -> Option<Lowering> {
         offset: step.inputs[vec].1.offset,
         stride: x_stride,
     };
-    let source = Arg::Input(mat);
     let dtypes = (dtype, step.out_dtype);
-    let fold = if leads_dense_outputs(&matrix, 1) {
-        fold_columns
+    let source = (Arg::Input(mat), &matrix);
+    Some(if leads_dense_outputs(&matrix, 1) {
+        fold_columns(ReduceOp::Sum, source, 1, dtypes, 1.0, Some(vector))
     } else {
-        fold_rows
-    };
-    Some(fold(
-        ReduceOp::Sum,
-        (source, &matrix),
-        1,
-        dtypes,
-        1.0,
-        Some(vector),
-    ))
+        fold_rows(ReduceOp::Sum, source, 1, dtypes, 1.0, Some(vector), None)
+    })
 }

@@ -215,6 +215,10 @@ pub(crate) trait Tuner {
         pinned: Option<usize>,
         lower: &dyn Fn(usize) -> Lowering,
     ) -> usize;
+
+    /// The device's subgroup size when it has subgroup operations and one fixed size that
+    /// divides a 64-invocation workgroup; row kernels may then give each task a subgroup.
+    fn subgroup_size(&self) -> Option<u32>;
 }
 
 /// Describe `step` as GPU dispatches.
@@ -227,10 +231,10 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         | Op::Copy
         | Op::Fill(_)
         | Op::Random => elementwise::lower(step),
-        Op::Reduce { op, reduced } => fold::lower(*op, *reduced, step),
-        Op::Softmax(kind) => softmax::lower(*kind, step),
-        Op::CrossEntropy(eps) => cross_entropy::lower(*eps, false, step),
-        Op::CrossEntropyGrad(eps) => cross_entropy::lower(*eps, true, step),
+        Op::Reduce { op, reduced } => fold::lower(*op, *reduced, step, tuner),
+        Op::Softmax(kind) => softmax::lower(*kind, step, tuner),
+        Op::CrossEntropy(eps) => cross_entropy::lower(*eps, false, step, tuner),
+        Op::CrossEntropyGrad(eps) => cross_entropy::lower(*eps, true, step, tuner),
         Op::Conv2d(g) => conv::lower(conv::Product::Forward, *g, step, tuner),
         Op::Conv2dGradInput(g) => conv::lower(conv::Product::GradInput, *g, step, tuner),
         Op::Conv2dGradWeight(g) => conv::lower(conv::Product::GradWeight, *g, step, tuner),

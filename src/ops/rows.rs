@@ -2,7 +2,8 @@
 //! softmax.wgsl). A row is the trailing `reduced` axes of a strided input; a task is a row,
 //! or a chunk of a long one; `lanes` invocations share a task.
 
-use super::{padded, Arg, Dispatch, ShaderFile, ShaderVariant};
+use super::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc, Tuner};
+use crate::autotune::RowLanes;
 use crate::dtype::DType;
 use crate::shape::{numel, Layout};
 
@@ -57,6 +58,9 @@ pub(crate) struct Rows<'a> {
     pub row_outputs: bool,
     /// For reduce.wgsl: whether elements are multiplied by a vector first (a dot product).
     pub weighted: bool,
+    /// The device's subgroup size, to combine with subgroup operations when a task has at
+    /// least that many lanes (see `choose_lanes`); None combines in workgroup memory.
+    pub subgroup: Option<u32>,
 }
 
 impl Rows<'_> {
@@ -103,6 +107,7 @@ impl Rows<'_> {
         let vectors = dense && aligned && (!self.row_outputs || n.is_multiple_of(4));
         let tasks = rows * per_row;
         let lanes = lanes(tasks, chunk.min(n));
+        let size = self.subgroup.filter(|&s| lanes >= s as usize);
         Dispatch {
             variant: ShaderVariant {
                 file: if vectors {
@@ -117,16 +122,68 @@ impl Rows<'_> {
                 consts: if self.file == ShaderFile::Reduce {
                     vec![
                         ("LANES", lanes as u32),
+                        ("SUBGROUPS", size.is_some() as u32),
+                        ("SUBGROUP_SIZE", size.unwrap_or(1)),
                         ("OP", op),
                         ("DOT", self.weighted as u32),
                     ]
                 } else {
-                    vec![("LANES", lanes as u32), ("LOG", op)]
+                    vec![
+                        ("LANES", lanes as u32),
+                        ("SUBGROUPS", size.is_some() as u32),
+                        ("SUBGROUP_SIZE", size.unwrap_or(1)),
+                        ("LOG", op),
+                    ]
                 },
             },
             params,
             bindings,
             workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,
         }
+    }
+}
+
+/// The lowering of a row kernel's step, by `lower(subgroup)`: where the device allows, with
+/// lanes that combine in subgroups first (Some(size), the default), else in workgroup
+/// memory (None); the tuner may pick either for the class. The two differ only where a task
+/// has a subgroup's worth of lanes; elsewhere there is nothing to choose. `reduced`
+/// trailing axes of input 0 make the rows.
+pub(crate) fn choose_lanes(
+    step: &StepDesc,
+    reduced: usize,
+    tuner: &dyn Tuner,
+    lower: &dyn Fn(Option<u32>) -> Lowering,
+) -> Lowering {
+    let Some(size) = tuner.subgroup_size() else {
+        return lower(None);
+    };
+    let (grouped, plain) = (lower(Some(size)), lower(None));
+    let variants = |l: &Lowering| {
+        l.dispatches
+            .iter()
+            .map(|d| d.variant.clone())
+            .collect::<Vec<_>>()
+    };
+    if variants(&grouped) == variants(&plain) {
+        return plain;
+    }
+    let (dtype, layout) = step.inputs[0];
+    let (outer, inner) = split(layout, reduced);
+    let p2 = |v: usize| v.max(1).next_power_of_two();
+    let class = format!(
+        "{} {dtype} rows{} len{}",
+        step.op.name(),
+        p2(outer.numel()),
+        p2(inner.numel())
+    );
+    let candidates = [RowLanes::Subgroup, RowLanes::Workgroup];
+    let names: Vec<String> = candidates.iter().map(|l| l.name().to_string()).collect();
+    let pinned = crate::autotune::pinned()
+        .rows
+        .and_then(|l| candidates.iter().position(|&c| c == l));
+    let subgroup = |i: usize| (candidates[i] == RowLanes::Subgroup).then_some(size);
+    match tuner.choose(step, &class, &names, pinned, &|i| lower(subgroup(i))) {
+        0 => grouped,
+        _ => plain,
     }
 }

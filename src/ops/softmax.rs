@@ -5,8 +5,8 @@
 
 use rayon::prelude::*;
 
-use super::rows::Rows;
-use super::{Arg, Lowering, Op, ShaderFile, StepDesc};
+use super::rows::{choose_lanes, Rows};
+use super::{Arg, Lowering, Op, ShaderFile, StepDesc, Tuner};
 use crate::backend::cpu::strided::{offsets, PARALLEL_THRESHOLD};
 use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::Element;
@@ -179,7 +179,11 @@ pub(crate) fn run_cpu(
     Ok(())
 }
 
-pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc) -> Lowering {
+pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
+    choose_lanes(step, 1, tuner, &|subgroup| lower_with(kind, step, subgroup))
+}
+
+fn lower_with(kind: SoftmaxKind, step: &StepDesc, subgroup: Option<u32>) -> Lowering {
     let (dtype, layout) = step.inputs[0];
     let n = layout.shape[layout.rank() - 1];
     let (entry, out_binding) = match kind {
@@ -195,6 +199,7 @@ pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc) -> Lowering {
         chunk: n,
         row_outputs: kind != SoftmaxKind::LogSumExp,
         weighted: false,
+        subgroup,
     };
     let code = (kind == SoftmaxKind::LogSoftmax) as u32;
     Lowering::of(vec![rows.dispatch(

@@ -18,6 +18,18 @@ const WANTED: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::TIMESTAMP_QUERY);
 
+/// The subgroup size row kernels can combine lanes in: the device has subgroup operations
+/// and one fixed size (not a range), a power of two that divides their 64-invocation
+/// workgroups.
+pub(crate) fn row_subgroup_size(features: wgpu::Features, info: &wgpu::AdapterInfo) -> Option<u32> {
+    let size = info.subgroup_min_size;
+    let usable = features.contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_max_size == size
+        && size.is_power_of_two()
+        && (2..=crate::ops::rows::WORKGROUP as u32).contains(&size);
+    usable.then_some(size)
+}
+
 /// Compiled plans kept per device, and the device memory their intermediates may hold; past
 /// either the cache starts afresh (the buffers return to the pool for reuse).
 const MAX_PROGRAMS: usize = 256;
@@ -120,6 +132,12 @@ impl GpuContext {
 
     pub fn limits(&self) -> wgpu::Limits {
         self.device.limits()
+    }
+
+    /// The subgroup size whose subgroups row kernels combine lanes in (see
+    /// [`row_subgroup_size`]).
+    pub fn subgroup_size(&self) -> Option<u32> {
+        row_subgroup_size(self.features(), self.info.as_ref()?)
     }
 
     pub(crate) fn check_alive(&self) -> Result<()> {

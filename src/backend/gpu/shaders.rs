@@ -50,13 +50,18 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
     }
 }
 
-/// The four-wide form of a file that marks it inline: each line followed by a `// vec4: `
-/// line is replaced by that line's text.
-fn four_wide(src: &str) -> String {
-    const MARK: &str = "// vec4: ";
+/// Marks a line's replacement in a file's four-wide form.
+const FOUR_WIDE: &str = "// vec4: ";
+/// Marks a line's replacement in a row kernel's subgroup form (SUBGROUPS = 1). naga takes
+/// subgroup operations with the device's SUBGROUP feature and refuses `enable subgroups;`.
+const SUBGROUP_FORM: &str = "// subgroups: ";
+
+/// A form of a file that marks it inline: each line followed by a `mark` line is replaced
+/// by that line's text.
+fn marked(src: &str, mark: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
     for line in src.lines() {
-        if let Some(text) = line.strip_prefix(MARK) {
+        if let Some(text) = line.strip_prefix(mark) {
             out.pop();
             out.push(text);
         } else {
@@ -122,8 +127,14 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
         ShaderFile::ReduceVec4
         | ShaderFile::SoftmaxVec4
         | ShaderFile::MatmulBlockedVec4
-        | ShaderFile::ConvVec4 => four_wide(source(v.file)),
+        | ShaderFile::ConvVec4 => marked(source(v.file), FOUR_WIDE),
         _ => source(v.file).to_string(),
+    };
+    let subgroups = v.consts.contains(&("SUBGROUPS", 1));
+    let file = if subgroups {
+        marked(&file, SUBGROUP_FORM)
+    } else {
+        file
     };
     let mut src = file
         .replacen(

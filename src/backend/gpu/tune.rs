@@ -50,6 +50,10 @@ impl Tuner for GpuContext {
         }
         chosen
     }
+
+    fn subgroup_size(&self) -> Option<u32> {
+        GpuContext::subgroup_size(self)
+    }
 }
 
 /// Bytes a strided view reaches from the start of its buffer.
