@@ -211,47 +211,72 @@ fn arg_merge(ids: Ids) {
 }
 
 // Reductions over leading axes, whose kept axes are dense (column sums, a bias gradient):
-// a task is four adjacent outputs and a chunk of the reduced rows, so each read takes four
-// neighbouring elements. Parameters as rows.wgsl's, except: 0 outputs, 1 reduced rows,
+// a task is COLUMN_QUADS quads of adjacent outputs and a chunk of the reduced rows, so each
+// read takes four neighbouring elements. Parameters as rows.wgsl's, except: 0 outputs, 1 reduced rows,
 // 6 rows per task, 7 tasks per output; the inner shape and strides describe the rows. The
 // results of chunk c go to [c, outputs].
 fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(f32(src[o]), f32(src[o + 1u]), f32(src[o + 2u]), f32(src[o + 3u])); }
 // vec4: fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(src[o / 4u]); }
+
+// Quads of neighbouring outputs one task folds (set per variant): each invocation reads a
+// longer run of every row.
+const COLUMN_QUADS: u32 = 1u;
 
 @compute @workgroup_size(64)
 fn reduce_columns(ids: Ids) {
     let slot = slot_lane(ids);
     let index = workgroup_index(ids) * (WORKGROUP / LANES) + slot.x;
     let outputs = p(0);
-    let quads = (outputs + 3u) / 4u;
+    let groups = (outputs + 4u * COLUMN_QUADS - 1u) / (4u * COLUMN_QUADS);
     var t: Task;
     t.lane = slot.y;
     t.first = slot.x * LANES;
-    t.live = index < quads * p(7);
-    let q = index % quads;
-    let chunk = index / quads;
+    t.live = index < groups * p(7);
+    let q = index % groups;
+    let chunk = index / groups;
     let start = chunk * p(6);
     let end = min(start + p(6), p(1));
-    let base = p(3) + 4u * q;
+    let first_output = 4u * COLUMN_QUADS * q;
+    let base = p(3) + first_output;
+    // Quads past the outputs are not read (the last group may be partial).
+    let live_quads = min(COLUMN_QUADS, (outputs - min(outputs, first_output) + 3u) / 4u);
     let op = OP;
-    var acc = vec4<f32>(identity(op));
+    var acc: array<vec4<f32>, COLUMN_QUADS>;
+    for (var j = 0u; j < COLUMN_QUADS; j++) {
+        acc[j] = vec4<f32>(identity(op));
+    }
     if (t.live) {
         var r = start + t.lane;
         while (r < end) {
-            var block = vec4<f32>(identity(op));
+            var block: array<vec4<f32>, COLUMN_QUADS>;
+            for (var j = 0u; j < COLUMN_QUADS; j++) {
+                block[j] = vec4<f32>(identity(op));
+            }
             let stop = min(end, r + BLOCK * LANES);
             for (; r < stop; r += LANES) {
-                block = fold4(op, block, column_quad(base + element(r)) * weight(r));
+                let row = base + element(r);
+                let w = weight(r);
+                for (var j = 0u; j < COLUMN_QUADS; j++) {
+                    if (j < live_quads) {
+                        block[j] = fold4(op, block[j], column_quad(row + 4u * j) * w);
+                    }
+                }
             }
-            acc = fold4(op, acc, block);
+            for (var j = 0u; j < COLUMN_QUADS; j++) {
+                acc[j] = fold4(op, acc[j], block[j]);
+            }
         }
     }
-    let total = vec4<f32>(combine(t, op, acc.x), combine(t, op, acc.y), combine(t, op, acc.z), combine(t, op, acc.w));
-    if (t.live && t.lane == 0u) {
-        let scale = bitcast<f32>(p(8));
-        for (var c = 0u; c < 4u; c++) {
-            if (4u * q + c < outputs) {
-                results[chunk * outputs + 4u * q + c] = TO(total[c] * scale);
+    let scale = bitcast<f32>(p(8));
+    for (var j = 0u; j < COLUMN_QUADS; j++) {
+        let a = acc[j];
+        let total = vec4<f32>(combine(t, op, a.x), combine(t, op, a.y), combine(t, op, a.z), combine(t, op, a.w));
+        if (t.live && t.lane == 0u) {
+            for (var c = 0u; c < 4u; c++) {
+                let o = first_output + 4u * j + c;
+                if (o < outputs) {
+                    results[chunk * outputs + o] = TO(total[c] * scale);
+                }
             }
         }
     }

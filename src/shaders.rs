@@ -48,20 +48,29 @@ fn all_variants() -> Vec<ShaderVariant> {
                         (8, 8, 2, 0),
                         (16, 8, 3, 0),
                     ] {
-                        out.push(ShaderVariant {
-                            file,
-                            entry,
-                            input: t,
-                            output: o,
-                            expr: None,
-                            consts: vec![
-                                ("LANES", lanes),
-                                ("SUBGROUPS", (size > 0) as u32),
-                                ("SUBGROUP_SIZE", size.max(1)),
-                                ("OP", op),
-                                ("DOT", dot),
-                            ],
-                        });
+                        // Column reductions also fold eight quads a task.
+                        let quads: &[u32] = if entry == "reduce_columns" {
+                            &[1, 8]
+                        } else {
+                            &[1]
+                        };
+                        for &q in quads {
+                            out.push(ShaderVariant {
+                                file,
+                                entry,
+                                input: t,
+                                output: o,
+                                expr: None,
+                                consts: vec![
+                                    ("LANES", lanes),
+                                    ("COLUMN_QUADS", q),
+                                    ("SUBGROUPS", (size > 0) as u32),
+                                    ("SUBGROUP_SIZE", size.max(1)),
+                                    ("OP", op),
+                                    ("DOT", dot),
+                                ],
+                            });
+                        }
                     }
                 }
             }

@@ -203,6 +203,17 @@ fn long_rows_and_many_rows() {
                 "long columns",
             );
         }
+        // Wide enough that a column task folds eight quads of outputs; the last group holds
+        // two quads, and 4102 outputs are not whole quads (one at a time).
+        for (rows, cols, seed) in [(1025, 8200, 124), (2049, 4102, 125)] {
+            let v = rounded(&data(rows * cols, seed, -1.0, 1.0), DType::F32);
+            check(
+                &tensor(&v, &[rows, cols], DType::F32, &device),
+                &Nd::new(&[rows, cols], v),
+                &[0],
+                "wide columns",
+            );
+        }
         // 70,000 rows need more workgroups than one dispatch dimension allows (65,535).
         let v = rounded(&data(70_000 * 3, 121, -1.0, 1.0), DType::F32);
         check(

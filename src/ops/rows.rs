@@ -10,6 +10,9 @@ use crate::shape::{numel, Layout};
 /// The row kernels' workgroup size.
 pub(crate) const WORKGROUP: usize = 64;
 
+/// Invocations (or tasks) that keep a device busy, for choosing how work splits.
+pub(crate) const BUSY: usize = 4096;
+
 /// A strided input as the layout of its rows' first elements (the leading axes), and the
 /// layout of one row's elements (the trailing `reduced` axes, coalesced, from offset 0).
 pub(crate) fn split(input: &Layout, reduced: usize) -> (Layout, Layout) {
@@ -38,7 +41,6 @@ pub(crate) fn split(input: &Layout, reduced: usize) -> (Layout, Layout) {
 /// gets fewer than 64 elements. One lane per row of 4096×4096 measured 1.8× faster than 64
 /// for softmax.
 pub(crate) fn lanes(tasks: usize, per_task: usize) -> usize {
-    const BUSY: usize = 4096;
     let wanted = BUSY.div_ceil(tasks.max(1)).next_power_of_two();
     let worthwhile = 1 << (per_task / 64).max(1).ilog2();
     wanted.min(worthwhile).min(WORKGROUP)
