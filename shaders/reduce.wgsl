@@ -218,9 +218,32 @@ fn arg_merge(ids: Ids) {
 fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(f32(src[o]), f32(src[o + 1u]), f32(src[o + 2u]), f32(src[o + 3u])); }
 // vec4: fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(src[o / 4u]); }
 
-// Quads of neighbouring outputs one task folds (set per variant): each invocation reads a
-// longer run of every row.
+// Quads of neighbouring outputs one task folds (set per variant: 1, 2, 4 or 8), so each
+// invocation reads a longer run of every row. Accumulators past COLUMN_QUADS are dead at
+// compile time (lavapipe runs arrays indexed in loops through memory); quads past the
+// outputs are read (within the buffer, or clamped by robust access) and never stored.
 const COLUMN_QUADS: u32 = 1u;
+
+fn column_step(op: u32, acc: vec4<f32>, j: u32, row: u32, w: f32) -> vec4<f32> {
+    if (j >= COLUMN_QUADS) {
+        return acc;
+    }
+    return fold4(op, acc, column_quad(row + 4u * j) * w);
+}
+
+// Store a task's totals of one quad: outputs at .. at + 3 of `chunk`, those that exist.
+// The lanes combine in the entry point itself: wrapped with these stores in one function,
+// the combining made column sums of 128×256 on lavapipe 8× slower.
+fn store_columns(t: Task, chunk: u32, at: u32, total: vec4<f32>) {
+    let outputs = p(0);
+    if (t.live && t.lane == 0u) {
+        for (var c = 0u; c < 4u; c++) {
+            if (at + c < outputs) {
+                results[chunk * outputs + at + c] = TO(total[c] * bitcast<f32>(p(8)));
+            }
+        }
+    }
+}
 
 @compute @workgroup_size(64)
 fn reduce_columns(ids: Ids) {
@@ -238,46 +261,78 @@ fn reduce_columns(ids: Ids) {
     let end = min(start + p(6), p(1));
     let first_output = 4u * COLUMN_QUADS * q;
     let base = p(3) + first_output;
-    // Quads past the outputs are not read (the last group may be partial).
-    let live_quads = min(COLUMN_QUADS, (outputs - min(outputs, first_output) + 3u) / 4u);
     let op = OP;
-    var acc: array<vec4<f32>, COLUMN_QUADS>;
-    for (var j = 0u; j < COLUMN_QUADS; j++) {
-        acc[j] = vec4<f32>(identity(op));
-    }
+    let id = vec4<f32>(identity(op));
+    var a0 = id;
+    var a1 = id;
+    var a2 = id;
+    var a3 = id;
+    var a4 = id;
+    var a5 = id;
+    var a6 = id;
+    var a7 = id;
     if (t.live) {
         var r = start + t.lane;
         while (r < end) {
-            var block: array<vec4<f32>, COLUMN_QUADS>;
-            for (var j = 0u; j < COLUMN_QUADS; j++) {
-                block[j] = vec4<f32>(identity(op));
-            }
+            var b0 = id;
+            var b1 = id;
+            var b2 = id;
+            var b3 = id;
+            var b4 = id;
+            var b5 = id;
+            var b6 = id;
+            var b7 = id;
             let stop = min(end, r + BLOCK * LANES);
             for (; r < stop; r += LANES) {
                 let row = base + element(r);
                 let w = weight(r);
-                for (var j = 0u; j < COLUMN_QUADS; j++) {
-                    if (j < live_quads) {
-                        block[j] = fold4(op, block[j], column_quad(row + 4u * j) * w);
-                    }
-                }
+                b0 = column_step(op, b0, 0u, row, w);
+                b1 = column_step(op, b1, 1u, row, w);
+                b2 = column_step(op, b2, 2u, row, w);
+                b3 = column_step(op, b3, 3u, row, w);
+                b4 = column_step(op, b4, 4u, row, w);
+                b5 = column_step(op, b5, 5u, row, w);
+                b6 = column_step(op, b6, 6u, row, w);
+                b7 = column_step(op, b7, 7u, row, w);
             }
-            for (var j = 0u; j < COLUMN_QUADS; j++) {
-                acc[j] = fold4(op, acc[j], block[j]);
-            }
+            a0 = fold4(op, a0, b0);
+            a1 = fold4(op, a1, b1);
+            a2 = fold4(op, a2, b2);
+            a3 = fold4(op, a3, b3);
+            a4 = fold4(op, a4, b4);
+            a5 = fold4(op, a5, b5);
+            a6 = fold4(op, a6, b6);
+            a7 = fold4(op, a7, b7);
         }
     }
-    let scale = bitcast<f32>(p(8));
-    for (var j = 0u; j < COLUMN_QUADS; j++) {
-        let a = acc[j];
-        let total = vec4<f32>(combine(t, op, a.x), combine(t, op, a.y), combine(t, op, a.z), combine(t, op, a.w));
-        if (t.live && t.lane == 0u) {
-            for (var c = 0u; c < 4u; c++) {
-                let o = first_output + 4u * j + c;
-                if (o < outputs) {
-                    results[chunk * outputs + o] = TO(total[c] * scale);
-                }
-            }
-        }
+    let total0 = vec4<f32>(combine(t, op, a0.x), combine(t, op, a0.y), combine(t, op, a0.z), combine(t, op, a0.w));
+    store_columns(t, chunk, first_output + 0u, total0);
+    if (COLUMN_QUADS > 1u) {
+        let total1 = vec4<f32>(combine(t, op, a1.x), combine(t, op, a1.y), combine(t, op, a1.z), combine(t, op, a1.w));
+        store_columns(t, chunk, first_output + 4u, total1);
+    }
+    if (COLUMN_QUADS > 2u) {
+        let total2 = vec4<f32>(combine(t, op, a2.x), combine(t, op, a2.y), combine(t, op, a2.z), combine(t, op, a2.w));
+        store_columns(t, chunk, first_output + 8u, total2);
+    }
+    if (COLUMN_QUADS > 3u) {
+        let total3 = vec4<f32>(combine(t, op, a3.x), combine(t, op, a3.y), combine(t, op, a3.z), combine(t, op, a3.w));
+        store_columns(t, chunk, first_output + 12u, total3);
+    }
+    if (COLUMN_QUADS > 4u) {
+        let total4 = vec4<f32>(combine(t, op, a4.x), combine(t, op, a4.y), combine(t, op, a4.z), combine(t, op, a4.w));
+        store_columns(t, chunk, first_output + 16u, total4);
+    }
+    if (COLUMN_QUADS > 5u) {
+        let total5 = vec4<f32>(combine(t, op, a5.x), combine(t, op, a5.y), combine(t, op, a5.z), combine(t, op, a5.w));
+        store_columns(t, chunk, first_output + 20u, total5);
+    }
+    if (COLUMN_QUADS > 6u) {
+        let total6 = vec4<f32>(combine(t, op, a6.x), combine(t, op, a6.y), combine(t, op, a6.z), combine(t, op, a6.w));
+        store_columns(t, chunk, first_output + 24u, total6);
+    }
+    if (COLUMN_QUADS > 7u) {
+        let total7 = vec4<f32>(combine(t, op, a7.x), combine(t, op, a7.y), combine(t, op, a7.z), combine(t, op, a7.w));
+        store_columns(t, chunk, first_output + 28u, total7);
     }
 }
