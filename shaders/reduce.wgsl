@@ -231,9 +231,14 @@ fn column_step(op: u32, acc: vec4<f32>, j: u32, row: u32, w: f32) -> vec4<f32> {
     return fold4(op, acc, column_quad(row + 4u * j) * w);
 }
 
+// The task's total of one quad, combined over its lanes.
+fn column_total(t: Task, op: u32, a: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(combine(t, op, a.x), combine(t, op, a.y), combine(t, op, a.z), combine(t, op, a.w));
+}
+
 // Store a task's totals of one quad: outputs at .. at + 3 of `chunk`, those that exist.
-// The lanes combine in the entry point itself: wrapped with these stores in one function,
-// the combining made column sums of 128×256 on lavapipe 8× slower.
+// Combining and storing stay apart: wrapped together in one function, they made column
+// sums of 128×256 on lavapipe 8× slower.
 fn store_columns(t: Task, chunk: u32, at: u32, total: vec4<f32>) {
     let outputs = p(0);
     if (t.live && t.lane == 0u) {
@@ -305,34 +310,26 @@ fn reduce_columns(ids: Ids) {
             a7 = fold4(op, a7, b7);
         }
     }
-    let total0 = vec4<f32>(combine(t, op, a0.x), combine(t, op, a0.y), combine(t, op, a0.z), combine(t, op, a0.w));
-    store_columns(t, chunk, first_output + 0u, total0);
+    store_columns(t, chunk, first_output + 0u, column_total(t, op, a0));
     if (COLUMN_QUADS > 1u) {
-        let total1 = vec4<f32>(combine(t, op, a1.x), combine(t, op, a1.y), combine(t, op, a1.z), combine(t, op, a1.w));
-        store_columns(t, chunk, first_output + 4u, total1);
+        store_columns(t, chunk, first_output + 4u, column_total(t, op, a1));
     }
     if (COLUMN_QUADS > 2u) {
-        let total2 = vec4<f32>(combine(t, op, a2.x), combine(t, op, a2.y), combine(t, op, a2.z), combine(t, op, a2.w));
-        store_columns(t, chunk, first_output + 8u, total2);
+        store_columns(t, chunk, first_output + 8u, column_total(t, op, a2));
     }
     if (COLUMN_QUADS > 3u) {
-        let total3 = vec4<f32>(combine(t, op, a3.x), combine(t, op, a3.y), combine(t, op, a3.z), combine(t, op, a3.w));
-        store_columns(t, chunk, first_output + 12u, total3);
+        store_columns(t, chunk, first_output + 12u, column_total(t, op, a3));
     }
     if (COLUMN_QUADS > 4u) {
-        let total4 = vec4<f32>(combine(t, op, a4.x), combine(t, op, a4.y), combine(t, op, a4.z), combine(t, op, a4.w));
-        store_columns(t, chunk, first_output + 16u, total4);
+        store_columns(t, chunk, first_output + 16u, column_total(t, op, a4));
     }
     if (COLUMN_QUADS > 5u) {
-        let total5 = vec4<f32>(combine(t, op, a5.x), combine(t, op, a5.y), combine(t, op, a5.z), combine(t, op, a5.w));
-        store_columns(t, chunk, first_output + 20u, total5);
+        store_columns(t, chunk, first_output + 20u, column_total(t, op, a5));
     }
     if (COLUMN_QUADS > 6u) {
-        let total6 = vec4<f32>(combine(t, op, a6.x), combine(t, op, a6.y), combine(t, op, a6.z), combine(t, op, a6.w));
-        store_columns(t, chunk, first_output + 24u, total6);
+        store_columns(t, chunk, first_output + 24u, column_total(t, op, a6));
     }
     if (COLUMN_QUADS > 7u) {
-        let total7 = vec4<f32>(combine(t, op, a7.x), combine(t, op, a7.y), combine(t, op, a7.z), combine(t, op, a7.w));
-        store_columns(t, chunk, first_output + 28u, total7);
+        store_columns(t, chunk, first_output + 28u, column_total(t, op, a7));
     }
 }

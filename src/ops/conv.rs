@@ -161,8 +161,8 @@ impl Product {
     }
 }
 
-/// Offset of element `idx` of a strided view.
-fn at(l: &Layout, idx: [usize; 4]) -> usize {
+/// Offset of element `idx` of a strided 4-D view.
+pub(crate) fn at(l: &Layout, idx: [usize; 4]) -> usize {
     l.offset
         + idx
             .iter()

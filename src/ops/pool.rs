@@ -9,7 +9,7 @@ use std::panic::Location;
 
 use rayon::prelude::*;
 
-use super::conv::{inside, out_size};
+use super::conv::{at, inside, out_size};
 use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
 use crate::backend::cpu::strided::PARALLEL_THRESHOLD;
 use crate::backend::cpu::{with_dtype, CpuData};
@@ -138,16 +138,6 @@ pub(crate) fn grad(kind: PoolKind, window: Window, x: &Tensor, y: &Tensor, g: &T
         x.dtype(),
         x.device().clone(),
     )
-}
-
-/// Offset of element `idx` of a strided 4-D view.
-fn at(l: &Layout, idx: [usize; 4]) -> usize {
-    l.offset
-        + idx
-            .iter()
-            .zip(&l.strides)
-            .map(|(i, s)| i * s)
-            .sum::<usize>()
 }
 
 /// Scratch rows of one task: the image plane's gradient sums, and one output row's
