@@ -10,6 +10,7 @@ use std::panic::Location;
 use rayon::prelude::*;
 
 use super::conv::{at, inside, out_size};
+use super::real::{Compute, Real};
 use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
 use crate::backend::cpu::strided::PARALLEL_THRESHOLD;
 use crate::backend::cpu::{with_dtype, CpuData};
@@ -140,27 +141,22 @@ pub(crate) fn grad(kind: PoolKind, window: Window, x: &Tensor, y: &Tensor, g: &T
     )
 }
 
-/// Scratch rows of one task: the image plane's gradient sums, and one output row's
-/// accumulators.
-type Scratch = (Vec<f64>, Vec<(f64, usize)>);
-
 /// Run `plane(scratch, b, out)` for each (image, channel) plane b of a dense output, in
-/// parallel when there is enough work; each task allocates its scratch once.
-fn for_planes<T: Element>(
+/// parallel when there is enough work; each task makes its scratch (`init`) once.
+fn for_planes<T: Element, S: Send>(
     dst: &mut [T],
     len: usize,
     work: usize,
-    scratch: (usize, usize),
-    plane: impl Fn(&mut Scratch, usize, &mut [T]) + Sync,
+    init: impl Fn() -> S + Sync + Send,
+    plane: impl Fn(&mut S, usize, &mut [T]) + Sync,
 ) {
     if len == 0 {
         return;
     }
-    let init = || (vec![0.0; scratch.0], vec![(0.0, NONE); scratch.1]);
     if work >= PARALLEL_THRESHOLD {
         dst.par_chunks_mut(len)
             .enumerate()
-            .for_each_init(init, |s, (b, out)| plane(s, b, out));
+            .for_each_init(&init, |s, (b, out)| plane(s, b, out));
     } else {
         let mut s = init();
         dst.chunks_mut(len)
@@ -169,28 +165,62 @@ fn for_planes<T: Element>(
     }
 }
 
+/// For each kernel column j in order, the outputs [lo, hi) whose tap j lands inside a row
+/// of the image, and the image column x0 of the first (the others step by the stride).
+type ColumnRuns = Vec<(usize, Range<usize>)>;
+
+/// Outputs along one axis (the window is known to fit).
+fn window_count(size: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> usize {
+    out_size(size, kernel, stride, pad, dilation).unwrap_or(0)
+}
+
 impl Window {
-    /// Visit the taps of output row `oy` that land inside an image of `size` (rows,
-    /// columns), in window order: for each tap (i, j), its image row y, the image column x0
-    /// of the first output it serves, and those outputs [lo, hi) (their columns step by the
-    /// stride from x0).
-    fn row_taps(
+    /// Offsets of the taps from the first, in window order, for strides (sy, sx).
+    fn tap_offsets(&self, (sy, sx): (usize, usize)) -> Vec<usize> {
+        let (kh, kw) = self.kernel;
+        (0..kh * kw)
+            .map(|t| (t / kw) * self.dilation.0 * sy + (t % kw) * self.dilation.1 * sx)
+            .collect()
+    }
+
+    /// The image positions of output (oy, ox)'s taps that land inside, in window order.
+    fn taps_inside(
         &self,
         (h, w): (usize, usize),
-        ow: usize,
+        (oy, ox): (usize, usize),
+    ) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let kw = self.kernel.1;
+        (0..self.kernel.0 * kw).filter_map(move |t| {
+            let y = (oy * self.stride.0 + t / kw * self.dilation.0).checked_sub(self.padding.0)?;
+            let x = (ox * self.stride.1 + t % kw * self.dilation.1).checked_sub(self.padding.1)?;
+            (y < h && x < w).then_some((y, x))
+        })
+    }
+
+    fn column_runs(&self, w: usize, ow: usize) -> ColumnRuns {
+        let (s, d, p) = (self.stride.1, self.dilation.1, self.padding.1);
+        (0..self.kernel.1)
+            .filter_map(|j| {
+                let (lo, hi) = inside(w, ow, j, s, d, p);
+                (lo < hi).then(|| (lo * s + j * d - p, lo..hi))
+            })
+            .collect()
+    }
+
+    /// Visit the taps of output row `oy` that land inside an image of `h` rows, in window
+    /// order: for each tap (i, j), its image row y, and its column run (see `ColumnRuns`).
+    fn row_taps(
+        &self,
+        columns: &ColumnRuns,
+        h: usize,
         oy: usize,
         mut visit: impl FnMut(usize, usize, Range<usize>),
     ) {
         for i in 0..self.kernel.0 {
             let y = (oy * self.stride.0 + i * self.dilation.0).checked_sub(self.padding.0);
-            let Some(y) = y.filter(|&y| y < h) else {
-                continue;
-            };
-            for j in 0..self.kernel.1 {
-                let (s, d, p) = (self.stride.1, self.dilation.1, self.padding.1);
-                let (lo, hi) = inside(w, ow, j, s, d, p);
-                if lo < hi {
-                    visit(y, lo * s + j * d - p, lo..hi);
+            if let Some(y) = y.filter(|&y| y < h) {
+                for (x0, run) in columns {
+                    visit(y, *x0, run.clone());
                 }
             }
         }
@@ -205,38 +235,87 @@ fn beats(v: f64, m: f64) -> bool {
 /// No tap seen yet.
 const NONE: usize = usize::MAX;
 
-/// Pool one output row `oy` of plane (n, c) into `acc`: per output, the window's sum, or its
-/// max and the max's image position (y·W + x; NONE for a window wholly in the padding).
-fn pool_row<T: Element>(
+/// The first maximum of each window of output row `oy` of plane (n, c), with its image
+/// position (y·W + x; NONE for a window wholly in the padding), into `best`.
+fn row_argmax<T: Element>(
+    (window, columns): (&Window, &ColumnRuns),
+    (x, xl): (&[T], &Layout),
+    (n, c): (usize, usize),
+    oy: usize,
+    best: &mut [(f64, usize)],
+) {
+    let (h, w) = (xl.shape[2], xl.shape[3]);
+    best.fill((f64::NEG_INFINITY, NONE));
+    let step = window.stride.1 * xl.strides[3];
+    window.row_taps(columns, h, oy, |y, x0, run| {
+        let base = at(xl, [n, c, y, x0]);
+        for (k, ox) in run.enumerate() {
+            let v = x[base + k * step].to_f64();
+            let slot = &mut best[ox];
+            if slot.1 == NONE || beats(v, slot.0) {
+                *slot = (v, y * w + x0 + k * window.stride.1);
+            }
+        }
+    });
+}
+
+/// Pool plane (n, c) into `out` [OH, OW], in the storage type's arithmetic (as the GPU):
+/// each window's max (NaN wins), or its mean. Windows wholly inside the image read their
+/// taps at fixed offsets from the first; the others check each tap.
+fn pool_plane<T: Compute>(
     kind: PoolKind,
     window: &Window,
     (x, xl): (&[T], &Layout),
     (n, c): (usize, usize),
-    oy: usize,
-    acc: &mut [(f64, usize)],
+    offsets: &[usize],
+    out: &mut [T],
 ) {
     let (h, w) = (xl.shape[2], xl.shape[3]);
-    let initial = match kind {
-        PoolKind::Max => (f64::NEG_INFINITY, NONE),
-        PoolKind::Average => (0.0, NONE),
-    };
-    acc.fill(initial);
-    let step = window.stride.1 * xl.strides[3];
-    window.row_taps((h, w), acc.len(), oy, |y, x0, run| {
-        let base = at(xl, [n, c, y, x0]);
-        for (k, ox) in run.enumerate() {
-            let v = x[base + k * step].to_f64();
-            let slot = &mut acc[ox];
-            match kind {
-                PoolKind::Max => {
-                    if slot.1 == NONE || beats(v, slot.0) {
-                        *slot = (v, y * w + x0 + k * window.stride.1);
-                    }
-                }
-                PoolKind::Average => slot.0 += v,
+    let ow = window_count(
+        w,
+        window.kernel.1,
+        window.stride.1,
+        window.padding.1,
+        window.dilation.1,
+    );
+    let (sy, sx) = (xl.strides[2], xl.strides[3]);
+    let plane = at(xl, [n, c, 0, 0]);
+    let span = (
+        (window.kernel.0 - 1) * window.dilation.0 + 1,
+        (window.kernel.1 - 1) * window.dilation.1 + 1,
+    );
+    let taps = <T::C as Real>::k(1.0 / offsets.len() as f64);
+    let fold = |values: &mut dyn Iterator<Item = T::C>| match kind {
+        PoolKind::Max => values.fold(<T::C as Real>::neg_infinity(), |m, v| {
+            #[allow(clippy::eq_op)]
+            let wins = v > m || v != v;
+            if wins {
+                v
+            } else {
+                m
             }
+        }),
+        PoolKind::Average => values.fold(<T::C as Real>::k(0.0), |a, v| a + v) * taps,
+    };
+    for (oy, row) in out.chunks_mut(ow.max(1)).enumerate() {
+        let y0 = (oy * window.stride.0).checked_sub(window.padding.0);
+        let rows_inside = y0.is_some_and(|y| y + span.0 <= h);
+        for (ox, o) in row.iter_mut().enumerate() {
+            let x0 = (ox * window.stride.1).checked_sub(window.padding.1);
+            let value = match (y0, x0) {
+                (Some(y), Some(z)) if rows_inside && z + span.1 <= w => {
+                    let first = plane + y * sy + z * sx;
+                    fold(&mut offsets.iter().map(|d| x[first + d].load()))
+                }
+                _ => fold(
+                    &mut window
+                        .taps_inside((h, w), (oy, ox))
+                        .map(|(y, z)| x[plane + y * sy + z * sx].load()),
+                ),
+            };
+            *o = T::store(value);
         }
-    });
+    }
 }
 
 pub(crate) fn run_cpu(
@@ -257,26 +336,28 @@ pub(crate) fn run_cpu(
         (step.out_shape[2], step.out_shape[3])
     };
     let work = xl.numel() * window.kernel.0 * window.kernel.1;
+    let columns = window.column_runs(w, ow);
     with_dtype!(step.out_dtype, T => {
         let dst = out.slice_mut::<T>();
         let x = inputs[image].slice::<T>();
         if backward {
             let (g, gl) = (inputs[0].slice::<T>(), step.inputs[0].1);
-            for_planes(dst, h * w, work, (h * w, ow), |(sum, acc), b, plane| {
+            let init = || (vec![0.0f64; h * w], vec![(0.0, NONE); ow]);
+            for_planes(dst, h * w, work, init, |(sum, best), b, plane| {
                 let (n, ch) = (b / c, b % c);
                 sum.fill(0.0);
                 for oy in 0..oh {
                     let g_at = |ox: usize| g[at(gl, [n, ch, oy, ox])].to_f64();
                     match kind {
                         PoolKind::Max => {
-                            pool_row(kind, &window, (x, xl), (n, ch), oy, acc);
-                            for (ox, &(_, best)) in acc.iter().enumerate() {
-                                if best != NONE {
-                                    sum[best] += g_at(ox);
+                            row_argmax((&window, &columns), (x, xl), (n, ch), oy, best);
+                            for (ox, &(_, at)) in best.iter().enumerate() {
+                                if at != NONE {
+                                    sum[at] += g_at(ox);
                                 }
                             }
                         }
-                        PoolKind::Average => window.row_taps((h, w), ow, oy, |y, x0, run| {
+                        PoolKind::Average => window.row_taps(&columns, h, oy, |y, x0, run| {
                             for (k, ox) in run.enumerate() {
                                 sum[y * w + x0 + k * window.stride.1] += g_at(ox) / taps;
                             }
@@ -286,17 +367,9 @@ pub(crate) fn run_cpu(
                 plane.iter_mut().zip(sum.iter()).for_each(|(o, s)| *o = T::from_f64(*s));
             });
         } else {
-            for_planes(dst, oh * ow, work, (0, ow), |(_, acc), b, plane| {
-                let (n, ch) = (b / c, b % c);
-                for (oy, row) in plane.chunks_mut(ow).enumerate() {
-                    pool_row(kind, &window, (x, xl), (n, ch), oy, acc);
-                    for (o, &(v, _)) in row.iter_mut().zip(acc.iter()) {
-                        *o = T::from_f64(match kind {
-                            PoolKind::Max => v,
-                            PoolKind::Average => v / taps,
-                        });
-                    }
-                }
+            let offsets = window.tap_offsets((xl.strides[2], xl.strides[3]));
+            for_planes(dst, oh * ow, work, || (), |_, b, plane| {
+                pool_plane(kind, &window, (x, xl), (b / c, b % c), &offsets, plane);
             });
         }
     });
