@@ -212,9 +212,10 @@ pub(crate) fn fold_rows(
 const COLUMN_CHUNK: usize = 64;
 
 /// Quads of neighbouring outputs one task of `reduce_columns` folds: as many as still leave
-/// `BUSY` tasks, up to 8. On lavapipe, column sums of 4096×4096 ran at 2.3 GiB/s with 1,
-/// 2.5 with 2, 4.2 with 4, 5.0 with 8 and 4.4 with 16 (wider runs of each row per
-/// invocation); smaller reductions keep one quad and their parallelism.
+/// `BUSY` tasks, up to 8. On lavapipe, column sums of 4096×4096 ran at 3.1 GiB/s with one
+/// quad and 6.6 with eight, interleaved (wider runs of each row per invocation; an earlier
+/// form of the kernel ran 16 slower than 8); smaller reductions keep one quad and their
+/// parallelism.
 fn column_quads(outputs: usize, chunks: usize) -> usize {
     [8, 4, 2]
         .into_iter()
