@@ -225,5 +225,9 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
     .collect();
     out.push(("rows.wgsl", crate::backend::gpu::shaders::ROWS));
     out.push(("tiles.wgsl", crate::backend::gpu::shaders::TILES));
+    out.push((
+        "subgroup_check.wgsl",
+        crate::backend::gpu::subgroups::SOURCE,
+    ));
     out
 }

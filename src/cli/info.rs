@@ -42,7 +42,10 @@ pub fn run() -> anyhow::Result<()> {
         };
         writeln!(out, "    kernels   {kernels}")?;
         let rows = match a.row_subgroup {
-            Some(size) => format!("lanes combine in subgroups of {size}, then in workgroup memory"),
+            Some(size) => format!(
+                "lanes combine in subgroups of {size}, then in workgroup memory \
+                 (the layout is checked when the device opens)"
+            ),
             None => "lanes combine in workgroup memory (no single subgroup size)".to_string(),
         };
         writeln!(out, "    rows      {rows}")?;

@@ -54,6 +54,8 @@ pub struct GpuContext {
     /// Kernel choices by problem class, read from the disk cache on first use.
     pub(crate) tuned: Mutex<Option<HashMap<String, String>>>,
     lost: Arc<Mutex<Option<String>>>,
+    /// See `subgroup_size`.
+    row_subgroup: Option<u32>,
 }
 
 static CONTEXTS: LazyLock<Mutex<HashMap<usize, Arc<GpuContext>>>> = LazyLock::new(Default::default);
@@ -101,7 +103,7 @@ impl GpuContext {
                 Some(format!("{reason:?}: {message}"));
         });
         let pool = Pool::new(device.clone(), &device.limits());
-        GpuContext {
+        let mut ctx = GpuContext {
             device,
             queue,
             info,
@@ -112,7 +114,14 @@ impl GpuContext {
             constants: Default::default(),
             tuned: Default::default(),
             lost,
-        }
+            row_subgroup: None,
+        };
+        let reported = ctx
+            .info
+            .as_ref()
+            .and_then(|info| row_subgroup_size(ctx.features(), info));
+        ctx.row_subgroup = reported.filter(|&size| super::subgroups::full_subgroups(&ctx, size));
+        ctx
     }
 
     pub fn name(&self) -> String {
@@ -134,10 +143,10 @@ impl GpuContext {
         self.device.limits()
     }
 
-    /// The subgroup size whose subgroups row kernels combine lanes in (see
-    /// [`row_subgroup_size`]).
+    /// The subgroup size whose subgroups row kernels combine lanes in: see
+    /// [`row_subgroup_size`], and checked on the device when it opened.
     pub fn subgroup_size(&self) -> Option<u32> {
-        row_subgroup_size(self.features(), self.info.as_ref()?)
+        self.row_subgroup
     }
 
     pub(crate) fn check_alive(&self) -> Result<()> {

@@ -6,6 +6,7 @@ pub mod context;
 mod pool;
 mod program;
 pub(crate) mod shaders;
+pub(crate) mod subgroups;
 mod tune;
 
 pub use context::GpuContext;
