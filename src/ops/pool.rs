@@ -169,11 +169,6 @@ fn for_planes<T: Element, S: Send>(
 /// of the image, and the image column x0 of the first (the others step by the stride).
 type ColumnRuns = Vec<(usize, Range<usize>)>;
 
-/// Outputs along one axis (the window is known to fit).
-fn window_count(size: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> usize {
-    out_size(size, kernel, stride, pad, dilation).unwrap_or(0)
-}
-
 impl Window {
     /// Offsets of the taps from the first, in window order, for strides (sy, sx).
     fn tap_offsets(&self, (sy, sx): (usize, usize)) -> Vec<usize> {
@@ -228,8 +223,9 @@ impl Window {
 }
 
 /// Whether the max moves from m to v: a larger value, or the first NaN.
-fn beats(v: f64, m: f64) -> bool {
-    v > m || (v.is_nan() && !m.is_nan())
+#[allow(clippy::eq_op)]
+fn beats<R: Real>(v: R, m: R) -> bool {
+    v > m || (v != v && m == m)
 }
 
 /// No tap seen yet.
@@ -259,7 +255,7 @@ fn row_argmax<T: Element>(
     });
 }
 
-/// Pool plane (n, c) into `out` [OH, OW], in the storage type's arithmetic (as the GPU):
+/// Pool plane (n, c) into `out` [OH, `ow`], in the storage type's arithmetic (as the GPU):
 /// each window's max (NaN wins), or its mean. Windows wholly inside the image read their
 /// taps at fixed offsets from the first; the others check each tap.
 fn pool_plane<T: Compute>(
@@ -267,17 +263,10 @@ fn pool_plane<T: Compute>(
     window: &Window,
     (x, xl): (&[T], &Layout),
     (n, c): (usize, usize),
-    offsets: &[usize],
+    (offsets, ow): (&[usize], usize),
     out: &mut [T],
 ) {
     let (h, w) = (xl.shape[2], xl.shape[3]);
-    let ow = window_count(
-        w,
-        window.kernel.1,
-        window.stride.1,
-        window.padding.1,
-        window.dilation.1,
-    );
     let (sy, sx) = (xl.strides[2], xl.strides[3]);
     let plane = at(xl, [n, c, 0, 0]);
     let span = (
@@ -287,9 +276,7 @@ fn pool_plane<T: Compute>(
     let taps = <T::C as Real>::k(1.0 / offsets.len() as f64);
     let fold = |values: &mut dyn Iterator<Item = T::C>| match kind {
         PoolKind::Max => values.fold(<T::C as Real>::neg_infinity(), |m, v| {
-            #[allow(clippy::eq_op)]
-            let wins = v > m || v != v;
-            if wins {
+            if beats(v, m) {
                 v
             } else {
                 m
@@ -369,7 +356,7 @@ pub(crate) fn run_cpu(
         } else {
             let offsets = window.tap_offsets((xl.strides[2], xl.strides[3]));
             for_planes(dst, oh * ow, work, || (), |_, b, plane| {
-                pool_plane(kind, &window, (x, xl), (b / c, b % c), &offsets, plane);
+                pool_plane(kind, &window, (x, xl), (b / c, b % c), (&offsets, ow), plane);
             });
         }
     });
