@@ -222,10 +222,9 @@ impl Window {
     }
 }
 
-/// Whether the max moves from m to v: a larger value, or the first NaN.
-#[allow(clippy::eq_op)]
-fn beats<R: Real>(v: R, m: R) -> bool {
-    v > m || (v != v && m == m)
+/// Whether the max's position moves from m's to v's: a larger value, or the first NaN.
+fn beats(v: f64, m: f64) -> bool {
+    v > m || (v.is_nan() && !m.is_nan())
 }
 
 /// No tap seen yet.
@@ -275,8 +274,12 @@ fn pool_plane<T: Compute>(
     );
     let taps = <T::C as Real>::k(1.0 / offsets.len() as f64);
     let fold = |values: &mut dyn Iterator<Item = T::C>| match kind {
+        // For the value alone any NaN may win (all give NaN); the check that it is the
+        // first, which positions need (`beats`), made this loop 2.6× slower.
         PoolKind::Max => values.fold(<T::C as Real>::neg_infinity(), |m, v| {
-            if beats(v, m) {
+            #[allow(clippy::eq_op)]
+            let wins = v > m || v != v;
+            if wins {
                 v
             } else {
                 m
