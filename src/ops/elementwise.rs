@@ -46,6 +46,16 @@ macro_rules! unary_table {
                 }
             }
 
+            /// The op over a block: `out[i] = op(xs[i])`.
+            pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R]) {
+                match self {
+                    $(UnaryOp::$variant => out.iter_mut().zip(xs).for_each(|(o, v)| {
+                        let $x = *v;
+                        *o = $cpu;
+                    })),*
+                }
+            }
+
             fn map_cpu<T: Compute>(self, input: (&[T], &Layout), out: &mut [T]) {
                 match self {
                     $(UnaryOp::$variant => map_n([input], out, |[v]| {
@@ -107,6 +117,26 @@ macro_rules! binary_table {
                     $(BinaryOp::$variant => xs.iter_mut().zip(ys).for_each(|(v, w)| {
                         let ($a, $b) = (*v, *w);
                         *v = $cpu;
+                    })),*
+                }
+            }
+
+            /// The op over blocks with the result in the right operand: `ys[i] = op(xs[i], ys[i])`.
+            pub(crate) fn apply_rev<R: Real>(self, xs: &[R], ys: &mut [R]) {
+                match self {
+                    $(BinaryOp::$variant => ys.iter_mut().zip(xs).for_each(|(w, v)| {
+                        let ($a, $b) = (*v, *w);
+                        *w = $cpu;
+                    })),*
+                }
+            }
+
+            /// The op over blocks: `out[i] = op(xs[i], ys[i])`.
+            pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R], ys: &[R]) {
+                match self {
+                    $(BinaryOp::$variant => out.iter_mut().zip(xs.iter().zip(ys)).for_each(|(o, (v, w))| {
+                        let ($a, $b) = (*v, *w);
+                        *o = $cpu;
                     })),*
                 }
             }

@@ -104,6 +104,8 @@ pub trait Compute: Element {
     type C: Real;
     fn load(self) -> Self::C;
     fn store(c: Self::C) -> Self;
+    /// The elements as compute values without a copy, where the two types are one.
+    fn as_compute(values: &[Self]) -> Option<&[Self::C]>;
 }
 
 impl Compute for f32 {
@@ -113,6 +115,9 @@ impl Compute for f32 {
     }
     fn store(c: f32) -> Self {
         c
+    }
+    fn as_compute(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
     }
 }
 
@@ -124,6 +129,9 @@ impl Compute for f64 {
     fn store(c: f64) -> Self {
         c
     }
+    fn as_compute(values: &[f64]) -> Option<&[f64]> {
+        Some(values)
+    }
 }
 
 impl Compute for f16 {
@@ -133,5 +141,8 @@ impl Compute for f16 {
     }
     fn store(c: f32) -> Self {
         f16::from_f32(c)
+    }
+    fn as_compute(_: &[f16]) -> Option<&[f32]> {
+        None
     }
 }

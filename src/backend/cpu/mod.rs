@@ -14,6 +14,13 @@ use crate::shape::numel;
 
 /// Run `plan` over `leaves`; returns the results in target order.
 pub(crate) fn execute(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData>>> {
+    // On a pool thread, each kernel's parallel loop starts by pushing work to its own queue;
+    // called from outside the pool, every one of them would hand off to the pool and wait
+    // (a wake-up and a sleep per kernel). So the whole plan makes that trip once.
+    rayon::scope(|_| execute_steps(plan, leaves))
+}
+
+fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData>>> {
     let mut slots: Vec<Option<CpuData>> = vec![None; plan.slots.len()];
     let mut outputs: Vec<Option<Arc<CpuData>>> = vec![None; plan.outputs];
     for step in &plan.steps {

@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
+mod program;
+
+use program::Program;
+
 use super::elementwise::variant;
 use super::real::{Compute, Real};
 use super::{Arg, BinaryOp, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc, UnaryOp};
@@ -69,48 +73,6 @@ impl Expr {
             Expr::Unary(_, a) => 1 + a.ops(),
             Expr::Binary(_, a, b) => 1 + a.ops() + b.ops(),
             Expr::Where(c, a, b) => 1 + c.ops() + a.ops() + b.ops(),
-        }
-    }
-
-    /// Blocks of scratch that `eval` needs below the output block.
-    fn scratch_blocks(&self) -> usize {
-        match self {
-            Expr::Input(_) => 0,
-            Expr::Unary(_, a) => a.scratch_blocks(),
-            Expr::Binary(_, a, b) => a.scratch_blocks().max(1 + b.scratch_blocks()),
-            Expr::Where(c, a, b) => c
-                .scratch_blocks()
-                .max(1 + a.scratch_blocks())
-                .max(2 + b.scratch_blocks()),
-        }
-    }
-
-    /// Evaluate over one block of `n` elements: `loads[k]` holds input k's values, `out`
-    /// receives the result, and `scratch` (`scratch_blocks` blocks) holds temporaries.
-    fn eval<R: Real>(&self, loads: &[Vec<R>], out: &mut [R], scratch: &mut [R]) {
-        let n = out.len();
-        match self {
-            Expr::Input(k) => out.copy_from_slice(&loads[*k][..n]),
-            Expr::Unary(op, a) => {
-                a.eval(loads, out, scratch);
-                op.apply(out);
-            }
-            Expr::Binary(op, a, b) => {
-                a.eval(loads, out, scratch);
-                let (rhs, rest) = scratch.split_at_mut(BLOCK);
-                b.eval(loads, &mut rhs[..n], rest);
-                op.apply(out, &rhs[..n]);
-            }
-            Expr::Where(c, a, b) => {
-                c.eval(loads, out, scratch);
-                let (then, rest) = scratch.split_at_mut(BLOCK);
-                a.eval(loads, &mut then[..n], rest);
-                let (other, rest) = rest.split_at_mut(BLOCK);
-                b.eval(loads, &mut other[..n], rest);
-                for (j, v) in out.iter_mut().enumerate() {
-                    *v = if *v != R::k(0.0) { then[j] } else { other[j] };
-                }
-            }
         }
     }
 
@@ -209,32 +171,44 @@ pub(crate) fn run_cpu(
     inputs: &[&CpuData],
     out: &mut CpuData,
 ) -> Result<()> {
+    let program = Program::compile(expr);
     with_dtype!(step.out_dtype, T => {
         type C = <T as Compute>::C;
-        let sources: Vec<(&[T], usize, bool)> = inputs
+        let sources: Vec<(&[T], bool)> = inputs
             .iter()
             .zip(&step.inputs)
-            .map(|(data, (_, layout))| (data.slice::<T>(), layout.offset, !is_scalar(layout)))
+            .map(|(data, (_, layout))| (&data.slice::<T>()[layout.offset..], !is_scalar(layout)))
             .collect();
-        let scratch_len = expr.scratch_blocks() * BLOCK;
-        // One task's pass over its part: scalars are filled once, dense inputs per block.
+        // One task's pass over its part. A scalar's block is filled once; a dense input is
+        // read in place, or converted block by block where its type is not the compute type.
         let run = |start: usize, dst: &mut [T]| {
-            let mut loads: Vec<Vec<C>> = sources
+            let mut blocks: Vec<Vec<C>> = sources
                 .iter()
-                .map(|(data, offset, dense)| vec![if *dense { C::k(0.0) } else { data[*offset].load() }; BLOCK])
+                .map(|(data, dense)| match dense {
+                    false => vec![data[0].load(); BLOCK],
+                    true if T::as_compute(data).is_none() => vec![C::k(0.0); BLOCK],
+                    true => Vec::new(),
+                })
                 .collect();
-            let mut scratch = vec![C::k(0.0); scratch_len];
-            let mut result = vec![C::k(0.0); BLOCK];
+            let mut regs = vec![vec![C::k(0.0); BLOCK]; program.registers()];
             for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
                 let (first, n) = (start + b * BLOCK, block.len());
-                for (load, (data, offset, dense)) in loads.iter_mut().zip(&sources) {
-                    if *dense {
-                        let src = &data[offset + first..offset + first + n];
-                        load[..n].iter_mut().zip(src).for_each(|(l, v)| *l = v.load());
+                for (buf, (data, dense)) in blocks.iter_mut().zip(&sources) {
+                    if *dense && !buf.is_empty() {
+                        let src = &data[first..first + n];
+                        buf[..n].iter_mut().zip(src).for_each(|(l, v)| *l = v.load());
                     }
                 }
-                expr.eval(&loads, &mut result[..n], &mut scratch);
-                block.iter_mut().zip(&result[..n]).for_each(|(o, r)| *o = T::store(*r));
+                let input = |k: usize| -> &[C] {
+                    let (data, dense) = sources[k];
+                    match T::as_compute(&data[first.min(data.len())..]) {
+                        Some(values) if dense => values,
+                        _ => &blocks[k],
+                    }
+                };
+                let result = program.run(n, &input, &mut regs);
+                let values = program::read(result, n, &input, &regs);
+                block.iter_mut().zip(values).for_each(|(o, r)| *o = T::store(*r));
             }
         };
         let dst = out.slice_mut::<T>();

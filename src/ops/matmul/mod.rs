@@ -3,14 +3,14 @@
 
 use std::panic::Location;
 
-use rayon::prelude::*;
+mod cpu;
+
+pub(crate) use cpu::run_cpu;
 
 use super::fold::{fold_columns, fold_rows, leads_dense_outputs, Weights};
 use super::reduce::ReduceOp;
 use super::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::autotune::MatmulKernel;
-use crate::backend::cpu::strided::offsets;
-use crate::backend::cpu::CpuData;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::{broadcast_shapes, numel, Layout};
@@ -92,87 +92,6 @@ pub(crate) fn grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor
         a.t()?.matmul(g)?
     };
     Ok((da, db))
-}
-
-/// Batch offsets of the two operands, one pair per matrix of the output.
-fn batch_offsets(a: &Layout, b: &Layout) -> Vec<(usize, usize)> {
-    let r = a.rank() - 2;
-    let batch = |l: &Layout| Layout {
-        shape: l.shape[..r].to_vec(),
-        strides: l.strides[..r].to_vec(),
-        offset: l.offset,
-    };
-    offsets(&batch(a)).zip(offsets(&batch(b))).collect()
-}
-
-// a: [batch..., m, k], b: [batch..., k, n] -> out: [batch..., m, n] dense
-pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
-    let (a, b) = (step.inputs[0].1, step.inputs[1].1);
-    let r = a.rank();
-    let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
-    let pairs = batch_offsets(a, b);
-    let per_matrix = m * n;
-    if per_matrix == 0 {
-        return Ok(());
-    }
-    let small = m * n * k < 64 * 64 * 64;
-    let parallel_batches = pairs.len() > 1 && small;
-    let threads = if parallel_batches {
-        gemm::Parallelism::None
-    } else {
-        gemm::Parallelism::Rayon(0)
-    };
-    macro_rules! run {
-        ($variant:ident, $t:ty, $zero:expr, $one:expr) => {{
-            let (CpuData::$variant(x), CpuData::$variant(y), CpuData::$variant(dst)) =
-                (inputs[0], inputs[1], out)
-            else {
-                unreachable!("matmul operands share the output dtype")
-            };
-            let one_matrix = |(c, &(ao, bo)): (&mut [$t], &(usize, usize))| {
-                // SAFETY: every index gemm forms is inside x, y and c: the layouts were
-                // built from these buffers' shapes, and c is an m×n dense block.
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        n,
-                        k,
-                        c.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        x.as_ptr().add(ao),
-                        a.strides[r - 1] as isize,
-                        a.strides[r - 2] as isize,
-                        y.as_ptr().add(bo),
-                        b.strides[r - 1] as isize,
-                        b.strides[r - 2] as isize,
-                        $zero,
-                        $one,
-                        false,
-                        false,
-                        false,
-                        threads,
-                    )
-                }
-            };
-            if parallel_batches {
-                dst.par_chunks_mut(per_matrix)
-                    .zip(pairs.par_iter())
-                    .for_each(one_matrix);
-            } else {
-                dst.chunks_mut(per_matrix)
-                    .zip(pairs.iter())
-                    .for_each(one_matrix);
-            }
-        }};
-    }
-    match step.out_dtype {
-        DType::F16 => run!(F16, half::f16, half::f16::ZERO, half::f16::ONE),
-        DType::F32 => run!(F32, f32, 0.0, 1.0),
-        DType::F64 => run!(F64, f64, 0.0, 1.0),
-    }
-    Ok(())
 }
 
 /// matmul.wgsl's and matmul_shared.wgsl's output tile edges (8×8 invocations of 4×4, and
