@@ -1,6 +1,7 @@
 //! The CPU executor: runs a plan's steps in order with the CPU kernels of `ops`.
 
 mod data;
+mod spare;
 pub mod strided;
 
 use std::sync::Arc;
@@ -32,9 +33,9 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
                     resize(&mut d, len);
                     d
                 }
-                _ => CpuData::zeros(step.dtype, len),
+                _ => CpuData::for_output(step.dtype, len),
             },
-            _ => CpuData::zeros(step.dtype, len),
+            _ => CpuData::for_output(step.dtype, len),
         };
         {
             let inputs: Vec<&CpuData> = step
