@@ -8,7 +8,7 @@ fn unary_op(x: f32) -> f32 { return x; }
 fn binary_op(a: f32, b: f32) -> f32 { return a + b; }
 
 // Parameters of `fused` (u32 words): 0 element count, 1 dense inputs (bit k for input k;
-// the others are broadcast scalars), 2..8 input offsets. The output is dense from 0.
+// the others are broadcast scalars), 2..14 input offsets. The outputs are dense from 0.
 //
 // Parameters of the other entry points (u32 words):
 //   0 element count   1 rank   2 no operand strided (1): each is dense or a broadcast scalar
@@ -28,6 +28,16 @@ fn p(k: u32) -> u32 {
 @group(0) @binding(6) var<storage, read> src4: array<TI>;
 @group(0) @binding(7) var<storage, read> src5: array<TI>;
 @group(0) @binding(8) var<storage, read> src6: array<TI>;
+// Only fused kernels bind these: inputs 7..12 and outputs 1..3.
+@group(0) @binding(9) var<storage, read> src7: array<TI>;
+@group(0) @binding(10) var<storage, read> src8: array<TI>;
+@group(0) @binding(11) var<storage, read> src9: array<TI>;
+@group(0) @binding(12) var<storage, read> src10: array<TI>;
+@group(0) @binding(13) var<storage, read> src11: array<TI>;
+@group(0) @binding(14) var<storage, read> src12: array<TI>;
+@group(0) @binding(15) var<storage, read_write> dst1: array<TO>;
+@group(0) @binding(16) var<storage, read_write> dst2: array<TO>;
+@group(0) @binding(17) var<storage, read_write> dst3: array<TO>;
 
 const WORKGROUP: u32 = 256u;
 
@@ -120,9 +130,16 @@ fn in3(i: u32) -> f32 { return f32(src3[fused_at(3u, i)]); }
 fn in4(i: u32) -> f32 { return f32(src4[fused_at(4u, i)]); }
 fn in5(i: u32) -> f32 { return f32(src5[fused_at(5u, i)]); }
 fn in6(i: u32) -> f32 { return f32(src6[fused_at(6u, i)]); }
+fn in7(i: u32) -> f32 { return f32(src7[fused_at(7u, i)]); }
+fn in8(i: u32) -> f32 { return f32(src8[fused_at(8u, i)]); }
+fn in9(i: u32) -> f32 { return f32(src9[fused_at(9u, i)]); }
+fn in10(i: u32) -> f32 { return f32(src10[fused_at(10u, i)]); }
+fn in11(i: u32) -> f32 { return f32(src11[fused_at(11u, i)]); }
+fn in12(i: u32) -> f32 { return f32(src12[fused_at(12u, i)]); }
 
-// Replaced by the renderer with the fused expression and the op functions it calls.
-fn fused_op(i: u32) -> f32 { return in0(i); }
+// Replaced by the renderer with the fused expressions, their stores and the op functions
+// they call.
+fn fused_store(i: u32) { dst[i] = TO(in0(i)); }
 
 @compute @workgroup_size(256)
 fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -131,7 +148,7 @@ fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= p(0)) {
         return;
     }
-    dst[i] = TO(fused_op(i));
+    fused_store(i);
 }
 
 @compute @workgroup_size(256)

@@ -12,7 +12,7 @@ fn unary_op(x: vec4<f32>) -> vec4<f32> { return x; }
 fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
 
 // Parameters of `fused`: 0 vector count, 1 dense inputs (bit k for input k; the others are
-// scalars), 2..8 input offsets (in vectors for dense inputs, in elements for scalars).
+// scalars), 2..14 input offsets (in vectors for dense inputs, in elements for scalars).
 //
 // Parameters of the other entry points (u32 words, a uniform block of 4 vectors):
 //   0 vector count   1 dense operands, bit k for source k (the others are scalars)
@@ -27,6 +27,16 @@ fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
 @group(0) @binding(6) var<storage, read> src4: array<vec4<TI>>;
 @group(0) @binding(7) var<storage, read> src5: array<vec4<TI>>;
 @group(0) @binding(8) var<storage, read> src6: array<vec4<TI>>;
+// Only fused kernels bind these: inputs 7..12 and outputs 1..3.
+@group(0) @binding(9) var<storage, read> src7: array<vec4<TI>>;
+@group(0) @binding(10) var<storage, read> src8: array<vec4<TI>>;
+@group(0) @binding(11) var<storage, read> src9: array<vec4<TI>>;
+@group(0) @binding(12) var<storage, read> src10: array<vec4<TI>>;
+@group(0) @binding(13) var<storage, read> src11: array<vec4<TI>>;
+@group(0) @binding(14) var<storage, read> src12: array<vec4<TI>>;
+@group(0) @binding(15) var<storage, read_write> dst1: array<vec4<TO>>;
+@group(0) @binding(16) var<storage, read_write> dst2: array<vec4<TO>>;
+@group(0) @binding(17) var<storage, read_write> dst3: array<vec4<TO>>;
 
 const WORKGROUP: u32 = 256u;
 
@@ -122,9 +132,16 @@ fn in3(i: u32) -> vec4<f32> { let at = fused_in(3u, i); return pick(src3[at.x], 
 fn in4(i: u32) -> vec4<f32> { let at = fused_in(4u, i); return pick(src4[at.x], at); }
 fn in5(i: u32) -> vec4<f32> { let at = fused_in(5u, i); return pick(src5[at.x], at); }
 fn in6(i: u32) -> vec4<f32> { let at = fused_in(6u, i); return pick(src6[at.x], at); }
+fn in7(i: u32) -> vec4<f32> { let at = fused_in(7u, i); return pick(src7[at.x], at); }
+fn in8(i: u32) -> vec4<f32> { let at = fused_in(8u, i); return pick(src8[at.x], at); }
+fn in9(i: u32) -> vec4<f32> { let at = fused_in(9u, i); return pick(src9[at.x], at); }
+fn in10(i: u32) -> vec4<f32> { let at = fused_in(10u, i); return pick(src10[at.x], at); }
+fn in11(i: u32) -> vec4<f32> { let at = fused_in(11u, i); return pick(src11[at.x], at); }
+fn in12(i: u32) -> vec4<f32> { let at = fused_in(12u, i); return pick(src12[at.x], at); }
 
-// Replaced by the renderer with the fused expression and the op functions it calls.
-fn fused_op(i: u32) -> vec4<f32> { return in0(i); }
+// Replaced by the renderer with the fused expressions, their stores and the op functions
+// they call.
+fn fused_store(i: u32) { dst[i] = vec4<TO>(in0(i)); }
 
 @compute @workgroup_size(256)
 fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -133,7 +150,7 @@ fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= p(0)) {
         return;
     }
-    dst[i] = vec4<TO>(fused_op(i));
+    fused_store(i);
 }
 
 @compute @workgroup_size(256)

@@ -131,6 +131,18 @@ impl Device {
         }
     }
 
+    /// The most buffers one fused kernel binds here: what the shaders provide, or fewer
+    /// where the device allows fewer storage buffers per shader stage.
+    pub(crate) fn fused_bindings(&self) -> usize {
+        let shaders = crate::ops::fused::MAX_INPUTS + crate::ops::fused::MAX_OUTPUTS;
+        match self {
+            Device::Cpu => shaders,
+            Device::Gpu(ctx) => {
+                shaders.min(ctx.limits().max_storage_buffers_per_shader_stage as usize)
+            }
+        }
+    }
+
     pub(crate) fn upload(&self, data: CpuData) -> Result<Buffer> {
         match self {
             Device::Cpu => Ok(Buffer::Cpu(Arc::new(data))),

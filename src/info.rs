@@ -67,6 +67,10 @@ pub fn adapters() -> Vec<AdapterReport> {
                     ),
                     ("max_buffer_size", l.max_buffer_size),
                     (
+                        "max_storage_buffers_per_shader_stage",
+                        l.max_storage_buffers_per_shader_stage as u64,
+                    ),
+                    (
                         "max_storage_buffer_binding_size",
                         l.max_storage_buffer_binding_size,
                     ),

@@ -9,6 +9,7 @@ static BIND_GROUPS_CREATED: AtomicU64 = AtomicU64::new(0);
 static SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES_LIVE: AtomicI64 = AtomicI64::new(0);
 static TUNINGS: AtomicU64 = AtomicU64::new(0);
+static KERNELS: AtomicU64 = AtomicU64::new(0);
 
 /// A snapshot of the counters. All but `bytes_live` only grow; compare two snapshots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct Stats {
     /// Problem classes whose kernel the autotuner chose by timing candidates (classes it
     /// found in memory or in its disk cache do not count).
     pub tunings: u64,
+    /// Kernels run: one per step of a plan on the CPU path, one per dispatch on a GPU (the
+    /// autotuner's own runs not included).
+    pub kernels: u64,
 }
 
 pub fn stats() -> Stats {
@@ -39,6 +43,7 @@ pub fn stats() -> Stats {
         bytes_live: BYTES_LIVE.load(Ordering::Relaxed),
         submissions: SUBMISSIONS.load(Ordering::Relaxed),
         tunings: TUNINGS.load(Ordering::Relaxed),
+        kernels: KERNELS.load(Ordering::Relaxed),
     }
 }
 
@@ -53,6 +58,9 @@ pub(crate) fn bind_group_created() {
 }
 pub(crate) fn tuned() {
     TUNINGS.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn kernels_run(count: u64) {
+    KERNELS.fetch_add(count, Ordering::Relaxed);
 }
 pub(crate) fn submitted() {
     SUBMISSIONS.fetch_add(1, Ordering::Relaxed);

@@ -116,3 +116,71 @@ fn f16_chains_round_once() {
         );
     }
 }
+
+/// The four kept results of `kept_results`, from ten dense inputs and three constants.
+fn kept_results(x: &[Tensor]) -> [Tensor; 4] {
+    let y0 = x[0].mul(&x[1]).unwrap().add(&x[2]).unwrap();
+    let y1 = y0
+        .mul(&x[3])
+        .unwrap()
+        .sub(&x[4].mul_scalar(0.5).unwrap())
+        .unwrap();
+    let y2 = y1
+        .abs()
+        .sqrt()
+        .mul(&x[5])
+        .unwrap()
+        .add(&x[6].div(&x[7].add_scalar(2.5).unwrap()).unwrap())
+        .unwrap();
+    let y3 = y2
+        .mul(&x[8])
+        .unwrap()
+        .sub(&x[9].mul_scalar(1.5).unwrap())
+        .unwrap();
+    [y0, y1, y2, y3]
+}
+
+fn kept_reference(x: &[Vec<f64>], i: usize) -> [f64; 4] {
+    let y0 = x[0][i] * x[1][i] + x[2][i];
+    let y1 = y0 * x[3][i] - x[4][i] * 0.5;
+    let y2 = y1.abs().sqrt() * x[5][i] + x[6][i] / (x[7][i] + 2.5);
+    let y3 = y2 * x[8][i] - x[9][i] * 1.5;
+    [y0, y1, y2, y3]
+}
+
+#[test]
+fn kept_results_of_one_shape_share_a_kernel() {
+    // Realized together, the four results are one kernel with four outputs, each later one
+    // reading the earlier ones' values (13 inputs, 4 outputs: every binding the shaders
+    // declare). Offsets 0 and 1 take the four-wide and the one-at-a-time kernels.
+    for device in devices() {
+        let all: Vec<Vec<f64>> = (0..10)
+            .map(|k| rounded(&data(1001, 930 + k, 0.5, 2.0), DType::F32))
+            .collect();
+        for start in [0usize, 1] {
+            let x: Vec<Tensor> = all
+                .iter()
+                .map(|v| {
+                    tensor(v, &[1001], DType::F32, &device)
+                        .slice(0, start as isize, start as isize + 1000, 1)
+                        .unwrap()
+                })
+                .collect();
+            let ys = kept_results(&x);
+            lepton::realize(&ys.iter().collect::<Vec<_>>()).unwrap();
+            for (j, y) in ys.iter().enumerate() {
+                let want: Vec<f64> = (0..1000)
+                    .map(|i| kept_reference(&all, start + i)[j])
+                    .collect();
+                // At most 12 correctly rounded ops on values below 20 (sqrt of |y1| ≤ 4).
+                assert_close(
+                    &values(y),
+                    &want,
+                    20.0 * 12.0 * U32,
+                    12.0 * U32,
+                    &format!("result {j}, offset {start} on {device}"),
+                );
+            }
+        }
+    }
+}

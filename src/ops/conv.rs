@@ -544,7 +544,7 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
     let bindings = vec![
         (1, Arg::Input(image)),
         (2, Arg::Input(weight)),
-        (3, Arg::Output),
+        (3, Arg::Output(0)),
         (4, Arg::Input(out_grad)),
     ];
     let workgroups = if rows * cols == 0 {

@@ -132,9 +132,9 @@ fn lower_with(smoothing: u64, backward: bool, step: &StepDesc, subgroup: Option<
     if backward {
         let g = step.inputs[2].1;
         extra.extend([(12, g.offset as u32), (13, g.strides[0] as u32)]);
-        bindings.extend([(2, Arg::Output), (7, Arg::Input(2))]);
+        bindings.extend([(2, Arg::Output(0)), (7, Arg::Input(2))]);
     } else {
-        bindings.push((3, Arg::Output));
+        bindings.push((3, Arg::Output(0)));
     }
     let rows = Rows {
         file: ShaderFile::Softmax,

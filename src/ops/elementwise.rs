@@ -505,7 +505,7 @@ pub(crate) fn dispatch(
         .enumerate()
         .map(|(k, (i, _))| (1 + k as u32, Arg::Input(*i)))
         .collect();
-    bindings.push((4, Arg::Output));
+    bindings.push((4, Arg::Output(0)));
     let aligned = inputs
         .iter()
         .enumerate()

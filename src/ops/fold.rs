@@ -60,7 +60,12 @@ fn lower_with(op: ReduceOp, reduced: usize, step: &StepDesc, subgroup: Option<u3
                 n_inner,
                 subgroup,
             );
-            let d = r.dispatch(code, 1.0, &[], vec![(1, Arg::Input(0)), (3, Arg::Output)]);
+            let d = r.dispatch(
+                code,
+                1.0,
+                &[],
+                vec![(1, Arg::Input(0)), (3, Arg::Output(0))],
+            );
             lowering.dispatches.push(d);
             return lowering;
         }
@@ -98,7 +103,11 @@ fn lower_with(op: ReduceOp, reduced: usize, step: &StepDesc, subgroup: Option<u3
             code,
             1.0,
             &[],
-            vec![(1, Arg::Scratch(0)), (3, Arg::Output), (5, Arg::Scratch(1))],
+            vec![
+                (1, Arg::Scratch(0)),
+                (3, Arg::Output(0)),
+                (5, Arg::Scratch(1)),
+            ],
         ));
         return lowering;
     }
@@ -171,7 +180,7 @@ pub(crate) fn fold_rows(
     loop {
         let last = remaining <= CHUNK;
         let (to, output, pass_scale) = if last {
-            (Arg::Output, out_dtype, scale)
+            (Arg::Output(0), out_dtype, scale)
         } else {
             let partials = n_outer * remaining.div_ceil(CHUNK);
             lowering.scratch.push((partials * 4) as u64);
@@ -246,7 +255,7 @@ pub(crate) fn fold_columns(
         let chunks = rows.div_ceil(COLUMN_CHUNK);
         let last = chunks == 1;
         let (to, output, pass_scale) = if last {
-            (Arg::Output, out_dtype, scale)
+            (Arg::Output(0), out_dtype, scale)
         } else {
             lowering.scratch.push((chunks * outputs * 4) as u64);
             (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)

@@ -74,8 +74,9 @@ pub(crate) enum Op {
     Concat {
         axis: usize,
     },
-    /// A chain of elementwise ops in one kernel (made by the planner, never recorded).
-    Fused(fused::Expr),
+    /// Elementwise expressions over the same inputs in one kernel, one output each (made by
+    /// the planner, never recorded).
+    Fused(fused::Kernel),
     /// An output filled with `value` (f64 bits) except `region`, a strided view of the
     /// output (injective) that receives the input: padding, and the adjoint of a view.
     Place {
@@ -85,6 +86,14 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// How many results the op writes (all of the output's shape and dtype).
+    pub fn outputs(&self) -> usize {
+        match self {
+            Op::Fused(kernel) => kernel.outputs(),
+            _ => 1,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Op::Unary(op) => op.name(),
@@ -171,7 +180,8 @@ pub(crate) struct ShaderVariant {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Arg {
     Input(usize),
-    Output,
+    /// The step's k-th output (only fused kernels have more than one).
+    Output(usize),
     Scratch(usize),
 }
 
@@ -241,14 +251,19 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Pool2d(kind, window) => pool::lower(*kind, *window, false, step),
         Op::Pool2dGrad(kind, window) => pool::lower(*kind, *window, true, step),
         Op::Matmul => matmul::lower(step, tuner),
-        Op::Fused(expr) => fused::lower(expr, step),
+        Op::Fused(kernel) => fused::lower(kernel, step),
         Op::Concat { axis } => movement::lower_concat(*axis, step),
         Op::Place { region, value } => movement::lower_place(region, *value, step),
     }
 }
 
-/// Run `step` on the CPU, writing `out` (dense, already sized to the output).
-pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
+/// Run `step` on the CPU, writing `outs` (dense, already sized to the output; one per
+/// output of the op).
+pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]) -> Result<()> {
+    if let Op::Fused(kernel) = step.op {
+        return fused::run_cpu(kernel, step, inputs, outs);
+    }
+    let out = &mut outs[0];
     match step.op {
         Op::Unary(_)
         | Op::Binary(_)
@@ -267,7 +282,7 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         Op::Pool2d(kind, window) => pool::run_cpu(*kind, *window, false, step, inputs, out),
         Op::Pool2dGrad(kind, window) => pool::run_cpu(*kind, *window, true, step, inputs, out),
         Op::Matmul => matmul::run_cpu(step, inputs, out),
-        Op::Fused(expr) => fused::run_cpu(expr, step, inputs, out),
+        Op::Fused(_) => unreachable!("fused kernels are run above"),
         Op::Concat { axis } => movement::run_concat_cpu(*axis, step, inputs, out),
         Op::Place { region, value } => movement::run_place_cpu(region, *value, step, inputs, out),
     }

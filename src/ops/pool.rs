@@ -439,10 +439,10 @@ pub(crate) fn lower(kind: PoolKind, window: Window, backward: bool, step: &StepD
             (1, Arg::Input(1)),
             (2, Arg::Input(pooled)),
             (3, Arg::Input(0)),
-            (4, Arg::Output),
+            (4, Arg::Output(0)),
         ]
     } else {
-        vec![(1, Arg::Input(0)), (4, Arg::Output)]
+        vec![(1, Arg::Input(0)), (4, Arg::Output(0))]
     };
     Lowering::of(vec![Dispatch {
         variant: variant(

@@ -206,6 +206,6 @@ fn lower_with(kind: SoftmaxKind, step: &StepDesc, subgroup: Option<u32>) -> Lowe
         code,
         1.0,
         &[],
-        vec![(1, Arg::Input(0)), (out_binding, Arg::Output)],
+        vec![(1, Arg::Input(0)), (out_binding, Arg::Output(0))],
     )])
 }

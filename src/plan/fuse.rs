@@ -1,10 +1,19 @@
-//! Elementwise fusion: a step that only feeds one elementwise consumer, read whole and
-//! dense, is folded into it, so a chain like Adam's update (a dozen ops) runs as one kernel
-//! with one pass over memory. Fused kernels read each input dense or as a broadcast scalar,
-//! and at most `MAX_INPUTS` of them.
+//! Elementwise fusion, in two passes.
+//! - Chains: a step that only feeds one elementwise consumer, read whole and dense, is
+//!   folded into it, so a chain like Adam's parameter update (a dozen ops) runs as one
+//!   kernel with one pass over memory.
+//! - Kernels: elementwise steps of one shape and dtype, where a later one reads an earlier
+//!   one's result or shares a dense input with it, become one kernel with an output each,
+//!   run where the last of them was. Adam's new moments and parameter are then one pass
+//!   that reads g, m, v and p once, instead of three that read m′ and v′ back.
+//!
+//! Fused kernels read each input dense or as a broadcast scalar, and bind at most the
+//! key's `bindings` buffers (inputs and outputs together).
+
+use std::collections::HashMap;
 
 use super::{KeyStep, PlanKey, Src};
-use crate::ops::fused::{dense_or_scalar, Expr, MAX_INPUTS};
+use crate::ops::fused::{dense_or_scalar, Expr, Kernel, MAX_INPUTS, MAX_OUTPUTS};
 use crate::ops::Op;
 use crate::shape::Layout;
 
@@ -30,13 +39,20 @@ fn index_of(inputs: &mut Vec<(Src, Layout)>, input: &(Src, Layout)) -> usize {
     })
 }
 
+/// The key's steps fused, and the targets as (step, output) of the result.
+pub(crate) fn fuse(key: &PlanKey) -> (Vec<KeyStep>, Vec<(usize, usize)>) {
+    let max_inputs = MAX_INPUTS.min(key.bindings.saturating_sub(1));
+    let (steps, targets) = chains(key, max_inputs);
+    kernels(steps, &targets, key.bindings)
+}
+
 /// The key's steps with elementwise chains fused, and the targets renumbered.
-pub(crate) fn fuse(key: &PlanKey) -> (Vec<KeyStep>, Vec<usize>) {
+fn chains(key: &PlanKey, max_inputs: usize) -> (Vec<KeyStep>, Vec<usize>) {
     let n = key.steps.len();
     let mut uses = vec![0usize; n];
     for step in &key.steps {
         for (src, _) in &step.inputs {
-            if let Src::Step(j) = src {
+            if let Src::Step(j, _) = src {
                 uses[*j] += 1;
             }
         }
@@ -55,7 +71,7 @@ pub(crate) fn fuse(key: &PlanKey) -> (Vec<KeyStep>, Vec<usize>) {
         let mut taken = Vec::new();
         for input in &step.inputs {
             let inlined = match input {
-                (Src::Step(j), layout) => {
+                (Src::Step(j, _), layout) => {
                     let producer = &key.steps[*j];
                     let whole = *layout == Layout::contiguous(&producer.shape)
                         && producer.shape == step.shape;
@@ -72,7 +88,7 @@ pub(crate) fn fuse(key: &PlanKey) -> (Vec<KeyStep>, Vec<usize>) {
                                 .iter()
                                 .map(|inp| index_of(&mut merged, inp))
                                 .collect();
-                            (merged.len() <= MAX_INPUTS).then(|| {
+                            (merged.len() <= max_inputs).then(|| {
                                 inputs = merged;
                                 taken.push(*j);
                                 g.expr.remap(&map)
@@ -94,7 +110,7 @@ pub(crate) fn fuse(key: &PlanKey) -> (Vec<KeyStep>, Vec<usize>) {
             _ => unreachable!("fusable steps are elementwise"),
         };
         // Absorb the producers only if the group fits in one kernel; else they stay steps.
-        if inputs.len() > MAX_INPUTS {
+        if inputs.len() > max_inputs {
             groups.push(None);
         } else {
             taken.iter().for_each(|&j| absorbed[j] = true);
@@ -112,14 +128,14 @@ pub(crate) fn fuse(key: &PlanKey) -> (Vec<KeyStep>, Vec<usize>) {
             inputs
                 .iter()
                 .map(|(src, l)| match src {
-                    Src::Step(j) => (Src::Step(renumber[*j]), l.clone()),
+                    Src::Step(j, _) => (Src::Step(renumber[*j], 0), l.clone()),
                     leaf => (*leaf, l.clone()),
                 })
                 .collect()
         };
         steps.push(match &groups[i] {
             Some(g) if g.expr.ops() > 1 => KeyStep {
-                op: Op::Fused(g.expr.clone()),
+                op: Op::Fused(Kernel::single(g.expr.clone())),
                 dtype: step.dtype,
                 shape: step.shape.clone(),
                 inputs: remap(&g.inputs),
@@ -131,4 +147,239 @@ pub(crate) fn fuse(key: &PlanKey) -> (Vec<KeyStep>, Vec<usize>) {
         });
     }
     (steps, key.targets.iter().map(|&t| renumber[t]).collect())
+}
+
+/// A step as one elementwise expression over its own inputs, if it is one.
+fn as_expr(step: &KeyStep) -> Option<Expr> {
+    let input = |k| Box::new(Expr::Input(k));
+    match &step.op {
+        Op::Fused(k) if k.values.len() == 1 => Some(k.values[0].clone()),
+        Op::Fused(_) => None,
+        _ if !fusable(step) => None,
+        Op::Unary(op) => Some(Expr::Unary(*op, input(0))),
+        Op::Binary(op) => Some(Expr::Binary(*op, input(0), input(1))),
+        Op::Where => Some(Expr::Where(input(0), input(1), input(2))),
+        _ => None,
+    }
+}
+
+/// Steps becoming one kernel: `members` (step indices, in order) each give a value.
+struct Merged {
+    members: Vec<usize>,
+    values: Vec<Expr>,
+    inputs: Vec<(Src, Layout)>,
+}
+
+/// Who reads each step, and which steps are kept.
+struct Uses {
+    readers: Vec<Vec<usize>>,
+    target: Vec<bool>,
+}
+
+impl Uses {
+    /// Whether `m`'s value must be written: it is kept, or read outside `members`.
+    fn stored(&self, m: usize, members: &[usize]) -> bool {
+        self.target[m] || self.readers[m].iter().any(|r| !members.contains(r))
+    }
+}
+
+/// `group` extended by step `i` (expression `expr` over `inputs`), if that is allowed:
+/// nothing between the group and `i` reads the group's values, `i` reads any of them
+/// whole, the two share a dense input or `i` reads the group, and the kernel fits.
+fn extend(
+    group: &Merged,
+    i: usize,
+    (expr, inputs): (&Expr, &[(Src, Layout)]),
+    uses: &Uses,
+    whole: &Layout,
+    bindings: usize,
+) -> Option<Merged> {
+    let mut members = group.members.clone();
+    members.push(i);
+    let early_reader = group.members.iter().any(|&m| {
+        uses.readers[m]
+            .iter()
+            .any(|&r| r < i && !members.contains(&r))
+    });
+    if early_reader {
+        return None;
+    }
+    let member = |src: &Src| match src {
+        Src::Step(j, _) => group.members.iter().position(|m| m == j),
+        Src::Leaf(_) => None,
+    };
+    let mut related = false;
+    let mut merged = group.inputs.clone();
+    let mut map = Vec::with_capacity(inputs.len());
+    for (src, layout) in inputs {
+        match member(src) {
+            Some(_) if layout != whole => return None,
+            Some(m) => {
+                related = true;
+                map.push(Expr::Value(m));
+            }
+            None => {
+                let dense = !layout.strides.iter().all(|&s| s == 0);
+                let k = match merged.iter().position(|x| x.0 == *src && x.1 == *layout) {
+                    Some(k) => {
+                        related |= dense;
+                        k
+                    }
+                    None => {
+                        merged.push((*src, layout.clone()));
+                        merged.len() - 1
+                    }
+                };
+                map.push(Expr::Input(k));
+            }
+        }
+    }
+    // Outputs as far as known now; a later member may absorb a reader and save one.
+    let outputs = members
+        .iter()
+        .filter(|&&m| m == i || uses.stored(m, &members))
+        .count();
+    let fits =
+        merged.len() <= MAX_INPUTS && outputs <= MAX_OUTPUTS && merged.len() + outputs <= bindings;
+    (related && fits).then(|| {
+        let mut values = group.values.clone();
+        values.push(substitute(expr, &map));
+        Merged {
+            members,
+            values,
+            inputs: merged,
+        }
+    })
+}
+
+/// `expr` with input k replaced by `map[k]`.
+fn substitute(expr: &Expr, map: &[Expr]) -> Expr {
+    match expr {
+        Expr::Input(k) => map[*k].clone(),
+        Expr::Value(j) => Expr::Value(*j),
+        Expr::Unary(op, a) => Expr::Unary(*op, Box::new(substitute(a, map))),
+        Expr::Binary(op, a, b) => Expr::Binary(
+            *op,
+            Box::new(substitute(a, map)),
+            Box::new(substitute(b, map)),
+        ),
+        Expr::Where(c, a, b) => Expr::Where(
+            Box::new(substitute(c, map)),
+            Box::new(substitute(a, map)),
+            Box::new(substitute(b, map)),
+        ),
+    }
+}
+
+/// Merge related elementwise steps (one output each) into kernels with several values.
+fn kernels(
+    steps: Vec<KeyStep>,
+    targets: &[usize],
+    bindings: usize,
+) -> (Vec<KeyStep>, Vec<(usize, usize)>) {
+    let n = steps.len();
+    let mut uses = Uses {
+        readers: vec![Vec::new(); n],
+        target: vec![false; n],
+    };
+    for (i, step) in steps.iter().enumerate() {
+        for (src, _) in &step.inputs {
+            if let Src::Step(j, _) = src {
+                uses.readers[*j].push(i);
+            }
+        }
+    }
+    targets.iter().for_each(|&t| uses.target[t] = true);
+    let mut groups: Vec<Merged> = Vec::new();
+    let mut group_of: Vec<Option<usize>> = vec![None; n];
+    for (i, step) in steps.iter().enumerate() {
+        let Some(expr) = as_expr(step) else {
+            continue;
+        };
+        let whole = Layout::contiguous(&step.shape);
+        let candidate = (0..groups.len()).rev().find_map(|g| {
+            let first = &steps[groups[g].members[0]];
+            if first.shape != step.shape || first.dtype != step.dtype {
+                return None;
+            }
+            extend(
+                &groups[g],
+                i,
+                (&expr, &step.inputs),
+                &uses,
+                &whole,
+                bindings,
+            )
+            .map(|merged| (g, merged))
+        });
+        match candidate {
+            Some((g, merged)) => {
+                groups[g] = merged;
+                group_of[i] = Some(g);
+            }
+            None => {
+                group_of[i] = Some(groups.len());
+                groups.push(Merged {
+                    members: vec![i],
+                    values: vec![expr],
+                    inputs: step.inputs.clone(),
+                });
+            }
+        }
+    }
+    let mut located: HashMap<usize, (usize, usize)> = HashMap::new();
+    let mut out = Vec::with_capacity(n);
+    let renumber = |inputs: &[(Src, Layout)], located: &HashMap<usize, (usize, usize)>| {
+        inputs
+            .iter()
+            .map(|(src, l)| match src {
+                Src::Step(j, _) => {
+                    let (s, k) = located[j];
+                    (Src::Step(s, k), l.clone())
+                }
+                leaf => (*leaf, l.clone()),
+            })
+            .collect::<Vec<_>>()
+    };
+    for (i, step) in steps.iter().enumerate() {
+        match group_of[i].map(|g| &groups[g]) {
+            Some(g) if g.members.len() > 1 => {
+                if *g.members.last().expect("a group has members") != i {
+                    continue;
+                }
+                let inputs = renumber(&g.inputs, &located);
+                let stored: Vec<bool> = g
+                    .members
+                    .iter()
+                    .map(|&m| uses.stored(m, &g.members))
+                    .collect();
+                let mut k = 0;
+                for (&m, &s) in g.members.iter().zip(&stored) {
+                    if s {
+                        located.insert(m, (out.len(), k));
+                        k += 1;
+                    }
+                }
+                out.push(KeyStep {
+                    op: Op::Fused(Kernel {
+                        values: g.values.clone(),
+                        stored,
+                    }),
+                    dtype: step.dtype,
+                    shape: step.shape.clone(),
+                    inputs,
+                });
+            }
+            _ => {
+                let inputs = renumber(&step.inputs, &located);
+                located.insert(i, (out.len(), 0));
+                out.push(KeyStep {
+                    inputs,
+                    ..step.clone()
+                });
+            }
+        }
+    }
+    let targets = targets.iter().map(|t| located[t]).collect();
+    (out, targets)
 }

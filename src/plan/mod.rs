@@ -21,11 +21,12 @@ pub(crate) enum Loc {
     Output(usize),
 }
 
-/// The source of a step input in the structural key: a leaf, or an earlier step.
+/// The source of a step input in the structural key: a leaf, or an output of an earlier
+/// step (recorded steps have one; fused kernels may have several).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Src {
     Leaf(usize),
-    Step(usize),
+    Step(usize, usize),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -39,6 +40,8 @@ pub(crate) struct KeyStep {
 /// Everything a plan depends on, and nothing else.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PlanKey {
+    /// The most buffers (inputs and outputs) one fused kernel may bind on the device.
+    pub bindings: usize,
     pub leaves: Vec<DType>,
     pub steps: Vec<KeyStep>,
     /// The steps whose results are kept (handed to their nodes).
@@ -50,7 +53,8 @@ pub(crate) struct PlanStep {
     pub dtype: DType,
     pub shape: Vec<usize>,
     pub inputs: Vec<(Loc, DType, Layout)>,
-    pub out: Loc,
+    /// One per output of the op.
+    pub outs: Vec<Loc>,
 }
 
 impl PlanStep {
@@ -63,6 +67,7 @@ impl PlanStep {
         }
     }
 
+    /// The bytes of each output.
     pub fn out_bytes(&self) -> u64 {
         (numel(&self.shape) * self.dtype.size_in_bytes()) as u64
     }
@@ -85,56 +90,66 @@ impl Plan {
         Plan::from_steps(&key.leaves, &steps, &targets)
     }
 
-    /// Assign slots to `steps` (in order) whose results at `targets` are kept.
-    fn from_steps(leaves: &[DType], steps: &[KeyStep], targets: &[usize]) -> Plan {
-        let n = steps.len();
-        let mut last_use = vec![None; n];
+    /// Assign slots to `steps` (in order) whose results at `targets` (step, output) are kept.
+    fn from_steps(leaves: &[DType], steps: &[KeyStep], targets: &[(usize, usize)]) -> Plan {
+        let mut last_use: HashMap<(usize, usize), usize> = HashMap::new();
         for (i, step) in steps.iter().enumerate() {
             for (src, _) in &step.inputs {
-                if let Src::Step(j) = src {
-                    last_use[*j] = Some(i);
+                if let Src::Step(j, k) = src {
+                    last_use.insert((*j, *k), i);
                 }
             }
         }
-        let mut output_of = HashMap::new();
-        for (o, &t) in targets.iter().enumerate() {
-            output_of.insert(t, o);
-        }
+        let output_of: HashMap<(usize, usize), usize> =
+            targets.iter().enumerate().map(|(o, &t)| (t, o)).collect();
         let mut slots: Vec<u64> = Vec::new();
         let mut free: Vec<usize> = Vec::new();
-        let mut locs: Vec<Loc> = Vec::with_capacity(n);
-        let mut planned = Vec::with_capacity(n);
+        let mut locs: Vec<Vec<Loc>> = Vec::with_capacity(steps.len());
+        let mut planned = Vec::with_capacity(steps.len());
         for (i, ks) in steps.iter().enumerate() {
             let bytes = (numel(&ks.shape) * ks.dtype.size_in_bytes()) as u64;
-            let out = match output_of.get(&i) {
-                Some(&o) => Loc::Output(o),
-                None => Loc::Slot(take_slot(&mut slots, &mut free, bytes)),
-            };
-            locs.push(out);
+            // Every output is placed before any input's slot is freed: a step never writes
+            // a buffer it reads.
+            let outs: Vec<Loc> = (0..ks.op.outputs())
+                .map(|k| match output_of.get(&(i, k)) {
+                    Some(&o) => Loc::Output(o),
+                    None => Loc::Slot(take_slot(&mut slots, &mut free, bytes)),
+                })
+                .collect();
             let inputs: Vec<(Loc, DType, Layout)> = ks
                 .inputs
                 .iter()
                 .map(|(src, layout)| match *src {
                     Src::Leaf(l) => (Loc::Leaf(l), leaves[l], layout.clone()),
-                    Src::Step(j) => (locs[j], steps[j].dtype, layout.clone()),
+                    Src::Step(j, k) => (locs[j][k], steps[j].dtype, layout.clone()),
                 })
                 .collect();
             // Slots whose last reader is this step are free for the steps after it.
             for (src, _) in &ks.inputs {
-                if let Src::Step(j) = *src {
-                    if let Loc::Slot(s) = locs[j] {
-                        if last_use[j] == Some(i) && !free.contains(&s) {
+                if let Src::Step(j, k) = *src {
+                    if let Loc::Slot(s) = locs[j][k] {
+                        if last_use.get(&(j, k)) == Some(&i) && !free.contains(&s) {
                             free.push(s);
                         }
                     }
                 }
             }
+            // An output nothing reads (a fused kernel's value kept only for a later output
+            // of its own) frees its slot at once.
+            for (k, out) in outs.iter().enumerate() {
+                if let Loc::Slot(s) = out {
+                    if !last_use.contains_key(&(i, k)) {
+                        free.push(*s);
+                    }
+                }
+            }
+            locs.push(outs.clone());
             planned.push(PlanStep {
                 op: ks.op.clone(),
                 dtype: ks.dtype,
                 shape: ks.shape.clone(),
                 inputs,
-                out,
+                outs,
             });
         }
         crate::stats::plan_built();
@@ -178,9 +193,10 @@ mod tests {
         };
         let mut steps = vec![step(Src::Leaf(0))];
         for i in 1..len {
-            steps.push(step(Src::Step(i - 1)));
+            steps.push(step(Src::Step(i - 1, 0)));
         }
         PlanKey {
+            bindings: 16,
             leaves: vec![DType::F32],
             steps,
             targets: vec![len - 1],
@@ -190,11 +206,15 @@ mod tests {
     #[test]
     fn a_chain_ping_pongs_between_two_slots() {
         let key = chain(6);
-        let plan = Plan::from_steps(&key.leaves, &key.steps, &key.targets);
+        let targets: Vec<(usize, usize)> = key.targets.iter().map(|&t| (t, 0)).collect();
+        let plan = Plan::from_steps(&key.leaves, &key.steps, &targets);
         assert_eq!(plan.slots.len(), 2);
-        assert_eq!(plan.steps[5].out, Loc::Output(0));
+        assert_eq!(plan.steps[5].outs, [Loc::Output(0)]);
         for w in plan.steps.windows(2) {
-            assert_ne!(w[0].out, w[1].out, "a step never writes the slot it reads");
+            assert_ne!(
+                w[0].outs, w[1].outs,
+                "a step never writes the slot it reads"
+            );
         }
     }
 
@@ -202,7 +222,7 @@ mod tests {
     fn an_elementwise_chain_fuses_into_one_step() {
         let plan = Plan::build(&chain(6));
         assert_eq!(plan.steps.len(), 1);
-        assert!(matches!(&plan.steps[0].op, Op::Fused(e) if e.ops() == 6));
+        assert!(matches!(&plan.steps[0].op, Op::Fused(k) if k.values[0].ops() == 6));
         assert!(plan.slots.is_empty());
     }
 
@@ -215,17 +235,123 @@ mod tests {
             dtype: DType::F32,
             shape: vec![4],
             inputs: vec![
-                (Src::Step(1), Layout::contiguous(&[4])),
-                (Src::Step(2), Layout::contiguous(&[4])),
+                (Src::Step(1, 0), Layout::contiguous(&[4])),
+                (Src::Step(2, 0), Layout::contiguous(&[4])),
             ],
         });
         key.targets = vec![3, 0];
         let plan = Plan::build(&key);
+        // Steps 2 and 3 fuse as a chain; then steps 0, 1 and that chain are one kernel. Step 0
+        // is kept, so stored; step 1 is read only inside the kernel, so not.
+        assert_eq!(plan.steps.len(), 1);
+        let Op::Fused(kernel) = &plan.steps[0].op else {
+            panic!("one fused kernel: {:?}", plan.steps[0].op);
+        };
+        assert_eq!(kernel.stored, [true, false, true]);
+        assert_eq!(plan.steps[0].outs, [Loc::Output(1), Loc::Output(0)]);
+        assert_eq!(plan.outputs, 2);
+    }
+
+    fn step(op: Op, inputs: &[Src], shape: &[usize]) -> KeyStep {
+        KeyStep {
+            op,
+            dtype: DType::F32,
+            shape: shape.to_vec(),
+            inputs: inputs
+                .iter()
+                .map(|&s| {
+                    let scalar = matches!(s, Src::Leaf(l) if l >= 4);
+                    let layout = Layout::contiguous(if scalar { &[] } else { shape });
+                    (s, layout.expand(shape))
+                })
+                .collect(),
+        }
+    }
+
+    /// Adam's shape of update: leaves m, g, v, p (dense) and scalars 4..7; steps
+    /// m′ = m·b₁ + g·c₁, v′ = v·b₂ + g²·c₂, p′ = p − m′/√v′, all kept; `between` puts a
+    /// sum of m′ before p′.
+    fn adam(bindings: usize, between: bool) -> PlanKey {
+        use crate::ops::{BinaryOp::*, UnaryOp::*};
+        let s = [64, 3];
+        let mut steps = vec![
+            step(Op::Binary(Mul), &[Src::Leaf(0), Src::Leaf(4)], &s),
+            step(Op::Binary(Mul), &[Src::Leaf(1), Src::Leaf(5)], &s),
+            step(Op::Binary(Add), &[Src::Step(0, 0), Src::Step(1, 0)], &s),
+            step(Op::Binary(Mul), &[Src::Leaf(2), Src::Leaf(6)], &s),
+            step(Op::Unary(Square), &[Src::Leaf(1)], &s),
+            step(Op::Binary(Mul), &[Src::Step(4, 0), Src::Leaf(7)], &s),
+            step(Op::Binary(Add), &[Src::Step(3, 0), Src::Step(5, 0)], &s),
+        ];
+        if between {
+            steps.push(KeyStep {
+                op: Op::Reduce {
+                    op: crate::ops::reduce::ReduceOp::Sum,
+                    reduced: 2,
+                },
+                dtype: DType::F32,
+                shape: vec![],
+                inputs: vec![(Src::Step(2, 0), Layout::contiguous(&s))],
+            });
+        }
+        let sqrt = steps.len();
+        steps.push(step(Op::Unary(Sqrt), &[Src::Step(6, 0)], &s));
+        steps.push(step(
+            Op::Binary(Div),
+            &[Src::Step(2, 0), Src::Step(sqrt, 0)],
+            &s,
+        ));
+        steps.push(step(
+            Op::Binary(Sub),
+            &[Src::Leaf(3), Src::Step(sqrt + 1, 0)],
+            &s,
+        ));
+        let mut targets = vec![2, 6, sqrt + 2];
+        if between {
+            targets.push(7);
+        }
+        PlanKey {
+            bindings,
+            leaves: vec![DType::F32; 8],
+            steps,
+            targets,
+        }
+    }
+
+    #[test]
+    fn an_update_with_kept_moments_is_one_kernel_with_three_outputs() {
+        let plan = Plan::build(&adam(16, false));
         assert_eq!(
             plan.steps.len(),
-            3,
-            "step 0 (kept), step 1 (shared), steps 2 and 3 fused"
+            1,
+            "{:?}",
+            plan.steps.iter().map(|s| &s.op).collect::<Vec<_>>()
         );
-        assert_eq!(plan.outputs, 2);
+        assert_eq!(plan.steps[0].op.outputs(), 3);
+        assert_eq!(plan.steps[0].inputs.len(), 8, "each leaf bound once");
+        let outs = &plan.steps[0].outs;
+        assert_eq!(outs, &[Loc::Output(0), Loc::Output(1), Loc::Output(2)]);
+    }
+
+    #[test]
+    fn kernels_stay_apart_where_bindings_run_short_or_a_reader_comes_between() {
+        // WebGPU's minimum, 8 storage buffers, cannot hold all 8 inputs and 3 outputs: m′
+        // and v′ together would bind 9; v′ and p′ bind 6 inputs and 2 outputs.
+        let plan = Plan::build(&adam(8, false));
+        let ops: Vec<usize> = plan.steps.iter().map(|s| s.op.outputs()).collect();
+        assert_eq!(ops, [1, 2]);
+        assert!(plan
+            .steps
+            .iter()
+            .all(|s| s.inputs.len() + s.outs.len() <= 8));
+        // The sum reads m′ before p′ runs, so the moments' kernel cannot wait for p′.
+        let plan = Plan::build(&adam(16, true));
+        let ops: Vec<usize> = plan.steps.iter().map(|s| s.op.outputs()).collect();
+        assert_eq!(
+            ops,
+            [2, 1, 1],
+            "{:?}",
+            plan.steps.iter().map(|s| &s.op).collect::<Vec<_>>()
+        );
     }
 }

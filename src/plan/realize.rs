@@ -26,9 +26,10 @@ struct Collected {
 }
 
 /// The pending subgraph under `roots`, in post-order, with its structural key.
-fn collect(roots: &[Arc<Node>]) -> Collected {
+fn collect(roots: &[Arc<Node>], bindings: usize) -> Collected {
     let mut memo: HashMap<u64, Src> = HashMap::new();
     let mut key = PlanKey {
+        bindings,
         leaves: Vec::new(),
         steps: Vec::new(),
         targets: Vec::new(),
@@ -67,7 +68,7 @@ fn collect(roots: &[Arc<Node>]) -> Collected {
                         .iter()
                         .map(|t| (memo[&t.node.id], t.layout.clone()))
                         .collect();
-                    memo.insert(node.id, Src::Step(key.steps.len()));
+                    memo.insert(node.id, Src::Step(key.steps.len(), 0));
                     key.steps.push(KeyStep {
                         op,
                         dtype: node.dtype,
@@ -78,7 +79,7 @@ fn collect(roots: &[Arc<Node>]) -> Collected {
                 }
             }
         }
-        if let Some(Src::Step(s)) = memo.get(&root.id) {
+        if let Some(Src::Step(s, _)) = memo.get(&root.id) {
             if !key.targets.contains(s) {
                 key.targets.push(*s);
             }
@@ -107,7 +108,7 @@ fn run(
     roots: &[Arc<Node>],
     read: Option<(usize, Range<u64>)>,
 ) -> Result<Option<Vec<u8>>> {
-    let collected = collect(roots);
+    let collected = collect(roots, device.fused_bindings());
     if collected.key.targets.is_empty() {
         return Ok(None);
     }

@@ -26,17 +26,21 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
     let mut outputs: Vec<Option<Arc<CpuData>>> = vec![None; plan.outputs];
     for step in &plan.steps {
         let len = numel(&step.shape);
-        // Reuse the slot's allocation when it has the right dtype; resizing keeps it.
-        let mut out = match step.out {
-            Loc::Slot(s) => match slots[s].take() {
-                Some(mut d) if d.dtype() == step.dtype => {
-                    resize(&mut d, len);
-                    d
-                }
+        // Reuse a slot's allocation when it has the right dtype; resizing keeps it.
+        let mut outs: Vec<CpuData> = step
+            .outs
+            .iter()
+            .map(|out| match *out {
+                Loc::Slot(s) => match slots[s].take() {
+                    Some(mut d) if d.dtype() == step.dtype => {
+                        resize(&mut d, len);
+                        d
+                    }
+                    _ => CpuData::for_output(step.dtype, len),
+                },
                 _ => CpuData::for_output(step.dtype, len),
-            },
-            _ => CpuData::for_output(step.dtype, len),
-        };
+            })
+            .collect();
         {
             let inputs: Vec<&CpuData> = step
                 .inputs
@@ -51,14 +55,17 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
                         .expect("an output is written before it is read"),
                 })
                 .collect();
-            crate::ops::run_cpu(&step.desc(), &inputs, &mut out)?;
+            crate::ops::run_cpu(&step.desc(), &inputs, &mut outs)?;
         }
-        match step.out {
-            Loc::Slot(s) => slots[s] = Some(out),
-            Loc::Output(o) => outputs[o] = Some(Arc::new(out)),
-            Loc::Leaf(_) => unreachable!("steps never write leaves"),
+        for (loc, out) in step.outs.iter().zip(outs) {
+            match *loc {
+                Loc::Slot(s) => slots[s] = Some(out),
+                Loc::Output(o) => outputs[o] = Some(Arc::new(out)),
+                Loc::Leaf(_) => unreachable!("steps never write leaves"),
+            }
         }
     }
+    crate::stats::kernels_run(plan.steps.len() as u64);
     Ok(outputs
         .into_iter()
         .map(|o| o.expect("every output is written"))

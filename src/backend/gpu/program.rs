@@ -107,8 +107,10 @@ impl Program {
         let mut scratch_bytes: Vec<u64> = Vec::new();
         let mut output_bytes = vec![0; plan.outputs];
         for step in &plan.steps {
-            if let Loc::Output(o) = step.out {
-                output_bytes[o] = step.out_bytes();
+            for out in &step.outs {
+                if let Loc::Output(o) = *out {
+                    output_bytes[o] = step.out_bytes();
+                }
             }
             let lowering = crate::ops::lower(&step.desc(), ctx);
             let scratch_base = scratch_bytes.len();
@@ -127,7 +129,7 @@ impl Program {
                     .map(|&(binding, arg)| {
                         let r = match arg {
                             Arg::Input(i) => loc_ref(step.inputs[i].0),
-                            Arg::Output => loc_ref(step.out),
+                            Arg::Output(k) => loc_ref(step.outs[k]),
                             Arg::Scratch(j) => Ref::Scratch(scratch_base + j),
                         };
                         (binding, r)
@@ -230,6 +232,7 @@ impl Program {
             None => None,
         };
         ctx.queue.submit([encoder.finish()]);
+        crate::stats::kernels_run(self.dispatches.len() as u64);
         crate::stats::submitted();
         let bytes = staged.map(|s| s.finish(ctx)).transpose()?;
         Ok((outputs, bytes))

@@ -148,7 +148,7 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
             1,
         );
     match (&v.expr, v.entry) {
-        (Some(code), "fused") => src = replace_line(&src, "fn fused_op(", code),
+        (Some(code), "fused") => src = replace_line(&src, "fn fused_store(", code),
         (Some(code), "matmul" | "conv") => {
             src = replace_region(&src, "// blocks:", "// end blocks", code)
         }

@@ -150,8 +150,8 @@ impl GpuContext {
         for &(binding, arg) in &dispatch.bindings {
             let buffer = match arg {
                 Arg::Input(i) => &buffers[i],
-                Arg::Output => buffers.last()?,
-                Arg::Scratch(_) => return None,
+                Arg::Output(0) => buffers.last()?,
+                Arg::Output(_) | Arg::Scratch(_) => return None,
             };
             entries.push(wgpu::BindGroupEntry {
                 binding,

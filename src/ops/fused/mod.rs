@@ -1,8 +1,10 @@
-//! Fused elementwise kernels: a chain of elementwise ops evaluated in one pass, built by
-//! the planner (`plan::fuse`) from steps that only feed each other. Each input is dense or a
-//! broadcast scalar. The CPU path interprets the expression block by block through the op
-//! tables' functions; the GPU path generates WGSL from the tables' expressions, so one table
-//! still defines each op. Intermediates stay in f32 (f64 on the CPU path for f64).
+//! Fused elementwise kernels: chains of elementwise ops evaluated in one pass, built by the
+//! planner (`plan::fuse`) from steps that only feed each other, and several such chains of
+//! one shape in one kernel with an output each (an optimizer's new moments and parameter).
+//! A later output may use an earlier one's value. Each input is dense or a broadcast
+//! scalar. The CPU path runs the expressions block by block through the op tables'
+//! functions; the GPU path generates WGSL from the tables' expressions, so one table still
+//! defines each op. Intermediates stay in f32 (f64 on the CPU path for f64).
 
 use std::collections::BTreeMap;
 
@@ -21,12 +23,19 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::shape::Layout;
 
-/// The most inputs one fused kernel reads: with the output, 8 storage bindings, WebGPU's
-/// guaranteed minimum per shader stage (the parameters are a uniform binding).
-pub(crate) const MAX_INPUTS: usize = 7;
+/// The most inputs one fused kernel reads: their offsets fill the four-wide shader's
+/// 16-word parameter block after the count and the dense mask.
+pub(crate) const MAX_INPUTS: usize = 13;
 
-/// Binding numbers of inputs 0..7 in elementwise.wgsl and elementwise_vec4.wgsl.
-const BINDINGS: [u32; MAX_INPUTS] = [1, 2, 3, 5, 6, 7, 8];
+/// The most outputs one fused kernel writes.
+pub(crate) const MAX_OUTPUTS: usize = 4;
+
+/// Binding numbers of inputs and outputs in elementwise.wgsl and elementwise_vec4.wgsl.
+const INPUT_BINDINGS: [u32; MAX_INPUTS] = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+const OUTPUT_BINDINGS: [u32; MAX_OUTPUTS] = [4, 15, 16, 17];
+
+/// The storage buffers in the shaders' output array names.
+const OUTPUT_NAMES: [&str; MAX_OUTPUTS] = ["dst", "dst1", "dst2", "dst3"];
 
 /// Elements per block of the CPU interpreter.
 const BLOCK: usize = 256;
@@ -34,6 +43,8 @@ const BLOCK: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Expr {
     Input(usize),
+    /// The kernel's value j, which comes before this one.
+    Value(usize),
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     /// cond, then, else
@@ -54,6 +65,7 @@ impl Expr {
     pub fn remap(&self, map: &[usize]) -> Expr {
         match self {
             Expr::Input(k) => Expr::Input(map[*k]),
+            Expr::Value(j) => Expr::Value(*j),
             Expr::Unary(op, a) => Expr::Unary(*op, Box::new(a.remap(map))),
             Expr::Binary(op, a, b) => {
                 Expr::Binary(*op, Box::new(a.remap(map)), Box::new(b.remap(map)))
@@ -69,7 +81,7 @@ impl Expr {
     /// The number of ops in the expression.
     pub fn ops(&self) -> usize {
         match self {
-            Expr::Input(_) => 0,
+            Expr::Input(_) | Expr::Value(_) => 0,
             Expr::Unary(_, a) => 1 + a.ops(),
             Expr::Binary(_, a, b) => 1 + a.ops() + b.ops(),
             Expr::Where(c, a, b) => 1 + c.ops() + a.ops() + b.ops(),
@@ -80,6 +92,7 @@ impl Expr {
     fn emit(&self, ty: &str, fns: &mut BTreeMap<String, String>) -> String {
         match self {
             Expr::Input(k) => format!("v{k}"),
+            Expr::Value(j) => format!("o{j}"),
             Expr::Unary(op, a) => {
                 let name = format!("un_{}", op.name());
                 fns.entry(name.clone()).or_insert_with(|| {
@@ -107,35 +120,67 @@ impl Expr {
             }
         }
     }
+}
 
-    /// The generated `fused_op` of the elementwise shaders, with the functions it calls.
-    fn wgsl(&self, inputs: usize, ty: &str) -> String {
+/// Elementwise expressions of one shape over shared inputs. Each value may read earlier
+/// ones; the stored ones are the kernel's outputs, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Kernel {
+    pub values: Vec<Expr>,
+    pub stored: Vec<bool>,
+}
+
+impl Kernel {
+    /// A kernel of one stored value.
+    pub fn single(expr: Expr) -> Kernel {
+        Kernel {
+            values: vec![expr],
+            stored: vec![true],
+        }
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.stored.iter().filter(|&&s| s).count()
+    }
+
+    /// The generated `fused_store` of the elementwise shaders, with the functions it calls:
+    /// it evaluates each output over values of type `ty` and stores it as `store` does.
+    fn wgsl(&self, inputs: usize, ty: &str, store: &str) -> String {
         let mut fns = BTreeMap::new();
-        let body = self.emit(ty, &mut fns);
-        let loads: String = (0..inputs)
+        let mut body: String = (0..inputs)
             .map(|k| format!("    let v{k} = in{k}(i);\n"))
             .collect();
+        let mut stored = 0;
+        for (j, e) in self.values.iter().enumerate() {
+            body += &format!("    let o{j} = {};\n", e.emit(ty, &mut fns));
+            if self.stored[j] {
+                body += &format!("    {}[i] = {store}(o{j});\n", OUTPUT_NAMES[stored]);
+                stored += 1;
+            }
+        }
         let helpers: Vec<String> = fns.into_values().collect();
         format!(
-            "{}\nfn fused_op(i: u32) -> {ty} {{\n{loads}    return {body};\n}}",
+            "{}\nfn fused_store(i: u32) {{\n{body}}}",
             helpers.join("\n")
         )
     }
 }
 
-/// The shader variant that evaluates `expr` over `inputs` inputs, four at a time or one.
+/// The shader variant that evaluates `kernel` over `inputs` inputs, four at a time or one.
 pub(crate) fn shader(
-    expr: &Expr,
+    kernel: &Kernel,
     inputs: usize,
     vectors: bool,
     input: DType,
     output: DType,
 ) -> ShaderVariant {
-    let code = expr.wgsl(inputs, if vectors { "vec4<f32>" } else { "f32" });
-    let file = if vectors {
-        ShaderFile::ElementwiseVec4
+    let (code, file) = if vectors {
+        (
+            kernel.wgsl(inputs, "vec4<f32>", "vec4<TO>"),
+            ShaderFile::ElementwiseVec4,
+        )
     } else {
-        ShaderFile::Elementwise
+        (kernel.wgsl(inputs, "f32", "TO"), ShaderFile::Elementwise)
     };
     ShaderVariant {
         file,
@@ -143,9 +188,9 @@ pub(crate) fn shader(
     }
 }
 
-/// An expression that uses every table row, every input and `where`: rendering it covers
-/// all the code fusion can generate.
-pub(crate) fn every_op() -> Expr {
+/// A kernel that uses every table row, every input, every output, `where`, earlier values
+/// and a value not stored: rendering it covers all the code fusion can generate.
+pub(crate) fn every_op() -> Kernel {
     let mut e = Expr::Input(0);
     for &op in UnaryOp::ALL {
         e = Expr::Unary(op, Box::new(e));
@@ -157,21 +202,32 @@ pub(crate) fn every_op() -> Expr {
             Box::new(Expr::Input(1 + i % (MAX_INPUTS - 2))),
         );
     }
-    Expr::Where(
+    let first = Expr::Where(
         Box::new(e),
         Box::new(Expr::Input(MAX_INPUTS - 1)),
         Box::new(Expr::Input(1)),
-    )
+    );
+    let mut values = vec![first];
+    for j in 1..=MAX_OUTPUTS {
+        values.push(Expr::Binary(
+            BinaryOp::Mul,
+            Box::new(Expr::Value(j - 1)),
+            Box::new(Expr::Input(j)),
+        ));
+    }
+    let mut stored = vec![true; MAX_OUTPUTS + 1];
+    stored[1] = false;
+    Kernel { values, stored }
 }
 
-// inputs: dense [out shape] or broadcast scalars -> out: dense
+// inputs: dense [out shape] or broadcast scalars -> outs: dense, one per expression
 pub(crate) fn run_cpu(
-    expr: &Expr,
+    kernel: &Kernel,
     step: &StepDesc,
     inputs: &[&CpuData],
-    out: &mut CpuData,
+    outs: &mut [CpuData],
 ) -> Result<()> {
-    let program = Program::compile(expr);
+    let program = Program::compile(kernel);
     with_dtype!(step.out_dtype, T => {
         type C = <T as Compute>::C;
         let sources: Vec<(&[T], bool)> = inputs
@@ -179,9 +235,10 @@ pub(crate) fn run_cpu(
             .zip(&step.inputs)
             .map(|(data, (_, layout))| (&data.slice::<T>()[layout.offset..], !is_scalar(layout)))
             .collect();
-        // One task's pass over its part. A scalar's block is filled once; a dense input is
-        // read in place, or converted block by block where its type is not the compute type.
-        let run = |start: usize, dst: &mut [T]| {
+        // One task's pass over its part of every output. A scalar's block is filled once; a
+        // dense input is read in place, or converted block by block where its type is not
+        // the compute type.
+        let run = |start: usize, mut dsts: Vec<&mut [T]>| {
             let mut blocks: Vec<Vec<C>> = sources
                 .iter()
                 .map(|(data, dense)| match dense {
@@ -191,8 +248,9 @@ pub(crate) fn run_cpu(
                 })
                 .collect();
             let mut regs = vec![vec![C::k(0.0); BLOCK]; program.registers()];
-            for (b, block) in dst.chunks_mut(BLOCK).enumerate() {
-                let (first, n) = (start + b * BLOCK, block.len());
+            let len = dsts[0].len();
+            for from in (0..len).step_by(BLOCK) {
+                let (first, n) = (start + from, BLOCK.min(len - from));
                 for (buf, (data, dense)) in blocks.iter_mut().zip(&sources) {
                     if *dense && !buf.is_empty() {
                         let src = &data[first..first + n];
@@ -206,23 +264,34 @@ pub(crate) fn run_cpu(
                         _ => &blocks[k],
                     }
                 };
-                let result = program.run(n, &input, &mut regs);
-                let values = program::read(result, n, &input, &regs);
-                block.iter_mut().zip(values).for_each(|(o, r)| *o = T::store(*r));
+                program.run(n, &input, &mut regs);
+                let results = program.results().iter().zip(&kernel.stored).filter(|(_, s)| **s);
+                for (dst, (&result, _)) in dsts.iter_mut().zip(results) {
+                    let values = program::read(result, n, &input, &regs);
+                    dst[from..from + n].iter_mut().zip(values).for_each(|(o, r)| *o = T::store(*r));
+                }
             }
         };
-        let dst = out.slice_mut::<T>();
-        if dst.len() < PARALLEL_THRESHOLD {
-            run(0, dst);
+        let dsts: Vec<&mut [T]> = outs.iter_mut().map(|o| o.slice_mut::<T>()).collect();
+        let len = dsts[0].len();
+        if len < PARALLEL_THRESHOLD {
+            run(0, dsts);
         } else {
+            // Task c takes the c-th chunk of every output.
             let chunk = 16 * BLOCK;
-            dst.par_chunks_mut(chunk).enumerate().for_each(|(c, part)| run(c * chunk, part));
+            let mut tasks: Vec<Vec<&mut [T]>> = (0..len.div_ceil(chunk)).map(|_| Vec::new()).collect();
+            for dst in dsts {
+                for (task, part) in tasks.iter_mut().zip(dst.chunks_mut(chunk)) {
+                    task.push(part);
+                }
+            }
+            tasks.into_par_iter().enumerate().for_each(|(c, parts)| run(c * chunk, parts));
         }
     });
     Ok(())
 }
 
-pub(crate) fn lower(expr: &Expr, step: &StepDesc) -> Lowering {
+pub(crate) fn lower(kernel: &Kernel, step: &StepDesc) -> Lowering {
     let n: usize = step.out_shape.iter().product();
     let dense: Vec<bool> = step.inputs.iter().map(|(_, l)| !is_scalar(l)).collect();
     // Four at a time when every dense input starts on a multiple of 4.
@@ -244,12 +313,12 @@ pub(crate) fn lower(expr: &Expr, step: &StepDesc) -> Lowering {
         } as u32;
     }
     let input = step.inputs.first().map_or(step.out_dtype, |(d, _)| *d);
-    let mut bindings: Vec<(u32, Arg)> = (0..step.inputs.len())
-        .map(|k| (BINDINGS[k], Arg::Input(k)))
+    let bindings: Vec<(u32, Arg)> = (0..step.inputs.len())
+        .map(|k| (INPUT_BINDINGS[k], Arg::Input(k)))
+        .chain((0..kernel.outputs()).map(|j| (OUTPUT_BINDINGS[j], Arg::Output(j))))
         .collect();
-    bindings.push((4, Arg::Output));
     Lowering::of(vec![Dispatch {
-        variant: shader(expr, step.inputs.len(), vectors, input, step.out_dtype),
+        variant: shader(kernel, step.inputs.len(), vectors, input, step.out_dtype),
         params,
         bindings,
         workgroups: count.div_ceil(256) as u32,

@@ -1,10 +1,11 @@
-//! The CPU path's form of a fused expression: three-address instructions over blocks.
-//! An instruction reads inputs where they lie (a dense f32 or f64 input is not copied) and
+//! The CPU path's form of a fused kernel: three-address instructions over blocks. An
+//! instruction reads inputs where they lie (a dense f32 or f64 input is not copied) and
 //! writes its result in place of an operand it consumes when it can. Adam's parameter
 //! update runs in 8 passes over each block this way; evaluating the tree by copying every
-//! operand into scratch took 17.
+//! operand into scratch took 17. A value's register is kept to the end: later values may
+//! read it, and the caller stores it.
 
-use super::Expr;
+use super::{Expr, Kernel};
 use crate::ops::real::Real;
 use crate::ops::{BinaryOp, UnaryOp};
 
@@ -27,13 +28,15 @@ enum Instr {
 pub(super) struct Program {
     instrs: Vec<Instr>,
     registers: usize,
-    result: Val,
+    results: Vec<Val>,
 }
 
 struct Compiler {
     instrs: Vec<Instr>,
     registers: usize,
     free: Vec<usize>,
+    /// Where each value computed so far lies; its register is never reused.
+    results: Vec<Val>,
 }
 
 impl Compiler {
@@ -44,9 +47,18 @@ impl Compiler {
         })
     }
 
-    /// Every register value is read once (the expression is a tree), so reading one frees it.
+    /// A register holding an intermediate, which its one reader may overwrite (the
+    /// expression is a tree), unlike a value's.
+    fn temporary(&self, v: Val) -> Option<usize> {
+        match v {
+            Val::Reg(r) if !self.results.contains(&v) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Reading a temporary frees its register.
     fn release(&mut self, v: Val) {
-        if let Val::Reg(r) = v {
+        if let Some(r) = self.temporary(v) {
             self.free.push(r);
         }
     }
@@ -54,11 +66,12 @@ impl Compiler {
     fn emit(&mut self, e: &Expr) -> Val {
         match e {
             Expr::Input(k) => Val::Input(*k),
+            Expr::Value(j) => self.results[*j],
             Expr::Unary(op, a) => {
                 let a = self.emit(a);
-                let dst = match a {
-                    Val::Reg(r) => r,
-                    Val::Input(_) => self.fresh(),
+                let dst = match self.temporary(a) {
+                    Some(r) => r,
+                    None => self.fresh(),
                 };
                 self.instrs.push(Instr::Unary(*op, a, dst));
                 Val::Reg(dst)
@@ -66,14 +79,13 @@ impl Compiler {
             Expr::Binary(op, a, b) => {
                 let a = self.emit(a);
                 let b = self.emit(b);
-                let dst = match (a, b) {
-                    (Val::Reg(r), other) | (Val::Input(_), other @ Val::Reg(r)) => {
-                        if other != Val::Reg(r) {
-                            self.release(other);
-                        }
+                let dst = match (self.temporary(a), self.temporary(b)) {
+                    (Some(r), _) => {
+                        self.release(b);
                         r
                     }
-                    (Val::Input(_), Val::Input(_)) => self.fresh(),
+                    (None, Some(r)) => r,
+                    (None, None) => self.fresh(),
                 };
                 self.instrs.push(Instr::Binary(*op, a, b, dst));
                 Val::Reg(dst)
@@ -90,18 +102,27 @@ impl Compiler {
 }
 
 impl Program {
-    pub fn compile(expr: &Expr) -> Program {
+    pub fn compile(kernel: &Kernel) -> Program {
         let mut c = Compiler {
             instrs: Vec::new(),
             registers: 0,
             free: Vec::new(),
+            results: Vec::new(),
         };
-        let result = c.emit(expr);
+        for expr in &kernel.values {
+            let v = c.emit(expr);
+            c.results.push(v);
+        }
         Program {
             instrs: c.instrs,
             registers: c.registers,
-            result,
+            results: c.results,
         }
+    }
+
+    /// Where each value lies after a run.
+    pub fn results(&self) -> &[Val] {
+        &self.results
     }
 
     /// Registers a run needs, each one block long.
@@ -110,13 +131,13 @@ impl Program {
     }
 
     /// Run over one block of `n` elements: `input(k)` is input k's block, `regs` the
-    /// registers. Returns where the result lies.
+    /// registers.
     pub fn run<'a, R: Real + 'a>(
         &self,
         n: usize,
         input: &impl Fn(usize) -> &'a [R],
         regs: &mut [Vec<R>],
-    ) -> Val {
+    ) {
         for instr in &self.instrs {
             match *instr {
                 Instr::Unary(op, a, dst) => {
@@ -153,7 +174,6 @@ impl Program {
                 }
             }
         }
-        self.result
     }
 }
 
@@ -178,17 +198,18 @@ mod tests {
         Box::new(Expr::Input(k))
     }
 
-    /// The program's result against the tree evaluated element by element, for an
-    /// expression that exercises in-place, reversed and three-address forms and `where`.
+    /// The program's results against the trees evaluated element by element, for a kernel
+    /// that exercises in-place, reversed and three-address forms, `where`, and a second
+    /// output that reads the first twice (so the first's register must survive).
     #[test]
-    fn a_program_computes_what_its_tree_does() {
+    fn a_program_computes_what_its_trees_do() {
         use BinaryOp::*;
         let inner = Expr::Binary(
             Mul,
             input(1),
             Box::new(Expr::Unary(UnaryOp::Sqrt, input(2))),
         );
-        let e = Expr::Binary(
+        let first = Expr::Binary(
             Sub,
             input(0),
             Box::new(Expr::Where(
@@ -197,7 +218,15 @@ mod tests {
                 Box::new(Expr::Binary(Add, input(3), input(0))),
             )),
         );
-        let program = Program::compile(&e);
+        let second = Expr::Binary(
+            Add,
+            Box::new(Expr::Unary(UnaryOp::Neg, Box::new(Expr::Value(0)))),
+            Box::new(Expr::Binary(Mul, Box::new(Expr::Value(0)), input(2))),
+        );
+        let program = Program::compile(&Kernel {
+            values: vec![first, second],
+            stored: vec![true, true],
+        });
         let data: Vec<Vec<f64>> = (0..4)
             .map(|k| {
                 (0..7)
@@ -207,18 +236,24 @@ mod tests {
             .collect();
         let mut regs = vec![vec![0.0; 7]; program.registers()];
         let lookup = |k: usize| data[k].as_slice();
-        let got = program.run(7, &lookup, &mut regs);
-        let got = read(got, 7, &lookup, &regs);
-        for (i, g) in got.iter().enumerate() {
+        program.run(7, &lookup, &mut regs);
+        let [a, b] = program.results() else {
+            panic!("two outputs: {program:?}");
+        };
+        let (got_a, got_b) = (read(*a, 7, &lookup, &regs), read(*b, 7, &lookup, &regs));
+        for i in 0..7 {
             let x: Vec<f64> = (0..4).map(|k| data[k][i]).collect();
             let chosen = if x[0] > x[1] {
                 x[1] * x[2].sqrt() / x[3]
             } else {
                 x[3] + x[0]
             };
-            assert_eq!(*g, x[0] - chosen, "element {i}");
+            let want = x[0] - chosen;
+            assert_eq!(got_a[i], want, "first output, element {i}");
+            assert_eq!(got_b[i], -want + want * x[2], "second output, element {i}");
         }
-        // At most: `where`'s three operands and its result.
+        // At most: `where`'s three operands and its result; then the first output and two
+        // temporaries.
         assert!(program.registers() <= 4, "{program:?}");
     }
 }

@@ -337,7 +337,7 @@ pub(crate) fn lower_with(step: &StepDesc, kernel: MatmulKernel) -> Lowering {
             n.is_multiple_of(4),
         ),
         params,
-        bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output)],
+        bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output(0))],
         workgroups: workgroups as u32,
     }])
 }
