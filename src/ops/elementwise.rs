@@ -37,6 +37,7 @@ macro_rules! unary_table {
             }
 
             /// The op over a block, in place (the match is outside the loop).
+            #[inline(always)]
             pub(crate) fn apply<R: Real>(self, xs: &mut [R]) {
                 match self {
                     $(UnaryOp::$variant => xs.iter_mut().for_each(|v| {
@@ -47,6 +48,7 @@ macro_rules! unary_table {
             }
 
             /// The op over a block: `out[i] = op(xs[i])`.
+            #[inline(always)]
             pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R]) {
                 match self {
                     $(UnaryOp::$variant => out.iter_mut().zip(xs).for_each(|(o, v)| {
@@ -112,6 +114,7 @@ macro_rules! binary_table {
             }
 
             /// The op over blocks: `xs[i] = op(xs[i], ys[i])`.
+            #[inline(always)]
             pub(crate) fn apply<R: Real>(self, xs: &mut [R], ys: &[R]) {
                 match self {
                     $(BinaryOp::$variant => xs.iter_mut().zip(ys).for_each(|(v, w)| {
@@ -122,6 +125,7 @@ macro_rules! binary_table {
             }
 
             /// The op over blocks with the result in the right operand: `ys[i] = op(xs[i], ys[i])`.
+            #[inline(always)]
             pub(crate) fn apply_rev<R: Real>(self, xs: &[R], ys: &mut [R]) {
                 match self {
                     $(BinaryOp::$variant => ys.iter_mut().zip(xs).for_each(|(w, v)| {
@@ -132,6 +136,7 @@ macro_rules! binary_table {
             }
 
             /// The op over blocks: `out[i] = op(xs[i], ys[i])`.
+            #[inline(always)]
             pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R], ys: &[R]) {
                 match self {
                     $(BinaryOp::$variant => out.iter_mut().zip(xs.iter().zip(ys)).for_each(|(o, (v, w))| {

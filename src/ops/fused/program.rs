@@ -131,8 +131,35 @@ impl Program {
     }
 
     /// Run over one block of `n` elements: `input(k)` is input k's block, `regs` the
-    /// registers.
+    /// registers. Where the CPU has AVX2, the loops are compiled for it: eight lanes
+    /// instead of SSE's four, the same IEEE operations lane by lane, so the same results.
     pub fn run<'a, R: Real + 'a>(
+        &self,
+        n: usize,
+        input: &impl Fn(usize) -> &'a [R],
+        regs: &mut [Vec<R>],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.run_avx2(n, input, regs) };
+        }
+        self.run_portable(n, input, regs)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2<'a, R: Real + 'a>(
+        &self,
+        n: usize,
+        input: &impl Fn(usize) -> &'a [R],
+        regs: &mut [Vec<R>],
+    ) {
+        self.run_portable(n, input, regs)
+    }
+
+    #[inline(always)]
+    fn run_portable<'a, R: Real + 'a>(
         &self,
         n: usize,
         input: &impl Fn(usize) -> &'a [R],
