@@ -4,7 +4,9 @@ mod data;
 mod spare;
 pub mod strided;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub(crate) use data::with_dtype;
 pub use data::CpuData;
@@ -18,7 +20,33 @@ pub(crate) fn execute(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<Cp
     // On a pool thread, each kernel's parallel loop starts by pushing work to its own queue;
     // called from outside the pool, every one of them would hand off to the pool and wait
     // (a wake-up and a sleep per kernel). So the whole plan makes that trip once.
-    rayon::scope(|_| execute_steps(plan, leaves))
+    let done = AtomicBool::new(false);
+    rayon::scope(|s| {
+        for _ in 1..rayon::current_num_threads() {
+            s.spawn(|_| stay_awake(&done));
+        }
+        let result = execute_steps(plan, leaves);
+        done.store(true, Ordering::Release);
+        result
+    })
+}
+
+/// Longest a helper waits for work before it lets its thread sleep.
+const IDLE: Duration = Duration::from_micros(100);
+
+/// Keep a pool thread taking the plan's parallel work as it appears, until the plan is done
+/// or no work came for `IDLE`. Between kernels a thread that waits sleeps, and waking it
+/// costs more than many kernels take; OpenMP runtimes spin after a parallel region for the
+/// same reason. The idle bound also frees a thread that picked this job up while waiting
+/// for its own.
+fn stay_awake(done: &AtomicBool) {
+    let mut last_work = Instant::now();
+    while !done.load(Ordering::Acquire) && last_work.elapsed() < IDLE {
+        match rayon::yield_now() {
+            Some(rayon::Yield::Executed) => last_work = Instant::now(),
+            _ => std::hint::spin_loop(),
+        }
+    }
 }
 
 fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData>>> {
