@@ -3,6 +3,7 @@
 //! im2col buffer on the GPU. On the CPU path, each image's columns are gathered once and
 //! the products go to `gemm`.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::panic::Location;
 
@@ -247,12 +248,20 @@ pub(crate) fn inside(
     (lo, hi)
 }
 
-/// A view's elements gathered densely in row-major order.
-fn dense<T: Element>(data: &[T], l: &Layout) -> Vec<T> {
-    crate::backend::cpu::strided::offsets(l)
-        .map(|o| data[o])
-        .collect()
+/// A view's elements in row-major order: borrowed when already dense, else gathered.
+fn dense<'a, T: Element>(data: &'a [T], l: &Layout) -> Cow<'a, [T]> {
+    if l.is_contiguous() {
+        // Already dense: a copy through the element-by-element walk took 2.6 ms of a 3.1 ms
+        // weight gradient (32×3×32×32, 3×3).
+        return Cow::Borrowed(&data[l.offset..l.offset + l.numel()]);
+    }
+    let mut out = vec![T::from_f64(0.0); l.numel()];
+    crate::backend::cpu::strided::map_n([(data, l)], &mut out, |[v]| v);
+    Cow::Owned(out)
 }
+
+/// Runs of images whose weight gradients are summed side by side (then added in order).
+const WEIGHT_PARTS: usize = 8;
 
 /// c (m×n, row-major) = [c +] a·b, with a m×k (or k×m when `a_t`) and b k×n, dense.
 #[allow(clippy::too_many_arguments)]
@@ -355,15 +364,27 @@ pub(crate) fn run_cpu(
             }
             Product::GradWeight => {
                 let gy = dense(inputs[gi].slice::<T>(), gl.expect("an output gradient"));
-                // One block per group: [O/groups, K] = Σ_n G_n · columns_nᵀ.
-                dst.par_chunks_mut((og * k).max(1)).enumerate().for_each(|(grp, out)| {
-                    out.iter_mut().for_each(|v| *v = T::from_f64(0.0));
-                    for n in 0..d.n {
+                // Per group, [O/groups, K] = Σ_n G_n · columns_nᵀ. The images are cut into
+                // `parts` runs summed side by side, then added in run order: the sum's order
+                // depends on the batch size only, so results do not change with the threads.
+                let parts = d.n.clamp(1, WEIGHT_PARTS);
+                let per = d.n.div_ceil(parts);
+                let size = (og * k).max(1);
+                let mut partial = vec![T::from_f64(0.0); groups * parts * size];
+                partial.par_chunks_mut(size).enumerate().for_each(|(t, out)| {
+                    let (grp, part) = (t / parts, t % parts);
+                    for n in part * per..((part + 1) * per).min(d.n) {
                         let col = columns(x, xl, &d, &geo, n, grp);
                         let g = &gy[(n * d.o + grp * og) * p..(n * d.o + (grp + 1) * og) * p];
                         gemm_into((og, k, p), out, true, g, false, &col, true, gemm::Parallelism::None);
                     }
                 });
+                for (grp, out) in dst.chunks_mut(size).enumerate() {
+                    for (i, v) in out.iter_mut().enumerate() {
+                        let runs = (0..parts).map(|part| partial[(grp * parts + part) * size + i]);
+                        *v = T::from_f64(runs.fold(0.0, |acc, r| acc + r.to_f64()));
+                    }
+                }
             }
         }
     });
