@@ -3,6 +3,7 @@
 //! reduces the trailing axes of a strided input. Here: the ops, their gradients and the CPU
 //! kernels; the GPU passes are in fold.rs.
 
+use std::ops::Range;
 use std::panic::Location;
 
 use rayon::prelude::*;
@@ -316,6 +317,42 @@ impl Fold {
     }
 }
 
+/// Whether sums of `T` take `plain_sum`: f32 and f16 data, whose results are rounded to at
+/// most f32; f64 data keeps the compensated fold.
+fn plain_sum_applies<T: Compute>(op: ReduceOp) -> bool {
+    matches!(op, ReduceOp::Sum | ReduceOp::Mean) && T::DTYPE != DType::F64
+}
+
+/// Σ over `range` of a run of values `stride` apart, in f64 with eight accumulators so the
+/// adds vectorize. The rounding error, about n · 2⁻⁵³ of Σ|x|, stays far below the f32
+/// result's own rounding.
+fn plain_sum<T: Compute>(data: &[T], base: usize, stride: usize, range: Range<usize>) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut tail = 0.0;
+    if stride == 1 {
+        let run = &data[base + range.start..base + range.end];
+        let mut groups = run.chunks_exact(8);
+        for g in &mut groups {
+            for (a, v) in lanes.iter_mut().zip(g) {
+                *a += v.to_f64();
+            }
+        }
+        tail = groups.remainder().iter().map(|v| v.to_f64()).sum();
+    } else {
+        let mut j = range.start;
+        while j + 8 <= range.end {
+            for (l, a) in lanes.iter_mut().enumerate() {
+                *a += data[base + (j + l) * stride].to_f64();
+            }
+            j += 8;
+        }
+        for j in j..range.end {
+            tail += data[base + j * stride].to_f64();
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
 fn reduce_row<T: Compute>(
     op: ReduceOp,
     data: &[T],
@@ -324,9 +361,23 @@ fn reduce_row<T: Compute>(
     parallel: bool,
 ) -> Fold {
     let n = inner.numel();
+    let plain = plain_sum_applies::<T>(op) && inner.rank() == 1;
+    if plain && !(parallel && n >= PARALLEL_THRESHOLD) {
+        let sum = plain_sum(data, base, inner.strides[0], 0..n);
+        return Fold::Sum { sum, carry: 0.0 };
+    }
     if parallel && inner.rank() == 1 && n >= PARALLEL_THRESHOLD {
         let stride = inner.strides[0];
         let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
+        if plain {
+            // Parts are fixed by the length and added in order, whichever thread ran them.
+            let parts: Vec<f64> = (0..n.div_ceil(chunk))
+                .into_par_iter()
+                .map(|c| plain_sum(data, base, stride, c * chunk..((c + 1) * chunk).min(n)))
+                .collect();
+            let sum = parts.iter().sum();
+            return Fold::Sum { sum, carry: 0.0 };
+        }
         let parts: Vec<Fold> = (0..n.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {
@@ -400,13 +451,12 @@ fn reduce_leading<T: Compute, O: Element>(
     divisor: f64,
 ) {
     let rows: Vec<usize> = offsets(inner).collect();
-    // Sums of f32 or f16 data: plain f64 accumulators (a whole-row stream that vectorizes).
-    // Their rounding error, rows · 2⁻⁵³ of the absolute sum, stays far below the f32 result's
-    // own rounding; f64 data keeps the compensated fold.
-    let plain_sum = matches!(op, ReduceOp::Sum | ReduceOp::Mean) && T::DTYPE != DType::F64;
+    // Sums of f32 or f16 data: plain f64 accumulators (a whole-row stream that vectorizes);
+    // see `plain_sum`.
+    let plain = plain_sum_applies::<T>(op);
     let part = |j0: usize, out: &mut [O]| {
         let n = out.len();
-        if plain_sum {
+        if plain {
             let mut sums = vec![0f64; n];
             for &r in &rows {
                 let row = &data[offset + r + j0..offset + r + j0 + n];
