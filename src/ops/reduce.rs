@@ -317,6 +317,9 @@ impl Fold {
     }
 }
 
+/// Elements per part of a long row's plain sum.
+const PLAIN_PART: usize = 1 << 16;
+
 /// Whether sums of `T` take `plain_sum`: f32 and f16 data, whose results are rounded to at
 /// most f32; f64 data keeps the compensated fold.
 fn plain_sum_applies<T: Compute>(op: ReduceOp) -> bool {
@@ -370,10 +373,18 @@ fn reduce_row<T: Compute>(
         let stride = inner.strides[0];
         let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
         if plain {
-            // Parts are fixed by the length and added in order, whichever thread ran them.
-            let parts: Vec<f64> = (0..n.div_ceil(chunk))
+            // Parts of a fixed length, added in order: the result does not depend on the
+            // number of threads.
+            let parts: Vec<f64> = (0..n.div_ceil(PLAIN_PART))
                 .into_par_iter()
-                .map(|c| plain_sum(data, base, stride, c * chunk..((c + 1) * chunk).min(n)))
+                .map(|c| {
+                    plain_sum(
+                        data,
+                        base,
+                        stride,
+                        c * PLAIN_PART..((c + 1) * PLAIN_PART).min(n),
+                    )
+                })
                 .collect();
             let sum = parts.iter().sum();
             return Fold::Sum { sum, carry: 0.0 };
