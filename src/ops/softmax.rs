@@ -160,19 +160,27 @@ pub(crate) fn run_cpu(
         let src = inputs[0].slice::<T>();
         for_rows(&outer, n, width, out.slice_mut::<T>(), |_, base, dst: &mut [T]| {
             let x = |i: usize| src[base + i * stride].to_f64();
-            let (m, s) = row_stats(x, n);
             match kind {
-                SoftmaxKind::Softmax => dst
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, o)| *o = T::from_f64((x(i) - m).exp() / s)),
+                SoftmaxKind::Softmax => {
+                    // The f64 operations of `row_stats` and the division, in the same order,
+                    // with each exponential kept rather than computed again: half the
+                    // exponentials, and bit for bit the same results.
+                    let m = (0..n).map(x).fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = (0..n).map(|i| (x(i) - m).exp()).collect();
+                    let s: f64 = e.iter().sum();
+                    dst.iter_mut().zip(&e).for_each(|(o, v)| *o = T::from_f64(v / s));
+                }
                 SoftmaxKind::LogSoftmax => {
+                    let (m, s) = row_stats(x, n);
                     let shift = log_sum_exp(m, s);
                     dst.iter_mut()
                         .enumerate()
                         .for_each(|(i, o)| *o = T::from_f64(x(i) - shift));
                 }
-                SoftmaxKind::LogSumExp => dst[0] = T::from_f64(log_sum_exp(m, s)),
+                SoftmaxKind::LogSumExp => {
+                    let (m, s) = row_stats(x, n);
+                    dst[0] = T::from_f64(log_sum_exp(m, s));
+                }
             }
         });
     });
