@@ -340,7 +340,7 @@ fn plain_sum<T: Compute>(data: &[T], base: usize, stride: usize, range: Range<us
                 *a += v.to_f64();
             }
         }
-        tail = groups.remainder().iter().map(|v| v.to_f64()).sum();
+        tail = groups.remainder().iter().fold(0.0, |a, v| a + v.to_f64());
     } else {
         let mut j = range.start;
         while j + 8 <= range.end {
@@ -353,7 +353,7 @@ fn plain_sum<T: Compute>(data: &[T], base: usize, stride: usize, range: Range<us
             tail += data[base + j * stride].to_f64();
         }
     }
-    lanes.iter().sum::<f64>() + tail
+    lanes.iter().fold(tail, |a, l| a + l)
 }
 
 fn reduce_row<T: Compute>(
@@ -364,31 +364,30 @@ fn reduce_row<T: Compute>(
     parallel: bool,
 ) -> Fold {
     let n = inner.numel();
-    let plain = plain_sum_applies::<T>(op) && inner.rank() == 1;
-    if plain && !(parallel && n >= PARALLEL_THRESHOLD) {
-        let sum = plain_sum(data, base, inner.strides[0], 0..n);
+    if plain_sum_applies::<T>(op) && inner.rank() == 1 {
+        // Parts of a fixed length, added in order, whether they run side by side or not: a
+        // row's sum does not depend on the threads or on how many rows there are.
+        let stride = inner.strides[0];
+        let part = |c: usize| {
+            plain_sum(
+                data,
+                base,
+                stride,
+                c * PLAIN_PART..((c + 1) * PLAIN_PART).min(n),
+            )
+        };
+        let parts = n.div_ceil(PLAIN_PART);
+        let sum = if parallel && n >= PARALLEL_THRESHOLD {
+            let sums: Vec<f64> = (0..parts).into_par_iter().map(part).collect();
+            sums.into_iter().fold(0.0, |a, b| a + b)
+        } else {
+            (0..parts).map(part).fold(0.0, |a, b| a + b)
+        };
         return Fold::Sum { sum, carry: 0.0 };
     }
     if parallel && inner.rank() == 1 && n >= PARALLEL_THRESHOLD {
         let stride = inner.strides[0];
         let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
-        if plain {
-            // Parts of a fixed length, added in order: the result does not depend on the
-            // number of threads.
-            let parts: Vec<f64> = (0..n.div_ceil(PLAIN_PART))
-                .into_par_iter()
-                .map(|c| {
-                    plain_sum(
-                        data,
-                        base,
-                        stride,
-                        c * PLAIN_PART..((c + 1) * PLAIN_PART).min(n),
-                    )
-                })
-                .collect();
-            let sum = parts.iter().sum();
-            return Fold::Sum { sum, carry: 0.0 };
-        }
         let parts: Vec<Fold> = (0..n.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {

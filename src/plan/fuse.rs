@@ -83,15 +83,15 @@ fn chains(key: &PlanKey, max_inputs: usize) -> (Vec<KeyStep>, Vec<usize>) {
                                 && producer.dtype == step.dtype =>
                         {
                             let mut merged = inputs.clone();
-                            let map: Vec<usize> = g
+                            let map: Vec<Expr> = g
                                 .inputs
                                 .iter()
-                                .map(|inp| index_of(&mut merged, inp))
+                                .map(|inp| Expr::Input(index_of(&mut merged, inp)))
                                 .collect();
                             (merged.len() <= max_inputs).then(|| {
                                 inputs = merged;
                                 taken.push(*j);
-                                g.expr.remap(&map)
+                                g.expr.substitute(&map)
                             })
                         }
                         _ => None,
@@ -220,16 +220,9 @@ fn extend(
             }
             None => {
                 let dense = !layout.strides.iter().all(|&s| s == 0);
-                let k = match merged.iter().position(|x| x.0 == *src && x.1 == *layout) {
-                    Some(k) => {
-                        related |= dense;
-                        k
-                    }
-                    None => {
-                        merged.push((*src, layout.clone()));
-                        merged.len() - 1
-                    }
-                };
+                let known = merged.len();
+                let k = index_of(&mut merged, &(*src, layout.clone()));
+                related |= dense && k < known;
                 map.push(Expr::Input(k));
             }
         }
@@ -243,32 +236,13 @@ fn extend(
         merged.len() <= MAX_INPUTS && outputs <= MAX_OUTPUTS && merged.len() + outputs <= bindings;
     (related && fits).then(|| {
         let mut values = group.values.clone();
-        values.push(substitute(expr, &map));
+        values.push(expr.substitute(&map));
         Merged {
             members,
             values,
             inputs: merged,
         }
     })
-}
-
-/// `expr` with input k replaced by `map[k]`.
-fn substitute(expr: &Expr, map: &[Expr]) -> Expr {
-    match expr {
-        Expr::Input(k) => map[*k].clone(),
-        Expr::Value(j) => Expr::Value(*j),
-        Expr::Unary(op, a) => Expr::Unary(*op, Box::new(substitute(a, map))),
-        Expr::Binary(op, a, b) => Expr::Binary(
-            *op,
-            Box::new(substitute(a, map)),
-            Box::new(substitute(b, map)),
-        ),
-        Expr::Where(c, a, b) => Expr::Where(
-            Box::new(substitute(c, map)),
-            Box::new(substitute(a, map)),
-            Box::new(substitute(b, map)),
-        ),
-    }
 }
 
 /// Merge related elementwise steps (one output each) into kernels with several values.

@@ -134,15 +134,6 @@ impl Plan {
                     }
                 }
             }
-            // An output nothing reads (a fused kernel's value kept only for a later output
-            // of its own) frees its slot at once.
-            for (k, out) in outs.iter().enumerate() {
-                if let Loc::Slot(s) = out {
-                    if !last_use.contains_key(&(i, k)) {
-                        free.push(*s);
-                    }
-                }
-            }
             locs.push(outs.clone());
             planned.push(PlanStep {
                 op: ks.op.clone(),

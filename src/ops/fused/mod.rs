@@ -61,19 +61,21 @@ fn is_scalar(layout: &Layout) -> bool {
 }
 
 impl Expr {
-    /// Renumber inputs through `map`.
-    pub fn remap(&self, map: &[usize]) -> Expr {
+    /// The expression with input k replaced by `map[k]` (another input, or a value).
+    pub fn substitute(&self, map: &[Expr]) -> Expr {
         match self {
-            Expr::Input(k) => Expr::Input(map[*k]),
+            Expr::Input(k) => map[*k].clone(),
             Expr::Value(j) => Expr::Value(*j),
-            Expr::Unary(op, a) => Expr::Unary(*op, Box::new(a.remap(map))),
-            Expr::Binary(op, a, b) => {
-                Expr::Binary(*op, Box::new(a.remap(map)), Box::new(b.remap(map)))
-            }
+            Expr::Unary(op, a) => Expr::Unary(*op, Box::new(a.substitute(map))),
+            Expr::Binary(op, a, b) => Expr::Binary(
+                *op,
+                Box::new(a.substitute(map)),
+                Box::new(b.substitute(map)),
+            ),
             Expr::Where(c, a, b) => Expr::Where(
-                Box::new(c.remap(map)),
-                Box::new(a.remap(map)),
-                Box::new(b.remap(map)),
+                Box::new(c.substitute(map)),
+                Box::new(a.substitute(map)),
+                Box::new(b.substitute(map)),
             ),
         }
     }
