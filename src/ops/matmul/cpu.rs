@@ -54,7 +54,7 @@ fn blocks(matrices: usize, (m, n, k): (usize, usize, usize), threads: usize) -> 
         threads.div_ceil(matrices).max(1)
     };
     let (long, short) = if n >= m { (n, m) } else { (m, n) };
-    let along_long = parts.min(long.div_ceil(ALIGN));
+    let along_long = parts.min(long.div_ceil(ALIGN)).max(1);
     let along_short = (parts / along_long).min(short.div_ceil(ALIGN)).max(1);
     let (long_ranges, short_ranges) = (split(long, along_long), split(short, along_short));
     let (row_ranges, col_ranges) = if n >= m {
