@@ -60,16 +60,24 @@ fn reduce(ids: Ids) {
     if (t.live) {
         // Blocks of BLOCK quads per lane are folded apart and then into the total, so a
         // lane's sum is BLOCK + quads / BLOCK additions deep rather than quads deep.
+        // Four quads a trip into two accumulators: lavapipe spends much of a trip on the
+        // loop itself.
         let count = quad_count(t);
         var k = t.lane;
         while (k < count) {
-            var block = vec4<f32>(identity(op));
+            var even = vec4<f32>(identity(op));
+            var odd = vec4<f32>(identity(op));
             let stop = min(count, k + BLOCK * LANES);
-            for (; k < stop; k += LANES) {
-                let e = quad_at(t, k);
-                block = fold4(op, block, quad(t, e) * weights(e));
+            for (; k + 3u * LANES < stop; k += 4u * LANES) {
+                even = fold4(op, even, quad_k(t, k) * weights(quad_at(t, k)));
+                odd = fold4(op, odd, quad_k(t, k + LANES) * weights(quad_at(t, k + LANES)));
+                even = fold4(op, even, quad_k(t, k + 2u * LANES) * weights(quad_at(t, k + 2u * LANES)));
+                odd = fold4(op, odd, quad_k(t, k + 3u * LANES) * weights(quad_at(t, k + 3u * LANES)));
             }
-            acc4 = fold4(op, acc4, block);
+            for (; k < stop; k += LANES) {
+                even = fold4(op, even, quad_k(t, k) * weights(quad_at(t, k)));
+            }
+            acc4 = fold4(op, acc4, fold4(op, even, odd));
         }
         for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
             acc = fold(op, acc, at(t, i) * weight(i));

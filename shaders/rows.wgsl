@@ -76,6 +76,8 @@ struct Task {
     base: u32,
     start: u32,
     end: u32,
+    // In the four-wide variant, the index in `src` of the task's first quad.
+    quads: u32,
 }
 
 fn task(ids: Ids) -> Task {
@@ -99,6 +101,7 @@ fn task(ids: Ids) -> Task {
     t.base = off;
     t.start = (index % per_row) * p(6);
     t.end = min(t.start + p(6), p(1));
+    t.quads = (t.base + t.start) / 4u;
     return t;
 }
 
@@ -125,6 +128,12 @@ fn at(t: Task, i: u32) -> f32 { return f32(src[t.base + element(i)]); }
 // Elements e..e+3 of the row, e a multiple of 4.
 fn quad(t: Task, e: u32) -> vec4<f32> { return vec4<f32>(at(t, e), at(t, e + 1u), at(t, e + 2u), at(t, e + 3u)); }
 // vec4: fn quad(t: Task, e: u32) -> vec4<f32> { return vec4<f32>(src[(t.base + e) / 4u]); }
+
+// The task's quad k, the one at quad_at(t, k). The four-wide form indexes from `t.quads`,
+// computed once: lavapipe's compiler does not hoist the rest of `quad`'s arithmetic out of
+// loops, and it costs as much as the load.
+fn quad_k(t: Task, k: u32) -> vec4<f32> { return quad(t, quad_at(t, k)); }
+// vec4: fn quad_k(t: Task, k: u32) -> vec4<f32> { return vec4<f32>(src[t.quads + k]); }
 
 // The task's lanes visit its whole quads in turn: quad k starts at element quad_at(t, k),
 // for k from t.lane below quad_count(t) in steps of LANES. Then the last (end − start) % 4
