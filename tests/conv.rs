@@ -271,3 +271,35 @@ fn f16_convolutions_accumulate_in_f32() {
         }
     }
 }
+
+/// 64 channels in and out over 16×18 outputs take the CPU's F(2×2, 3×3) path (its error
+/// bound is tested in src/ops/conv/winograd.rs). An image read through a permuted view
+/// must give bit for bit what the same image stored densely gives, and both stay near
+/// the f64 reference.
+#[test]
+fn winograd_sized_convolutions_read_strided_images() {
+    let cpu = Device::cpu();
+    let (n, c, h, w, o) = (2, 64, 16, 18, 64);
+    let s = spec(1, 1, 1, 1);
+    let xv = rounded(&data(n * c * h * w, 7000, -1.0, 1.0), DType::F32);
+    let wv = rounded(&data(o * c * 9, 7001, -1.0, 1.0), DType::F32);
+    let image = Nd::new(&[n, c, h, w], xv.clone());
+    let stored_transposed = image.permute(&[0, 1, 3, 2]);
+    let strided = tensor(&stored_transposed.data, &[n, c, w, h], DType::F32, &cpu)
+        .permute(&[0, 1, 3, 2])
+        .unwrap();
+    let dense = tensor(&xv, &[n, c, h, w], DType::F32, &cpu);
+    let weight = tensor(&wv, &[o, c, 3, 3], DType::F32, &cpu);
+    let from_strided = values(&strided.conv2d(&weight, None, &s).unwrap());
+    let from_dense = values(&dense.conv2d(&weight, None, &s).unwrap());
+    assert_eq!(from_strided, from_dense);
+    // Each output's error is at most γ(C + 11) times the transform evaluated on absolute
+    // values (winograd.rs). With |x|, |w| ≤ 1 that is at most C·8·8: per channel, a tile
+    // row r of |Aᵀ|·|G|·|Bᵀ| sums to 8 (|G|'s rows sum to 1, 1.5, 1.5, 1, |Bᵀ|'s to 2).
+    let gamma = (c + 11) as f64 * U32 / (1.0 - (c + 11) as f64 * U32);
+    let bound = gamma * (c * 64) as f64;
+    let (want, _) = reference(&image, &Nd::new(&[o, c, 3, 3], wv), &[0.0; 64], &s);
+    for (i, (got, want)) in from_dense.iter().zip(&want.data).enumerate() {
+        assert!((got - want).abs() <= bound, "[{i}] {got} vs {want}");
+    }
+}

@@ -1,13 +1,16 @@
 //! 2-D convolution over NCHW images as implicit matrix products: the forward product and
 //! the two gradient products each read the image through its window arithmetic, with no
 //! im2col buffer on the GPU. On the CPU path, each image's columns are gathered once and
-//! the products go to `gemm`.
+//! the products go to `gemm`, except the forward product of 3×3 filters at unit stride
+//! with enough channels, which goes through Winograd's F(2×2, 3×3) (winograd.rs).
 
 use std::borrow::Cow;
 use std::ops::Range;
 use std::panic::Location;
 
 use rayon::prelude::*;
+
+mod winograd;
 
 use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::autotune::ConvTiles;
@@ -332,6 +335,20 @@ pub(crate) fn run_cpu(
         Product::GradInput => (2, 1, 0),
         Product::GradWeight => (0, 2, 1),
     };
+    if product == Product::Forward && step.out_dtype == DType::F32 && takes_winograd(&d, &geo) {
+        let shape = winograd::Shape {
+            n: d.n,
+            c: d.c,
+            h: d.h,
+            w: d.w,
+            o: d.o,
+            pad: geo.padding,
+        };
+        let x = dense(inputs[0].slice::<f32>(), xl);
+        let weights = dense(inputs[1].slice::<f32>(), wl);
+        winograd::forward(shape, &x, &weights, out.slice_mut::<f32>());
+        return Ok(());
+    }
     with_dtype!(step.out_dtype, T => {
         let x = inputs[xi].slice::<T>();
         let weights = dense(inputs[wi].slice::<T>(), wl);
@@ -393,6 +410,16 @@ pub(crate) fn run_cpu(
         }
     });
     Ok(())
+}
+
+/// Whether the forward product goes through F(2×2, 3×3) (winograd.rs): 3×3 filters with
+/// unit stride and dilation, one group, and sizes where it measured faster.
+fn takes_winograd(d: &Dims, geo: &Geometry) -> bool {
+    (d.kh, d.kw) == (3, 3)
+        && geo.stride == (1, 1)
+        && geo.dilation == (1, 1)
+        && geo.groups == 1
+        && winograd::pays(d.c, d.o, d.oh, d.ow)
 }
 
 /// Add columns [K, P] back into their image positions [C/groups, H, W] (the adjoint of
