@@ -10,6 +10,7 @@ use std::panic::Location;
 
 use rayon::prelude::*;
 
+mod transpose;
 mod winograd;
 
 use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};

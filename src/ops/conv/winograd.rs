@@ -11,16 +11,20 @@
 
 use rayon::prelude::*;
 
+use super::transpose::transpose;
+
 /// Tiles a task transforms and multiplies at once, rounded to whole tile rows.
 const TILES_PER_TASK: usize = 64;
 
 /// Whether F(2×2, 3×3) is worth its transforms. Their cost per output grows with C + O and
-/// the product's saving with C·O, so C·O/(C + O) (half the harmonic mean) decides, and small
-/// images pay more per tile. Measured on 2 cores against the im2col path: 32→64 channels
-/// at 16×16 0.8×, 16→16 at 32×32 0.45×, 64→64 at 8×8 1.0×, at 32×32 1.4×, at 56×56 1.4×,
-/// 128→128 at 28×28 1.35×.
+/// the products' saving with C·O, so C·O/(C + O) decides; and each of the 16 products packs
+/// its [C, O] operand for an image's tiles, which a small image does not repay. Measured on
+/// 2 cores against the im2col path, 1 thread / 2 threads, same minutes: 32→32 channels at
+/// 16×16 1.1× / 1.05×; 24→48 at 16×16 1.05× / 1.0×; 32→64 at 16×16 1.15× / 1.0×; 64→64 at
+/// 32×32 1.0× / 1.05×; 16→16 at 32×32 0.6× / 0.55×; 256→256 at 7×7 0.4× / 0.2×; 64→64 at
+/// 4×4 1.1× / 0.6×.
 pub(super) fn pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
-    c * o >= 32 * (c + o) && oh * ow >= 16 * 16
+    c * o >= 16 * (c + o) && oh * ow >= 16 * 16
 }
 
 /// The shapes of one convolution: image [N, C, H, W], padding (rows, columns), O filters,
@@ -62,10 +66,10 @@ pub(super) fn forward(s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
         .par_chunks_mut(plane)
         .enumerate()
         .for_each_init(workspace, |ws, (n, dst)| {
-            let image = &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w];
+            ws.gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
             for first in (0..th).step_by(rows_per_task) {
                 let rows = first..(first + rows_per_task).min(th);
-                ws.block(s, image, &u, rows, dst);
+                ws.block(s, &u, rows, dst);
             }
         });
 }
@@ -101,7 +105,7 @@ fn transformed_filters(s: Shape, weight: &[f32]) -> Vec<f32> {
 
 /// One task's buffers, kept across its blocks.
 struct Workspace {
-    /// The block's padded input rows, [row][column][channel].
+    /// The padded image, [row][column][channel].
     rows: Vec<f32>,
     /// Transformed input tiles, [16][tile][channel]; later the outputs, [row][column][o].
     v: Vec<f32>,
@@ -116,7 +120,7 @@ impl Workspace {
         let (_, tw) = s.tiles();
         let tiles = rows_per_task * tw;
         Workspace {
-            rows: vec![0.0; (2 * rows_per_task + 2) * (2 * tw + 2) * s.c],
+            rows: vec![0.0; (2 * s.tiles().0 + 2) * (2 * tw + 2) * s.c],
             v: vec![0.0; (16 * s.c * tiles).max(2 * rows_per_task * 2 * tw * s.o)],
             m: vec![0.0; 16 * s.o * tiles],
             tmp: vec![0.0; 16 * s.c.max(s.o)],
@@ -124,18 +128,10 @@ impl Workspace {
     }
 
     /// Outputs of tile rows `rows` of one image into `dst` [O, OH, OW].
-    fn block(
-        &mut self,
-        s: Shape,
-        image: &[f32],
-        u: &[f32],
-        rows: std::ops::Range<usize>,
-        dst: &mut [f32],
-    ) {
+    fn block(&mut self, s: Shape, u: &[f32], rows: std::ops::Range<usize>, dst: &mut [f32]) {
         let (_, tw) = s.tiles();
         let tiles = rows.len() * tw;
-        self.gather_rows(s, image, rows.start, rows.len());
-        self.transform_input(s, tiles);
+        self.transform_input(s, rows.start, tiles);
         for xi in 0..16 {
             let m = &mut self.m[xi * tiles * s.o..(xi + 1) * tiles * s.o];
             let v = &self.v[xi * tiles * s.c..(xi + 1) * tiles * s.c];
@@ -145,43 +141,34 @@ impl Workspace {
         self.transform_output(s, rows, dst);
     }
 
-    /// Padded image rows 2·first … 2·(first + count) + 1 into `rows`, channels innermost,
-    /// zeros where the window leaves the image.
-    fn gather_rows(&mut self, s: Shape, image: &[f32], first: usize, count: usize) {
-        let (_, tw) = s.tiles();
+    /// The image [C, H, W] into `rows`, padded and channels innermost, zeros where the
+    /// windows leave the image. Once per image: the blocks' windows overlap by two rows.
+    fn gather(&mut self, s: Shape, image: &[f32]) {
+        let (th, tw) = s.tiles();
         let width = 2 * tw + 2;
-        let padded_rows = 2 * count + 2;
+        let padded_rows = 2 * th + 2;
         let c = s.c;
         self.rows[..padded_rows * width * c].fill(0.0);
         let columns = s.w.min(width - s.pad.1);
         for r in 0..padded_rows {
-            let Some(y) = (2 * first + r).checked_sub(s.pad.0).filter(|&y| y < s.h) else {
+            let Some(y) = r.checked_sub(s.pad.0).filter(|&y| y < s.h) else {
                 continue;
             };
-            let line =
-                &mut self.rows[(r * width + s.pad.1) * c..(r * width + s.pad.1 + columns) * c];
-            // Eight columns at a time: each channel's run is read once, and the writes
-            // stay within a few cache lines.
-            for (block, out) in line.chunks_mut(8 * c).enumerate() {
-                let n = out.len() / c;
-                for ch in 0..c {
-                    let src = &image[(ch * s.h + y) * s.w + 8 * block..][..n];
-                    for (j, &value) in src.iter().enumerate() {
-                        out[j * c + ch] = value;
-                    }
-                }
-            }
+            // The row's C × columns block, from [channel][column] to [column][channel].
+            let line = &mut self.rows[(r * width + s.pad.1) * c..];
+            transpose(&image[y * s.w..], s.h * s.w, line, c, (c, columns));
         }
     }
 
-    /// V = Bᵀ d B for every tile of the block and every channel, into `v` [16][tile][C].
-    fn transform_input(&mut self, s: Shape, tiles: usize) {
+    /// V = Bᵀ d B for every tile of the block of tile rows from `first` and every channel,
+    /// into `v` [16][tile][C].
+    fn transform_input(&mut self, s: Shape, first: usize, tiles: usize) {
         let (_, tw) = s.tiles();
         let width = 2 * tw + 2;
         let c = s.c;
         let Workspace { rows, v, tmp, .. } = self;
         for t in 0..tiles {
-            let (ty, tx) = (t / tw, t % tw);
+            let (ty, tx) = (first + t / tw, t % tw);
             let at = |r: usize, q: usize| ((2 * ty + r) * width + 2 * tx + q) * c;
             // tmp[r][j] = (d_r B)_j: each window row times B.
             for r in 0..4 {
@@ -255,19 +242,16 @@ impl Workspace {
                 }
             }
         }
-        // To [O, OH, OW], eight columns at a time.
+        // To [O, OH, OW].
         for row in 0..out_rows {
             let y = 2 * rows.start + row;
-            for x0 in (0..ow).step_by(8) {
-                let n = 8.min(ow - x0);
-                let src = &v[(row * width + x0) * o..(row * width + x0 + n) * o];
-                for oc in 0..o {
-                    let line = &mut dst[(oc * oh + y) * ow + x0..][..n];
-                    for (j, out) in line.iter_mut().enumerate() {
-                        *out = src[j * o + oc];
-                    }
-                }
-            }
+            transpose(
+                &v[row * width * o..],
+                o,
+                &mut dst[y * ow..],
+                oh * ow,
+                (ow, o),
+            );
         }
     }
 }
@@ -448,11 +432,12 @@ mod tests {
 
     #[test]
     fn pays_only_where_it_measured_faster() {
+        assert!(pays(32, 32, 16, 16));
+        assert!(pays(24, 48, 16, 16));
+        assert!(pays(32, 64, 16, 16));
         assert!(pays(64, 64, 56, 56));
-        assert!(pays(64, 64, 32, 32));
-        assert!(pays(128, 128, 28, 28));
-        assert!(!pays(32, 64, 16, 16));
         assert!(!pays(16, 16, 32, 32));
-        assert!(!pays(64, 64, 8, 8));
+        assert!(!pays(256, 256, 7, 7));
+        assert!(!pays(64, 64, 4, 4));
     }
 }
