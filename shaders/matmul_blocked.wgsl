@@ -75,9 +75,14 @@ fn c_size() -> vec2<u32> {
     return vec2<u32>(p(0), p(1));
 }
 
+// The subgroup form (MatmulKernel::Shuffled) takes its `// subgroups:` lines: a flat
+// workgroup, since naga gives subgroup ids only there, laid out as the 8×8 one, and each
+// lane's subgroup id `sid` (lane i of a subgroup is local invocation i modulo its size,
+// which the device's check verified on opening).
 @compute @workgroup_size(8, 8)
-fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_id) lid: vec3<u32>) {
+// subgroups: @compute @workgroup_size(64)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// subgroups: fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) index: u32, @builtin(subgroup_invocation_id) sid: u32) { let lid = vec3<u32>(index % 8u, index / 8u, 0u);
     let at = tile_at(wg, nwg, lid, p(4), p(5), p(3));
     if (!at.live) {
         return;

@@ -17,6 +17,11 @@ pub enum MatmulKernel {
     /// of 4×4 from vector loads (matmul_blocked.wgsl). Needs K and the operands' vector axes
     /// aligned to 4.
     Registers { tm: u8, tn: u8 },
+    /// Register tiles as above, where each eight lanes of a subgroup (one row of the 8×8
+    /// workgroup, so sharing their rows of A) load A's blocks for different k and pass them
+    /// round with subgroup shuffles: an eighth of the loads of A. On devices with subgroup
+    /// operations in subgroups of a multiple of 8 lanes (matmul_blocked.wgsl's subgroup form).
+    Shuffled { tm: u8, tn: u8 },
     /// Tiles staged in workgroup memory (matmul_shared.wgsl): any layout and shape.
     Shared,
     /// 4×4 per invocation with scalar strided loads (matmul.wgsl): any layout and shape.
@@ -25,12 +30,17 @@ pub enum MatmulKernel {
 
 impl MatmulKernel {
     /// Every kernel, in the order candidates are tried.
-    pub const ALL: [MatmulKernel; 7] = [
+    pub const ALL: [MatmulKernel; 12] = [
         MatmulKernel::Registers { tm: 1, tn: 1 },
         MatmulKernel::Registers { tm: 2, tn: 2 },
         MatmulKernel::Registers { tm: 2, tn: 4 },
         MatmulKernel::Registers { tm: 4, tn: 2 },
         MatmulKernel::Registers { tm: 4, tn: 4 },
+        MatmulKernel::Shuffled { tm: 1, tn: 1 },
+        MatmulKernel::Shuffled { tm: 2, tn: 2 },
+        MatmulKernel::Shuffled { tm: 2, tn: 4 },
+        MatmulKernel::Shuffled { tm: 4, tn: 2 },
+        MatmulKernel::Shuffled { tm: 4, tn: 4 },
         MatmulKernel::Shared,
         MatmulKernel::Strided,
     ];
@@ -38,6 +48,7 @@ impl MatmulKernel {
     pub fn name(self) -> String {
         match self {
             MatmulKernel::Registers { tm, tn } => format!("registers-{tm}x{tn}"),
+            MatmulKernel::Shuffled { tm, tn } => format!("shuffled-{tm}x{tn}"),
             MatmulKernel::Shared => "shared".into(),
             MatmulKernel::Strided => "strided".into(),
         }

@@ -28,6 +28,8 @@ fn every_candidate_kernel_of_the_autotuner() {
         (13, 20, 12),
         (129, 16, 68),
         (132, 36, 260),
+        // K past 32 and not a multiple of it: the subgroup kernels' shuffled chunks and tail.
+        (70, 100, 36),
     ];
     let odd = [(1, 1, 1), (7, 13, 5), (65, 1, 67), (130, 257, 3)];
     for kernel in MatmulKernel::ALL {

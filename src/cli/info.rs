@@ -49,6 +49,14 @@ pub fn run() -> anyhow::Result<()> {
             None => "lanes combine in workgroup memory (no single subgroup size)".to_string(),
         };
         writeln!(out, "    rows      {rows}")?;
+        let products = match a.row_subgroup {
+            Some(size) if size % 8 == 0 => format!(
+                "register tiles; eight lanes share their loads of A by subgroup shuffles \
+                 (subgroups of {size}; shuffled-* candidates)"
+            ),
+            _ => "register tiles, each lane loading its own A and B".to_string(),
+        };
+        writeln!(out, "    matmul    {products}")?;
         for (name, value) in &a.limits {
             let shown = if name.contains("size") && !name.contains("subgroup") {
                 human_bytes(*value)

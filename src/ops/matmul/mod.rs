@@ -145,10 +145,12 @@ fn register_layouts(step: &StepDesc) -> Option<(bool, bool)> {
     }
 }
 
-/// The kernels that can run this product, the default first: register tiles as large as
-/// the output fills (they measured fastest on lavapipe at every size: 16×16 per invocation
-/// reached 24.8 GFLOP/s at 1024, 8×8 16.3), else the strided kernel.
-pub(crate) fn candidates(step: &StepDesc) -> Vec<MatmulKernel> {
+/// The kernels that can run this product on a device with subgroups of `subgroup` lanes,
+/// the default first: register tiles as large as the output fills (they measured fastest
+/// on lavapipe at every size: 16×16 per invocation reached 24.8 GFLOP/s at 1024, 8×8 16.3),
+/// sharing A's loads through subgroup shuffles where subgroups come in multiples of 8 lanes
+/// (26 -> 30 GFLOP/s at 1024 and 2048 on lavapipe), else the strided kernel.
+pub(crate) fn candidates(step: &StepDesc, subgroup: Option<u32>) -> Vec<MatmulKernel> {
     let (m, _, n, _) = dims(step);
     let mut out = Vec::new();
     if register_layouts(step).is_some() {
@@ -160,13 +162,21 @@ pub(crate) fn candidates(step: &StepDesc) -> Vec<MatmulKernel> {
         } else {
             1
         };
-        let default = MatmulKernel::Registers { tm: t, tn: t };
+        let shuffles = subgroup.is_some_and(|s| s % 8 == 0);
+        let default = if shuffles {
+            MatmulKernel::Shuffled { tm: t, tn: t }
+        } else {
+            MatmulKernel::Registers { tm: t, tn: t }
+        };
         out.push(default);
-        out.extend(
-            MatmulKernel::ALL
-                .into_iter()
-                .filter(|k| matches!(k, MatmulKernel::Registers { .. }) && *k != default),
-        );
+        out.extend(MatmulKernel::ALL.into_iter().filter(|&k| {
+            k != default
+                && match k {
+                    MatmulKernel::Registers { .. } => true,
+                    MatmulKernel::Shuffled { .. } => shuffles,
+                    _ => false,
+                }
+        }));
     }
     out.push(MatmulKernel::Strided);
     out.push(MatmulKernel::Shared);
@@ -247,6 +257,77 @@ fn register_blocks(tm: usize, tn: usize) -> String {
     )
 }
 
+/// The generated body of matmul_blocked.wgsl's subgroup form for `tm`×`tn` blocks: while
+/// 32 of K remain, lane i of each eight loads A's blocks for k0 + 4i and each lane takes the
+/// eight lanes' blocks in turn by shuffles (the eight share their rows of A: one row of the
+/// 8×8 layout); the last K % 32 as in `register_blocks`.
+fn shuffled_blocks(tm: usize, tn: usize) -> String {
+    let mut code: Vec<String> = Vec::new();
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!("    var c{i}{j} = mat4x4<f32>();"));
+        }
+    }
+    code.push("    let eights = p(2) / 32u * 32u;".into());
+    code.push("    let first = sid & ~7u;".into());
+    code.push("    var k0 = 0u;".into());
+    code.push("    for (; k0 < eights; k0 += 32u) {".into());
+    for i in 0..tm {
+        code.push(format!(
+            "        let s{i} = a_block(a_base, m0 + {}u, k0 + 4u * (sid % 8u));",
+            4 * i
+        ));
+    }
+    for lane in 0..8 {
+        for i in 0..tm {
+            let column = |c: usize| format!("subgroupShuffle(s{i}[{c}], first | {lane}u)");
+            code.push(format!(
+                "        let a{i}_{lane} = mat4x4<f32>({}, {}, {}, {});",
+                column(0),
+                column(1),
+                column(2),
+                column(3)
+            ));
+        }
+        for j in 0..tn {
+            code.push(format!(
+                "        let b{j}_{lane} = b_block(b_base, k0 + {}u, n0 + {}u);",
+                4 * lane,
+                4 * j
+            ));
+        }
+        for i in 0..tm {
+            for j in 0..tn {
+                code.push(format!("        c{i}{j} += a{i}_{lane} * b{j}_{lane};"));
+            }
+        }
+    }
+    code.push("    }".into());
+    code.push("    for (; k0 < p(2); k0 += 4u) {".into());
+    code.extend(
+        (0..tm).map(|i| format!("        let a{i} = a_block(a_base, m0 + {}u, k0);", 4 * i)),
+    );
+    code.extend(
+        (0..tn).map(|j| format!("        let b{j} = b_block(b_base, k0, n0 + {}u);", 4 * j)),
+    );
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!("        c{i}{j} += a{i} * b{j};"));
+        }
+    }
+    code.push("    }".into());
+    for i in 0..tm {
+        for j in 0..tn {
+            code.push(format!(
+                "    store(c{i}{j}, c_base, m0 + {}u, n0 + {}u, c_size());",
+                4 * i,
+                4 * j
+            ));
+        }
+    }
+    code.join("\n")
+}
+
 /// The shader variant of `kernel` for operands of `dtype`, with A read along k (else m)
 /// and B along k (else n) where the kernel reads vectors, and C written four at a time
 /// when its rows are whole quads (N a multiple of 4).
@@ -271,6 +352,21 @@ pub(crate) fn variant(
             ],
             Some(register_blocks(tm as usize, tn as usize)),
         ),
+        MatmulKernel::Shuffled { tm, tn } => (
+            if rows_of_quads {
+                ShaderFile::MatmulBlockedVec4
+            } else {
+                ShaderFile::MatmulBlocked
+            },
+            vec![
+                ("A_ALONG_K", a_k as u32),
+                ("B_ALONG_K", b_k as u32),
+                ("TM", tm as u32),
+                ("TN", tn as u32),
+                ("SUBGROUPS", 1),
+            ],
+            Some(shuffled_blocks(tm as usize, tn as usize)),
+        ),
         MatmulKernel::Shared => (ShaderFile::MatmulShared, Vec::new(), None),
         MatmulKernel::Strided => (ShaderFile::Matmul, Vec::new(), None),
     };
@@ -291,11 +387,16 @@ pub(crate) fn lower_with(step: &StepDesc, kernel: MatmulKernel) -> Lowering {
     let (m, k, n, batch) = dims(step);
     let layouts = register_layouts(step);
     let (tile_m, tile_n) = match kernel {
-        MatmulKernel::Registers { tm, tn } => (32 * tm as usize, 32 * tn as usize),
+        MatmulKernel::Registers { tm, tn } | MatmulKernel::Shuffled { tm, tn } => {
+            (32 * tm as usize, 32 * tn as usize)
+        }
         MatmulKernel::Shared => (SHARED_TILE, SHARED_TILE),
         MatmulKernel::Strided => (STRIDED_TILE, STRIDED_TILE),
     };
-    let vectors = matches!(kernel, MatmulKernel::Registers { .. });
+    let vectors = matches!(
+        kernel,
+        MatmulKernel::Registers { .. } | MatmulKernel::Shuffled { .. }
+    );
     let (tiles_m, tiles_n) = (m.div_ceil(tile_m), n.div_ceil(tile_n));
     let mut params = vec![0u32; 40];
     let (a_off, b_off) = if vectors {
@@ -346,7 +447,7 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
     if let Some(lowering) = lower_vector_product(step) {
         return lowering;
     }
-    let candidates = candidates(step);
+    let candidates = candidates(step, tuner.subgroup_size());
     let names: Vec<String> = candidates.iter().map(|k| k.name()).collect();
     let pinned = crate::autotune::pinned()
         .matmul
