@@ -207,8 +207,8 @@ pub(crate) fn problem_class(step: &StepDesc) -> String {
 
 /// The generated body of a register-tile kernel (matmul_blocked.wgsl, conv_gemm.wgsl) for
 /// `tm`×`tn` blocks of 4×4: named accumulators (they stay in registers, where an array of
-/// them did not), the k loop headed by `head` whose iterations start with `step`, the loads
-/// `a(i)` and `b(j)` of A's i-th and B's j-th blocks, and the stores; `setup` runs first.
+/// them did not), then `setup`, the k loop headed by `head` whose iterations start with
+/// `step`, the loads `a(i)` and `b(j)` of A's i-th and B's j-th blocks, and the stores.
 pub(crate) fn tile_body(
     (tm, tn): (usize, usize),
     setup: &[String],
@@ -217,12 +217,13 @@ pub(crate) fn tile_body(
     a: &dyn Fn(usize) -> String,
     b: &dyn Fn(usize) -> String,
 ) -> String {
-    let mut code: Vec<String> = setup.iter().map(|l| format!("    {l}")).collect();
+    let mut code: Vec<String> = Vec::new();
     for i in 0..tm {
         for j in 0..tn {
             code.push(format!("    var c{i}{j} = mat4x4<f32>();"));
         }
     }
+    code.extend(setup.iter().map(|l| format!("    {l}")));
     code.push(format!("    {head}"));
     code.extend(step.iter().map(|l| format!("        {l}")));
     code.extend((0..tm).map(|i| format!("        let a{i} = {};", a(i))));
@@ -262,27 +263,23 @@ fn register_blocks(tm: usize, tn: usize) -> String {
 /// eight lanes' blocks in turn by shuffles (the eight share their rows of A: one row of the
 /// 8×8 layout); the last K % 32 as in `register_blocks`.
 fn shuffled_blocks(tm: usize, tn: usize) -> String {
-    let mut code: Vec<String> = Vec::new();
+    let mut chunks = vec![
+        "let eights = p(2) / 32u * 32u;".to_string(),
+        "let first = sid & ~7u;".into(),
+        "var k0 = 0u;".into(),
+        "for (; k0 < eights; k0 += 32u) {".into(),
+    ];
     for i in 0..tm {
-        for j in 0..tn {
-            code.push(format!("    var c{i}{j} = mat4x4<f32>();"));
-        }
-    }
-    code.push("    let eights = p(2) / 32u * 32u;".into());
-    code.push("    let first = sid & ~7u;".into());
-    code.push("    var k0 = 0u;".into());
-    code.push("    for (; k0 < eights; k0 += 32u) {".into());
-    for i in 0..tm {
-        code.push(format!(
-            "        let s{i} = a_block(a_base, m0 + {}u, k0 + 4u * (sid % 8u));",
+        chunks.push(format!(
+            "    let s{i} = a_block(a_base, m0 + {}u, k0 + 4u * (sid % 8u));",
             4 * i
         ));
     }
     for lane in 0..8 {
         for i in 0..tm {
             let column = |c: usize| format!("subgroupShuffle(s{i}[{c}], first | {lane}u)");
-            code.push(format!(
-                "        let a{i}_{lane} = mat4x4<f32>({}, {}, {}, {});",
+            chunks.push(format!(
+                "    let a{i}_{lane} = mat4x4<f32>({}, {}, {}, {});",
                 column(0),
                 column(1),
                 column(2),
@@ -290,42 +287,27 @@ fn shuffled_blocks(tm: usize, tn: usize) -> String {
             ));
         }
         for j in 0..tn {
-            code.push(format!(
-                "        let b{j}_{lane} = b_block(b_base, k0 + {}u, n0 + {}u);",
+            chunks.push(format!(
+                "    let b{j}_{lane} = b_block(b_base, k0 + {}u, n0 + {}u);",
                 4 * lane,
                 4 * j
             ));
         }
         for i in 0..tm {
             for j in 0..tn {
-                code.push(format!("        c{i}{j} += a{i}_{lane} * b{j}_{lane};"));
+                chunks.push(format!("    c{i}{j} += a{i}_{lane} * b{j}_{lane};"));
             }
         }
     }
-    code.push("    }".into());
-    code.push("    for (; k0 < p(2); k0 += 4u) {".into());
-    code.extend(
-        (0..tm).map(|i| format!("        let a{i} = a_block(a_base, m0 + {}u, k0);", 4 * i)),
-    );
-    code.extend(
-        (0..tn).map(|j| format!("        let b{j} = b_block(b_base, k0, n0 + {}u);", 4 * j)),
-    );
-    for i in 0..tm {
-        for j in 0..tn {
-            code.push(format!("        c{i}{j} += a{i} * b{j};"));
-        }
-    }
-    code.push("    }".into());
-    for i in 0..tm {
-        for j in 0..tn {
-            code.push(format!(
-                "    store(c{i}{j}, c_base, m0 + {}u, n0 + {}u, c_size());",
-                4 * i,
-                4 * j
-            ));
-        }
-    }
-    code.join("\n")
+    chunks.push("}".into());
+    tile_body(
+        (tm, tn),
+        &chunks,
+        "for (; k0 < p(2); k0 += 4u) {",
+        &[],
+        &|i| format!("a_block(a_base, m0 + {}u, k0)", 4 * i),
+        &|j| format!("b_block(b_base, k0, n0 + {}u)", 4 * j),
+    )
 }
 
 /// The shader variant of `kernel` for operands of `dtype`, with A read along k (else m)
@@ -338,35 +320,28 @@ pub(crate) fn variant(
     rows_of_quads: bool,
 ) -> ShaderVariant {
     let (file, consts, expr) = match kernel {
-        MatmulKernel::Registers { tm, tn } => (
-            if rows_of_quads {
-                ShaderFile::MatmulBlockedVec4
-            } else {
-                ShaderFile::MatmulBlocked
-            },
-            vec![
+        MatmulKernel::Registers { tm, tn } | MatmulKernel::Shuffled { tm, tn } => {
+            let shuffled = matches!(kernel, MatmulKernel::Shuffled { .. });
+            let mut consts = vec![
                 ("A_ALONG_K", a_k as u32),
                 ("B_ALONG_K", b_k as u32),
                 ("TM", tm as u32),
                 ("TN", tn as u32),
-            ],
-            Some(register_blocks(tm as usize, tn as usize)),
-        ),
-        MatmulKernel::Shuffled { tm, tn } => (
-            if rows_of_quads {
+            ];
+            let (tm, tn) = (tm as usize, tn as usize);
+            let body = if shuffled {
+                consts.push(("SUBGROUPS", 1));
+                shuffled_blocks(tm, tn)
+            } else {
+                register_blocks(tm, tn)
+            };
+            let file = if rows_of_quads {
                 ShaderFile::MatmulBlockedVec4
             } else {
                 ShaderFile::MatmulBlocked
-            },
-            vec![
-                ("A_ALONG_K", a_k as u32),
-                ("B_ALONG_K", b_k as u32),
-                ("TM", tm as u32),
-                ("TN", tn as u32),
-                ("SUBGROUPS", 1),
-            ],
-            Some(shuffled_blocks(tm as usize, tn as usize)),
-        ),
+            };
+            (file, consts, Some(body))
+        }
         MatmulKernel::Shared => (ShaderFile::MatmulShared, Vec::new(), None),
         MatmulKernel::Strided => (ShaderFile::Matmul, Vec::new(), None),
     };
