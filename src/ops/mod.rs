@@ -5,6 +5,7 @@
 pub(crate) mod conv;
 pub(crate) mod cross_entropy;
 pub mod elementwise;
+pub(crate) mod exp;
 pub(crate) mod fold;
 pub(crate) mod fused;
 pub mod matmul;
