@@ -143,6 +143,29 @@ fn dense_softmax_portable<T: Element>(row: &[T], out: &mut [T]) {
         .for_each(|(o, v)| *o = T::from_f64(v / s));
 }
 
+/// `row_stats` of a dense f32 or f16 row, as `dense_softmax` computes them.
+fn dense_row_stats<T: Element>(row: &[T]) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { dense_row_stats_avx2(row) };
+    }
+    dense_row_stats_portable(row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dense_row_stats_avx2<T: Element>(row: &[T]) -> (f64, f64) {
+    dense_row_stats_portable(row)
+}
+
+#[inline(always)]
+fn dense_row_stats_portable<T: Element>(row: &[T]) -> (f64, f64) {
+    let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
+    let e: Vec<f64> = row.iter().map(|v| exp(v.to_f64() - m)).collect();
+    (m, plain_sum(&e, 0, 1, 0..e.len()))
+}
+
 /// log Σ exp from `row_stats`: −inf for an empty or all −inf row (not −inf − (−inf)).
 pub(crate) fn log_sum_exp(m: f64, s: f64) -> f64 {
     if m == f64::NEG_INFINITY {
@@ -189,16 +212,23 @@ pub(crate) fn run_cpu(
     let width = if kind == SoftmaxKind::LogSumExp { 1 } else { n };
     with_dtype!(step.out_dtype, T => {
         let src = inputs[0].slice::<T>();
+        // Dense f32 and f16 rows take the vectorized exp (see `dense_softmax`); f64 data,
+        // the tests' reference, keeps libm and the ordered sum.
+        let fast = stride == 1 && T::DTYPE != DType::F64;
+        let stats = |x: &dyn Fn(usize) -> f64, base: usize| {
+            if fast {
+                dense_row_stats(&src[base..base + n])
+            } else {
+                row_stats(x, n)
+            }
+        };
         for_rows(&outer, n, width, out.slice_mut::<T>(), |_, base, dst: &mut [T]| {
             let x = |i: usize| src[base + i * stride].to_f64();
             match kind {
                 SoftmaxKind::Softmax => {
                     // `row_stats`, keeping each exponential for the division. Dense rows are
                     // read as a slice, so the loops vectorize (exp.rs has no libm call).
-                    // f32 and f16 rows, whose results round far coarser than f64: exp.rs
-                    // and eight-lane sums. f64 data, the tests' reference, keeps libm's exp
-                    // and the sum in order.
-                    if stride == 1 && T::DTYPE != DType::F64 {
+                    if fast {
                         return dense_softmax(&src[base..base + n], dst);
                     }
                     // The f64 operations of `row_stats` and the division, in the same order,
@@ -209,14 +239,14 @@ pub(crate) fn run_cpu(
                     dst.iter_mut().zip(&e).for_each(|(o, v)| *o = T::from_f64(v / s));
                 }
                 SoftmaxKind::LogSoftmax => {
-                    let (m, s) = row_stats(x, n);
+                    let (m, s) = stats(&x, base);
                     let shift = log_sum_exp(m, s);
                     dst.iter_mut()
                         .enumerate()
                         .for_each(|(i, o)| *o = T::from_f64(x(i) - shift));
                 }
                 SoftmaxKind::LogSumExp => {
-                    let (m, s) = row_stats(x, n);
+                    let (m, s) = stats(&x, base);
                     dst[0] = T::from_f64(log_sum_exp(m, s));
                 }
             }
