@@ -135,8 +135,7 @@ unsafe fn dense_softmax_avx2<T: Element>(row: &[T], out: &mut [T]) {
 
 #[inline(always)]
 fn dense_softmax_portable<T: Element>(row: &[T], out: &mut [T]) {
-    let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
-    let e: Vec<f64> = row.iter().map(|v| exp(v.to_f64() - m)).collect();
+    let (_, e) = max_and_exponentials(row);
     let s = plain_sum(&e, 0, 1, 0..e.len());
     out.iter_mut()
         .zip(&e)
@@ -161,9 +160,15 @@ unsafe fn dense_row_stats_avx2<T: Element>(row: &[T]) -> (f64, f64) {
 
 #[inline(always)]
 fn dense_row_stats_portable<T: Element>(row: &[T]) -> (f64, f64) {
-    let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
-    let e: Vec<f64> = row.iter().map(|v| exp(v.to_f64() - m)).collect();
+    let (m, e) = max_and_exponentials(row);
     (m, plain_sum(&e, 0, 1, 0..e.len()))
+}
+
+/// A dense row's maximum m and each exp(x − m), with exp.rs's exp.
+#[inline(always)]
+fn max_and_exponentials<T: Element>(row: &[T]) -> (f64, Vec<f64>) {
+    let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
+    (m, row.iter().map(|v| exp(v.to_f64() - m)).collect())
 }
 
 /// log Σ exp from `row_stats`: −inf for an empty or all −inf row (not −inf − (−inf)).
