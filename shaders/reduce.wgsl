@@ -49,7 +49,52 @@ fn fold4(op: u32, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     }
 }
 
-const BLOCK: u32 = 64u;
+// Quad k of the task, times the vector's entries for it with DOT.
+fn term(t: Task, k: u32) -> vec4<f32> {
+    return quad_k(t, k) * weights(quad_at(t, k));
+}
+
+// The lane's eight quads from quad k, folded as a tree.
+fn eight(t: Task, op: u32, k: u32) -> vec4<f32> {
+    let a = fold4(op, fold4(op, term(t, k), term(t, k + LANES)), fold4(op, term(t, k + 2u * LANES), term(t, k + 3u * LANES)));
+    let b = fold4(op, fold4(op, term(t, k + 4u * LANES), term(t, k + 5u * LANES)), fold4(op, term(t, k + 6u * LANES), term(t, k + 7u * LANES)));
+    return fold4(op, a, b);
+}
+
+// A running total and, for a compensated sum, the low-order part its additions lost.
+struct Total {
+    value: vec4<f32>,
+    lost: vec4<f32>,
+}
+
+// Kahan's step for a compensated sum: each addition's rounding error is carried into the
+// next, so a lane's sum is off by a few roundings of its magnitudes however many quads it
+// adds, where a plain running sum grows one rounding per addition. The new total is
+// multiplied by the parameter `one` (exactly 1) before the error is taken from it: shader
+// compilers may simplify (a + y) − a to y, which would leave no error to carry.
+fn absorb(op: u32, compensated: bool, t: Total, x: vec4<f32>) -> Total {
+    if (!compensated) {
+        return Total(fold4(op, t.value, x), t.lost);
+    }
+    let y = x - t.lost;
+    let next = (t.value + y) * bitcast<f32>(p(2));
+    return Total(next, (next - t.value) - y);
+}
+
+// The lane's whole quads folded into one quad, eight a trip in a single loop: lavapipe
+// pays for every loop it enters, and nested blocks cost more than the compensation.
+fn lane_quads(t: Task, op: u32, compensated: bool) -> vec4<f32> {
+    let count = quad_count(t);
+    var total = Total(vec4<f32>(identity(op)), vec4<f32>(0.0));
+    var k = t.lane;
+    for (; k + 7u * LANES < count; k += 8u * LANES) {
+        total = absorb(op, compensated, total, eight(t, op, k));
+    }
+    for (; k < count; k += LANES) {
+        total = absorb(op, compensated, total, term(t, k));
+    }
+    return total.value;
+}
 
 @compute @workgroup_size(64)
 fn reduce(ids: Ids) {
@@ -58,26 +103,11 @@ fn reduce(ids: Ids) {
     var acc4 = vec4<f32>(identity(op));
     var acc = identity(op);
     if (t.live) {
-        // Blocks of BLOCK quads per lane are folded apart and then into the total, so a
-        // lane's sum is BLOCK + quads / BLOCK additions deep rather than quads deep.
-        // Four quads a trip into two accumulators: lavapipe spends much of a trip on the
-        // loop itself.
-        let count = quad_count(t);
-        var k = t.lane;
-        while (k < count) {
-            var even = vec4<f32>(identity(op));
-            var odd = vec4<f32>(identity(op));
-            let stop = min(count, k + BLOCK * LANES);
-            for (; k + 3u * LANES < stop; k += 4u * LANES) {
-                even = fold4(op, even, quad_k(t, k) * weights(quad_at(t, k)));
-                odd = fold4(op, odd, quad_k(t, k + LANES) * weights(quad_at(t, k + LANES)));
-                even = fold4(op, even, quad_k(t, k + 2u * LANES) * weights(quad_at(t, k + 2u * LANES)));
-                odd = fold4(op, odd, quad_k(t, k + 3u * LANES) * weights(quad_at(t, k + 3u * LANES)));
-            }
-            for (; k < stop; k += LANES) {
-                even = fold4(op, even, quad_k(t, k) * weights(quad_at(t, k)));
-            }
-            acc4 = fold4(op, acc4, fold4(op, even, odd));
+        acc4 = lane_quads(t, op, op == 0u);
+        // The compensation turns an infinite total into NaN (inf − inf): a lane whose sum
+        // is not finite adds its quads again plainly, which gives IEEE's inf or NaN.
+        if (op == 0u && !all(abs(acc4) < vec4<f32>(pos_inf()))) {
+            acc4 = lane_quads(t, op, false);
         }
         for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
             acc = fold(op, acc, at(t, i) * weight(i));
@@ -257,6 +287,10 @@ fn store_columns(t: Task, chunk: u32, at: u32, total: vec4<f32>) {
         }
     }
 }
+
+// A lane folds its rows in blocks of BLOCK apart and then into its total, so each output is
+// BLOCK + rows / BLOCK additions deep rather than rows deep.
+const BLOCK: u32 = 64u;
 
 @compute @workgroup_size(64)
 fn reduce_columns(ids: Ids) {

@@ -18,7 +18,7 @@ const SUBGROUPS: u32 = 0u;
 const SUBGROUP_SIZE: u32 = 1u;
 
 // Parameters (u32 words):
-//   0 rows   1 row length   3 src offset
+//   0 rows   1 row length   2 one (1.0 as f32 bits)   3 src offset
 //   4 outer rank   5 inner rank   6 elements per task   7 tasks per row
 //   8 scale applied to results (f32 bits)   9..15 entry-specific
 //   16..23 outer shape   24..31 outer strides   32..39 inner shape   40..47 inner strides

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lepton::{DType, ReduceOp, Tensor};
+use lepton::{DType, Device, ReduceOp, Tensor};
 
 /// Reference: reduce `a` over `axes` (sorted, non-empty) with `op`.
 fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
@@ -56,12 +56,13 @@ fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
 }
 
 /// How many roundings deep, at most, a sum or product of `count` elements is on the GPU.
-/// Reductions of rows, per pass over tasks of ≤ 16384 elements: a lane folds blocks of ≤ 64
-/// quads (64 deep) into its total (≤ 16384/4/64 = 64 more with one lane), then its 4
-/// components and its tail (4), then the lanes' tree (≤ 6 levels). Reductions over leading
-/// axes, per pass over ≤ 64 rows: one block of ≤ 64 rows, then the lanes' tree (≤ 6). Each
-/// pass hands f32 partials to the next.
-fn depth(count: usize) -> usize {
+/// Reductions of rows, per pass over tasks of ≤ 16384 elements: a lane adds its quads eight
+/// at a time as a tree (3 deep), then into its total: a sum with Kahan's compensation (2u
+/// plus n·u², counted as 3), a product plainly (≤ 16384/32 trips, then ≤ 7 single quads);
+/// then its 4 components and its tail (4), then the lanes' tree (≤ 6 levels). Reductions
+/// over leading axes, per pass over ≤ 64 rows: one block of ≤ 64 rows, then the lanes' tree
+/// (≤ 6). Each pass hands f32 partials to the next.
+fn depth(count: usize, op: ReduceOp) -> usize {
     let passes = |chunk: usize, per_pass: &dyn Fn(usize) -> usize| {
         let mut total = 0;
         let mut n = count;
@@ -73,9 +74,21 @@ fn depth(count: usize) -> usize {
             n = n.div_ceil(chunk);
         }
     };
-    let rows = passes(16384, &|task| 64 + task.div_ceil(256) + 10);
+    let rows = passes(CHUNK, &|task| row_pass_depth(task, op));
     let columns = passes(64, &|_| 64 + 1 + 6);
     rows.max(columns)
+}
+
+/// Elements one task of a row reduction folds (src/ops/fold.rs).
+const CHUNK: usize = 16384;
+
+/// Roundings deep of one pass over rows of `task` elements (see `depth`).
+fn row_pass_depth(task: usize, op: ReduceOp) -> usize {
+    let lane = match op {
+        ReduceOp::Prod => task.div_ceil(32) + 7,
+        _ => 3,
+    };
+    3 + lane + 4 + 6
 }
 
 /// |got − want| allowed for one result. The CPU path computes in f64 and rounds once. On the
@@ -87,8 +100,8 @@ fn bound(on_gpu: bool, count: usize, op: ReduceOp, want: f64, abs_sum: f64) -> f
         ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin => 0.0,
         // The result may be subnormal in f32: half its spacing, 2^-150, is absolute.
         _ if !on_gpu => 2.0 * last_rounding + 7.1e-46,
-        ReduceOp::Sum | ReduceOp::Mean => depth(count) as f64 * U32 * abs_sum + last_rounding,
-        ReduceOp::Prod => (depth(count) + 1) as f64 * U32 * want.abs() + 1.2e-38,
+        ReduceOp::Sum | ReduceOp::Mean => depth(count, op) as f64 * U32 * abs_sum + last_rounding,
+        ReduceOp::Prod => (depth(count, op) + 1) as f64 * U32 * want.abs() + 1.2e-38,
     }
 }
 
@@ -236,9 +249,9 @@ fn sum_of_twenty_million_elements() {
     for device in devices() {
         let t = Tensor::from_vec(v.clone(), &[n], &device).unwrap();
         // Positive terms: the relative error is at most the summation depth times u. Pass 1
-        // folds 1221 chunks of 16384 with 4 lanes each (64 + 16 + 4 + 2 deep), pass 2 the
-        // 1221 partials with 16 lanes (19 + 1 + 4 + 4): 114·u = 6.8e-6, within the engine's
-        // promise of 1e-5 for long sums.
+        // folds 1221 chunks of 16384 with 4 lanes each (3 + 3 + 4 + 2 deep), pass 2 the 1221
+        // partials with 16 lanes (3 + 3 + 4 + 4): 26·u = 1.5e-6, within the engine's promise
+        // of 1e-5 for long sums.
         let got = t.sum(&[], false).unwrap().item::<f32>().unwrap() as f64;
         assert!(
             ((got - exact) / exact).abs() < 1e-5,
@@ -261,6 +274,59 @@ fn sum_of_twenty_million_elements() {
             ((mean - exact / n as f64) / (exact / n as f64)).abs() < 1e-5,
             "mean on {device}: {mean}"
         );
+    }
+}
+
+#[test]
+fn long_row_sums_are_compensated() {
+    for device in devices().into_iter().filter(Device::is_gpu) {
+        // Equal terms that f32 cannot hold exactly, in 4096 rows, so each row has one lane:
+        // a plain running total of its 256 eight-quad partials drifts by up to 2.5e-6 of
+        // the sum on these rows, beyond the bound of one pass over rows, 16 roundings
+        // (9.5e-7).
+        let (rows, n) = (4096, 8192);
+        for v in [0.1f32, 0.7, 0.9, 1.1] {
+            let t = Tensor::full(&[rows, n], v as f64, DType::F32, &device).unwrap();
+            let exact = v as f64 * n as f64;
+            let bound = row_pass_depth(n, ReduceOp::Sum) as f64 * U32 * exact;
+            let got = values(&t.sum(&[1], false).unwrap());
+            for (i, g) in got.iter().enumerate() {
+                assert!(
+                    (g - exact).abs() <= bound,
+                    "row {i} of {v} x {n} on {device}: {g} vs {exact} (bound {bound:e})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sums_with_infinities_follow_ieee() {
+    for device in devices() {
+        // Compensated sums see inf − inf in their correction: a total must still be +inf,
+        // −inf, or NaN when both meet, as a plain sum gives, in rows and long rows alike.
+        for n in [7, 5000, 40_000] {
+            let mut v = vec![1.0; 4 * n];
+            v[n / 2] = f64::INFINITY;
+            v[n + n / 3] = f64::NEG_INFINITY;
+            v[2 * n + 1] = f64::INFINITY;
+            v[2 * n + n - 1] = f64::NEG_INFINITY;
+            v[3 * n] = f32::MAX as f64;
+            v[3 * n + 1] = f32::MAX as f64;
+            let got = values(
+                &tensor(&v, &[4, n], DType::F32, &device)
+                    .sum(&[1], false)
+                    .unwrap(),
+            );
+            assert_eq!(got[0], f64::INFINITY, "+inf row of {n} on {device}");
+            assert_eq!(got[1], f64::NEG_INFINITY, "-inf row of {n} on {device}");
+            assert!(
+                got[2].is_nan(),
+                "inf - inf row of {n} on {device}: {}",
+                got[2]
+            );
+            assert_eq!(got[3], f64::INFINITY, "overflowing row of {n} on {device}");
+        }
     }
 }
 

@@ -85,6 +85,7 @@ impl Rows<'_> {
         let mut params = vec![0u32; 48];
         params[0] = rows as u32;
         params[1] = n as u32;
+        params[2] = 1.0f32.to_bits();
         params[3] = self.src.offset as u32;
         params[4] = outer_shape.len() as u32;
         params[5] = inner.rank() as u32;
