@@ -64,6 +64,22 @@ fn log_sum_exp(m: f32, s: f32) -> f32 {
     return m + log(s);
 }
 
+// What a row's outputs need from its statistics: the maximum m, 1 / Σ exp(x − m), and
+// log-softmax's shift m + log Σ exp(x − m).
+struct Normalizer {
+    m: f32,
+    inv: f32,
+    shift: f32,
+}
+
+// Softmax of four elements of the row, or log-softmax with LOG = 1.
+fn normalized(o: Normalizer, x: vec4<f32>) -> vec4<f32> {
+    if (LOG == 1u) {
+        return x - o.shift;
+    }
+    return exp(x - o.m) * o.inv;
+}
+
 @compute @workgroup_size(64)
 fn softmax(ids: Ids) {
     let t = task(ids);
@@ -71,25 +87,27 @@ fn softmax(ids: Ids) {
     if (!t.live) {
         return;
     }
-    let m = stats.x;
-    let inv = 1.0 / stats.y;
-    let shift = m + log(stats.y);
+    let o = Normalizer(stats.x, 1.0 / stats.y, stats.x + log(stats.y));
     let out = t.row * p(1);
-    for (var k = t.lane; k < quad_count(t); k += LANES) {
-        let x = quad(t, quad_at(t, k));
-        if (LOG == 1u) {
-            put4(out + quad_at(t, k), x - shift);
-        } else {
-            put4(out + quad_at(t, k), exp(x - m) * inv);
-        }
+    // Four quads a trip: lavapipe spends much of a trip on the loop itself (24 against
+    // 26.5 ms for 4096×4096, one quad a trip).
+    let count = quad_count(t);
+    var k = t.lane;
+    for (; k + 3u * LANES < count; k += 4u * LANES) {
+        let x0 = quad_k(t, k);
+        let x1 = quad_k(t, k + LANES);
+        let x2 = quad_k(t, k + 2u * LANES);
+        let x3 = quad_k(t, k + 3u * LANES);
+        put4(out + quad_at(t, k), normalized(o, x0));
+        put4(out + quad_at(t, k + LANES), normalized(o, x1));
+        put4(out + quad_at(t, k + 2u * LANES), normalized(o, x2));
+        put4(out + quad_at(t, k + 3u * LANES), normalized(o, x3));
+    }
+    for (; k < count; k += LANES) {
+        put4(out + quad_at(t, k), normalized(o, quad_k(t, k)));
     }
     for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
-        let x = at(t, i);
-        if (LOG == 1u) {
-            put(out + i, x - shift);
-        } else {
-            put(out + i, exp(x - m) * inv);
-        }
+        put(out + i, normalized(o, vec4<f32>(at(t, i))).x);
     }
 }
 

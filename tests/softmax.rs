@@ -115,7 +115,8 @@ fn check_all(x: &Tensor, a: &Nd, what: &str) {
 
 #[test]
 fn every_kind_along_every_axis_on_odd_shapes() {
-    let shapes: [&[usize]; 8] = [
+    // [300, 44]: one lane per row, eleven quads each (two trips of four, three single).
+    let shapes: [&[usize]; 9] = [
         &[1],
         &[7],
         &[1, 1, 1],
@@ -124,6 +125,7 @@ fn every_kind_along_every_axis_on_odd_shapes() {
         &[4, 1000],
         &[1, 10000],
         &[257, 3],
+        &[300, 44],
     ];
     for device in devices() {
         let dtypes: &[DType] = if !device.is_gpu() {
