@@ -9,6 +9,9 @@
 //   PRODUCT 2, grad_weight:  C[o, (c, i, j)]  A = out_grad[o, (n, oy, ox)]  B = image[(n, oy, ox), (c, i, j)]
 //
 // k runs over a triple (the reduced indices), stepped by carrying rather than divided out.
+// The weight's gradient has few rows and columns and a long k, so its images may be split
+// among blocks: each writes its partial product to [split, O, C/groups·KH·KW], which a
+// column sum then adds.
 //
 // Rendered after tiles.wgsl (C and its stores). Specialized per variant by
 // src/backend/gpu/shaders.rs, which replaces these lines:
@@ -23,7 +26,8 @@ const UNIT_STRIDE: u32 = 0u;
 //   21 weight offset, 22..25 its strides (o, c, i, j)
 //   26 output gradient offset, 27..30 its strides (n, o, y, x)
 //   31 tiles along rows  32 tiles along columns  33 blocks
-//   34 rows M  35 columns N  36 K
+//   34 rows M  35 columns N  36 K (per split for the weight's gradient)
+//   37 images per split (the weight's gradient)
 @group(0) @binding(0) var<uniform> params: array<vec4<u32>, 12>;
 
 fn p(k: u32) -> u32 {
@@ -54,10 +58,14 @@ fn k_sizes() -> vec2<u32> {
     return vec2<u32>(p(7), p(8));
 }
 
+// Where the block's first reduced index ends: a group's channels, or for the weight's
+// gradient its split's last image + 1 (the loop runs whole quads of k, whose last may
+// reach into the next split's first image). Set by `conv`.
+var<private> k_end: u32;
+
 fn k_derive(k: K) -> K {
     var d = k;
-    let outer = select(select(p(1) / p(15), p(4) / p(15), PRODUCT == 1u), p(0), PRODUCT == 2u);
-    d.live = d.a < outer;
+    d.live = d.a < k_end;
     if (PRODUCT == 2u) {
         d.dy = i32(d.b * p(9));
         d.dx = i32(d.c * p(10));
@@ -77,8 +85,9 @@ fn k_derive(k: K) -> K {
     return d;
 }
 
-fn k_first() -> K {
+fn k_first(first: u32) -> K {
     var k: K;
+    k.a = first;
     return k_derive(k);
 }
 
@@ -251,19 +260,19 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let m0 = at.m0;
     let n0 = at.n0;
     let groups = p(15);
-    var blk: Block;
+    let blk = Block(b / groups, (b % groups) * (p(1) / groups), (b % groups) * (p(4) / groups));
+    var first = 0u;
     if (PRODUCT == 2u) {
-        blk = Block(0u, b * (p(1) / groups), b * (p(4) / groups));
+        first = blk.n * p(37);
+        k_end = min(p(0), first + p(37));
     } else {
-        blk = Block(b / groups, (b % groups) * (p(1) / groups), (b % groups) * (p(4) / groups));
+        k_end = select(p(1) / groups, p(4) / groups, PRODUCT == 1u);
     }
     // Where this block's C starts: [N, O, pixels] forward, [N, C, pixels] for the image's
-    // gradient, [O, C/groups·KH·KW] for the weight's.
+    // gradient, [split, O, C/groups·KH·KW] for the weight's (its blk.n is the split).
     var c_base = (blk.n * p(4) + blk.out_ch) * p(35);
     if (PRODUCT == 1u) {
         c_base = (blk.n * p(1) + blk.in_ch) * p(35);
-    } else if (PRODUCT == 2u) {
-        c_base = blk.out_ch * p(35);
     }
     // blocks: generated per TM × TN by src/ops/conv.rs; the 2 × 2 form follows.
     let cols0 = columns(blk, n0);
@@ -272,7 +281,7 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     var c01 = mat4x4<f32>();
     var c10 = mat4x4<f32>();
     var c11 = mat4x4<f32>();
-    var k = k_first();
+    var k = k_first(first);
     for (var k0 = 0u; k0 < p(36); k0 += 4u) {
         let k1 = k_next(k);
         let k2 = k_next(k1);

@@ -166,6 +166,21 @@ fn large_tiles_cover_many_channels_and_pixels() {
     }
 }
 
+#[test]
+fn weight_gradients_split_their_images() {
+    // The weight's gradient splits its images among up to 64 workgroups: 65 images make 33
+    // parts of 2 and a last part of 1; 7 images in 2 groups, 7 parts of 1.
+    let cases = [
+        ((65, 3, 5, 4, 4), (3, 3), spec(1, 1, 1, 1)),
+        ((7, 4, 6, 5, 6), (2, 3), spec(2, 1, 1, 2)),
+    ];
+    for device in devices() {
+        for (i, (dims, kernel, s)) in cases.iter().enumerate() {
+            check_products(&device, *dims, *kernel, s, 7600 + 10 * i as u64);
+        }
+    }
+}
+
 /// 1-D convolution by the definition: out[n, o, t] = b[o] + Σ x[n, c, t·s + k·d − p]·w[o, c, k].
 #[allow(clippy::needless_range_loop)]
 fn reference_1d(x: &Nd, w: &Nd, b: &[f64], s: &Conv2dSpec) -> (Vec<f64>, Vec<f64>) {

@@ -218,7 +218,7 @@ pub(crate) fn fold_rows(
 /// Reduced rows one task of `reduce_columns` folds. Short chunks keep a workgroup's rows in
 /// cache: column sums of 4096×4096 on lavapipe ran at 3.2 GiB/s with 64, 2.9 with 256, 2.0
 /// with 1024 and 1.5 with 4096.
-const COLUMN_CHUNK: usize = 64;
+pub(crate) const COLUMN_CHUNK: usize = 64;
 
 /// Quads of neighbouring outputs one task of `reduce_columns` folds: as many as still leave
 /// `BUSY` tasks, up to 8. On lavapipe, column sums of 4096×4096 ran at 3.1 GiB/s with one

@@ -119,7 +119,17 @@ impl GpuContext {
             .ok()?;
         let mut best: Option<(Duration, usize)> = None;
         for i in 0..count {
-            let Some(time) = self.time_one(&lower(i), &buffers) else {
+            let lowering = lower(i);
+            let Ok(scratch) = self.scoped("autotune scratch", || {
+                Ok(lowering
+                    .scratch
+                    .iter()
+                    .map(|&bytes| fresh(bytes))
+                    .collect::<Vec<_>>())
+            }) else {
+                continue;
+            };
+            let Some(time) = self.time_one(&lowering, &buffers, &scratch) else {
                 continue;
             };
             if best.is_none_or(|(t, _)| time < t) {
@@ -129,56 +139,66 @@ impl GpuContext {
         best.map(|(_, i)| i)
     }
 
-    /// The best of a few runs of a one-dispatch lowering, after one to warm up; None if it
-    /// cannot run. `buffers` holds the step's inputs, then its output.
-    fn time_one(&self, lowering: &Lowering, buffers: &[wgpu::Buffer]) -> Option<Duration> {
-        let [dispatch] = &lowering.dispatches[..] else {
-            return None;
-        };
-        let (_, pipeline) = self.pipeline(&dispatch.variant).ok()?;
-        let params = self
-            .scoped("autotune parameters", || {
-                self.pool.params(dispatch.params.len() as u64 * 4)
-            })
-            .ok()?;
-        self.queue
-            .write_buffer(params.raw(), 0, bytemuck::cast_slice(&dispatch.params));
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: params.raw().as_entire_binding(),
-        }];
-        for &(binding, arg) in &dispatch.bindings {
-            let buffer = match arg {
-                Arg::Input(i) => &buffers[i],
-                Arg::Output(0) => buffers.last()?,
-                Arg::Output(_) | Arg::Scratch(_) => return None,
-            };
-            entries.push(wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
-            });
+    /// The best of a few runs of a lowering, its dispatches in one submission, after one run
+    /// to warm up; None if it cannot run. `buffers` holds the step's inputs, then its output;
+    /// `scratch` the lowering's scratch buffers.
+    fn time_one(
+        &self,
+        lowering: &Lowering,
+        buffers: &[wgpu::Buffer],
+        scratch: &[wgpu::Buffer],
+    ) -> Option<Duration> {
+        let mut prepared = Vec::with_capacity(lowering.dispatches.len());
+        for dispatch in &lowering.dispatches {
+            let (_, pipeline) = self.pipeline(&dispatch.variant).ok()?;
+            let params = self
+                .scoped("autotune parameters", || {
+                    self.pool.params(dispatch.params.len() as u64 * 4)
+                })
+                .ok()?;
+            self.queue
+                .write_buffer(params.raw(), 0, bytemuck::cast_slice(&dispatch.params));
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: params.raw().as_entire_binding(),
+            }];
+            for &(binding, arg) in &dispatch.bindings {
+                let buffer = match arg {
+                    Arg::Input(i) => &buffers[i],
+                    Arg::Output(0) => buffers.last()?,
+                    Arg::Scratch(k) => scratch.get(k)?,
+                    Arg::Output(_) => return None,
+                };
+                entries.push(wgpu::BindGroupEntry {
+                    binding,
+                    resource: buffer.as_entire_binding(),
+                });
+            }
+            let group = self
+                .scoped("autotune bind group", || {
+                    Ok(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &pipeline.get_bind_group_layout(0),
+                        entries: &entries,
+                    }))
+                })
+                .ok()?;
+            let groups = fold(
+                dispatch.workgroups,
+                self.limits().max_compute_workgroups_per_dimension,
+            );
+            prepared.push((pipeline, group, groups, params));
         }
-        let group = self
-            .scoped("autotune bind group", || {
-                Ok(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                }))
-            })
-            .ok()?;
-        let groups = fold(
-            dispatch.workgroups,
-            self.limits().max_compute_workgroups_per_dimension,
-        );
         let run = || -> Option<Duration> {
             let start = Instant::now();
             let mut encoder = self.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &group, &[]);
-                pass.dispatch_workgroups(groups.0, groups.1, 1);
+                for (pipeline, group, groups, _) in &prepared {
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, group, &[]);
+                    pass.dispatch_workgroups(groups.0, groups.1, 1);
+                }
             }
             self.queue.submit([encoder.finish()]);
             self.synchronize().ok()?;

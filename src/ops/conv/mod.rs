@@ -12,7 +12,8 @@ mod winograd;
 
 pub(crate) use cpu::run_cpu;
 
-use super::{Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
+use super::reduce::ReduceOp;
+use super::{fold, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::autotune::ConvTiles;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -199,7 +200,7 @@ fn blocks(tm: usize, tn: usize) -> String {
     let mut setup: Vec<String> = (0..tn)
         .map(|j| format!("let cols{j} = columns(blk, n0 + {}u);", 4 * j))
         .collect();
-    setup.push("var k = k_first();".into());
+    setup.push("var k = k_first(first);".into());
     super::matmul::tile_body(
         (tm, tn),
         &setup,
@@ -254,7 +255,8 @@ pub(crate) fn variant(
     }
 }
 
-/// The product's rows, columns and reduced length per block, and the blocks.
+/// The product's rows, columns and reduced length per block, and the blocks, before the
+/// weight's gradient splits its images (`Split`).
 fn sizes(product: Product, geo: Geometry, step: &StepDesc) -> (usize, usize, usize, usize) {
     let (_, _, _, d) = product.operands(step);
     let groups = geo.groups;
@@ -263,6 +265,36 @@ fn sizes(product: Product, geo: Geometry, step: &StepDesc) -> (usize, usize, usi
         Product::Forward => (og, d.oh * d.ow, cg * d.kh * d.kw, d.n * groups),
         Product::GradInput => (cg, d.h * d.w, og * d.kh * d.kw, d.n * groups),
         Product::GradWeight => (og, cg * d.kh * d.kw, d.n * d.oh * d.ow, groups),
+    }
+}
+
+/// Workgroups the weight's gradient aims for. Its product, O × C·KH·KW per group, covers
+/// few tiles while its reduction runs over every image's pixels: 32→64 channels at 3×3 make
+/// 3 workgroups, which leave most of a GPU idle (and one of lavapipe's two cores half the
+/// time). Splitting the images among blocks gives each a share of the reduction.
+const SPLIT_WORKGROUPS: usize = 64;
+
+/// How the weight's gradient divides its images: `parts` blocks of `images` each (the last
+/// may have fewer), whose partial products a column sum adds. One part for the other
+/// products.
+struct Split {
+    parts: usize,
+    images: usize,
+}
+
+impl Split {
+    fn new(product: Product, n: usize, workgroups: usize) -> Split {
+        let wanted = match product {
+            Product::GradWeight if workgroups > 0 => (SPLIT_WORKGROUPS / workgroups)
+                .clamp(1, n.max(1))
+                .min(fold::COLUMN_CHUNK),
+            _ => 1,
+        };
+        let images = n.div_ceil(wanted).max(1);
+        Split {
+            parts: n.div_ceil(images).max(1),
+            images,
+        }
     }
 }
 
@@ -306,6 +338,12 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
     let (rows, cols, k, blocks) = sizes(product, geo, step);
     let (tm, tn) = (tiles.tm as usize, tiles.tn as usize);
     let (tiles_r, tiles_c) = (rows.div_ceil(32 * tm), cols.div_ceil(32 * tn));
+    let split = Split::new(product, d.n, blocks * tiles_r * tiles_c);
+    let (k, blocks) = if product == Product::GradWeight {
+        (split.images * d.oh * d.ow, blocks * split.parts)
+    } else {
+        (k, blocks)
+    };
     let mut params = vec![0u32; 48];
     let head = [
         d.n,
@@ -339,9 +377,10 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
     if let Some(g) = gl {
         put(26, g);
     }
-    for (slot, v) in params[31..37]
-        .iter_mut()
-        .zip([tiles_r, tiles_c, blocks, rows, cols, k])
+    for (slot, v) in
+        params[31..38]
+            .iter_mut()
+            .zip([tiles_r, tiles_c, blocks, rows, cols, k, split.images])
     {
         *slot = v as u32;
     }
@@ -352,10 +391,15 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
         Product::GradInput => (2, 1, 0),
         Product::GradWeight => (0, 2, 1),
     };
+    let (to, out_dtype) = if split.parts > 1 {
+        (Arg::Scratch(0), DType::F32)
+    } else {
+        (Arg::Output(0), step.out_dtype)
+    };
     let bindings = vec![
         (1, Arg::Input(image)),
         (2, Arg::Input(weight)),
-        (3, Arg::Output(0)),
+        (3, to),
         (4, Arg::Input(out_grad)),
     ];
     let workgroups = if rows * cols == 0 {
@@ -363,10 +407,10 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
     } else {
         blocks * tiles_r * tiles_c
     };
-    Lowering::of(vec![Dispatch {
+    let product_pass = Dispatch {
         variant: variant(
             product,
-            (step.inputs[0].0, step.out_dtype),
+            (step.inputs[0].0, out_dtype),
             (tm, tn),
             cols.is_multiple_of(4),
             geo.stride == (1, 1),
@@ -374,5 +418,31 @@ fn lower_with(product: Product, geo: Geometry, step: &StepDesc, tiles: ConvTiles
         params,
         bindings,
         workgroups: workgroups as u32,
-    }])
+    };
+    if split.parts == 1 {
+        return Lowering::of(vec![product_pass]);
+    }
+    // The parts' products [parts, O·cols] summed over parts: a column sum of one pass
+    // (parts ≤ its chunk), so it needs no scratch of its own.
+    let outputs = d.o * cols;
+    let partials = Layout {
+        shape: vec![outputs, split.parts],
+        strides: vec![1, outputs],
+        offset: 0,
+    };
+    let sum = fold::fold_columns(
+        ReduceOp::Sum,
+        (Arg::Scratch(0), &partials),
+        1,
+        (DType::F32, step.out_dtype),
+        1.0,
+        None,
+    );
+    debug_assert!(sum.scratch.is_empty());
+    let mut dispatches = vec![product_pass];
+    dispatches.extend(sum.dispatches);
+    Lowering {
+        dispatches,
+        scratch: vec![(split.parts * outputs * 4) as u64],
+    }
 }
