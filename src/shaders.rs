@@ -74,6 +74,26 @@ fn all_variants() -> Vec<ShaderVariant> {
                     }
                 }
             }
+            // Row reductions of f32 eight elements a load.
+            if t == DType::F32 {
+                for (lanes, size, op, dot) in [(1, 0, 0, 0), (64, 0, 1, 1), (32, 8, 3, 0)] {
+                    out.push(ShaderVariant {
+                        file: ShaderFile::ReduceWide,
+                        entry: "reduce",
+                        input: t,
+                        output: o,
+                        expr: None,
+                        consts: vec![
+                            ("LANES", lanes),
+                            ("SUBGROUPS", (size > 0) as u32),
+                            ("SUBGROUP_SIZE", size.max(1)),
+                            ("OP", op),
+                            ("DOT", dot),
+                            ("WIDE", 1),
+                        ],
+                    });
+                }
+            }
         }
         for entry in [
             "softmax",

@@ -150,6 +150,7 @@ fn lower_with(smoothing: u64, backward: bool, step: &StepDesc, subgroup: Option<
         row_outputs: backward,
         weighted: false,
         subgroup,
+        wide: false,
     };
     Lowering::of(vec![rows.dispatch(0, 1.0, &extra, bindings)])
 }

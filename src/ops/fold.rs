@@ -27,6 +27,7 @@ fn rows<'a>(
         row_outputs: false,
         weighted: false,
         subgroup,
+        wide: false,
     }
 }
 
@@ -39,12 +40,19 @@ const CHUNK: usize = 16384;
 /// scale. Positions take at most two passes (rows ≤ 2^24 elements make ≤ 1024 chunks).
 /// Every pass combines its lanes the way the tuner picks (`choose_lanes`).
 pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
+    let wide = tuner.wide_loads();
     choose_lanes(step, reduced, tuner, &|subgroup| {
-        lower_with(op, reduced, step, subgroup)
+        lower_with(op, reduced, step, subgroup, wide)
     })
 }
 
-fn lower_with(op: ReduceOp, reduced: usize, step: &StepDesc, subgroup: Option<u32>) -> Lowering {
+fn lower_with(
+    op: ReduceOp,
+    reduced: usize,
+    step: &StepDesc,
+    subgroup: Option<u32>,
+    wide: bool,
+) -> Lowering {
     let (in_dtype, layout) = step.inputs[0];
     let n_outer = numel(step.out_shape);
     let n_inner = numel(&layout.shape[layout.rank() - reduced..]);
@@ -121,7 +129,7 @@ fn lower_with(op: ReduceOp, reduced: usize, step: &StepDesc, subgroup: Option<u3
     if leads_dense_outputs(layout, reduced) {
         fold_columns(op, src, reduced, dtypes, scale, None)
     } else {
-        fold_rows(op, src, reduced, dtypes, scale, None, subgroup)
+        fold_rows(op, src, reduced, dtypes, scale, None, subgroup, wide)
     }
 }
 
@@ -158,7 +166,8 @@ impl Weights {
 
 /// Fold the trailing `reduced` axes of `layout` (the view of `source`) into the output, one
 /// value per row: tasks of whole rows, or of chunks whose f32 partials further passes fold; only the
-/// last pass applies `scale`.
+/// last pass applies `scale`. `wide`: see `Rows::wide`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fold_rows(
     op: ReduceOp,
     (source, layout): (Arg, &Layout),
@@ -167,6 +176,7 @@ pub(crate) fn fold_rows(
     scale: f32,
     weights: Option<Weights>,
     subgroup: Option<u32>,
+    wide: bool,
 ) -> Lowering {
     let (outer, inner) = split(layout, reduced);
     let n_outer = outer.numel();
@@ -196,6 +206,7 @@ pub(crate) fn fold_rows(
             subgroup,
         );
         pass.weighted = weighted;
+        pass.wide = wide;
         lowering.dispatches.push(pass.dispatch(
             op.code(),
             pass_scale,

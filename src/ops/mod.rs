@@ -137,6 +137,9 @@ pub(crate) enum ShaderFile {
     ElementwiseVec4,
     Reduce,
     ReduceVec4,
+    /// reduce.wgsl reading f32 rows eight elements a load (its `// vec4:`, then `// u64:`
+    /// lines); for devices with SHADER_INT64.
+    ReduceWide,
     Matmul,
     MatmulBlocked,
     /// matmul_blocked.wgsl writing C four elements at a time (its `// vec4:` lines).
@@ -230,6 +233,10 @@ pub(crate) trait Tuner {
     /// The device's subgroup size when it has subgroup operations and one fixed size that
     /// divides a 64-invocation workgroup; row kernels may then give each task a subgroup.
     fn subgroup_size(&self) -> Option<u32>;
+
+    /// Whether the device has 64-bit integers (SHADER_INT64), so row sums may read f32 rows
+    /// as vec4<u64> (reduce.wgsl's eight-wide variant).
+    fn wide_loads(&self) -> bool;
 }
 
 /// Describe `step` as GPU dispatches.

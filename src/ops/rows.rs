@@ -63,6 +63,9 @@ pub(crate) struct Rows<'a> {
     /// The device's subgroup size, to combine with subgroup operations when a task has at
     /// least that many lanes (see `choose_lanes`); None combines in workgroup memory.
     pub subgroup: Option<u32>,
+    /// For reduce.wgsl's `reduce`: whether the device reads f32 rows eight elements a load
+    /// (`Tuner::wide_loads`), where they are dense and start at multiples of 8.
+    pub wide: bool,
 }
 
 impl Rows<'_> {
@@ -108,28 +111,40 @@ impl Rows<'_> {
             && self.src.offset.is_multiple_of(4)
             && (chunk == n || chunk.is_multiple_of(4));
         let vectors = dense && aligned && (!self.row_outputs || n.is_multiple_of(4));
+        let eight = vectors
+            && self.wide
+            && self.dtypes.0 == DType::F32
+            && outer_strides
+                .first()
+                .is_none_or(|s| s.iter().all(|v| v % 8 == 0))
+            && self.src.offset.is_multiple_of(8)
+            && (chunk == n || chunk.is_multiple_of(8));
         let tasks = rows * per_row;
         let lanes = lanes(tasks, chunk.min(n));
         let size = self.subgroup.filter(|&s| lanes >= s as usize);
         Dispatch {
             variant: ShaderVariant {
-                file: if vectors {
-                    self.file.four_wide()
-                } else {
-                    self.file
+                file: match (eight, vectors) {
+                    (true, _) => ShaderFile::ReduceWide,
+                    (false, true) => self.file.four_wide(),
+                    (false, false) => self.file,
                 },
                 entry: self.entry,
                 input: self.dtypes.0,
                 output: self.dtypes.1,
                 expr: None,
                 consts: if self.file == ShaderFile::Reduce {
-                    vec![
+                    let mut consts = vec![
                         ("LANES", lanes as u32),
                         ("SUBGROUPS", size.is_some() as u32),
                         ("SUBGROUP_SIZE", size.unwrap_or(1)),
                         ("OP", op),
                         ("DOT", self.weighted as u32),
-                    ]
+                    ];
+                    if eight {
+                        consts.push(("WIDE", 1));
+                    }
+                    consts
                 } else {
                     vec![
                         ("LANES", lanes as u32),

@@ -281,6 +281,7 @@ fn lower_with(kind: SoftmaxKind, step: &StepDesc, subgroup: Option<u32>) -> Lowe
         row_outputs: kind != SoftmaxKind::LogSumExp,
         weighted: false,
         subgroup,
+        wide: false,
     };
     let code = (kind == SoftmaxKind::LogSoftmax) as u32;
     Lowering::of(vec![rows.dispatch(

@@ -15,6 +15,7 @@ use crate::plan::Plan;
 
 /// Features Lepton's kernels use when the adapter has them.
 const WANTED: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SHADER_INT64)
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::TIMESTAMP_QUERY);
 

@@ -14,7 +14,7 @@ pub(crate) fn source(file: ShaderFile) -> &'static str {
     match file {
         ShaderFile::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
         ShaderFile::ElementwiseVec4 => include_str!("../../../shaders/elementwise_vec4.wgsl"),
-        ShaderFile::Reduce | ShaderFile::ReduceVec4 => concat!(
+        ShaderFile::Reduce | ShaderFile::ReduceVec4 | ShaderFile::ReduceWide => concat!(
             include_str!("../../../shaders/rows.wgsl"),
             include_str!("../../../shaders/reduce.wgsl")
         ),
@@ -40,7 +40,7 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
     match file {
         ShaderFile::Elementwise => "elementwise.wgsl",
         ShaderFile::ElementwiseVec4 => "elementwise_vec4.wgsl",
-        ShaderFile::Reduce | ShaderFile::ReduceVec4 => "reduce.wgsl",
+        ShaderFile::Reduce | ShaderFile::ReduceVec4 | ShaderFile::ReduceWide => "reduce.wgsl",
         ShaderFile::Matmul => "matmul.wgsl",
         ShaderFile::MatmulBlocked | ShaderFile::MatmulBlockedVec4 => "matmul_blocked.wgsl",
         ShaderFile::MatmulShared => "matmul_shared.wgsl",
@@ -52,6 +52,8 @@ pub(crate) fn file_name(file: ShaderFile) -> &'static str {
 
 /// Marks a line's replacement in a file's four-wide form.
 const FOUR_WIDE: &str = "// vec4: ";
+/// Marks a line's replacement in reduce.wgsl's eight-wide form, after the four-wide ones.
+const EIGHT_WIDE: &str = "// u64: ";
 /// Marks a line's replacement in a row kernel's subgroup form (SUBGROUPS = 1). naga takes
 /// subgroup operations with the device's SUBGROUP feature and refuses `enable subgroups;`.
 const SUBGROUP_FORM: &str = "// subgroups: ";
@@ -128,6 +130,7 @@ pub(crate) fn render(v: &ShaderVariant) -> String {
         | ShaderFile::SoftmaxVec4
         | ShaderFile::MatmulBlockedVec4
         | ShaderFile::ConvVec4 => marked(source(v.file), FOUR_WIDE),
+        ShaderFile::ReduceWide => marked(&marked(source(v.file), FOUR_WIDE), EIGHT_WIDE),
         _ => source(v.file).to_string(),
     };
     let subgroups = v.consts.contains(&("SUBGROUPS", 1));

@@ -54,6 +54,10 @@ impl Tuner for GpuContext {
     fn subgroup_size(&self) -> Option<u32> {
         GpuContext::subgroup_size(self)
     }
+
+    fn wide_loads(&self) -> bool {
+        self.features().contains(wgpu::Features::SHADER_INT64)
+    }
 }
 
 /// Bytes a strided view reaches from the start of its buffer.

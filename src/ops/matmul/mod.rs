@@ -477,6 +477,15 @@ fn lower_vector_product(step: &StepDesc) -> Option<Lowering> {
     Some(if leads_dense_outputs(&matrix, 1) {
         fold_columns(ReduceOp::Sum, source, 1, dtypes, 1.0, Some(vector))
     } else {
-        fold_rows(ReduceOp::Sum, source, 1, dtypes, 1.0, Some(vector), None)
+        fold_rows(
+            ReduceOp::Sum,
+            source,
+            1,
+            dtypes,
+            1.0,
+            Some(vector),
+            None,
+            false,
+        )
     })
 }
