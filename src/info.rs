@@ -42,6 +42,7 @@ pub fn adapters() -> Vec<AdapterReport> {
                 ),
                 features: vec![
                     ("SHADER_F16", f.contains(wgpu::Features::SHADER_F16)),
+                    ("SHADER_INT64", f.contains(wgpu::Features::SHADER_INT64)),
                     ("SUBGROUP", f.contains(wgpu::Features::SUBGROUP)),
                     (
                         "TIMESTAMP_QUERY",

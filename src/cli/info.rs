@@ -49,6 +49,13 @@ pub fn run() -> anyhow::Result<()> {
             None => "lanes combine in workgroup memory (no single subgroup size)".to_string(),
         };
         writeln!(out, "    rows      {rows}")?;
+        let wide = a.features.iter().any(|(n, on)| *n == "SHADER_INT64" && *on);
+        let sums = if wide {
+            "dense f32 rows read eight elements a load (vec4<u64>)"
+        } else {
+            "rows read four elements a load (without SHADER_INT64)"
+        };
+        writeln!(out, "    sums      {sums}")?;
         let products = match a.row_subgroup {
             Some(size) if size % 8 == 0 => format!(
                 "register tiles; eight lanes share their loads of A by subgroup shuffles \
