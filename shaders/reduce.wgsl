@@ -332,10 +332,6 @@ fn store_columns(t: Task, chunk: u32, at: u32, total: vec4<f32>) {
     }
 }
 
-// A lane folds its rows in blocks of BLOCK apart and then into its total, so each output is
-// BLOCK + rows / BLOCK additions deep rather than rows deep.
-const BLOCK: u32 = 64u;
-
 @compute @workgroup_size(64)
 fn reduce_columns(ids: Ids) {
     let slot = slot_lane(ids);
@@ -362,38 +358,20 @@ fn reduce_columns(ids: Ids) {
     var a5 = id;
     var a6 = id;
     var a7 = id;
+    // A task folds at most 64 rows (parameter 6), so each output is at most 64 additions
+    // deep before the lanes' tree, in one loop.
     if (t.live) {
-        var r = start + t.lane;
-        while (r < end) {
-            var b0 = id;
-            var b1 = id;
-            var b2 = id;
-            var b3 = id;
-            var b4 = id;
-            var b5 = id;
-            var b6 = id;
-            var b7 = id;
-            let stop = min(end, r + BLOCK * LANES);
-            for (; r < stop; r += LANES) {
-                let row = base + element(r);
-                let w = weight(r);
-                b0 = column_step(op, b0, 0u, row, w);
-                b1 = column_step(op, b1, 1u, row, w);
-                b2 = column_step(op, b2, 2u, row, w);
-                b3 = column_step(op, b3, 3u, row, w);
-                b4 = column_step(op, b4, 4u, row, w);
-                b5 = column_step(op, b5, 5u, row, w);
-                b6 = column_step(op, b6, 6u, row, w);
-                b7 = column_step(op, b7, 7u, row, w);
-            }
-            a0 = fold4(op, a0, b0);
-            a1 = fold4(op, a1, b1);
-            a2 = fold4(op, a2, b2);
-            a3 = fold4(op, a3, b3);
-            a4 = fold4(op, a4, b4);
-            a5 = fold4(op, a5, b5);
-            a6 = fold4(op, a6, b6);
-            a7 = fold4(op, a7, b7);
+        for (var r = start + t.lane; r < end; r += LANES) {
+            let row = base + element(r);
+            let w = weight(r);
+            a0 = column_step(op, a0, 0u, row, w);
+            a1 = column_step(op, a1, 1u, row, w);
+            a2 = column_step(op, a2, 2u, row, w);
+            a3 = column_step(op, a3, 3u, row, w);
+            a4 = column_step(op, a4, 4u, row, w);
+            a5 = column_step(op, a5, 5u, row, w);
+            a6 = column_step(op, a6, 6u, row, w);
+            a7 = column_step(op, a7, 7u, row, w);
         }
     }
     store_columns(t, chunk, first_output + 0u, column_total(t, op, a0));

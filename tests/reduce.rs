@@ -60,9 +60,9 @@ fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
 /// at a time as a tree (3 deep; sixteen, 4 deep, where it reads eight elements a load), then
 /// into its total: a sum with Kahan's compensation (2u plus n·u², counted as 3), a product
 /// plainly (≤ 16384/32 trips, then ≤ 7 single quads or octets); then its 4 components and
-/// its tail (4), then the lanes' tree (≤ 6 levels). Reductions
-/// over leading axes, per pass over ≤ 64 rows: one block of ≤ 64 rows, then the lanes' tree
-/// (≤ 6). Each pass hands f32 partials to the next.
+/// its tail (4), then the lanes' tree (≤ 6 levels). Reductions over leading axes, per pass
+/// over ≤ 64 rows: a lane's ≤ 64 rows, then the lanes' tree (≤ 6). Each pass hands f32
+/// partials to the next.
 fn depth(count: usize, op: ReduceOp) -> usize {
     let passes = |chunk: usize, per_pass: &dyn Fn(usize) -> usize| {
         let mut total = 0;
@@ -76,7 +76,7 @@ fn depth(count: usize, op: ReduceOp) -> usize {
         }
     };
     let rows = passes(CHUNK, &|task| row_pass_depth(task, op));
-    let columns = passes(64, &|_| 64 + 1 + 6);
+    let columns = passes(64, &|_| 64 + 6);
     rows.max(columns)
 }
 
