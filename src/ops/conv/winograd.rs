@@ -61,15 +61,22 @@ pub(super) fn forward(s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
     if plane == 0 {
         return;
     }
-    let workspace = || Workspace::new(s, rows_per_task);
+    // One run of images per thread, each with one workspace: rayon's `for_each_init` makes
+    // a workspace per job it splits off, and their zeroed buffers (400 KB for 32→64 at
+    // 16×16) cost 4% of the time in memset and page faults.
+    let per_task = s.n.div_ceil(rayon::current_num_threads().max(1)).max(1);
     out[..s.n * plane]
-        .par_chunks_mut(plane)
+        .par_chunks_mut(per_task * plane)
         .enumerate()
-        .for_each_init(workspace, |ws, (n, dst)| {
-            ws.gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
-            for first in (0..th).step_by(rows_per_task) {
-                let rows = first..(first + rows_per_task).min(th);
-                ws.block(s, &u, rows, dst);
+        .for_each(|(task, dsts)| {
+            let mut ws = Workspace::new(s, rows_per_task);
+            for (i, dst) in dsts.chunks_mut(plane).enumerate() {
+                let n = task * per_task + i;
+                ws.gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
+                for first in (0..th).step_by(rows_per_task) {
+                    let rows = first..(first + rows_per_task).min(th);
+                    ws.block(s, &u, rows, dst);
+                }
             }
         });
 }
