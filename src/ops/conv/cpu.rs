@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::runs::per_thread;
 use super::{at, inside, winograd, Dims, Geometry, Product};
 use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::{DType, Element};
@@ -176,11 +177,10 @@ pub(crate) fn run_cpu(
         match product {
             Product::Forward => {
                 // One block per (image, group): [O/groups, P] = W_g · columns.
-                // Each task keeps one column buffer for all its images: a fresh one per image
+                // Each thread keeps one column buffer for all its images: a fresh one per image
                 // cost its zeroing and page faults, 12% of the 32×32×16×16 case.
-                let block = og * p;
                 let fresh = || vec![T::from_f64(0.0); k * p];
-                dst.par_chunks_mut(block.max(1)).enumerate().for_each_init(fresh, |col, (b, out)| {
+                per_thread(dst, og * p, fresh, |col, b, out| {
                     let (n, grp) = (b / groups, b % groups);
                     fill_columns(col, x, xl, (&d, &geo), n, grp);
                     let wg = &weights[grp * og * k..(grp + 1) * og * k];
@@ -191,9 +191,8 @@ pub(crate) fn run_cpu(
                 let gy = dense(inputs[gi].slice::<T>(), gl.expect("an output gradient"));
                 // One block per (image, group): [C/groups, H, W], scattered from
                 // columns' gradient W_gᵀ · G.
-                let block = cg * d.h * d.w;
                 let fresh = || vec![T::from_f64(0.0); k * p];
-                dst.par_chunks_mut(block.max(1)).enumerate().for_each_init(fresh, |col, (b, out)| {
+                per_thread(dst, cg * d.h * d.w, fresh, |col, b, out| {
                     let (n, grp) = (b / groups, b % groups);
                     let wg = &weights[grp * og * k..(grp + 1) * og * k];
                     let g = &gy[(n * d.o + grp * og) * p..(n * d.o + (grp + 1) * og) * p];

@@ -7,6 +7,7 @@
 use std::panic::Location;
 
 mod cpu;
+mod runs;
 mod transpose;
 mod winograd;
 

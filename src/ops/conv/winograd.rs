@@ -9,8 +9,7 @@
 //! transposed to [column, channel] first), so every transform is a run of vector operations
 //! over channels, and the block's buffers stay in cache.
 
-use rayon::prelude::*;
-
+use super::runs::per_thread;
 use super::transpose::transpose;
 
 /// Tiles a task transforms and multiplies at once, rounded to whole tile rows.
@@ -61,24 +60,18 @@ pub(super) fn forward(s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
     if plane == 0 {
         return;
     }
-    // One run of images per thread, each with one workspace: rayon's `for_each_init` makes
-    // a workspace per job it splits off, and their zeroed buffers (400 KB for 32→64 at
-    // 16×16) cost 4% of the time in memset and page faults.
-    let per_task = s.n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    out[..s.n * plane]
-        .par_chunks_mut(per_task * plane)
-        .enumerate()
-        .for_each(|(task, dsts)| {
-            let mut ws = Workspace::new(s, rows_per_task);
-            for (i, dst) in dsts.chunks_mut(plane).enumerate() {
-                let n = task * per_task + i;
-                ws.gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
-                for first in (0..th).step_by(rows_per_task) {
-                    let rows = first..(first + rows_per_task).min(th);
-                    ws.block(s, &u, rows, dst);
-                }
+    per_thread(
+        &mut out[..s.n * plane],
+        plane,
+        || Workspace::new(s, rows_per_task),
+        |ws, n, dst| {
+            ws.gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
+            for first in (0..th).step_by(rows_per_task) {
+                let rows = first..(first + rows_per_task).min(th);
+                ws.block(s, &u, rows, dst);
             }
-        });
+        },
+    );
 }
 
 /// U = G g Gᵀ for every filter and channel, stored [16][C][O]: the right operands of the
