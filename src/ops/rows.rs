@@ -63,8 +63,9 @@ pub(crate) struct Rows<'a> {
     /// The device's subgroup size, to combine with subgroup operations when a task has at
     /// least that many lanes (see `choose_lanes`); None combines in workgroup memory.
     pub subgroup: Option<u32>,
-    /// For reduce.wgsl's `reduce`: whether the device reads f32 rows eight elements a load
-    /// (`Tuner::wide_loads`), where they are dense and start at multiples of 8.
+    /// Whether the device reads f32 rows eight elements a load (`Tuner::wide_loads`): then
+    /// reduce.wgsl's `reduce` does, where they are dense and start at multiples of 8 (the
+    /// only entry with an eight-wide form).
     pub wide: bool,
 }
 
@@ -113,6 +114,7 @@ impl Rows<'_> {
         let vectors = dense && aligned && (!self.row_outputs || n.is_multiple_of(4));
         let eight = vectors
             && self.wide
+            && self.entry == "reduce"
             && self.dtypes.0 == DType::F32
             && outer_strides
                 .first()
