@@ -181,6 +181,50 @@ fn weight_gradients_split_their_images() {
     }
 }
 
+/// The image's gradient of a 3×3 convolution with 40 to 64 channels also takes F(2×2, 3×3)
+/// on the CPU, as a convolution of the output's gradient padded by 2 − padding: padding 1
+/// and 0 (the gradient then pads by 2), odd sizes leaving half tiles.
+#[test]
+fn winograd_sized_input_gradients_match_the_definition() {
+    let cpu = Device::cpu();
+    for (i, &((n, c, h, w, o), padding)) in [((2, 64, 15, 18, 64), 1), ((1, 48, 13, 16, 40), 0)]
+        .iter()
+        .enumerate()
+    {
+        let s = spec(1, padding, 1, 1);
+        let seed = 7700 + 10 * i as u64;
+        let xv = rounded(&data(n * c * h * w, seed, -1.0, 1.0), DType::F32);
+        let wv = rounded(&data(o * c * 9, seed + 1, -1.0, 1.0), DType::F32);
+        let x = tensor(&xv, &[n, c, h, w], DType::F32, &cpu);
+        let weight = tensor(&wv, &[o, c, 3, 3], DType::F32, &cpu);
+        x.set_requires_grad(true);
+        let y = x.conv2d(&weight, None, &s).unwrap();
+        let gv = rounded(&data(y.numel(), seed + 2, -1.0, 1.0), DType::F32);
+        let loss = y
+            .mul(&tensor(&gv, y.shape(), DType::F32, &cpu))
+            .unwrap()
+            .sum(&[], false)
+            .unwrap();
+        let got = values(&grad(&loss, &[&x]).unwrap()[0]);
+        let [(want, _), _] = reference_grads(
+            &Nd::new(&[n, c, h, w], xv),
+            &Nd::new(&[o, c, 3, 3], wv),
+            &Nd::new(y.shape(), gv),
+            &s,
+        );
+        // As for the forward product (above), over O channels of the output's gradient:
+        // γ(O + 11)·O·64 with every |g|, |w| ≤ 1.
+        let gamma = (o + 11) as f64 * U32 / (1.0 - (o + 11) as f64 * U32);
+        let bound = gamma * (o * 64) as f64;
+        for (k, (got, want)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (got - want).abs() <= bound,
+                "{n}x{c}x{h}x{w} -> {o}, padding {padding}: [{k}] {got} vs {want}"
+            );
+        }
+    }
+}
+
 /// 1-D convolution by the definition: out[n, o, t] = b[o] + Σ x[n, c, t·s + k·d − p]·w[o, c, k].
 #[allow(clippy::needless_range_loop)]
 fn reference_1d(x: &Nd, w: &Nd, b: &[f64], s: &Conv2dSpec) -> (Vec<f64>, Vec<f64>) {

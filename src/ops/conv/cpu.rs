@@ -156,7 +156,7 @@ pub(crate) fn run_cpu(
         Product::GradInput => (2, 1, 0),
         Product::GradWeight => (0, 2, 1),
     };
-    if product == Product::Forward && step.out_dtype == DType::F32 && takes_winograd(&d, &geo) {
+    if step.out_dtype == DType::F32 && takes_winograd(product, &d, &geo) {
         let shape = winograd::Shape {
             n: d.n,
             c: d.c,
@@ -165,9 +165,14 @@ pub(crate) fn run_cpu(
             o: d.o,
             pad: geo.padding,
         };
-        let x = dense(inputs[0].slice::<f32>(), xl);
-        let weights = dense(inputs[1].slice::<f32>(), wl);
-        winograd::forward(shape, &x, &weights, out.slice_mut::<f32>());
+        let weights = dense(inputs[wi].slice::<f32>(), wl);
+        let out = out.slice_mut::<f32>();
+        if product == Product::Forward {
+            winograd::forward(shape, &dense(inputs[xi].slice::<f32>(), xl), &weights, out);
+        } else {
+            let gy = dense(inputs[gi].slice::<f32>(), gl.expect("an output gradient"));
+            winograd::input_gradient(shape, &gy, &weights, out);
+        }
         return Ok(());
     }
     with_dtype!(step.out_dtype, T => {
@@ -231,14 +236,21 @@ pub(crate) fn run_cpu(
     Ok(())
 }
 
-/// Whether the forward product goes through F(2×2, 3×3) (winograd.rs): 3×3 filters with
-/// unit stride and dilation, one group, and sizes where it measured faster.
-fn takes_winograd(d: &Dims, geo: &Geometry) -> bool {
-    (d.kh, d.kw) == (3, 3)
-        && geo.stride == (1, 1)
-        && geo.dilation == (1, 1)
-        && geo.groups == 1
-        && winograd::pays(d.c, d.o, d.oh, d.ow)
+/// Whether the product goes through F(2×2, 3×3) (winograd.rs): the forward product or the
+/// image's gradient (a 3×3 convolution of the output's gradient, padded by 2 − padding),
+/// for 3×3 filters with unit stride and dilation, one group, and sizes where it measured
+/// faster.
+fn takes_winograd(product: Product, d: &Dims, geo: &Geometry) -> bool {
+    let plain =
+        (d.kh, d.kw) == (3, 3) && geo.stride == (1, 1) && geo.dilation == (1, 1) && geo.groups == 1;
+    plain
+        && match product {
+            Product::Forward => winograd::pays(d.c, d.o, d.oh, d.ow),
+            Product::GradInput => {
+                geo.padding.0 <= 2 && geo.padding.1 <= 2 && winograd::pays(d.o, d.c, d.h, d.w)
+            }
+            Product::GradWeight => false,
+        }
 }
 
 /// Add columns [K, P] back into their image positions [C/groups, H, W] (the adjoint of

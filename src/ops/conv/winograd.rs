@@ -29,7 +29,7 @@ const TILES_PER_TASK: usize = 64;
 pub(super) fn pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
     let area = oh * ow;
     let u_bytes = 16 * c * o * std::mem::size_of::<f32>();
-    c * o >= 16 * (c + o) && area >= 6 * 6 && (u_bytes <= 1 << 20 || area >= 14 * 14)
+    c * o > 0 && c * o >= 16 * (c + o) && area >= 6 * 6 && (u_bytes <= 1 << 20 || area >= 14 * 14)
 }
 
 /// The shapes of one convolution: image [N, C, H, W], padding (rows, columns), O filters,
@@ -78,6 +78,32 @@ pub(super) fn forward(s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
             }
         },
     );
+}
+
+/// `dx` [N, C, H, W], the gradient of conv(x, weight) with respect to x for the output's
+/// gradient `gy` [N, O, OH, OW]; `s` is the forward convolution's shape, its padding at most
+/// 2. That gradient is itself a 3×3 convolution, of `gy` padded by 2 − padding with the
+/// filters [C, O, 3, 3] = weight's, swapped in their first two axes and turned half a turn.
+pub(super) fn input_gradient(s: Shape, gy: &[f32], weight: &[f32], dx: &mut [f32]) {
+    let (oh, ow) = s.out();
+    let mut turned = vec![0.0; weight.len()];
+    for (oi, filters) in weight.chunks_exact(s.c * 9).enumerate() {
+        for (ci, g) in filters.chunks_exact(9).enumerate() {
+            let t = &mut turned[(ci * s.o + oi) * 9..(ci * s.o + oi + 1) * 9];
+            for (k, value) in g.iter().enumerate() {
+                t[8 - k] = *value;
+            }
+        }
+    }
+    let grad = Shape {
+        n: s.n,
+        c: s.o,
+        h: oh,
+        w: ow,
+        o: s.c,
+        pad: (2 - s.pad.0, 2 - s.pad.1),
+    };
+    forward(grad, gy, &turned, dx);
 }
 
 /// U = G g Gᵀ for every filter and channel, stored [C][16][lanes(O)]: the right operands of
@@ -565,5 +591,6 @@ mod tests {
         assert!(!pays(64, 64, 4, 4));
         assert!(!pays(256, 256, 7, 7));
         assert!(!pays(512, 512, 7, 7));
+        assert!(!pays(0, 0, 16, 16));
     }
 }
