@@ -181,16 +181,19 @@ fn weight_gradients_split_their_images() {
     }
 }
 
-/// The image's gradient of a 3×3 convolution with 40 to 64 channels also takes F(2×2, 3×3)
-/// on the CPU, as a convolution of the output's gradient padded by 2 − padding: padding 1
-/// and 0 (the gradient then pads by 2), odd sizes leaving half tiles.
+/// Both gradients of a 3×3 convolution with 40 to 64 channels also take F(2×2, 3×3) on
+/// the CPU: the image's as a convolution of the output's gradient padded by 2 − padding,
+/// the weight's as sums of transformed tiles. Padding 1 and 0 (the image's gradient then
+/// pads by 2), odd sizes leaving half tiles, and a batch of 9 cut into 8 runs of images.
 #[test]
-fn winograd_sized_input_gradients_match_the_definition() {
+fn winograd_sized_gradients_match_the_definition() {
     let cpu = Device::cpu();
-    for (i, &((n, c, h, w, o), padding)) in [((2, 64, 15, 18, 64), 1), ((1, 48, 13, 16, 40), 0)]
-        .iter()
-        .enumerate()
-    {
+    let cases = [
+        ((2, 64, 15, 18, 64), 1),
+        ((1, 48, 13, 16, 40), 0),
+        ((9, 40, 9, 8, 48), 1),
+    ];
+    for (i, &((n, c, h, w, o), padding)) in cases.iter().enumerate() {
         let s = spec(1, padding, 1, 1);
         let seed = 7700 + 10 * i as u64;
         let xv = rounded(&data(n * c * h * w, seed, -1.0, 1.0), DType::F32);
@@ -198,6 +201,7 @@ fn winograd_sized_input_gradients_match_the_definition() {
         let x = tensor(&xv, &[n, c, h, w], DType::F32, &cpu);
         let weight = tensor(&wv, &[o, c, 3, 3], DType::F32, &cpu);
         x.set_requires_grad(true);
+        weight.set_requires_grad(true);
         let y = x.conv2d(&weight, None, &s).unwrap();
         let gv = rounded(&data(y.numel(), seed + 2, -1.0, 1.0), DType::F32);
         let loss = y
@@ -205,22 +209,33 @@ fn winograd_sized_input_gradients_match_the_definition() {
             .unwrap()
             .sum(&[], false)
             .unwrap();
-        let got = values(&grad(&loss, &[&x]).unwrap()[0]);
-        let [(want, _), _] = reference_grads(
+        let got = grad(&loss, &[&x, &weight]).unwrap();
+        let [(dx, _), (dw, _)] = reference_grads(
             &Nd::new(&[n, c, h, w], xv),
             &Nd::new(&[o, c, 3, 3], wv),
             &Nd::new(y.shape(), gv),
             &s,
         );
-        // As for the forward product (above), over O channels of the output's gradient:
-        // γ(O + 11)·O·64 with every |g|, |w| ≤ 1.
-        let gamma = (o + 11) as f64 * U32 / (1.0 - (o + 11) as f64 * U32);
-        let bound = gamma * (o * 64) as f64;
-        for (k, (got, want)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (got - want).abs() <= bound,
-                "{n}x{c}x{h}x{w} -> {o}, padding {padding}: [{k}] {got} vs {want}"
-            );
+        let gamma = |k: usize| k as f64 * U32 / (1.0 - k as f64 * U32);
+        // The image's: as for the forward product (above), over O channels of the output's
+        // gradient, γ(O + 11)·O·64 with every |g|, |w| ≤ 1.
+        // The weight's: depth 2 (Bᵀ d B) + 2 (A g Aᵀ) + 1 (product) + T (the sum over all
+        // T tiles of all images) + 4 (Gᵀ ∂U G), on at most 64 per tile: with |x|, |g| ≤ 1,
+        // |Bᵀ d B| ≤ 4 and |A g Aᵀ| ≤ 4 elementwise, and |Gᵀ|'s rows and |G|'s columns sum
+        // to at most 2.
+        let (oh, ow) = (y.shape()[2], y.shape()[3]);
+        let tiles = n * oh.div_ceil(2) * ow.div_ceil(2);
+        let bounds = [
+            gamma(o + 11) * (o * 64) as f64,
+            gamma(tiles + 9) * (tiles * 64) as f64,
+        ];
+        for (which, (got, want)) in [(&got[0], &dx), (&got[1], &dw)].into_iter().enumerate() {
+            for (k, (got, want)) in values(got).iter().zip(want).enumerate() {
+                assert!(
+                    (got - want).abs() <= bounds[which],
+                    "{n}x{c}x{h}x{w} -> {o}, padding {padding}, gradient {which}: [{k}] {got} vs {want}"
+                );
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The CPU path of the three convolution products: each image's columns gathered once
-//! (im2col) and multiplied by `gemm`, or Winograd's F(2×2, 3×3) for the forward product where
-//! it pays (winograd.rs).
+//! (im2col) and multiplied by `gemm`, or Winograd's F(2×2, 3×3) for 3×3 filters where it
+//! pays (winograd/).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -165,13 +165,21 @@ pub(crate) fn run_cpu(
             o: d.o,
             pad: geo.padding,
         };
-        let weights = dense(inputs[wi].slice::<f32>(), wl);
         let out = out.slice_mut::<f32>();
-        if product == Product::Forward {
-            winograd::forward(shape, &dense(inputs[xi].slice::<f32>(), xl), &weights, out);
-        } else {
-            let gy = dense(inputs[gi].slice::<f32>(), gl.expect("an output gradient"));
-            winograd::input_gradient(shape, &gy, &weights, out);
+        let gradient = || dense(inputs[gi].slice::<f32>(), gl.expect("an output gradient"));
+        match product {
+            Product::Forward => {
+                let x = dense(inputs[xi].slice::<f32>(), xl);
+                winograd::forward(shape, &x, &dense(inputs[wi].slice::<f32>(), wl), out);
+            }
+            Product::GradInput => {
+                let weights = dense(inputs[wi].slice::<f32>(), wl);
+                winograd::input_gradient(shape, &gradient(), &weights, out);
+            }
+            Product::GradWeight => {
+                let x = dense(inputs[xi].slice::<f32>(), xl);
+                winograd::weight_gradient(shape, &x, &gradient(), WEIGHT_PARTS, out);
+            }
         }
         return Ok(());
     }
@@ -236,10 +244,10 @@ pub(crate) fn run_cpu(
     Ok(())
 }
 
-/// Whether the product goes through F(2×2, 3×3) (winograd.rs): the forward product or the
-/// image's gradient (a 3×3 convolution of the output's gradient, padded by 2 − padding),
-/// for 3×3 filters with unit stride and dilation, one group, and sizes where it measured
-/// faster.
+/// Whether the product goes through F(2×2, 3×3) (winograd/): the forward product, the
+/// image's gradient (a 3×3 convolution of the output's gradient, padded by 2 − padding) or
+/// the weight's, for 3×3 filters with unit stride and dilation, one group, and sizes where
+/// it measured faster.
 fn takes_winograd(product: Product, d: &Dims, geo: &Geometry) -> bool {
     let plain =
         (d.kh, d.kw) == (3, 3) && geo.stride == (1, 1) && geo.dilation == (1, 1) && geo.groups == 1;
@@ -249,7 +257,7 @@ fn takes_winograd(product: Product, d: &Dims, geo: &Geometry) -> bool {
             Product::GradInput => {
                 geo.padding.0 <= 2 && geo.padding.1 <= 2 && winograd::pays(d.o, d.c, d.h, d.w)
             }
-            Product::GradWeight => false,
+            Product::GradWeight => winograd::weight_gradient_pays(d.c, d.o, d.oh, d.ow),
         }
 }
 

@@ -1,8 +1,8 @@
 //! 2-D convolution over NCHW images as implicit matrix products: the forward product and
 //! the two gradient products each read the image through its window arithmetic, with no
 //! im2col buffer on the GPU. On the CPU path, each image's columns are gathered once and
-//! the products go to `gemm` (cpu.rs), except the forward product of 3×3 filters at unit stride
-//! with enough channels, which goes through Winograd's F(2×2, 3×3) (winograd.rs).
+//! the products go to `gemm` (cpu.rs), except those of 3×3 filters at unit stride with
+//! enough channels, which go through Winograd's F(2×2, 3×3) (winograd/).
 
 use std::panic::Location;
 

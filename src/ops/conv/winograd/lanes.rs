@@ -1,0 +1,75 @@
+//! Eight f32 lanes for the transforms, and the padding of channels to whole groups of them.
+
+/// Channels and filters are padded to whole groups of eight lanes in the workspace, so that
+/// the transforms run on `F8`s with no remainder; padded channels hold zeros and padded
+/// filters' lanes are never written out.
+pub(super) fn lanes(n: usize) -> usize {
+    n.next_multiple_of(F8::LANES)
+}
+
+/// Eight f32 lanes as a fixed array, which the compiler turns into one AVX or two SSE
+/// vectors: elementwise arithmetic, a load and a store.
+#[derive(Clone, Copy)]
+pub(super) struct F8(pub [f32; 8]);
+
+impl F8 {
+    pub const LANES: usize = 8;
+    pub const ZERO: F8 = F8([0.0; 8]);
+
+    #[inline(always)]
+    pub fn at(src: &[f32], i: usize) -> F8 {
+        let mut lanes = [0.0; 8];
+        lanes.copy_from_slice(&src[i..i + 8]);
+        F8(lanes)
+    }
+
+    /// Exact: G's halves lose nothing.
+    #[inline(always)]
+    pub fn half(mut self) -> F8 {
+        for a in &mut self.0 {
+            *a *= 0.5;
+        }
+        self
+    }
+
+    #[inline(always)]
+    pub fn put(self, dst: &mut [f32], i: usize) {
+        dst[i..i + 8].copy_from_slice(&self.0);
+    }
+}
+
+impl std::ops::Add for F8 {
+    type Output = F8;
+
+    #[inline(always)]
+    fn add(mut self, other: F8) -> F8 {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+        self
+    }
+}
+
+impl std::ops::Sub for F8 {
+    type Output = F8;
+
+    #[inline(always)]
+    fn sub(mut self, other: F8) -> F8 {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a -= b;
+        }
+        self
+    }
+}
+
+impl std::ops::Neg for F8 {
+    type Output = F8;
+
+    #[inline(always)]
+    fn neg(mut self) -> F8 {
+        for a in &mut self.0 {
+            *a = -*a;
+        }
+        self
+    }
+}

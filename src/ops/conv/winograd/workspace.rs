@@ -1,0 +1,212 @@
+//! A task's buffers and the steps of the forward product over one block of tile rows.
+
+use super::super::transpose::transpose;
+use super::lanes::{lanes, F8};
+use super::tiles::{input_tile, output_tile};
+use super::Shape;
+
+/// One task's buffers, kept across its blocks.
+pub(super) struct Workspace {
+    /// The padded image, [row][column][lanes(C)].
+    rows: Vec<f32>,
+    /// Transformed input tiles, [16][tile][lanes(C)], planes `pitch` apart; in the forward
+    /// product later the outputs, [row][column][lanes(O)].
+    pub(super) v: Vec<f32>,
+    /// The 16 products, [16][tile][lanes(O)].
+    m: Vec<f32>,
+}
+
+impl Workspace {
+    pub(super) fn new(s: Shape, rows_per_task: usize) -> Workspace {
+        let (th, tw) = s.tiles();
+        let tiles = rows_per_task * tw;
+        let (c, o) = (lanes(s.c), lanes(s.o));
+        Workspace {
+            rows: vec![0.0; (2 * th + 2) * (2 * tw + 2) * c],
+            v: vec![0.0; (16 * pitch(c * tiles)).max(2 * rows_per_task * 2 * tw * o)],
+            m: vec![0.0; 16 * pitch(o * tiles)],
+        }
+    }
+
+    /// Outputs of tile rows `rows` of one image into `dst` [O, OH, OW]. The transforms are
+    /// compiled for AVX2 where the CPU has it: a tile's 16 values of eight channels then
+    /// fit its 16 vector registers. The operations are the same lane by lane, so the
+    /// results are too.
+    pub(super) fn block(
+        &mut self,
+        s: Shape,
+        u: &[f32],
+        rows: std::ops::Range<usize>,
+        dst: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.block_avx2(s, u, rows, dst) };
+        }
+        self.block_portable(s, u, rows, dst)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block_avx2(
+        &mut self,
+        s: Shape,
+        u: &[f32],
+        rows: std::ops::Range<usize>,
+        dst: &mut [f32],
+    ) {
+        self.block_portable(s, u, rows, dst)
+    }
+
+    #[inline(always)]
+    fn block_portable(
+        &mut self,
+        s: Shape,
+        u: &[f32],
+        rows: std::ops::Range<usize>,
+        dst: &mut [f32],
+    ) {
+        let (_, tw) = s.tiles();
+        let tiles = rows.len() * tw;
+        self.transform_input(s, rows.start, tiles);
+        let (c, o) = (lanes(s.c), lanes(s.o));
+        let (mp, vp) = (pitch(tiles * o), pitch(tiles * c));
+        for xi in 0..16 {
+            let m = &mut self.m[xi * mp..xi * mp + tiles * o];
+            let v = &self.v[xi * vp..xi * vp + tiles * c];
+            product(s, tiles, m, v, &u[xi * o..]);
+        }
+        self.transform_output(s, rows, dst);
+    }
+
+    /// The image [C, H, W] into `rows`, padded and channels innermost, zeros where the
+    /// windows leave the image. Once per image: the blocks' windows overlap by two rows.
+    pub(super) fn gather(&mut self, s: Shape, image: &[f32]) {
+        let (th, tw) = s.tiles();
+        let width = 2 * tw + 2;
+        let padded_rows = 2 * th + 2;
+        let c = lanes(s.c);
+        self.rows[..padded_rows * width * c].fill(0.0);
+        let columns = s.w.min(width - s.pad.1);
+        for r in 0..padded_rows {
+            let Some(y) = r.checked_sub(s.pad.0).filter(|&y| y < s.h) else {
+                continue;
+            };
+            // The row's C × columns block, from [channel][column] to [column][channel].
+            let line = &mut self.rows[(r * width + s.pad.1) * c..];
+            transpose(&image[y * s.w..], s.h * s.w, line, c, (s.c, columns));
+        }
+    }
+
+    /// V = Bᵀ d B for every tile of the block of tile rows from `first` and every channel,
+    /// into `v` [16][tile][lanes(C)], eight channels of one tile at a time in registers.
+    #[inline(always)]
+    pub(super) fn transform_input(&mut self, s: Shape, first: usize, tiles: usize) {
+        let (_, tw) = s.tiles();
+        let width = 2 * tw + 2;
+        let c = lanes(s.c);
+        let vp = pitch(tiles * c);
+        let Workspace { rows, v, .. } = self;
+        for t in 0..tiles {
+            let (ty, tx) = (first + t / tw, t % tw);
+            let window = ((2 * ty) * width + 2 * tx) * c;
+            for k in (0..c).step_by(F8::LANES) {
+                let mut d = [[F8::ZERO; 4]; 4];
+                for (r, row) in d.iter_mut().enumerate() {
+                    for (q, value) in row.iter_mut().enumerate() {
+                        *value = F8::at(rows, window + (r * width + q) * c + k);
+                    }
+                }
+                for (i, row) in input_tile(d).into_iter().enumerate() {
+                    for (j, value) in row.into_iter().enumerate() {
+                        value.put(v, (i * 4 + j) * vp + t * c + k);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Y = Aᵀ M A for every tile and filter, into `dst` [O, OH, OW] through `v`, reused as
+    /// [row][column][lanes(O)], eight filters of one tile at a time in registers.
+    #[inline(always)]
+    fn transform_output(&mut self, s: Shape, rows: std::ops::Range<usize>, dst: &mut [f32]) {
+        let (oh, ow) = s.out();
+        let (_, tw) = s.tiles();
+        let o = lanes(s.o);
+        let tiles = rows.len() * tw;
+        let mp = pitch(tiles * o);
+        let out_rows = (2 * rows.len()).min(oh - 2 * rows.start);
+        let width = 2 * tw;
+        let Workspace { v, m, .. } = self;
+        for t in 0..tiles {
+            let (ty, tx) = (t / tw, t % tw);
+            for k in (0..o).step_by(F8::LANES) {
+                let mut tile = [F8::ZERO; 16];
+                for (xi, value) in tile.iter_mut().enumerate() {
+                    *value = F8::at(m, xi * mp + t * o + k);
+                }
+                for (r, pair) in output_tile(tile).into_iter().enumerate() {
+                    let row = 2 * ty + r;
+                    if row < out_rows {
+                        let at = (row * width + 2 * tx) * o + k;
+                        pair[0].put(v, at);
+                        pair[1].put(v, at + o);
+                    }
+                }
+            }
+        }
+        // To [O, OH, OW].
+        for row in 0..out_rows {
+            let y = 2 * rows.start + row;
+            transpose(
+                &v[row * width * o..],
+                o,
+                &mut dst[y * ow..],
+                oh * ow,
+                (ow, s.o),
+            );
+        }
+    }
+}
+
+/// The distance between the 16 planes of a transform holding `len` elements each: 64 bytes
+/// past a multiple of 4 KiB, so that a tile's 16 elements, one per plane, fall in 16
+/// different sets of the L1 cache. At a multiple of 4 KiB (64 tiles of 32 or 64 channels)
+/// they all fell in one set of 12 ways.
+pub(super) fn pitch(len: usize) -> usize {
+    len.next_multiple_of(1024) + 16
+}
+
+/// m [tiles, O] = v [tiles, C] · u [C, O], row-major, with m's, v's and u's rows lanes(O),
+/// lanes(C) and 16·lanes(O) apart.
+fn product(s: Shape, tiles: usize, m: &mut [f32], v: &[f32], u: &[f32]) {
+    let (c, o) = (s.c, s.o);
+    let (mr, vr) = (lanes(o), lanes(c));
+    assert!(tiles > 0 && m.len() >= (tiles - 1) * mr + o && v.len() >= (tiles - 1) * vr + c);
+    assert!(c > 0 && u.len() >= (c - 1) * 16 * mr + o);
+    // SAFETY: the assertions bound every index gemm forms for these layouts.
+    unsafe {
+        gemm::gemm(
+            tiles,
+            o,
+            c,
+            m.as_mut_ptr(),
+            1,
+            mr as isize,
+            false,
+            v.as_ptr(),
+            1,
+            vr as isize,
+            u.as_ptr(),
+            1,
+            (16 * mr) as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
