@@ -1,4 +1,30 @@
-//! Eight f32 lanes for the transforms, and the padding of channels to whole groups of them.
+//! Eight f32 lanes for the transforms, the padding of channels to whole groups of them, and
+//! the instruction set the transforms are compiled for.
+
+/// What the transforms' loops are compiled for: x86-64's baseline (SSE2) or the like, or
+/// AVX2 where the CPU has it. The operations are the same lane by lane, so the results are
+/// too (tested bit for bit).
+#[derive(Clone, Copy)]
+pub(super) enum Isa {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Detected),
+}
+
+/// Proof that the CPU has AVX2: only `Isa::detect` makes one.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Detected(());
+
+impl Isa {
+    pub(super) fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2(Detected(()));
+        }
+        Isa::Portable
+    }
+}
 
 /// Channels and filters are padded to whole groups of eight lanes in the workspace, so that
 /// the transforms run on `F8`s with no remainder; padded channels hold zeros and padded

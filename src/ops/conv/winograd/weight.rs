@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::super::transpose::transpose;
-use super::lanes::{lanes, F8};
+use super::lanes::{lanes, Isa, F8};
 use super::tiles::{filter_gradient_tile, gradient_tile};
 use super::workspace::{pitch, Workspace};
 use super::{Shape, TILES_PER_TASK};
@@ -15,6 +15,18 @@ use super::{Shape, TILES_PER_TASK};
 /// `dw` [O, C, 3, 3], the gradient of conv(x, weight) with respect to the weight for the
 /// output's gradient `gy` [N, O, OH, OW], over `parts` runs of images.
 pub(in super::super) fn weight_gradient(
+    s: Shape,
+    x: &[f32],
+    gy: &[f32],
+    parts: usize,
+    dw: &mut [f32],
+) {
+    weight_gradient_on(Isa::detect(), s, x, gy, parts, dw)
+}
+
+/// `weight_gradient` with the transforms compiled for `isa`.
+pub(super) fn weight_gradient_on(
+    isa: Isa,
     s: Shape,
     x: &[f32],
     gy: &[f32],
@@ -37,7 +49,7 @@ pub(in super::super) fn weight_gradient(
                     .gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
                 ws.gather_gradient(s, &gy[n * s.o * oh * ow..(n + 1) * s.o * oh * ow]);
                 for first in (0..th).step_by(rows_per_task) {
-                    ws.block(s, first..(first + rows_per_task).min(th), du);
+                    ws.block(isa, s, first..(first + rows_per_task).min(th), du);
                 }
             }
         },
@@ -115,15 +127,15 @@ impl Gradients {
         }
     }
 
-    /// Adds the products of tile rows `rows` of the current image to `du` [16][C][lanes(O)].
-    /// The transforms are compiled for AVX2 where the CPU has it, as in the forward product.
-    fn block(&mut self, s: Shape, rows: std::ops::Range<usize>, du: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.block_avx2(s, rows, du) };
+    /// Adds the products of tile rows `rows` of the current image to `du` [16][C][lanes(O)],
+    /// the transforms compiled for `isa`.
+    fn block(&mut self, isa: Isa, s: Shape, rows: std::ops::Range<usize>, du: &mut [f32]) {
+        match isa {
+            // SAFETY: an `Isa::Avx2` exists only where the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(_) => unsafe { self.block_avx2(s, rows, du) },
+            Isa::Portable => self.block_portable(s, rows, du),
         }
-        self.block_portable(s, rows, du)
     }
 
     #[cfg(target_arch = "x86_64")]

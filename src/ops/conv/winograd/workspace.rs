@@ -1,7 +1,7 @@
 //! A task's buffers and the steps of the forward product over one block of tile rows.
 
 use super::super::transpose::transpose;
-use super::lanes::{lanes, F8};
+use super::lanes::{lanes, Isa, F8};
 use super::tiles::{input_tile, output_tile};
 use super::Shape;
 
@@ -28,23 +28,23 @@ impl Workspace {
         }
     }
 
-    /// Outputs of tile rows `rows` of one image into `dst` [O, OH, OW]. The transforms are
-    /// compiled for AVX2 where the CPU has it: a tile's 16 values of eight channels then
-    /// fit its 16 vector registers. The operations are the same lane by lane, so the
-    /// results are too.
+    /// Outputs of tile rows `rows` of one image into `dst` [O, OH, OW], the transforms
+    /// compiled for `isa`: with AVX2 a tile's 16 values of eight channels fit its 16 vector
+    /// registers.
     pub(super) fn block(
         &mut self,
+        isa: Isa,
         s: Shape,
         u: &[f32],
         rows: std::ops::Range<usize>,
         dst: &mut [f32],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.block_avx2(s, u, rows, dst) };
+        match isa {
+            // SAFETY: an `Isa::Avx2` exists only where the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(_) => unsafe { self.block_avx2(s, u, rows, dst) },
+            Isa::Portable => self.block_portable(s, u, rows, dst),
         }
-        self.block_portable(s, u, rows, dst)
     }
 
     #[cfg(target_arch = "x86_64")]
