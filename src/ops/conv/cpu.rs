@@ -255,7 +255,9 @@ fn takes_winograd(product: Product, d: &Dims, geo: &Geometry) -> bool {
         && match product {
             Product::Forward => winograd::pays(d.c, d.o, d.oh, d.ow),
             Product::GradInput => {
-                geo.padding.0 <= 2 && geo.padding.1 <= 2 && winograd::pays(d.o, d.c, d.h, d.w)
+                geo.padding.0 <= 2
+                    && geo.padding.1 <= 2
+                    && winograd::input_gradient_pays(d.c, d.o, d.h, d.w)
             }
             Product::GradWeight => winograd::weight_gradient_pays(d.c, d.o, d.oh, d.ow),
         }

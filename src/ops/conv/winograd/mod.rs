@@ -27,31 +27,49 @@ pub(super) use weight::weight_gradient;
 /// Tiles a task transforms and multiplies at once, rounded to whole tile rows.
 const TILES_PER_TASK: usize = 64;
 
-/// Whether F(2×2, 3×3) is worth its transforms. Their cost per output grows with C + O and
-/// the products' saving with C·O, so C·O/(C + O) decides; and each image's products pack
-/// all of U (16·C·O values), which is cheap while U stays in the L2 cache but from further
-/// out takes an image of 14×14 or more to repay. Measured on 2 cores against the im2col path
-/// (N = 32, or 8 from 256 channels), 1 thread / 2 threads, same minutes: 32→64 at 16×16
-/// 1.5× / 1.25×; 32→32 at 16×16 1.5× / 1.45×; 24→48 at 16×16 1.35× / 1.35×; 64→64 at 6×6
-/// 1.8× / 1.8×; 128→128 at 8×8 1.35× / 1.3×; 256→256 at 14×14 1.5× / 1.45×; 16→16 at
-/// 32×32 1.0× / 1.0×; 64→64 at 4×4 1.2× / 1.0×; 256→256 at 7×7 0.9× / 0.75×; 512→512 at
-/// 7×7 0.6× / 0.6×.
+/// Whether F(2×2, 3×3) is worth its transforms for the forward product. Their cost per
+/// output grows with C + O and the products' saving with C·O, so C·O/(C + O) decides; and
+/// each block's products pack all
+/// of U (16·C·O values), cheap from the L2 cache, slower from further out, where it takes
+/// images of 14×14 or more (a block of 64 tiles or more; smaller images share blocks) to
+/// repay past 4 MiB. Measured on 2 cores against the im2col path (N = 32, or 8 from 256
+/// channels), 1 thread / 2 threads, same minutes: 32→64 at 16×16 1.5× / 1.25×; 32→32 at
+/// 16×16 1.5× / 1.45×; 24→48 at 16×16 1.35× / 1.35×; 32→32 at 8×8 1.8× / 1.95×; 64→64 at
+/// 4×4 2.2× / 2.3× (N = 8: 1.4× / 1.5×); 64→64 at 6×6 2.4× / 1.7×; 128→128 at 8×8 1.75× /
+/// 1.6×; 256→256 at 7×7 1.25× / 1.0×; 256→256 at 14×14 1.5× / 1.45×; 512→512 at 14×14 1.2× /
+/// 1.2×; 16→16 at 32×32 1.0× / 1.0×; 512→512 at 7×7 0.9× / 0.8×.
 pub(super) fn pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
     let area = oh * ow;
-    c * o > 0 && c * o >= 16 * (c + o) && area >= 6 * 6 && (fits_l2(c, o) || area >= 14 * 14)
+    saves(c, o) && area >= 4 * 4 && (u_bytes(c, o) <= 4 << 20 || area >= 14 * 14)
 }
 
-/// Whether the weight's gradient by F(2×2, 3×3) is worth it: as `pays`, and only while ∂U
+/// Whether the image's gradient of a convolution from C to O channels with images of H×W
+/// is worth F(2×2, 3×3) (a product from O to C channels, with the filters turned first):
+/// from 6×6, and past 1 MiB of U from 14×14. Measured as for `pays`: 32→64 at 16×16 1.95× /
+/// 1.8×; 64→64 at 56×56 2.5× / 2.55×; 32→32 at 8×8 2.5× / 2.2×; 64→64 at 6×6 2.6× / 1.8×;
+/// 256→256 at 14×14 1.4× / 1.1–1.3×; 64→64 at 4×4 1.4× / 0.75×; 256→256 at 7×7 0.8× / 0.6×.
+pub(super) fn input_gradient_pays(c: usize, o: usize, h: usize, w: usize) -> bool {
+    let area = h * w;
+    saves(c, o) && area >= 6 * 6 && (u_bytes(c, o) <= 1 << 20 || area >= 14 * 14)
+}
+
+/// Whether the weight's gradient by F(2×2, 3×3) is worth it: from 6×6, and only while ∂U
 /// (16·C·O values, accumulated block after block) stays in the L2 cache. Measured as for
-/// `pays`: 32→64 at 16×16 1.7× / 1.6×; 64→64 at 56×56 2.6× / 2.4×; 64→64 at 6×6 1.4× /
-/// 1.25×; 128→128 at 8×8 to 28×28 1.6–1.7× / 1.3–1.6×; 256→256 at 14×14 0.4× / 0.1×.
+/// `pays`: 32→64 at 16×16 1.7× / 1.6×; 64→64 at 56×56 2.6× / 2.4×; 32→32 at 8×8 1.8× /
+/// 1.4×; 64→64 at 6×6 1.45× / 1.15×; 128→128 at 8×8 to 28×28 1.6–1.7× / 1.3–1.6×;
+/// 256→256 at 14×14 0.4× / 0.1×.
 pub(super) fn weight_gradient_pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
-    pays(c, o, oh, ow) && fits_l2(c, o)
+    saves(c, o) && oh * ow >= 6 * 6 && u_bytes(c, o) <= 1 << 20
 }
 
-/// Whether U (or ∂U), 16·C·O values, takes at most 1 MiB.
-fn fits_l2(c: usize, o: usize) -> bool {
-    16 * c * o * std::mem::size_of::<f32>() <= 1 << 20
+/// Whether the products' saving outgrows the transforms' cost: C·O/(C + O) ≥ 16.
+fn saves(c: usize, o: usize) -> bool {
+    c * o > 0 && c * o >= 16 * (c + o)
+}
+
+/// The size of U (or ∂U), 16·C·O values.
+fn u_bytes(c: usize, o: usize) -> usize {
+    16 * c * o * std::mem::size_of::<f32>()
 }
 
 /// The shapes of one convolution: image [N, C, H, W], padding (rows, columns), O filters,
@@ -88,17 +106,27 @@ fn forward_on(isa: Isa, s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
     let (oh, ow) = s.out();
     let (th, tw) = s.tiles();
     let rows_per_task = (TILES_PER_TASK / tw).max(1);
+    // Small images go several to a block, so that each packing of U serves as many tiles.
+    let images = if rows_per_task >= th {
+        (TILES_PER_TASK / (th * tw)).clamp(1, s.n.max(1))
+    } else {
+        1
+    };
     let u = transformed_filters(s, weight);
     let plane = s.o * oh * ow;
     if plane == 0 {
         return;
     }
+    let image_len = s.c * s.h * s.w;
     per_thread(
         &mut out[..s.n * plane],
-        plane,
-        || Workspace::new(s, rows_per_task),
-        |ws, n, dst| {
-            ws.gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
+        images * plane,
+        || Workspace::new(s, rows_per_task.min(th), images),
+        |ws, group, dst| {
+            for slot in 0..dst.len() / plane {
+                let n = group * images + slot;
+                ws.gather(s, slot, &x[n * image_len..(n + 1) * image_len]);
+            }
             for first in (0..th).step_by(rows_per_task) {
                 let rows = first..(first + rows_per_task).min(th);
                 ws.block(isa, s, &u, rows, dst);
@@ -283,6 +311,8 @@ mod tests {
             (1, 3, 37, 9, 2, (1, 1)),
             (1, 2, 5, 150, 3, (1, 1)),
             (2, 67, 19, 17, 71, (1, 1)),
+            // Nine tiles an image: blocks of seven images, then one of three.
+            (10, 5, 6, 6, 9, (1, 1)),
         ];
         for (seed, &(n, c, h, w, o, pad)) in shapes.iter().enumerate() {
             let s = Shape { n, c, h, w, o, pad };
@@ -342,16 +372,25 @@ mod tests {
         assert!(pays(24, 48, 16, 16));
         assert!(pays(32, 64, 16, 16));
         assert!(pays(64, 64, 56, 56));
+        assert!(pays(32, 32, 8, 8));
+        assert!(pays(64, 64, 4, 4));
         assert!(pays(64, 64, 6, 6));
         assert!(pays(128, 128, 8, 8));
+        assert!(pays(256, 256, 7, 7));
         assert!(pays(256, 256, 14, 14));
+        assert!(pays(512, 512, 14, 14));
         assert!(!pays(16, 16, 32, 32));
-        assert!(!pays(64, 64, 4, 4));
-        assert!(!pays(256, 256, 7, 7));
+        assert!(!pays(64, 64, 3, 3));
         assert!(!pays(512, 512, 7, 7));
         assert!(!pays(0, 0, 16, 16));
+        assert!(input_gradient_pays(32, 64, 16, 16));
+        assert!(input_gradient_pays(64, 64, 6, 6));
+        assert!(input_gradient_pays(256, 256, 14, 14));
+        assert!(!input_gradient_pays(64, 64, 4, 4));
+        assert!(!input_gradient_pays(256, 256, 7, 7));
         assert!(weight_gradient_pays(32, 64, 16, 16));
         assert!(weight_gradient_pays(128, 128, 8, 8));
+        assert!(!weight_gradient_pays(64, 64, 4, 4));
         assert!(!weight_gradient_pays(256, 256, 14, 14));
     }
 }

@@ -46,7 +46,7 @@ pub(super) fn weight_gradient_on(
         |ws, (part, du)| {
             for n in part * per..((part + 1) * per).min(s.n) {
                 ws.inputs
-                    .gather(s, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
+                    .gather(s, 0, &x[n * s.c * s.h * s.w..(n + 1) * s.c * s.h * s.w]);
                 ws.gather_gradient(s, &gy[n * s.o * oh * ow..(n + 1) * s.o * oh * ow]);
                 for first in (0..th).step_by(rows_per_task) {
                     ws.block(isa, s, first..(first + rows_per_task).min(th), du);
@@ -110,7 +110,7 @@ impl Gradients {
         let (th, tw) = s.tiles();
         let o = lanes(s.o);
         Gradients {
-            inputs: Workspace::new(s, rows_per_task),
+            inputs: Workspace::new(s, rows_per_task, 1),
             rows: vec![0.0; 4 * th * tw * o],
             z: vec![0.0; 16 * pitch(rows_per_task * tw * o)],
         }
@@ -148,7 +148,8 @@ impl Gradients {
     fn block_portable(&mut self, s: Shape, rows: std::ops::Range<usize>, du: &mut [f32]) {
         let (_, tw) = s.tiles();
         let tiles = rows.len() * tw;
-        self.inputs.transform_input(s, rows.start, tiles);
+        self.inputs
+            .transform_input(s, 0, rows.start, tiles..tiles, 0);
         self.transform_gradient(s, rows.start, tiles);
         let (c, o) = (lanes(s.c), lanes(s.o));
         let (vp, zp) = (pitch(tiles * c), pitch(tiles * o));

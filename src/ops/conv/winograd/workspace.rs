@@ -5,9 +5,10 @@ use super::lanes::{lanes, Isa, F8};
 use super::tiles::{input_tile, output_tile};
 use super::Shape;
 
-/// One task's buffers, kept across its blocks.
+/// One task's buffers, kept across its blocks. A block is some tile rows of one image, or
+/// several whole images where one has fewer tiles than a block takes.
 pub(super) struct Workspace {
-    /// The padded image, [row][column][lanes(C)].
+    /// The padded images, [image][row][column][lanes(C)].
     rows: Vec<f32>,
     /// Transformed input tiles, [16][tile][lanes(C)], planes `pitch` apart; in the forward
     /// product later the outputs, [row][column][lanes(O)].
@@ -17,20 +18,20 @@ pub(super) struct Workspace {
 }
 
 impl Workspace {
-    pub(super) fn new(s: Shape, rows_per_task: usize) -> Workspace {
-        let (th, tw) = s.tiles();
-        let tiles = rows_per_task * tw;
+    /// Buffers for blocks of `rows_per_task` tile rows of `images` images.
+    pub(super) fn new(s: Shape, rows_per_task: usize, images: usize) -> Workspace {
+        let tiles = images * rows_per_task * s.tiles().1;
         let (c, o) = (lanes(s.c), lanes(s.o));
         Workspace {
-            rows: vec![0.0; (2 * th + 2) * (2 * tw + 2) * c],
-            v: vec![0.0; (16 * pitch(c * tiles)).max(2 * rows_per_task * 2 * tw * o)],
+            rows: vec![0.0; images * padded_len(s)],
+            v: vec![0.0; (16 * pitch(c * tiles)).max(2 * rows_per_task * 2 * s.tiles().1 * o)],
             m: vec![0.0; 16 * pitch(o * tiles)],
         }
     }
 
-    /// Outputs of tile rows `rows` of one image into `dst` [O, OH, OW], the transforms
-    /// compiled for `isa`: with AVX2 a tile's 16 values of eight channels fit its 16 vector
-    /// registers.
+    /// Outputs of tile rows `rows` of each gathered image into `dst`, their [O, OH, OW]
+    /// planes one after another, the transforms compiled for `isa`: with AVX2 a tile's 16
+    /// values of eight channels fit its 16 vector registers.
     pub(super) fn block(
         &mut self,
         isa: Isa,
@@ -67,9 +68,14 @@ impl Workspace {
         rows: std::ops::Range<usize>,
         dst: &mut [f32],
     ) {
-        let (_, tw) = s.tiles();
-        let tiles = rows.len() * tw;
-        self.transform_input(s, rows.start, tiles);
+        let (oh, ow) = s.out();
+        let plane = s.o * oh * ow;
+        let images = dst.len() / plane;
+        let per_image = rows.len() * s.tiles().1;
+        let tiles = images * per_image;
+        for image in 0..images {
+            self.transform_input(s, image, rows.start, per_image..tiles, image * per_image);
+        }
         let (c, o) = (lanes(s.c), lanes(s.o));
         let (mp, vp) = (pitch(tiles * o), pitch(tiles * c));
         for xi in 0..16 {
@@ -77,38 +83,51 @@ impl Workspace {
             let v = &self.v[xi * vp..xi * vp + tiles * c];
             product(s, tiles, m, v, &u[xi * o..]);
         }
-        self.transform_output(s, rows, dst);
+        for (image, dst) in dst.chunks_exact_mut(plane).enumerate() {
+            self.transform_output(s, rows.clone(), (image * per_image, tiles), dst);
+        }
     }
 
-    /// The image [C, H, W] into `rows`, padded and channels innermost, zeros where the
-    /// windows leave the image. Once per image: the blocks' windows overlap by two rows.
-    pub(super) fn gather(&mut self, s: Shape, image: &[f32]) {
+    /// `image` [C, H, W] into slot `slot` of `rows`, padded and channels innermost, zeros
+    /// where the windows leave the image. Once per image: the blocks' windows overlap by two
+    /// rows.
+    pub(super) fn gather(&mut self, s: Shape, slot: usize, image: &[f32]) {
         let (th, tw) = s.tiles();
         let width = 2 * tw + 2;
         let padded_rows = 2 * th + 2;
         let c = lanes(s.c);
-        self.rows[..padded_rows * width * c].fill(0.0);
+        let rows = &mut self.rows[slot * padded_len(s)..(slot + 1) * padded_len(s)];
+        rows.fill(0.0);
         let columns = s.w.min(width - s.pad.1);
         for r in 0..padded_rows {
             let Some(y) = r.checked_sub(s.pad.0).filter(|&y| y < s.h) else {
                 continue;
             };
             // The row's C × columns block, from [channel][column] to [column][channel].
-            let line = &mut self.rows[(r * width + s.pad.1) * c..];
+            let line = &mut rows[(r * width + s.pad.1) * c..];
             transpose(&image[y * s.w..], s.h * s.w, line, c, (s.c, columns));
         }
     }
 
-    /// V = Bᵀ d B for every tile of the block of tile rows from `first` and every channel,
-    /// into `v` [16][tile][lanes(C)], eight channels of one tile at a time in registers.
+    /// V = Bᵀ d B for every channel of the `count.start` tiles from tile row `first` of the
+    /// image in slot `slot`, into `v` [16][tile][lanes(C)] from tile `offset` on, planes
+    /// sized for `count.end` tiles; eight channels of one tile at a time in registers.
     #[inline(always)]
-    pub(super) fn transform_input(&mut self, s: Shape, first: usize, tiles: usize) {
+    pub(super) fn transform_input(
+        &mut self,
+        s: Shape,
+        slot: usize,
+        first: usize,
+        count: std::ops::Range<usize>,
+        offset: usize,
+    ) {
         let (_, tw) = s.tiles();
         let width = 2 * tw + 2;
         let c = lanes(s.c);
-        let vp = pitch(tiles * c);
+        let vp = pitch(count.end * c);
         let Workspace { rows, v, .. } = self;
-        for t in 0..tiles {
+        let rows = &rows[slot * padded_len(s)..(slot + 1) * padded_len(s)];
+        for t in 0..count.start {
             let (ty, tx) = (first + t / tw, t % tw);
             let window = ((2 * ty) * width + 2 * tx) * c;
             for k in (0..c).step_by(F8::LANES) {
@@ -120,31 +139,38 @@ impl Workspace {
                 }
                 for (i, row) in input_tile(d).into_iter().enumerate() {
                     for (j, value) in row.into_iter().enumerate() {
-                        value.put(v, (i * 4 + j) * vp + t * c + k);
+                        value.put(v, (i * 4 + j) * vp + (offset + t) * c + k);
                     }
                 }
             }
         }
     }
 
-    /// Y = Aᵀ M A for every tile and filter, into `dst` [O, OH, OW] through `v`, reused as
-    /// [row][column][lanes(O)], eight filters of one tile at a time in registers.
+    /// Y = Aᵀ M A for every filter of one image's tiles in tile rows `rows`, from tile
+    /// `offset` of `m`, whose planes are sized for `tiles` tiles, into `dst` [O, OH, OW]
+    /// through `v`, reused as [row][column][lanes(O)]; eight filters of one tile at a time
+    /// in registers.
     #[inline(always)]
-    fn transform_output(&mut self, s: Shape, rows: std::ops::Range<usize>, dst: &mut [f32]) {
+    fn transform_output(
+        &mut self,
+        s: Shape,
+        rows: std::ops::Range<usize>,
+        (offset, tiles): (usize, usize),
+        dst: &mut [f32],
+    ) {
         let (oh, ow) = s.out();
         let (_, tw) = s.tiles();
         let o = lanes(s.o);
-        let tiles = rows.len() * tw;
         let mp = pitch(tiles * o);
         let out_rows = (2 * rows.len()).min(oh - 2 * rows.start);
         let width = 2 * tw;
         let Workspace { v, m, .. } = self;
-        for t in 0..tiles {
+        for t in 0..rows.len() * tw {
             let (ty, tx) = (t / tw, t % tw);
             for k in (0..o).step_by(F8::LANES) {
                 let mut tile = [F8::ZERO; 16];
                 for (xi, value) in tile.iter_mut().enumerate() {
-                    *value = F8::at(m, xi * mp + t * o + k);
+                    *value = F8::at(m, xi * mp + (offset + t) * o + k);
                 }
                 for (r, pair) in output_tile(tile).into_iter().enumerate() {
                     let row = 2 * ty + r;
@@ -168,6 +194,12 @@ impl Workspace {
             );
         }
     }
+}
+
+/// The length of one padded image in `rows`.
+fn padded_len(s: Shape) -> usize {
+    let (th, tw) = s.tiles();
+    (2 * th + 2) * (2 * tw + 2) * lanes(s.c)
 }
 
 /// The distance between the 16 planes of a transform holding `len` elements each: 64 bytes
