@@ -268,9 +268,17 @@ fn takes_winograd(product: Product, d: &Dims, geo: &Geometry) -> bool {
 fn scatter<T: Element>(col: &[T], out: &mut [T], d: &Dims, geo: &Geometry) {
     window_rows(d, geo, |c, y, first_x, run, at| {
         let line = (c * d.h + y) * d.w + first_x;
-        for (k, ox) in run.enumerate() {
-            let to = line + k * geo.stride.1;
-            out[to] = T::from_f64(out[to].to_f64() + col[at + ox].to_f64());
+        let from = &col[at + run.start..at + run.end];
+        let add = |to: &mut T, v: &T| *to = T::from_f64(to.to_f64() + v.to_f64());
+        if geo.stride.1 == 1 {
+            // A plain run, which the compiler vectorizes.
+            out[line..line + from.len()]
+                .iter_mut()
+                .zip(from)
+                .for_each(|(to, v)| add(to, v));
+        } else {
+            let to = out[line..].iter_mut().step_by(geo.stride.1);
+            to.zip(from).for_each(|(to, v)| add(to, v));
         }
     });
 }

@@ -99,3 +99,34 @@ impl std::ops::Neg for F8 {
         self
     }
 }
+
+/// f32s from a 64-byte boundary (a cache line): the transforms' buffers and the operands
+/// `gemm` reads, whose speed depended on where the allocator happened to start them. A
+/// zeroed `Vec` a line longer, so that pages never written are never touched either.
+pub(super) struct Aligned {
+    data: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    pub(super) fn zeros(len: usize) -> Aligned {
+        let data = vec![0.0; len + 15];
+        let start = data.as_ptr().align_offset(64).min(15);
+        Aligned { data, start, len }
+    }
+}
+
+impl std::ops::Deref for Aligned {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        &self.data[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.data[self.start..self.start + self.len]
+    }
+}

@@ -17,7 +17,7 @@ mod weight;
 mod workspace;
 
 use super::runs::per_thread;
-use lanes::{lanes, Isa, F8};
+use lanes::{lanes, Aligned, Isa, F8};
 use rayon::prelude::*;
 use tiles::filter_tile;
 use workspace::Workspace;
@@ -164,9 +164,9 @@ pub(super) fn input_gradient(s: Shape, gy: &[f32], weight: &[f32], dx: &mut [f32
 /// U = G g Gᵀ for every filter and channel, stored [C][16][lanes(O)]: the right operands of
 /// the 16 products, with rows 16·lanes(O) apart. Channels in parallel, eight filters at a
 /// time.
-fn transformed_filters(s: Shape, weight: &[f32]) -> Vec<f32> {
+fn transformed_filters(s: Shape, weight: &[f32]) -> Aligned {
     let o = lanes(s.o);
-    let mut u = vec![0.0; s.c * 16 * o];
+    let mut u = Aligned::zeros(s.c * 16 * o);
     u.par_chunks_mut(16 * o).enumerate().for_each(|(ci, u)| {
         for k in (0..s.o).step_by(F8::LANES) {
             let mut g = [[F8::ZERO; 3]; 3];

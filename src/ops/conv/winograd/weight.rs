@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::super::transpose::transpose;
-use super::lanes::{lanes, Isa, F8};
+use super::lanes::{lanes, Aligned, Isa, F8};
 use super::tiles::{filter_gradient_tile, gradient_tile};
 use super::workspace::{pitch, Workspace};
 use super::{Shape, TILES_PER_TASK};
@@ -100,9 +100,9 @@ struct Gradients {
     inputs: Workspace,
     /// One image's output gradient, [2·tile rows][2·tiles per row][lanes(O)]: zeros past
     /// its edges (in half tiles) and in the padding lanes, written once.
-    rows: Vec<f32>,
+    rows: Aligned,
     /// Transformed output gradients, [16][tile][lanes(O)], planes `pitch` apart.
-    z: Vec<f32>,
+    z: Aligned,
 }
 
 impl Gradients {
@@ -111,8 +111,8 @@ impl Gradients {
         let o = lanes(s.o);
         Gradients {
             inputs: Workspace::new(s, rows_per_task, 1),
-            rows: vec![0.0; 4 * th * tw * o],
-            z: vec![0.0; 16 * pitch(rows_per_task * tw * o)],
+            rows: Aligned::zeros(4 * th * tw * o),
+            z: Aligned::zeros(16 * pitch(rows_per_task * tw * o)),
         }
     }
 

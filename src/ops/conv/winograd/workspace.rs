@@ -1,7 +1,7 @@
 //! A task's buffers and the steps of the forward product over one block of tile rows.
 
 use super::super::transpose::transpose;
-use super::lanes::{lanes, Isa, F8};
+use super::lanes::{lanes, Aligned, Isa, F8};
 use super::tiles::{input_tile, output_tile};
 use super::Shape;
 
@@ -9,12 +9,12 @@ use super::Shape;
 /// several whole images where one has fewer tiles than a block takes.
 pub(super) struct Workspace {
     /// The padded images, [image][row][column][lanes(C)].
-    rows: Vec<f32>,
+    rows: Aligned,
     /// Transformed input tiles, [16][tile][lanes(C)], planes `pitch` apart; in the forward
     /// product later the outputs, [row][column][lanes(O)].
-    pub(super) v: Vec<f32>,
+    pub(super) v: Aligned,
     /// The 16 products, [16][tile][lanes(O)].
-    m: Vec<f32>,
+    m: Aligned,
 }
 
 impl Workspace {
@@ -23,9 +23,9 @@ impl Workspace {
         let tiles = images * rows_per_task * s.tiles().1;
         let (c, o) = (lanes(s.c), lanes(s.o));
         Workspace {
-            rows: vec![0.0; images * padded_len(s)],
-            v: vec![0.0; (16 * pitch(c * tiles)).max(2 * rows_per_task * 2 * s.tiles().1 * o)],
-            m: vec![0.0; 16 * pitch(o * tiles)],
+            rows: Aligned::zeros(images * padded_len(s)),
+            v: Aligned::zeros((16 * pitch(c * tiles)).max(2 * rows_per_task * 2 * s.tiles().1 * o)),
+            m: Aligned::zeros(16 * pitch(o * tiles)),
         }
     }
 
