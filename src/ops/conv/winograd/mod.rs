@@ -1,15 +1,16 @@
 //! The CPU products of 3×3 convolutions with unit stride and dilation by Winograd's
 //! F(2×2, 3×3): the forward product, the image's gradient (the same product on the output's
-//! gradient) and the weight's gradient (weight.rs). Each 2×2 block of outputs (a tile) comes from a 4×4 window of the image as
+//! gradient) and the weight's gradient (weight.rs). Each 2×2 block of outputs (a tile)
+//! comes from a 4×4 window of the image as
 //! Y = Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A, so the channel sums are 16 matrix products of
 //! [tiles, C]·[C, O] with 4 multiply-adds per output instead of 9. The transforms add and
 //! subtract only (G's halves are exact), which keeps the error close to the direct sum's:
 //! the tests below and in tests/conv.rs state the bounds.
 //!
-//! Images are transformed a block of tile rows at a time with channels innermost (rows
-//! transposed to [column, channel] first) and padded to groups of eight: each transform
-//! holds one tile's 16 values of eight channels or filters in registers, and the block's
-//! buffers stay in cache.
+//! Images are transformed a block of tiles at a time (tile rows of one image, or several
+//! small images whole) with channels innermost (rows transposed to [column, channel] first)
+//! and padded to groups of eight: each transform holds one tile's 16 values of eight
+//! channels or filters in registers, and the block's buffers stay in cache.
 
 mod lanes;
 mod tiles;
@@ -24,7 +25,8 @@ use workspace::Workspace;
 
 pub(super) use weight::weight_gradient;
 
-/// Tiles a task transforms and multiplies at once, rounded to whole tile rows.
+/// Tiles a block transforms and multiplies at once, rounded down to whole tile rows of one
+/// image, or to whole images where one has fewer.
 const TILES_PER_TASK: usize = 64;
 
 /// Whether F(2×2, 3×3) is worth its transforms for the forward product. Their cost per
@@ -105,6 +107,10 @@ pub(super) fn forward(s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
 fn forward_on(isa: Isa, s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
     let (oh, ow) = s.out();
     let (th, tw) = s.tiles();
+    let plane = s.o * oh * ow;
+    if plane == 0 {
+        return;
+    }
     let rows_per_task = (TILES_PER_TASK / tw).max(1);
     // Small images go several to a block, so that each packing of U serves as many tiles.
     let images = if rows_per_task >= th {
@@ -113,10 +119,6 @@ fn forward_on(isa: Isa, s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
         1
     };
     let u = transformed_filters(s, weight);
-    let plane = s.o * oh * ow;
-    if plane == 0 {
-        return;
-    }
     let image_len = s.c * s.h * s.w;
     per_thread(
         &mut out[..s.n * plane],
