@@ -1,4 +1,4 @@
-//! A task's buffers and the steps of the forward product over one block of tile rows.
+//! A task's buffers and the steps of the forward product over one block of tiles.
 
 use super::super::transpose::transpose;
 use super::lanes::{lanes, Aligned, Isa, F8};
