@@ -233,7 +233,7 @@ fn winograd_sized_gradients_match_the_definition() {
             for (k, (got, want)) in values(got).iter().zip(want).enumerate() {
                 assert!(
                     (got - want).abs() <= bounds[which],
-                    "{n}x{c}x{h}x{w} -> {o}, padding {padding}, gradient {which}: [{k}] {got} vs {want}"
+                    "{n}x{c}x{h}x{w} -> {o}, pad {padding}, gradient {which}: [{k}] {got} vs {want}"
                 );
             }
         }
