@@ -42,7 +42,7 @@ pub(super) fn weight_gradient_on(
     let size = 16 * c * o;
     let mut partial = vec![0.0; parts * size];
     partial.par_chunks_mut(size).enumerate().for_each_init(
-        || Gradients::new(s, rows_per_task),
+        || Gradients::new(s, rows_per_task.min(th)),
         |ws, (part, du)| {
             for n in part * per..((part + 1) * per).min(s.n) {
                 ws.inputs
