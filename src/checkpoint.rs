@@ -12,9 +12,9 @@ use safetensors::{Dtype, SafeTensors, View};
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::graph::Tensor;
 use crate::nn::Module;
 use crate::optim::Optimizer;
-use crate::tensor::Tensor;
 
 /// Tensors with their names, sorted by name.
 pub type NamedTensors = Vec<(String, Tensor)>;
@@ -102,7 +102,7 @@ pub fn save(
     metadata: HashMap<String, String>,
 ) -> Result<()> {
     let all: Vec<&Tensor> = tensors.iter().map(|(_, t)| t).collect();
-    crate::realize(&all)?;
+    crate::realize::realize(&all)?;
     let hosts: Vec<(String, Host)> = tensors
         .iter()
         .map(|(n, t)| Ok((n.clone(), host(t)?)))

@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use crate::backend::cpu::{with_dtype, CpuData};
-use crate::backend::gpu::{self, GpuContext};
+use crate::backend::gpu;
+use crate::backend::gpu::GpuContext;
 use crate::backend::Buffer;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::storage::{with_dtype, CpuData};
 
 /// Shared constant buffers of the CPU path, by dtype and value bits.
 type ConstantCache = HashMap<(DType, u64), Arc<CpuData>>;
@@ -134,7 +135,8 @@ impl Device {
     /// The most buffers one fused kernel binds here: what the shaders provide, or fewer
     /// where the device allows fewer storage buffers per shader stage.
     pub(crate) fn fused_bindings(&self) -> usize {
-        let shaders = crate::ops::fused::MAX_INPUTS + crate::ops::fused::MAX_OUTPUTS;
+        let shaders = crate::ops::elementwise::fused::MAX_INPUTS
+            + crate::ops::elementwise::fused::MAX_OUTPUTS;
         match self {
             Device::Cpu => shaders,
             Device::Gpu(ctx) => {

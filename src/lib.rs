@@ -15,11 +15,43 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Architecture
+//!
+//! The crate is built in layers, listed here bottom first, in the order a reader learns the
+//! engine in. A file imports only from its own layer and the layers above it in this list;
+//! `tests/layers.rs` reads the list and holds every file under `src/` to it. A path ending
+//! in `/` is a folder. Each op family is a folder under `ops/` whose `mod.rs` is the
+//! family's tensor API and whose other files are its kernels, so `ops/*/mod.rs` stands
+//! higher than the rest of `ops/`.
+//!
+//! 1. leaf types: `dtype.rs` `shape.rs` `error.rs` `stats.rs` `counter_rng.rs` `autotune.rs`
+//!    (element types, layouts, errors, counters, seeded random streams, tuning choices)
+//! 2. storage: `storage/` (CPU buffers and their recycling, the kernels' arithmetic,
+//!    strided loops)
+//! 3. op kernels: `ops/` (the primitives, each family's CPU kernel and GPU dispatch
+//!    description, and the routing of a step to them)
+//! 4. plan: `plan/` (topological order, fusion, buffer slots, the plan cache's key)
+//! 5. backends: `backend/` (the CPU and wgpu executors of plans)
+//! 6. device: `device.rs` `info.rs` `shaders.rs` (choosing and describing devices, the
+//!    rendered shaders)
+//! 7. graph: `graph/` (nodes, the Tensor handle that is the graph's edge, the no-grad flag)
+//! 8. realize: `realize.rs` (the driver: a pending graph to a plan, run on its device)
+//! 9. tensor API and gradient rules: `tensor.rs` `ops/*/mod.rs` (creating and reading
+//!    tensors, every op's method, shape rule and gradient)
+//! 10. autodiff: `autodiff/` (reverse mode over the lazy graph)
+//! 11. nn: `nn/` (modules, layers, losses, initialization)
+//! 12. optim: `optim/` (optimizers and schedules)
+//! 13. data: `data/` (data sets and batches)
+//! 14. checkpoints: `checkpoint.rs` (safetensors files of modules and optimizers)
+//! 15. models: `models/` (one file per model family)
+//! 16. cli: `cli/` `main.rs` (the lepton binary and its commands)
 
 mod autodiff;
 pub mod autotune;
 mod backend;
 pub mod checkpoint;
+mod counter_rng;
 pub mod data;
 mod device;
 mod dtype;
@@ -31,33 +63,19 @@ pub mod nn;
 mod ops;
 pub mod optim;
 mod plan;
-mod random;
+mod realize;
 pub mod shaders;
 mod shape;
 mod stats;
+mod storage;
 mod tensor;
 
-pub use autodiff::{grad, no_grad};
+pub use autodiff::grad;
 pub use backend::gpu::GpuContext;
 pub use device::Device;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
+pub use graph::{no_grad, Tensor};
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};
+pub use realize::realize;
 pub use stats::{stats, Stats};
-pub use tensor::Tensor;
-
-/// Realize several tensors together: shared work runs once, and each device's part runs as
-/// one plan with one submission.
-pub fn realize(tensors: &[&Tensor]) -> Result<()> {
-    let mut groups: Vec<(Device, Vec<std::sync::Arc<graph::Node>>)> = Vec::new();
-    for t in tensors {
-        match groups.iter_mut().find(|(d, _)| d == t.device()) {
-            Some((_, nodes)) => nodes.push(t.node.clone()),
-            None => groups.push((t.device().clone(), vec![t.node.clone()])),
-        }
-    }
-    for (device, nodes) in groups {
-        plan::realize::realize_all(&device, &nodes)?;
-    }
-    Ok(())
-}

@@ -3,8 +3,9 @@
 
 use crate::backend::gpu::shaders::{file_name, render};
 use crate::dtype::DType;
-use crate::ops::elementwise::variant;
-use crate::ops::{BinaryOp, ShaderFile, ShaderVariant, UnaryOp};
+use crate::ops::dispatch::{ShaderFile, ShaderVariant};
+use crate::ops::elementwise::gpu::variant;
+use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
 
 /// One rendered shader: a label naming file, entry point and types, the entry point, and
 /// the WGSL source.
@@ -125,16 +126,16 @@ fn all_variants() -> Vec<ShaderVariant> {
             }
         }
         for product in [
-            crate::ops::conv::Product::Forward,
-            crate::ops::conv::Product::GradInput,
-            crate::ops::conv::Product::GradWeight,
+            crate::ops::conv::geometry::Product::Forward,
+            crate::ops::conv::geometry::Product::GradInput,
+            crate::ops::conv::geometry::Product::GradWeight,
         ] {
             for (blocks, quads, unit) in [
                 ((1, 1), false, false),
                 ((2, 4), true, true),
                 ((4, 4), true, false),
             ] {
-                out.push(crate::ops::conv::variant(
+                out.push(crate::ops::conv::gpu::variant(
                     product,
                     (t, t),
                     blocks,
@@ -144,17 +145,17 @@ fn all_variants() -> Vec<ShaderVariant> {
             }
         }
         for kind in [
-            crate::ops::pool::PoolKind::Max,
-            crate::ops::pool::PoolKind::Average,
+            crate::ops::pool::window::PoolKind::Max,
+            crate::ops::pool::window::PoolKind::Average,
         ] {
             for backward in [false, true] {
-                let window = crate::ops::pool::Window {
+                let window = crate::ops::pool::window::Window {
                     kernel: (3, 2),
                     stride: (2, 1),
                     padding: (1, 0),
                     dilation: (1, 2),
                 };
-                out.push(crate::ops::pool::variant(
+                out.push(crate::ops::pool::gpu::variant(
                     kind,
                     backward,
                     (t, t),
@@ -169,7 +170,12 @@ fn all_variants() -> Vec<ShaderVariant> {
         for kernel in crate::autotune::MatmulKernel::ALL {
             for layouts in [(false, false), (false, true), (true, false), (true, true)] {
                 for quads in [false, true] {
-                    out.push(crate::ops::matmul::variant(kernel, (t, t), layouts, quads));
+                    out.push(crate::ops::matmul::gpu::variant(
+                        kernel,
+                        (t, t),
+                        layouts,
+                        quads,
+                    ));
                 }
             }
         }
@@ -187,9 +193,9 @@ fn all_variants() -> Vec<ShaderVariant> {
     // Fused kernels are generated per expression; one that uses every op stands for them.
     for t in [DType::F32, DType::F16] {
         for vectors in [false, true] {
-            out.push(crate::ops::fused::shader(
-                &crate::ops::fused::every_op(),
-                crate::ops::fused::MAX_INPUTS,
+            out.push(crate::ops::elementwise::fused::shader(
+                &crate::ops::elementwise::fused::every_op(),
+                crate::ops::elementwise::fused::MAX_INPUTS,
                 vectors,
                 t,
                 t,

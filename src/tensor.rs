@@ -1,65 +1,19 @@
-//! `Tensor`: a lazy handle to a node of the graph, seen through a layout.
+//! Creating tensors from data and reading them back: what starts and ends a computation.
+//! Reading runs whatever is pending (see [`crate::realize`]).
 
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::backend::cpu::CpuData;
+use crate::counter_rng;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::graph::{Node, State};
-use crate::ops::Op;
-use crate::plan::realize;
+use crate::graph::{Node, State, Tensor};
+use crate::realize;
 use crate::shape::{check_rank, numel, Layout};
-
-/// An n-dimensional array on a device. Ops only record; `to_vec`, `item` or `realize` run
-/// what is pending. Cloning is cheap (a handle).
-#[derive(Clone)]
-pub struct Tensor {
-    pub(crate) node: Arc<Node>,
-    pub(crate) layout: Layout,
-    /// Gradients do not flow back through this handle (see [`Tensor::detach`]).
-    pub(crate) detached: bool,
-}
-
-impl std::fmt::Debug for Tensor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Tensor({:?}, {}, {})",
-            self.shape(),
-            self.dtype(),
-            self.device()
-        )
-    }
-}
+use crate::storage::{with_dtype, CpuData};
 
 impl Tensor {
-    pub fn shape(&self) -> &[usize] {
-        &self.layout.shape
-    }
-
-    pub fn rank(&self) -> usize {
-        self.layout.rank()
-    }
-
-    pub fn numel(&self) -> usize {
-        self.layout.numel()
-    }
-
-    pub fn dtype(&self) -> DType {
-        self.node.dtype
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.node.device
-    }
-
-    /// Strides (in elements) of this view of its buffer.
-    pub fn strides(&self) -> &[usize] {
-        &self.layout.strides
-    }
-
     /// A tensor from `data` laid out row-major in `shape`.
     #[track_caller]
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize], device: &Device) -> Result<Tensor> {
@@ -85,25 +39,6 @@ impl Tensor {
         Ok(Tensor {
             node,
             layout: Layout::contiguous(shape),
-            detached: false,
-        })
-    }
-
-    /// A 0-dimensional constant for use inside expressions: its buffer is created once per
-    /// device, dtype and value, so it costs no kernel launch.
-    #[track_caller]
-    pub(crate) fn constant(value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
-        device.check_dtype("constant", dtype)?;
-        let node = Node::new(
-            State::Realized(device.constant(dtype, value)?),
-            Vec::new(),
-            dtype,
-            device.clone(),
-            false,
-        );
-        Ok(Tensor {
-            node,
-            layout: Layout::contiguous(&[]),
             detached: false,
         })
     }
@@ -150,7 +85,7 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let values =
-            (0..numel(shape) as u64).map(|i| low + (high - low) * crate::random::uniform(seed, i));
+            (0..numel(shape) as u64).map(|i| low + (high - low) * counter_rng::uniform(seed, i));
         Tensor::from_f64s(values, shape, dtype, device)
     }
 
@@ -164,7 +99,7 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
-        let values = (0..numel(shape) as u64).map(|i| mean + std * crate::random::normal(seed, i));
+        let values = (0..numel(shape) as u64).map(|i| mean + std * counter_rng::normal(seed, i));
         Tensor::from_f64s(values, shape, dtype, device)
     }
 
@@ -175,7 +110,7 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
-        crate::backend::cpu::with_dtype!(dtype, T => {
+        with_dtype!(dtype, T => {
             Tensor::from_vec(values.map(T::from_f64).collect::<Vec<T>>(), shape, device)
         })
     }
@@ -220,84 +155,6 @@ impl Tensor {
 
     /// Run what this tensor depends on, keeping the result on the device.
     pub fn realize(&self) -> Result<()> {
-        crate::realize(&[self])
-    }
-
-    /// Record `op` over `inputs`. Inside [`crate::no_grad`] the inputs are recorded detached,
-    /// so no gradient flows back through the new node.
-    pub(crate) fn from_op(
-        op: Op,
-        mut inputs: Vec<Tensor>,
-        shape: Vec<usize>,
-        dtype: DType,
-        device: Device,
-    ) -> Tensor {
-        if !crate::autodiff::grad_enabled() {
-            inputs.iter_mut().for_each(|t| t.detached = true);
-        }
-        let requires_grad = inputs.iter().any(|t| !t.detached && t.node.requires_grad());
-        let layout = Layout::contiguous(&shape);
-        Tensor {
-            node: Node::new(
-                State::Pending { op, inputs },
-                shape,
-                dtype,
-                device,
-                requires_grad,
-            ),
-            layout,
-            detached: false,
-        }
-    }
-
-    /// The whole dense output of `node`.
-    pub(crate) fn of_node(node: Arc<Node>) -> Tensor {
-        let layout = Layout::contiguous(&node.shape);
-        Tensor {
-            node,
-            layout,
-            detached: false,
-        }
-    }
-
-    pub(crate) fn view(&self, layout: Layout) -> Tensor {
-        Tensor {
-            node: self.node.clone(),
-            layout,
-            detached: self.detached,
-        }
-    }
-
-    /// The same values, with gradients stopped: nothing computed from the result passes
-    /// gradients back into this tensor's history.
-    pub fn detach(&self) -> Tensor {
-        Tensor {
-            detached: true,
-            ..self.clone()
-        }
-    }
-
-    /// Whether gradients flow into this tensor.
-    pub fn requires_grad(&self) -> bool {
-        !self.detached && self.node.requires_grad()
-    }
-
-    /// Mark this tensor as one to take gradients with respect to (a parameter). Ops recorded
-    /// afterwards from it require gradients; ops recorded before are unaffected.
-    pub fn set_requires_grad(&self, on: bool) {
-        self.node.set_grad_leaf(on);
-    }
-
-    #[track_caller]
-    pub(crate) fn same_device(&self, op: &'static str, other: &Tensor) -> Result<Device> {
-        if self.device() != other.device() {
-            return Err(Error::DeviceMismatch {
-                op,
-                lhs: self.device().to_string(),
-                rhs: other.device().to_string(),
-                location: Location::caller(),
-            });
-        }
-        Ok(self.device().clone())
+        realize::realize(&[self])
     }
 }

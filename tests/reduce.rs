@@ -80,7 +80,7 @@ fn depth(count: usize, op: ReduceOp) -> usize {
     rows.max(columns)
 }
 
-/// Elements one task of a row reduction folds (src/ops/fold.rs).
+/// Elements one task of a row reduction folds (src/ops/reduce/gpu.rs).
 const CHUNK: usize = 16384;
 
 /// Roundings deep of one pass over rows of `task` elements (see `depth`).

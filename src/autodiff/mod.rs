@@ -7,38 +7,15 @@
 //! gradient back onto its node: sum over broadcast (stride-0) axes, then place the values
 //! at the view's positions in a zero tensor.
 
-use std::cell::Cell;
+mod rules;
+
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::graph::{Node, State};
+use crate::graph::{no_grad, Node, State, Tensor};
 use crate::shape::{numel, Layout};
-use crate::tensor::Tensor;
-
-thread_local! {
-    static NO_GRAD_DEPTH: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Whether ops recorded now on this thread carry gradients.
-pub(crate) fn grad_enabled() -> bool {
-    NO_GRAD_DEPTH.with(|d| d.get() == 0)
-}
-
-/// Run `f` with gradient tracking off on this thread: ops it records pass no gradients back
-/// (optimizer updates, evaluation). Nests.
-pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore;
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            NO_GRAD_DEPTH.with(|d| d.set(d.get() - 1));
-        }
-    }
-    NO_GRAD_DEPTH.with(|d| d.set(d.get() + 1));
-    let _restore = Restore;
-    f()
-}
 
 /// Gradients of the one-element `loss` with respect to each of `wrt`, as lazy tensors of
 /// their shapes (zeros for one the loss does not depend on). Nothing runs until they are
@@ -134,7 +111,7 @@ fn backward(
             State::Realized(_) => continue,
         };
         let y = Tensor::of_node(node.clone());
-        let input_grads = crate::ops::backward(&op, &inputs, &y, &g)?;
+        let input_grads = rules::backward(&op, &inputs, &y, &g)?;
         for (input, input_grad) in inputs.iter().zip(input_grads) {
             let Some(gi) = input_grad else { continue };
             if input.detached || !input.node.requires_grad() {

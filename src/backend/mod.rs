@@ -5,15 +5,17 @@ pub mod gpu;
 
 use std::sync::Arc;
 
+use crate::storage::CpuData;
+
 /// A node's dense storage on its device.
 #[derive(Clone)]
 pub(crate) enum Buffer {
-    Cpu(Arc<cpu::CpuData>),
+    Cpu(Arc<CpuData>),
     Gpu(Arc<gpu::GpuBuffer>),
 }
 
 impl Buffer {
-    pub fn expect_cpu(&self) -> Arc<cpu::CpuData> {
+    pub fn expect_cpu(&self) -> Arc<CpuData> {
         match self {
             Buffer::Cpu(d) => d.clone(),
             Buffer::Gpu(_) => unreachable!("ops check that all inputs share one device"),

@@ -5,7 +5,7 @@ use std::sync::Once;
 
 use plotters::prelude::*;
 
-use super::train::EpochRecord;
+use crate::cli::train::EpochRecord;
 
 fn register_font() {
     static ONCE: Once = Once::new();

@@ -12,7 +12,7 @@ use lepton::checkpoint::{load_training, save_training};
 use lepton::models::{self, Evaluation, Prepared, Settings, Task};
 use lepton::Device;
 
-use super::plot;
+use crate::cli::plot;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Family {

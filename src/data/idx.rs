@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::Dataset;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 
 fn bad(path: &Path, message: impl Into<String>) -> Error {

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::graph::Tensor;
 
 /// Rows of features with one target each (a class index, stored as a float, or a value).
 #[derive(Clone, Debug)]
@@ -221,7 +221,7 @@ impl Dataset {
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        let j = (crate::random::uniform(seed, i as u64) * (i + 1) as f64) as usize;
+        let j = (crate::counter_rng::uniform(seed, i as u64) * (i + 1) as f64) as usize;
         order.swap(i, j.min(i));
     }
     order

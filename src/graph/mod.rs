@@ -1,14 +1,19 @@
 //! The lazy graph: a tensor is a handle to a node; a node is either pending (an op over
 //! input tensors) or realized (a buffer). Nodes always own a dense buffer of their shape.
 
+mod no_grad;
+mod tensor;
+
+pub use no_grad::no_grad;
+pub use tensor::Tensor;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::Buffer;
 use crate::device::Device;
 use crate::dtype::DType;
-use crate::ops::Op;
-use crate::tensor::Tensor;
+use crate::ops::op::Op;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 

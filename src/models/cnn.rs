@@ -2,15 +2,15 @@
 //! ReLU and 2×2 max pooling, then a linear classifier. Parameter names follow PyTorch's
 //! `nn.Sequential` (`layers.0.weight`).
 
-use super::{Prepared, Settings};
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
+use crate::graph::Tensor;
+use crate::models::{Prepared, Settings};
 use crate::nn::{
     prefixed, Activation, Conv2d, Conv2dSpec, Flatten, Linear, Module, Parameter, Pool2d,
     Sequential,
 };
-use crate::tensor::Tensor;
 
 pub const DEFAULTS: Settings = Settings {
     epochs: 30,

@@ -1,11 +1,11 @@
 //! Linear regression: the diabetes set (standardized features, raw target), or the classic
 //! toy problem y = 2x; and the closed-form least-squares solution it is measured against.
 
-use super::{Prepared, Settings, Task};
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::models::{Prepared, Settings, Task};
 use crate::nn::{Linear, Module};
 use crate::optim::{Adam, Optimizer, Schedule, Sgd};
 

@@ -5,13 +5,13 @@ pub mod cnn;
 pub mod linreg;
 pub mod mlp;
 
-use crate::autodiff::no_grad;
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::Result;
+use crate::graph::no_grad;
+use crate::graph::Tensor;
 use crate::nn::{loss, Module};
 use crate::optim::Optimizer;
-use crate::tensor::Tensor;
 
 /// What a model is trained to do.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,7 +1,7 @@
 //! One-hot encoding, composed from primitives: it runs on every device as they do.
 
 use crate::error::Result;
-use crate::tensor::Tensor;
+use crate::graph::Tensor;
 
 impl Tensor {
     /// Class indices (stored as floats) to one-hot rows over `classes`: [...] -> [..., classes].

@@ -3,7 +3,7 @@
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::tensor::Tensor;
+use crate::graph::Tensor;
 
 /// How to draw a parameter's initial values.
 #[derive(Clone, Copy, Debug)]

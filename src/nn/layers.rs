@@ -2,11 +2,12 @@
 
 use std::sync::Mutex;
 
-use super::{Init, Module, Parameter};
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::graph::Tensor;
+use crate::nn::{Init, Module, Parameter};
+use crate::ops::BinaryOp;
 
 /// Layer normalization over the last dimension, with a learned scale and shift:
 /// y = (x − mean) / sqrt(var + eps) · weight + bias (biased variance, as PyTorch).
@@ -160,7 +161,7 @@ impl Module for Dropout {
         }
         let seed = self.draw(x.device())?;
         let keep = Tensor::random_like_seed(x.shape(), &seed, x.dtype())?
-            .binary_scalar(crate::BinaryOp::Ge, self.p)?;
+            .binary_scalar(BinaryOp::Ge, self.p)?;
         x.mul(&keep)?.mul_scalar(1.0 / (1.0 - self.p))
     }
 
@@ -238,7 +239,7 @@ impl Module for BatchNorm {
             let var = x.sub(&mean)?.square().mean(axes, true)?;
             let count = x.numel() / channels;
             let m = self.momentum;
-            crate::autodiff::no_grad(|| -> Result<()> {
+            crate::graph::no_grad(|| -> Result<()> {
                 let unbiased = var
                     .mul_scalar(count as f64 / (count.max(2) - 1) as f64)?
                     .reshape_usize(&[channels])?;

@@ -4,7 +4,7 @@
 use std::panic::Location;
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::graph::Tensor;
 
 #[track_caller]
 fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {

@@ -9,14 +9,15 @@ pub mod loss;
 
 use std::sync::{Arc, RwLock};
 
-pub use conv::{Conv2d, Conv2dSpec, Flatten, Pool2d};
+pub use crate::ops::conv::geometry::Conv2dSpec;
+pub use conv::{Conv2d, Flatten, Pool2d};
 pub use init::Init;
 pub use layers::{BatchNorm, Dropout, Embedding, LayerNorm};
 
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::tensor::Tensor;
+use crate::graph::Tensor;
 
 /// A tensor of a module's state shared with its optimizer: trainable (a weight: the optimizer
 /// replaces it each step) or a buffer (running statistics: the module replaces it in

@@ -2,11 +2,11 @@
 //! p ← p − η·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε). Adam adds weight decay to the gradient
 //! (g ← g + λp); AdamW decays the parameter directly (p ← p − ηλp) before the update.
 
-use super::{Core, Optimizer};
-use crate::autodiff::no_grad;
 use crate::error::{Error, Result};
+use crate::graph::no_grad;
+use crate::graph::Tensor;
 use crate::nn::Parameter;
-use crate::tensor::Tensor;
+use crate::optim::{Core, Optimizer};
 
 /// First and second moment estimates of one parameter (none before its first step).
 type Moments = Option<(Tensor, Tensor)>;

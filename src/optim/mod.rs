@@ -31,12 +31,13 @@ pub use adam::Adam;
 pub use schedule::Schedule;
 pub use sgd::Sgd;
 
-use crate::autodiff::{grad, no_grad};
-use crate::backend::cpu::with_dtype;
+use crate::autodiff::grad;
 use crate::dtype::Element;
 use crate::error::{Error, Result};
+use crate::graph::no_grad;
+use crate::graph::Tensor;
 use crate::nn::Parameter;
-use crate::tensor::Tensor;
+use crate::storage::with_dtype;
 
 pub trait Optimizer {
     /// One training step on `loss`; returns the loss value.

@@ -2,11 +2,11 @@
 //! PyTorch defines them: g ← g + λp; v ← μv + g (v = g on the first step);
 //! g ← g + μv (Nesterov) or v; p ← p − η g.
 
-use super::{Core, Optimizer};
-use crate::autodiff::no_grad;
 use crate::error::Result;
+use crate::graph::no_grad;
+use crate::graph::Tensor;
 use crate::nn::Parameter;
-use crate::tensor::Tensor;
+use crate::optim::{Core, Optimizer};
 
 pub struct Sgd {
     core: Core,

@@ -12,9 +12,9 @@
 
 use std::collections::HashMap;
 
-use super::{KeyStep, PlanKey, Src};
-use crate::ops::fused::{dense_or_scalar, Expr, Kernel, MAX_INPUTS, MAX_OUTPUTS};
-use crate::ops::Op;
+use crate::ops::elementwise::fused::{dense_or_scalar, Expr, Kernel, MAX_INPUTS, MAX_OUTPUTS};
+use crate::ops::op::Op;
+use crate::plan::{KeyStep, PlanKey, Src};
 use crate::shape::Layout;
 
 /// An elementwise step as an expression over its own inputs.

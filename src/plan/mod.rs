@@ -4,13 +4,13 @@
 //! cached under exactly that key.
 
 mod fuse;
-pub(crate) mod realize;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::dtype::DType;
-use crate::ops::{Op, StepDesc};
+use crate::ops::op::Op;
+use crate::ops::op::StepDesc;
 use crate::shape::{numel, Layout};
 
 /// Where a step reads or writes: a realized input, a reusable slot, or a result.
@@ -277,7 +277,7 @@ mod tests {
         if between {
             steps.push(KeyStep {
                 op: Op::Reduce {
-                    op: crate::ops::reduce::ReduceOp::Sum,
+                    op: crate::ops::op::ReduceOp::Sum,
                     reduced: 2,
                 },
                 dtype: DType::F32,

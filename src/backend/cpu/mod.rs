@@ -1,19 +1,13 @@
 //! The CPU executor: runs a plan's steps in order with the CPU kernels of `ops`.
 
-mod data;
-mod spare;
-pub mod strided;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use data::with_dtype;
-pub use data::CpuData;
-
 use crate::error::Result;
 use crate::plan::{Loc, Plan};
 use crate::shape::numel;
+use crate::storage::CpuData;
 
 /// Run `plan` over `leaves`; returns the results in target order.
 pub(crate) fn execute(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData>>> {

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::pool::{GpuBuffer, Pool};
-use super::program::{Executed, Program};
-use super::{adapters, shaders};
+use crate::backend::gpu::pool::{GpuBuffer, Pool};
+use crate::backend::gpu::program::{Executed, Program};
+use crate::backend::gpu::{adapters, shaders};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::ops::ShaderVariant;
+use crate::ops::dispatch::ShaderVariant;
 use crate::plan::Plan;
 
 /// Features Lepton's kernels use when the adapter has them.
@@ -27,7 +27,7 @@ pub(crate) fn row_subgroup_size(features: wgpu::Features, info: &wgpu::AdapterIn
     let usable = features.contains(wgpu::Features::SUBGROUP)
         && info.subgroup_max_size == size
         && size.is_power_of_two()
-        && (2..=crate::ops::rows::WORKGROUP as u32).contains(&size);
+        && (2..=crate::ops::row_tasks::WORKGROUP as u32).contains(&size);
     usable.then_some(size)
 }
 

@@ -4,11 +4,11 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use super::context::GpuContext;
-use super::pool::GpuBuffer;
+use crate::backend::gpu::context::GpuContext;
+use crate::backend::gpu::pool::GpuBuffer;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::ops::Arg;
+use crate::ops::dispatch::Arg;
 use crate::plan::{Loc, Plan};
 use crate::shape::MAX_RANK;
 

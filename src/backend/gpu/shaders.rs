@@ -2,7 +2,7 @@
 //! (`alias TI`/`alias TO` lines) and, for elementwise kernels, the op's expression.
 
 use crate::dtype::DType;
-use crate::ops::{ShaderFile, ShaderVariant};
+use crate::ops::dispatch::{ShaderFile, ShaderVariant};
 
 /// What the row kernels (reduce.wgsl, softmax.wgsl) are rendered after.
 pub(crate) const ROWS: &str = include_str!("../../../shaders/rows.wgsl");

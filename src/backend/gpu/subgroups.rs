@@ -4,13 +4,13 @@
 //! is a multiple of the size, but Vulkan promises it only with a flag wgpu does not expose,
 //! so each device is checked once, when it opens.
 
-use super::context::GpuContext;
+use crate::backend::gpu::context::GpuContext;
 use crate::error::Result;
 
 pub(crate) const SOURCE: &str = include_str!("../../../shaders/subgroup_check.wgsl");
 
 /// Invocations in the checked workgroup (the row kernels' workgroup size).
-const INVOCATIONS: u32 = crate::ops::rows::WORKGROUP as u32;
+const INVOCATIONS: u32 = crate::ops::row_tasks::WORKGROUP as u32;
 
 /// Whether subgroups of `size` are laid out as the row kernels assume; false when the
 /// check cannot run.

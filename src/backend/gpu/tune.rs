@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::context::GpuContext;
-use super::program::fold;
-use super::shaders;
-use crate::autotune::{self, DiskCache};
-use crate::ops::{Arg, Lowering, ShaderFile, StepDesc, Tuner};
+use crate::autotune;
+use crate::autotune::DiskCache;
+use crate::backend::gpu::context::GpuContext;
+use crate::backend::gpu::program::fold;
+use crate::backend::gpu::shaders;
+use crate::ops::dispatch::{Arg, Lowering, ShaderFile, Tuner};
+use crate::ops::op::StepDesc;
 use crate::shape::Layout;
 
 /// Timed runs per candidate at most, and the time after which a candidate gets no more.

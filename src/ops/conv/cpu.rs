@@ -7,20 +7,21 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::runs::per_thread;
-use super::{at, inside, winograd, Dims, Geometry, Product};
-use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::{DType, Element};
 use crate::error::Result;
-use crate::ops::StepDesc;
+use crate::ops::conv::geometry::{at, inside, Conv2dSpec, Dims, Product};
+use crate::ops::conv::per_thread::per_thread;
+use crate::ops::conv::winograd;
+use crate::ops::op::StepDesc;
 use crate::shape::Layout;
+use crate::storage::{with_dtype, CpuData};
 
 /// Visit every run of one window row that lies inside the image: for channel c (within
 /// the group), image row y and the window's first column x, the run of outputs [lo, hi)
 /// whose taps read x, x + stride, …, and where that run sits in the columns [K, P].
 fn window_rows(
     d: &Dims,
-    geo: &Geometry,
+    geo: &Conv2dSpec,
     mut visit: impl FnMut(usize, usize, usize, Range<usize>, usize),
 ) {
     let cg = d.c / geo.groups;
@@ -53,7 +54,7 @@ fn fill_columns<T: Element>(
     col: &mut [T],
     x: &[T],
     xl: &Layout,
-    (d, geo): (&Dims, &Geometry),
+    (d, geo): (&Dims, &Conv2dSpec),
     n: usize,
     grp: usize,
 ) {
@@ -80,7 +81,7 @@ fn dense<'a, T: Element>(data: &'a [T], l: &Layout) -> Cow<'a, [T]> {
         return Cow::Borrowed(&data[l.offset..l.offset + l.numel()]);
     }
     let mut out = vec![T::from_f64(0.0); l.numel()];
-    crate::backend::cpu::strided::map_n([(data, l)], &mut out, |[v]| v);
+    crate::storage::strided::map_n([(data, l)], &mut out, |[v]| v);
     Cow::Owned(out)
 }
 
@@ -141,7 +142,7 @@ fn gemm_into<T: Element>(
 
 pub(crate) fn run_cpu(
     product: Product,
-    geo: Geometry,
+    geo: Conv2dSpec,
     step: &StepDesc,
     inputs: &[&CpuData],
     out: &mut CpuData,
@@ -248,7 +249,7 @@ pub(crate) fn run_cpu(
 /// image's gradient (a 3×3 convolution of the output's gradient, padded by 2 − padding) or
 /// the weight's, for 3×3 filters with unit stride and dilation, one group, and sizes where
 /// it measured faster.
-fn takes_winograd(product: Product, d: &Dims, geo: &Geometry) -> bool {
+fn takes_winograd(product: Product, d: &Dims, geo: &Conv2dSpec) -> bool {
     let plain =
         (d.kh, d.kw) == (3, 3) && geo.stride == (1, 1) && geo.dilation == (1, 1) && geo.groups == 1;
     plain
@@ -265,7 +266,7 @@ fn takes_winograd(product: Product, d: &Dims, geo: &Geometry) -> bool {
 
 /// Add columns [K, P] back into their image positions [C/groups, H, W] (the adjoint of
 /// `columns`).
-fn scatter<T: Element>(col: &[T], out: &mut [T], d: &Dims, geo: &Geometry) {
+fn scatter<T: Element>(col: &[T], out: &mut [T], d: &Dims, geo: &Conv2dSpec) {
     window_rows(d, geo, |c, y, first_x, run, at| {
         let line = (c * d.h + y) * d.w + first_x;
         let from = &col[at + run.start..at + run.end];

@@ -1,187 +1,24 @@
-//! Elementwise ops: unary and binary tables (name, CPU function, WGSL expression), `where`,
-//! casts, copies and fills. Binary ops broadcast with NumPy rules; every input is read
-//! through its layout, so views (permuted, sliced, expanded) need no copy. Here: the tables,
-//! the `Tensor` methods, gradients and CPU kernels; the GPU dispatches are in lowering.rs.
+//! Elementwise ops: unary and binary ops (table.rs), `where`, casts, copies, fills and
+//! seeded uniform samples. Binary ops broadcast with NumPy rules; every input is read
+//! through its layout, so views (permuted, sliced, expanded) need no copy. Here: the
+//! `Tensor` methods, shape rules and gradients; the kernels are cpu.rs and gpu.rs, and
+//! fused/ runs the planner's chains of elementwise ops as one kernel.
+
+pub(crate) mod cpu;
+pub(crate) mod fused;
+pub(crate) mod gpu;
+pub(crate) mod random;
+pub(crate) mod table;
 
 use std::panic::Location;
 
-mod lowering;
-
-pub(crate) use lowering::{dispatch, lower, variant};
-
-use super::real::{Compute, Real};
-use super::{Op, StepDesc};
-use crate::backend::cpu::strided::map_n;
-use crate::backend::cpu::{with_dtype, CpuData};
-use crate::dtype::{DType, Element};
+use crate::device::Device;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::shape::{broadcast_shapes, check_rank, Layout};
-use crate::tensor::Tensor;
-
-macro_rules! unary_table {
-    ($($variant:ident $name:literal |$x:ident| $cpu:expr, $wgsl:literal;)*) => {
-        /// Elementwise functions of one tensor.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum UnaryOp { $($variant),* }
-
-        impl UnaryOp {
-            pub const ALL: &'static [UnaryOp] = &[$(UnaryOp::$variant),*];
-
-            pub fn name(self) -> &'static str {
-                match self { $(UnaryOp::$variant => $name),* }
-            }
-
-            /// The op as a WGSL expression of `x: f32`.
-            pub(crate) fn wgsl(self) -> &'static str {
-                match self { $(UnaryOp::$variant => $wgsl),* }
-            }
-
-            /// The op in the CPU path's arithmetic.
-            pub fn eval<R: Real>(self, v: R) -> R {
-                match self { $(UnaryOp::$variant => { let $x = v; $cpu }),* }
-            }
-
-            /// The op over a block, in place (the match is outside the loop).
-            #[inline(always)]
-            pub(crate) fn apply<R: Real>(self, xs: &mut [R]) {
-                match self {
-                    $(UnaryOp::$variant => xs.iter_mut().for_each(|v| {
-                        let $x = *v;
-                        *v = $cpu;
-                    })),*
-                }
-            }
-
-            /// The op over a block: `out[i] = op(xs[i])`.
-            #[inline(always)]
-            pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R]) {
-                match self {
-                    $(UnaryOp::$variant => out.iter_mut().zip(xs).for_each(|(o, v)| {
-                        let $x = *v;
-                        *o = $cpu;
-                    })),*
-                }
-            }
-
-            fn map_cpu<T: Compute>(self, input: (&[T], &Layout), out: &mut [T]) {
-                match self {
-                    $(UnaryOp::$variant => map_n([input], out, |[v]| {
-                        let $x = v.load();
-                        T::store($cpu)
-                    })),*
-                }
-            }
-        }
-    };
-}
-
-unary_table! {
-    Neg "neg" |x| -x, "-x";
-    Abs "abs" |x| x.abs(), "abs(x)";
-    Exp "exp" |x| x.exp(), "exp(x)";
-    Log "log" |x| x.ln(), "log(x)";
-    Sqrt "sqrt" |x| x.sqrt(), "sqrt(x)";
-    Rsqrt "rsqrt" |x| x.c(1.0) / x.sqrt(), "inverseSqrt(x)";
-    Recip "recip" |x| x.c(1.0) / x, "1.0 / x";
-    Sin "sin" |x| x.sin(), "sin(x)";
-    Cos "cos" |x| x.cos(), "cos(x)";
-    Tanh "tanh" |x| x.tanh(), "tanh_(x)";
-    Sigmoid "sigmoid" |x| x.c(1.0) / (x.c(1.0) + (-x).exp()), "1.0 / (1.0 + exp(-x))";
-    Relu "relu" |x| if x > x.c(0.0) { x } else { x.c(0.0) }, "relu_(x)";
-    Gelu "gelu" |x| x.c(0.5) * x * (x.c(1.0) + (x * x.c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
-        "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))";
-    Square "square" |x| x * x, "x * x";
-    Sign "sign" |x| if x > x.c(0.0) { x.c(1.0) } else if x < x.c(0.0) { x.c(-1.0) } else { x }, "sign(x)";
-    Erf "erf" |x| x.erf(), "erf_(x)";
-}
-
-macro_rules! binary_table {
-    ($($variant:ident $name:literal |$a:ident, $b:ident| $cpu:expr, $wgsl:literal;)*) => {
-        /// Elementwise functions of two broadcast tensors. Comparisons give 1 or 0.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum BinaryOp { $($variant),* }
-
-        impl BinaryOp {
-            pub const ALL: &'static [BinaryOp] = &[$(BinaryOp::$variant),*];
-
-            pub fn name(self) -> &'static str {
-                match self { $(BinaryOp::$variant => $name),* }
-            }
-
-            /// The op as a WGSL expression of `a: f32` and `b: f32`.
-            pub(crate) fn wgsl(self) -> &'static str {
-                match self { $(BinaryOp::$variant => $wgsl),* }
-            }
-
-            /// The op in the CPU path's arithmetic.
-            pub fn eval<R: Real>(self, va: R, vb: R) -> R {
-                match self { $(BinaryOp::$variant => { let ($a, $b) = (va, vb); $cpu }),* }
-            }
-
-            /// The op over blocks: `xs[i] = op(xs[i], ys[i])`.
-            #[inline(always)]
-            pub(crate) fn apply<R: Real>(self, xs: &mut [R], ys: &[R]) {
-                match self {
-                    $(BinaryOp::$variant => xs.iter_mut().zip(ys).for_each(|(v, w)| {
-                        let ($a, $b) = (*v, *w);
-                        *v = $cpu;
-                    })),*
-                }
-            }
-
-            /// The op over blocks with the result in the right operand: `ys[i] = op(xs[i], ys[i])`.
-            #[inline(always)]
-            pub(crate) fn apply_rev<R: Real>(self, xs: &[R], ys: &mut [R]) {
-                match self {
-                    $(BinaryOp::$variant => ys.iter_mut().zip(xs).for_each(|(w, v)| {
-                        let ($a, $b) = (*v, *w);
-                        *w = $cpu;
-                    })),*
-                }
-            }
-
-            /// The op over blocks: `out[i] = op(xs[i], ys[i])`.
-            #[inline(always)]
-            pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R], ys: &[R]) {
-                match self {
-                    $(BinaryOp::$variant => out.iter_mut().zip(xs.iter().zip(ys)).for_each(|(o, (v, w))| {
-                        let ($a, $b) = (*v, *w);
-                        *o = $cpu;
-                    })),*
-                }
-            }
-
-            fn map_cpu<T: Compute>(self, lhs: (&[T], &Layout), rhs: (&[T], &Layout), out: &mut [T]) {
-                match self {
-                    $(BinaryOp::$variant => map_n([lhs, rhs], out, |[va, vb]| {
-                        let ($a, $b) = (va.load(), vb.load());
-                        T::store($cpu)
-                    })),*
-                }
-            }
-        }
-    };
-}
-
-fn flag<R: Real>(c: bool) -> R {
-    R::k(if c { 1.0 } else { 0.0 })
-}
-
-binary_table! {
-    Add "add" |a, b| a + b, "a + b";
-    Sub "sub" |a, b| a - b, "a - b";
-    Mul "mul" |a, b| a * b, "a * b";
-    Div "div" |a, b| a / b, "a / b";
-    Pow "pow" |a, b| a.powf(b), "pow_(a, b)";
-    Maximum "maximum" |a, b| a.max(b), "max(a, b)";
-    Minimum "minimum" |a, b| a.min(b), "min(a, b)";
-    Eq "eq" |a, b| flag(a == b), "flag(a == b)";
-    Ne "ne" |a, b| flag(a != b), "flag(a != b)";
-    Lt "lt" |a, b| flag(a < b), "flag(a < b)";
-    Le "le" |a, b| flag(a <= b), "flag(a <= b)";
-    Gt "gt" |a, b| flag(a > b), "flag(a > b)";
-    Ge "ge" |a, b| flag(a >= b), "flag(a >= b)";
-}
+use crate::graph::Tensor;
+use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
+use crate::ops::op::Op;
+use crate::shape::{broadcast_shapes, check_rank};
 
 macro_rules! unary_methods {
     ($($method:ident $variant:ident;)*) => {
@@ -321,12 +158,7 @@ impl Tensor {
 
     /// A tensor of `shape` whose every element is `value`. Lazy: nothing is uploaded.
     #[track_caller]
-    pub fn full(
-        shape: &[usize],
-        value: f64,
-        dtype: DType,
-        device: &crate::Device,
-    ) -> Result<Tensor> {
+    pub fn full(shape: &[usize], value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
         check_rank("full", shape)?;
         device.check_dtype("full", dtype)?;
         Ok(Tensor::from_op(
@@ -339,12 +171,12 @@ impl Tensor {
     }
 
     #[track_caller]
-    pub fn zeros(shape: &[usize], dtype: DType, device: &crate::Device) -> Result<Tensor> {
+    pub fn zeros(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
         Tensor::full(shape, 0.0, dtype, device)
     }
 
     #[track_caller]
-    pub fn ones(shape: &[usize], dtype: DType, device: &crate::Device) -> Result<Tensor> {
+    pub fn ones(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
         Tensor::full(shape, 1.0, dtype, device)
     }
 
@@ -451,34 +283,30 @@ pub(crate) fn binary_grad(
     })
 }
 
-pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
-    let ins: Vec<&Layout> = step.inputs.iter().map(|(_, l)| *l).collect();
-    match step.op {
-        Op::Unary(op) => with_dtype!(step.out_dtype, T => {
-            op.map_cpu::<T>((inputs[0].slice(), ins[0]), out.slice_mut())
-        }),
-        Op::Binary(op) => with_dtype!(step.out_dtype, T => {
-            op.map_cpu::<T>((inputs[0].slice(), ins[0]), (inputs[1].slice(), ins[1]), out.slice_mut())
-        }),
-        Op::Where => with_dtype!(step.out_dtype, T => map_n(
-            [(inputs[0].slice::<T>(), ins[0]), (inputs[1].slice(), ins[1]), (inputs[2].slice(), ins[2])],
-            out.slice_mut::<T>(),
-            |[c, a, b]| if c.to_f64() != 0.0 { a } else { b },
-        )),
-        Op::Copy => with_dtype!(step.out_dtype, T => {
-            map_n([(inputs[0].slice::<T>(), ins[0])], out.slice_mut::<T>(), |[v]| v)
-        }),
-        Op::Cast => with_dtype!(step.inputs[0].0, I => with_dtype!(step.out_dtype, O => {
-            map_n([(inputs[0].slice::<I>(), ins[0])], out.slice_mut::<O>(), |[v]| O::from_f64(v.to_f64()))
-        })),
-        Op::Fill(bits) => with_dtype!(step.out_dtype, T => {
-            out.slice_mut::<T>().fill(T::from_f64(f64::from_bits(*bits)))
-        }),
-        Op::Random => with_dtype!(step.inputs[0].0, S => with_dtype!(step.out_dtype, T => {
-            let seed = inputs[0].slice::<S>()[ins[0].offset].to_f64() as u32;
-            out.slice_mut::<T>().iter_mut().enumerate().for_each(|(i, o)| *o = T::from_f64(super::random::hashed_uniform(seed, i as u32)));
-        })),
-        _ => unreachable!("not an elementwise op: {:?}", step.op),
+impl Tensor {
+    /// Uniform samples in [0, 1) of `shape`, generated on the device from the value of
+    /// `seed` (a one-element tensor holding an integer below 2^24). A new seed each call
+    /// gives new samples without changing the plan.
+    #[track_caller]
+    pub fn random_like_seed(shape: &[usize], seed: &Tensor, dtype: DType) -> Result<Tensor> {
+        check_rank("random", shape)?;
+        seed.device().check_dtype("random", dtype)?;
+        if seed.numel() != 1 {
+            return Err(Error::invalid(
+                "random",
+                format!(
+                    "the seed must have one element, it has shape {:?}",
+                    seed.shape()
+                ),
+            ));
+        }
+        let device = seed.device().clone();
+        Ok(Tensor::from_op(
+            Op::Random,
+            vec![seed.reshape_usize(&[])?],
+            shape.to_vec(),
+            dtype,
+            device,
+        ))
     }
-    Ok(())
 }

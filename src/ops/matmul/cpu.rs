@@ -6,12 +6,12 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::backend::cpu::strided::offsets;
-use crate::backend::cpu::CpuData;
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::ops::StepDesc;
+use crate::ops::op::StepDesc;
 use crate::shape::Layout;
+use crate::storage::strided::offsets;
+use crate::storage::CpuData;
 
 /// Below this many multiply-adds a product runs on one thread: splitting costs more.
 const SMALL: usize = 1 << 20;

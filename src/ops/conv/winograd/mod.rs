@@ -12,13 +12,13 @@
 //! and padded to groups of eight: each transform holds one tile's 16 values of eight
 //! channels or filters in registers, and the block's buffers stay in cache.
 
-mod lanes;
+mod eight_lanes;
 mod tiles;
 mod weight;
 mod workspace;
 
-use super::runs::per_thread;
-use lanes::{lanes, Aligned, Isa, F8};
+use crate::ops::conv::per_thread::per_thread;
+use eight_lanes::{lanes, Aligned, Isa, F8};
 use rayon::prelude::*;
 use tiles::filter_tile;
 use workspace::Workspace;
@@ -198,7 +198,7 @@ mod tests {
 
     fn data(len: usize, seed: u64) -> Vec<f32> {
         (0..len as u64)
-            .map(|i| (2.0 * crate::random::uniform(seed, i) - 1.0) as f32)
+            .map(|i| (2.0 * crate::counter_rng::uniform(seed, i) - 1.0) as f32)
             .collect()
     }
 

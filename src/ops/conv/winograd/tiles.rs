@@ -1,6 +1,6 @@
 //! The transforms of one tile, on eight lanes at a time: B, G and A of F(2×2, 3×3).
 
-use super::lanes::F8;
+use crate::ops::conv::winograd::eight_lanes::F8;
 
 /// G g Gᵀ of one 3×3 filter.
 #[inline(always)]

@@ -6,21 +6,15 @@
 
 use rayon::prelude::*;
 
-use super::super::transpose::transpose;
-use super::lanes::{lanes, Aligned, Isa, F8};
-use super::tiles::{filter_gradient_tile, gradient_tile};
-use super::workspace::{pitch, Workspace};
-use super::{Shape, TILES_PER_TASK};
+use crate::ops::conv::transpose::transpose;
+use crate::ops::conv::winograd::eight_lanes::{lanes, Aligned, Isa, F8};
+use crate::ops::conv::winograd::tiles::{filter_gradient_tile, gradient_tile};
+use crate::ops::conv::winograd::workspace::{pitch, Workspace};
+use crate::ops::conv::winograd::{Shape, TILES_PER_TASK};
 
 /// `dw` [O, C, 3, 3], the gradient of conv(x, weight) with respect to the weight for the
 /// output's gradient `gy` [N, O, OH, OW], over `parts` runs of images.
-pub(in super::super) fn weight_gradient(
-    s: Shape,
-    x: &[f32],
-    gy: &[f32],
-    parts: usize,
-    dw: &mut [f32],
-) {
+pub(crate) fn weight_gradient(s: Shape, x: &[f32], gy: &[f32], parts: usize, dw: &mut [f32]) {
     weight_gradient_on(Isa::detect(), s, x, gy, parts, dw)
 }
 

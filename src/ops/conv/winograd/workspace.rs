@@ -1,9 +1,9 @@
 //! A task's buffers and the steps of the forward product over one block of tiles.
 
-use super::super::transpose::transpose;
-use super::lanes::{lanes, Aligned, Isa, F8};
-use super::tiles::{input_tile, output_tile};
-use super::Shape;
+use crate::ops::conv::transpose::transpose;
+use crate::ops::conv::winograd::eight_lanes::{lanes, Aligned, Isa, F8};
+use crate::ops::conv::winograd::tiles::{input_tile, output_tile};
+use crate::ops::conv::winograd::Shape;
 
 /// One task's buffers, kept across its blocks. A block is some tile rows of one image, or
 /// several whole images where one has fewer tiles than a block takes.

@@ -1,17 +1,17 @@
-//! Realization: collect the pending subgraph under some nodes, find or build its plan, run
+//! Realization, the driver: collect the pending subgraph under some nodes, find or build its plan, run
 //! it on the nodes' device and hand each result buffer to its node.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::{KeyStep, Plan, PlanKey, Src};
 use crate::backend::{cpu, Buffer};
 use crate::device::Device;
 use crate::error::Result;
-use crate::graph::{Node, State};
-use crate::ops::Op;
-use crate::tensor::Tensor;
+use crate::graph::{Node, State, Tensor};
+use crate::ops::op::Op;
+use crate::plan::{KeyStep, Plan, PlanKey, Src};
+use crate::storage::CpuData;
 
 /// Plans kept for replay; past this many distinct computations the cache starts afresh.
 const MAX_PLANS: usize = 1024;
@@ -124,7 +124,7 @@ fn run(
     let plan = plan_for(collected.key);
     let (outputs, bytes) = match device {
         Device::Cpu => {
-            let leaves: Vec<Arc<cpu::CpuData>> =
+            let leaves: Vec<Arc<CpuData>> =
                 collected.leaves.iter().map(Buffer::expect_cpu).collect();
             let outputs = cpu::execute(&plan, &leaves)?;
             let bytes = read_output.map(|(o, range)| {
@@ -185,4 +185,20 @@ pub(crate) fn read(
             }
         }
     }
+}
+
+/// Realize several tensors together: shared work runs once, and each device's part runs as
+/// one plan with one submission.
+pub fn realize(tensors: &[&Tensor]) -> Result<()> {
+    let mut groups: Vec<(Device, Vec<Arc<Node>>)> = Vec::new();
+    for t in tensors {
+        match groups.iter_mut().find(|(d, _)| d == t.device()) {
+            Some((_, nodes)) => nodes.push(t.node.clone()),
+            None => groups.push((t.device().clone(), vec![t.node.clone()])),
+        }
+    }
+    for (device, nodes) in groups {
+        realize_all(&device, &nodes)?;
+    }
+    Ok(())
 }

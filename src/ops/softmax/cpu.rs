@@ -1,100 +1,17 @@
-//! Softmax, log_softmax and logsumexp along one axis, each one kernel. The axis is moved last
-//! (a view). Each row's sum of exponentials is taken relative to its maximum m (the CPU path
-//! finds m first; the GPU keeps a running maximum and rescales), so every exponent is ≤ 0
-//! and inputs of ±1e4 give neither inf nor NaN.
+//! The CPU path's softmax family: rows in f64, dense f32 and f16 rows through a vectorized
+//! exp (fast_exp.rs).
 
 use rayon::prelude::*;
 
-use super::exp::exp;
-use super::reduce::plain_sum;
-use super::rows::{choose_lanes, Rows};
-use super::{Arg, Lowering, Op, ShaderFile, StepDesc, Tuner};
-use crate::backend::cpu::strided::{offsets, PARALLEL_THRESHOLD};
-use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::{DType, Element};
 use crate::error::Result;
-use crate::shape::{normalize_axis, Layout};
-use crate::tensor::Tensor;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SoftmaxKind {
-    Softmax,
-    LogSoftmax,
-    LogSumExp,
-}
-
-impl SoftmaxKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            SoftmaxKind::Softmax => "softmax",
-            SoftmaxKind::LogSoftmax => "log_softmax",
-            SoftmaxKind::LogSumExp => "logsumexp",
-        }
-    }
-}
-
-impl Tensor {
-    /// exp(x) / Σ exp(x) along `axis`.
-    #[track_caller]
-    pub fn softmax(&self, axis: isize) -> Result<Tensor> {
-        self.along_rows(SoftmaxKind::Softmax, axis)
-    }
-
-    /// log(softmax(x)) along `axis`, computed without forming the softmax.
-    #[track_caller]
-    pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
-        self.along_rows(SoftmaxKind::LogSoftmax, axis)
-    }
-
-    /// log Σ exp(x) along `axis`; −inf for an empty or all −inf row.
-    #[track_caller]
-    pub fn logsumexp(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
-        let out = self.along_rows(SoftmaxKind::LogSumExp, axis)?;
-        if keepdim {
-            out.unsqueeze(axis)
-        } else {
-            Ok(out)
-        }
-    }
-
-    #[track_caller]
-    fn along_rows(&self, kind: SoftmaxKind, axis: isize) -> Result<Tensor> {
-        let rank = self.rank();
-        let a = normalize_axis(kind.name(), axis, rank)?;
-        let order: Vec<usize> = (0..rank).filter(|&d| d != a).chain([a]).collect();
-        let input = self.view(self.layout.permute(&order));
-        let mut shape = input.shape().to_vec();
-        if kind == SoftmaxKind::LogSumExp {
-            shape.pop();
-        }
-        let out = Tensor::from_op(
-            Op::Softmax(kind),
-            vec![input],
-            shape,
-            self.dtype(),
-            self.device().clone(),
-        );
-        if kind == SoftmaxKind::LogSumExp {
-            return Ok(out);
-        }
-        let mut back = vec![0; rank];
-        for (k, &d) in order.iter().enumerate() {
-            back[d] = k;
-        }
-        Ok(out.view(out.layout.permute(&back)))
-    }
-}
-
-/// Gradient with respect to the row-last input `x`, given the output `y` and its gradient `g`.
-pub(crate) fn grad(kind: SoftmaxKind, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
-    match kind {
-        // J = diag(y) − y yᵀ per row.
-        SoftmaxKind::Softmax => y.mul(&g.sub(&g.mul(y)?.sum(&[-1], true)?)?),
-        // ∂(x − lse)/∂x = I − 1 softmaxᵀ, and softmax = exp(y).
-        SoftmaxKind::LogSoftmax => g.sub(&y.exp().mul(&g.sum(&[-1], true)?)?),
-        SoftmaxKind::LogSumExp => g.unsqueeze(-1)?.mul(&x.sub(&y.unsqueeze(-1)?)?.exp()),
-    }
-}
+use crate::ops::op::SoftmaxKind;
+use crate::ops::op::StepDesc;
+use crate::ops::reduce::cpu::plain_sum;
+use crate::ops::softmax::fast_exp::exp;
+use crate::shape::Layout;
+use crate::storage::strided::{offsets, PARALLEL_THRESHOLD};
+use crate::storage::{with_dtype, CpuData};
 
 /// A row-last input as the layout of its rows' first elements, and the row length and stride.
 pub(crate) fn row_layout(input: &Layout) -> (Layout, usize, usize) {
@@ -114,7 +31,7 @@ pub(crate) fn row_stats(x: impl Fn(usize) -> f64, n: usize) -> (f64, f64) {
     (m, s)
 }
 
-/// Softmax of a dense f32 or f16 row into `out`, in f64 with exp.rs's exp (within 2 ulp) and
+/// Softmax of a dense f32 or f16 row into `out`, in f64 with fast_exp.rs's exp (within 2 ulp) and
 /// an eight-lane sum: errors some 2⁻⁵⁰ of the result, far under f32's rounding (the outputs
 /// of 4096×4096 normal inputs came out bit for bit as with libm). Where the CPU has AVX2, compiled for it: four f64 lanes instead of SSE's two, the same
 /// IEEE operations lane by lane, so the same results.
@@ -164,7 +81,7 @@ fn dense_row_stats_portable<T: Element>(row: &[T]) -> (f64, f64) {
     (m, plain_sum(&e, 0, 1, 0..e.len()))
 }
 
-/// A dense row's maximum m and each exp(x − m), with exp.rs's exp.
+/// A dense row's maximum m and each exp(x − m), with fast_exp.rs's exp.
 #[inline(always)]
 fn max_and_exponentials<T: Element>(row: &[T]) -> (f64, Vec<f64>) {
     let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
@@ -232,7 +149,7 @@ pub(crate) fn run_cpu(
             match kind {
                 SoftmaxKind::Softmax => {
                     // `row_stats`, keeping each exponential for the division. Dense rows are
-                    // read as a slice, so the loops vectorize (exp.rs has no libm call).
+                    // read as a slice, so the loops vectorize (fast_exp.rs has no libm call).
                     if fast {
                         return dense_softmax(&src[base..base + n], dst);
                     }
@@ -258,36 +175,4 @@ pub(crate) fn run_cpu(
         });
     });
     Ok(())
-}
-
-pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
-    choose_lanes(step, 1, tuner, &|subgroup| lower_with(kind, step, subgroup))
-}
-
-fn lower_with(kind: SoftmaxKind, step: &StepDesc, subgroup: Option<u32>) -> Lowering {
-    let (dtype, layout) = step.inputs[0];
-    let n = layout.shape[layout.rank() - 1];
-    let (entry, out_binding) = match kind {
-        SoftmaxKind::LogSumExp => ("logsumexp", 3),
-        _ => ("softmax", 2),
-    };
-    let rows = Rows {
-        file: ShaderFile::Softmax,
-        entry,
-        dtypes: (dtype, step.out_dtype),
-        src: layout,
-        reduced: 1,
-        chunk: n,
-        row_outputs: kind != SoftmaxKind::LogSumExp,
-        weighted: false,
-        subgroup,
-        wide: false,
-    };
-    let code = (kind == SoftmaxKind::LogSoftmax) as u32;
-    Lowering::of(vec![rows.dispatch(
-        code,
-        1.0,
-        &[],
-        vec![(1, Arg::Input(0)), (out_binding, Arg::Output(0))],
-    )])
 }

@@ -9,8 +9,8 @@ use std::sync::{LazyLock, Mutex};
 
 use half::f16;
 
-use super::CpuData;
 use crate::dtype::DType;
+use crate::storage::cpu_data::CpuData;
 
 /// The most bytes kept; past it, dropped storage is freed.
 const MAX_BYTES: usize = 64 << 20;

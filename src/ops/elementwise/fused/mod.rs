@@ -14,14 +14,16 @@ mod program;
 
 use program::Program;
 
-use super::elementwise::variant;
-use super::real::{Compute, Real};
-use super::{Arg, BinaryOp, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc, UnaryOp};
-use crate::backend::cpu::strided::PARALLEL_THRESHOLD;
-use crate::backend::cpu::{with_dtype, CpuData};
 use crate::dtype::DType;
 use crate::error::Result;
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderFile, ShaderVariant};
+use crate::ops::elementwise::gpu::variant;
+use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
+use crate::ops::op::StepDesc;
 use crate::shape::Layout;
+use crate::storage::arithmetic::{Compute, Real};
+use crate::storage::strided::PARALLEL_THRESHOLD;
+use crate::storage::{with_dtype, CpuData};
 
 /// The most inputs one fused kernel reads: their offsets fill the four-wide shader's
 /// 16-word parameter block after the count and the dense mask.

@@ -3,7 +3,9 @@
 //! of each op.
 
 use crate::dtype::DType;
-use crate::ops::{padded, Arg, Dispatch, Lowering, Op, ShaderFile, ShaderVariant, StepDesc};
+use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant};
+use crate::ops::op::Op;
+use crate::ops::op::StepDesc;
 use crate::shape::Layout;
 
 /// Workgroup size of every entry point in elementwise.wgsl.

@@ -5,9 +5,9 @@
 //! operand into scratch took 17. A value's register is kept to the end: later values may
 //! read it, and the caller stores it.
 
-use super::{Expr, Kernel};
-use crate::ops::real::Real;
-use crate::ops::{BinaryOp, UnaryOp};
+use crate::ops::elementwise::fused::{Expr, Kernel};
+use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
+use crate::storage::arithmetic::Real;
 
 /// Where an instruction reads a block: an input (dense or a filled scalar) or a register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

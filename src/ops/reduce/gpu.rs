@@ -2,10 +2,11 @@
 //! neighbouring outputs at a time over leading axes, with further passes folding partial
 //! results; weighted by a vector, the same passes make matrix-vector products.
 
-use super::reduce::ReduceOp;
-use super::rows::{choose_lanes, lanes, split, Rows, BUSY, WORKGROUP};
-use super::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::dtype::DType;
+use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, Tuner};
+use crate::ops::op::ReduceOp;
+use crate::ops::op::StepDesc;
+use crate::ops::row_tasks::{choose_lanes, lanes, split, Rows, BUSY, WORKGROUP};
 use crate::shape::{numel, Layout};
 
 /// The rows of `src` (its trailing `reduced` axes, `n` elements each) for `entry`.

@@ -1,17 +1,15 @@
 //! Movement: reshape, permute, expand, slice, squeeze and unsqueeze are views (a new layout
 //! over the same buffer); concat and pad are kernels that copy into a new buffer.
 
+pub(crate) mod cpu;
+pub(crate) mod gpu;
+
 use std::panic::Location;
 
-use super::elementwise::{dispatch, variant};
-use super::{Lowering, StepDesc};
-use crate::backend::cpu::strided::offsets;
-use crate::backend::cpu::{with_dtype, CpuData};
-use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::ops::Op;
+use crate::graph::Tensor;
+use crate::ops::op::Op;
 use crate::shape::{check_rank, contiguous_strides, normalize_axis, numel, Layout};
-use crate::tensor::Tensor;
 
 impl Tensor {
     /// The same elements with a new shape; one dimension may be -1 (inferred). A view when
@@ -265,122 +263,5 @@ impl Tensor {
             self.dtype(),
             self.device().clone(),
         )
-    }
-}
-
-/// Where each concat input lands in the dense output.
-fn concat_regions(axis: usize, step: &StepDesc) -> Vec<Layout> {
-    let strides = contiguous_strides(step.out_shape);
-    let mut start = 0;
-    step.inputs
-        .iter()
-        .map(|(_, l)| {
-            let region = Layout {
-                shape: l.shape.clone(),
-                strides: strides.clone(),
-                offset: start * strides[axis],
-            };
-            start += l.shape[axis];
-            region
-        })
-        .collect()
-}
-
-fn copy_into<T: Element>(src: &[T], from: &Layout, dst: &mut [T], to: &Layout) {
-    for (i, o) in offsets(from).zip(offsets(to)) {
-        dst[o] = src[i];
-    }
-}
-
-pub(crate) fn run_concat_cpu(
-    axis: usize,
-    step: &StepDesc,
-    inputs: &[&CpuData],
-    out: &mut CpuData,
-) -> Result<()> {
-    with_dtype!(step.out_dtype, T => {
-        let dst = out.slice_mut::<T>();
-        for ((input, (_, from)), to) in inputs.iter().zip(&step.inputs).zip(concat_regions(axis, step)) {
-            copy_into(input.slice::<T>(), from, dst, &to);
-        }
-    });
-    Ok(())
-}
-
-pub(crate) fn run_place_cpu(
-    region: &Layout,
-    value: u64,
-    step: &StepDesc,
-    inputs: &[&CpuData],
-    out: &mut CpuData,
-) -> Result<()> {
-    with_dtype!(step.out_dtype, T => {
-        let dst = out.slice_mut::<T>();
-        if region.numel() != dst.len() {
-            dst.fill(T::from_f64(f64::from_bits(value)));
-        }
-        copy_into(inputs[0].slice::<T>(), step.inputs[0].1, dst, region);
-    });
-    Ok(())
-}
-
-fn copy_variant(step: &StepDesc) -> super::ShaderVariant {
-    variant("unary", step.out_dtype, step.out_dtype, Some("x"))
-}
-
-pub(crate) fn lower_concat(axis: usize, step: &StepDesc) -> Lowering {
-    let dispatches = step
-        .inputs
-        .iter()
-        .zip(concat_regions(axis, step))
-        .enumerate()
-        .map(|(i, ((_, from), to))| dispatch(copy_variant(step), &[(i, from)], &to, 0.0, false))
-        .collect();
-    Lowering::of(dispatches)
-}
-
-pub(crate) fn lower_place(region: &Layout, value: u64, step: &StepDesc) -> Lowering {
-    let copy = dispatch(
-        copy_variant(step),
-        &[(0, step.inputs[0].1)],
-        region,
-        0.0,
-        false,
-    );
-    // An injective region as large as the output covers all of it: nothing to fill.
-    if region.numel() == numel(step.out_shape) {
-        return Lowering::of(vec![copy]);
-    }
-    let fill = dispatch(
-        variant("fill", step.out_dtype, step.out_dtype, None),
-        &[],
-        &Layout::contiguous(step.out_shape),
-        f64::from_bits(value) as f32,
-        true,
-    );
-    Lowering::of(vec![fill, copy])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::Arg;
-
-    #[test]
-    fn lowered_copies_bind_their_own_input() {
-        let a = Layout::contiguous(&[2, 3]);
-        let b = Layout::contiguous(&[2, 5]);
-        let step = StepDesc {
-            op: &Op::Concat { axis: 1 },
-            inputs: vec![(crate::DType::F32, &a), (crate::DType::F32, &b)],
-            out_dtype: crate::DType::F32,
-            out_shape: &[2, 8],
-        };
-        let lowered = lower_concat(1, &step);
-        assert_eq!(lowered.dispatches[1].bindings[0], (1, Arg::Input(1)));
-        assert_eq!(
-            lowered.dispatches[1].params[3], 3,
-            "second region starts at column 3"
-        );
     }
 }

@@ -2,9 +2,10 @@
 //! softmax.wgsl). A row is the trailing `reduced` axes of a strided input; a task is a row,
 //! or a chunk of a long one; `lanes` invocations share a task.
 
-use super::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, StepDesc, Tuner};
 use crate::autotune::RowLanes;
 use crate::dtype::DType;
+use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, Tuner};
+use crate::ops::op::StepDesc;
 use crate::shape::{numel, Layout};
 
 /// The row kernels' workgroup size.

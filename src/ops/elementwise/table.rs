@@ -1,0 +1,171 @@
+//! The elementwise tables: each unary and binary op once, with its name, its CPU function
+//! and its WGSL expression.
+
+use crate::shape::Layout;
+use crate::storage::arithmetic::{Compute, Real};
+use crate::storage::strided::map_n;
+
+macro_rules! unary_table {
+    ($($variant:ident $name:literal |$x:ident| $cpu:expr, $wgsl:literal;)*) => {
+        /// Elementwise functions of one tensor.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum UnaryOp { $($variant),* }
+
+        impl UnaryOp {
+            pub const ALL: &'static [UnaryOp] = &[$(UnaryOp::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(UnaryOp::$variant => $name),* }
+            }
+
+            /// The op as a WGSL expression of `x: f32`.
+            pub(crate) fn wgsl(self) -> &'static str {
+                match self { $(UnaryOp::$variant => $wgsl),* }
+            }
+
+            /// The op in the CPU path's arithmetic.
+            pub fn eval<R: Real>(self, v: R) -> R {
+                match self { $(UnaryOp::$variant => { let $x = v; $cpu }),* }
+            }
+
+            /// The op over a block, in place (the match is outside the loop).
+            #[inline(always)]
+            pub(crate) fn apply<R: Real>(self, xs: &mut [R]) {
+                match self {
+                    $(UnaryOp::$variant => xs.iter_mut().for_each(|v| {
+                        let $x = *v;
+                        *v = $cpu;
+                    })),*
+                }
+            }
+
+            /// The op over a block: `out[i] = op(xs[i])`.
+            #[inline(always)]
+            pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R]) {
+                match self {
+                    $(UnaryOp::$variant => out.iter_mut().zip(xs).for_each(|(o, v)| {
+                        let $x = *v;
+                        *o = $cpu;
+                    })),*
+                }
+            }
+
+            pub(crate) fn map_cpu<T: Compute>(self, input: (&[T], &Layout), out: &mut [T]) {
+                match self {
+                    $(UnaryOp::$variant => map_n([input], out, |[v]| {
+                        let $x = v.load();
+                        T::store($cpu)
+                    })),*
+                }
+            }
+        }
+    };
+}
+
+unary_table! {
+    Neg "neg" |x| -x, "-x";
+    Abs "abs" |x| x.abs(), "abs(x)";
+    Exp "exp" |x| x.exp(), "exp(x)";
+    Log "log" |x| x.ln(), "log(x)";
+    Sqrt "sqrt" |x| x.sqrt(), "sqrt(x)";
+    Rsqrt "rsqrt" |x| x.c(1.0) / x.sqrt(), "inverseSqrt(x)";
+    Recip "recip" |x| x.c(1.0) / x, "1.0 / x";
+    Sin "sin" |x| x.sin(), "sin(x)";
+    Cos "cos" |x| x.cos(), "cos(x)";
+    Tanh "tanh" |x| x.tanh(), "tanh_(x)";
+    Sigmoid "sigmoid" |x| x.c(1.0) / (x.c(1.0) + (-x).exp()), "1.0 / (1.0 + exp(-x))";
+    Relu "relu" |x| if x > x.c(0.0) { x } else { x.c(0.0) }, "relu_(x)";
+    Gelu "gelu" |x| x.c(0.5) * x * (x.c(1.0) + (x * x.c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
+        "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))";
+    Square "square" |x| x * x, "x * x";
+    Sign "sign" |x| if x > x.c(0.0) { x.c(1.0) } else if x < x.c(0.0) { x.c(-1.0) } else { x }, "sign(x)";
+    Erf "erf" |x| x.erf(), "erf_(x)";
+}
+
+macro_rules! binary_table {
+    ($($variant:ident $name:literal |$a:ident, $b:ident| $cpu:expr, $wgsl:literal;)*) => {
+        /// Elementwise functions of two broadcast tensors. Comparisons give 1 or 0.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum BinaryOp { $($variant),* }
+
+        impl BinaryOp {
+            pub const ALL: &'static [BinaryOp] = &[$(BinaryOp::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(BinaryOp::$variant => $name),* }
+            }
+
+            /// The op as a WGSL expression of `a: f32` and `b: f32`.
+            pub(crate) fn wgsl(self) -> &'static str {
+                match self { $(BinaryOp::$variant => $wgsl),* }
+            }
+
+            /// The op in the CPU path's arithmetic.
+            pub fn eval<R: Real>(self, va: R, vb: R) -> R {
+                match self { $(BinaryOp::$variant => { let ($a, $b) = (va, vb); $cpu }),* }
+            }
+
+            /// The op over blocks: `xs[i] = op(xs[i], ys[i])`.
+            #[inline(always)]
+            pub(crate) fn apply<R: Real>(self, xs: &mut [R], ys: &[R]) {
+                match self {
+                    $(BinaryOp::$variant => xs.iter_mut().zip(ys).for_each(|(v, w)| {
+                        let ($a, $b) = (*v, *w);
+                        *v = $cpu;
+                    })),*
+                }
+            }
+
+            /// The op over blocks with the result in the right operand: `ys[i] = op(xs[i], ys[i])`.
+            #[inline(always)]
+            pub(crate) fn apply_rev<R: Real>(self, xs: &[R], ys: &mut [R]) {
+                match self {
+                    $(BinaryOp::$variant => ys.iter_mut().zip(xs).for_each(|(w, v)| {
+                        let ($a, $b) = (*v, *w);
+                        *w = $cpu;
+                    })),*
+                }
+            }
+
+            /// The op over blocks: `out[i] = op(xs[i], ys[i])`.
+            #[inline(always)]
+            pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R], ys: &[R]) {
+                match self {
+                    $(BinaryOp::$variant => out.iter_mut().zip(xs.iter().zip(ys)).for_each(|(o, (v, w))| {
+                        let ($a, $b) = (*v, *w);
+                        *o = $cpu;
+                    })),*
+                }
+            }
+
+            pub(crate) fn map_cpu<T: Compute>(self, lhs: (&[T], &Layout), rhs: (&[T], &Layout), out: &mut [T]) {
+                match self {
+                    $(BinaryOp::$variant => map_n([lhs, rhs], out, |[va, vb]| {
+                        let ($a, $b) = (va.load(), vb.load());
+                        T::store($cpu)
+                    })),*
+                }
+            }
+        }
+    };
+}
+
+fn flag<R: Real>(c: bool) -> R {
+    R::k(if c { 1.0 } else { 0.0 })
+}
+
+binary_table! {
+    Add "add" |a, b| a + b, "a + b";
+    Sub "sub" |a, b| a - b, "a - b";
+    Mul "mul" |a, b| a * b, "a * b";
+    Div "div" |a, b| a / b, "a / b";
+    Pow "pow" |a, b| a.powf(b), "pow_(a, b)";
+    Maximum "maximum" |a, b| a.max(b), "max(a, b)";
+    Minimum "minimum" |a, b| a.min(b), "min(a, b)";
+    Eq "eq" |a, b| flag(a == b), "flag(a == b)";
+    Ne "ne" |a, b| flag(a != b), "flag(a != b)";
+    Lt "lt" |a, b| flag(a < b), "flag(a < b)";
+    Le "le" |a, b| flag(a <= b), "flag(a <= b)";
+    Gt "gt" |a, b| flag(a > b), "flag(a > b)";
+    Ge "ge" |a, b| flag(a >= b), "flag(a >= b)";
+}

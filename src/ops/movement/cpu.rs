@@ -1,0 +1,64 @@
+//! The CPU path's concat and place (padding, and the adjoint of a view).
+
+use crate::dtype::Element;
+use crate::error::Result;
+use crate::ops::op::StepDesc;
+use crate::shape::{contiguous_strides, Layout};
+use crate::storage::strided::offsets;
+use crate::storage::{with_dtype, CpuData};
+
+/// Where each concat input lands in the dense output.
+pub(crate) fn concat_regions(axis: usize, step: &StepDesc) -> Vec<Layout> {
+    let strides = contiguous_strides(step.out_shape);
+    let mut start = 0;
+    step.inputs
+        .iter()
+        .map(|(_, l)| {
+            let region = Layout {
+                shape: l.shape.clone(),
+                strides: strides.clone(),
+                offset: start * strides[axis],
+            };
+            start += l.shape[axis];
+            region
+        })
+        .collect()
+}
+
+fn copy_into<T: Element>(src: &[T], from: &Layout, dst: &mut [T], to: &Layout) {
+    for (i, o) in offsets(from).zip(offsets(to)) {
+        dst[o] = src[i];
+    }
+}
+
+pub(crate) fn run_concat_cpu(
+    axis: usize,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) -> Result<()> {
+    with_dtype!(step.out_dtype, T => {
+        let dst = out.slice_mut::<T>();
+        for ((input, (_, from)), to) in inputs.iter().zip(&step.inputs).zip(concat_regions(axis, step)) {
+            copy_into(input.slice::<T>(), from, dst, &to);
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn run_place_cpu(
+    region: &Layout,
+    value: u64,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) -> Result<()> {
+    with_dtype!(step.out_dtype, T => {
+        let dst = out.slice_mut::<T>();
+        if region.numel() != dst.len() {
+            dst.fill(T::from_f64(f64::from_bits(value)));
+        }
+        copy_into(inputs[0].slice::<T>(), step.inputs[0].1, dst, region);
+    });
+    Ok(())
+}

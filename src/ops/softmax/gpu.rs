@@ -1,0 +1,38 @@
+//! Softmax, log-softmax and logsumexp as row tasks of softmax.wgsl.
+
+use crate::ops::dispatch::{Arg, Lowering, ShaderFile, Tuner};
+use crate::ops::op::SoftmaxKind;
+use crate::ops::op::StepDesc;
+use crate::ops::row_tasks::{choose_lanes, Rows};
+
+pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
+    choose_lanes(step, 1, tuner, &|subgroup| lower_with(kind, step, subgroup))
+}
+
+fn lower_with(kind: SoftmaxKind, step: &StepDesc, subgroup: Option<u32>) -> Lowering {
+    let (dtype, layout) = step.inputs[0];
+    let n = layout.shape[layout.rank() - 1];
+    let (entry, out_binding) = match kind {
+        SoftmaxKind::LogSumExp => ("logsumexp", 3),
+        _ => ("softmax", 2),
+    };
+    let rows = Rows {
+        file: ShaderFile::Softmax,
+        entry,
+        dtypes: (dtype, step.out_dtype),
+        src: layout,
+        reduced: 1,
+        chunk: n,
+        row_outputs: kind != SoftmaxKind::LogSumExp,
+        weighted: false,
+        subgroup,
+        wide: false,
+    };
+    let code = (kind == SoftmaxKind::LogSoftmax) as u32;
+    Lowering::of(vec![rows.dispatch(
+        code,
+        1.0,
+        &[],
+        vec![(1, Arg::Input(0)), (out_binding, Arg::Output(0))],
+    )])
+}

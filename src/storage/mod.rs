@@ -1,0 +1,11 @@
+//! CPU storage and the loops over it: typed dense buffers (recycled when dropped), the
+//! element types' arithmetic, and strided walks of views. Below the kernels, which read and
+//! write through it, and the executors, which own it.
+
+pub(crate) mod arithmetic;
+mod cpu_data;
+mod recycle;
+pub(crate) mod strided;
+
+pub(crate) use cpu_data::with_dtype;
+pub use cpu_data::CpuData;
