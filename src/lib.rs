@@ -37,8 +37,8 @@
 //!    rendered shaders)
 //! 7. graph: `graph/` (nodes, the Tensor handle that is the graph's edge, the no-grad flag)
 //! 8. realize: `realize.rs` (the driver: a pending graph to a plan, run on its device)
-//! 9. tensor API and gradient rules: `tensor.rs` `ops/*/mod.rs` (creating and reading
-//!    tensors, every op's method, shape rule and gradient)
+//! 9. tensor API and gradient rules: `tensor_data.rs` `operators.rs` `ops/*/mod.rs` (creating
+//!    and reading tensors, arithmetic operators, every op's method, shape rule and gradient)
 //! 10. autodiff: `autodiff/` (reverse mode over the lazy graph)
 //! 11. nn: `nn/` (modules, layers, losses, initialization)
 //! 12. optim: `optim/` (optimizers and schedules)
@@ -60,6 +60,7 @@ mod graph;
 pub mod info;
 pub mod models;
 pub mod nn;
+mod operators;
 mod ops;
 pub mod optim;
 mod plan;
@@ -68,7 +69,7 @@ pub mod shaders;
 mod shape;
 mod stats;
 mod storage;
-mod tensor;
+mod tensor_data;
 
 pub use autodiff::grad;
 pub use backend::gpu::GpuContext;

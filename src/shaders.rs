@@ -1,7 +1,7 @@
 //! Every WGSL variant the engine can compile, rendered: for validation and translation
 //! tools, and for anyone who wants to read exactly what runs.
 
-use crate::backend::gpu::shaders::{file_name, render};
+use crate::backend::gpu::shader_sources::{file_name, render};
 use crate::dtype::DType;
 use crate::ops::dispatch::{ShaderFile, ShaderVariant};
 use crate::ops::elementwise::gpu::variant;
@@ -247,10 +247,10 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
         ShaderFile::Pool,
     ]
     .into_iter()
-    .map(|f| (file_name(f), crate::backend::gpu::shaders::source(f)))
+    .map(|f| (file_name(f), crate::backend::gpu::shader_sources::source(f)))
     .collect();
-    out.push(("rows.wgsl", crate::backend::gpu::shaders::ROWS));
-    out.push(("tiles.wgsl", crate::backend::gpu::shaders::TILES));
+    out.push(("rows.wgsl", crate::backend::gpu::shader_sources::ROWS));
+    out.push(("tiles.wgsl", crate::backend::gpu::shader_sources::TILES));
     out.push((
         "subgroup_check.wgsl",
         crate::backend::gpu::subgroups::SOURCE,

@@ -9,9 +9,8 @@ use common::*;
 use lepton::nn::Conv2dSpec;
 use lepton::{grad, DType, Device, Tensor};
 
-#[test]
-fn conv2d_matches_the_reference_over_a_grid() {
-    for device in devices() {
+on_every_device! {
+    fn conv2d_matches_the_reference_over_a_grid(device) {
         let mut case = 0u64;
         for (kh, kw) in [(3, 3), (1, 1), (2, 3)] {
             for stride in [1, 2] {
@@ -130,9 +129,8 @@ fn gradients_match_central_differences() {
     }
 }
 
-#[test]
-fn gradient_kernels_match_the_definition_over_a_grid() {
-    for device in devices() {
+on_every_device! {
+    fn gradient_kernels_match_the_definition_over_a_grid(device) {
         let mut case = 0u64;
         for kernel in [(3, 3), (1, 1), (2, 3)] {
             for (stride, padding, dilation, groups) in [
@@ -271,9 +269,8 @@ fn reference_1d(x: &Nd, w: &Nd, b: &[f64], s: &Conv2dSpec) -> (Vec<f64>, Vec<f64
     (out, abs)
 }
 
-#[test]
-fn conv1d_matches_the_definition() {
-    for device in devices() {
+on_every_device! {
+    fn conv1d_matches_the_definition(device) {
         for (case, (stride, padding, dilation, groups)) in
             [(1, 0, 1, 1), (2, 1, 1, 2), (1, 2, 2, 1), (3, 1, 2, 2)]
                 .into_iter()

@@ -271,9 +271,8 @@ fn every_binary_op_broadcasts_in_every_position() {
     }
 }
 
-#[test]
-fn binary_ops_read_non_contiguous_operands() {
-    for device in devices() {
+on_every_device! {
+    fn binary_ops_read_non_contiguous_operands(device) {
         let a = rounded(&data(3 * 5 * 7, 30, -3.0, 3.0), DType::F32);
         let b = rounded(&data(10 * 7, 31, -3.0, 3.0), DType::F32);
         let ta = tensor(&a, &[3, 5, 7], DType::F32, &device)
@@ -321,15 +320,14 @@ fn pow_follows_c_rules_at_the_edges() {
     }
 }
 
-#[test]
-fn where_selects_with_broadcasting() {
-    for device in devices() {
+on_every_device! {
+    fn where_selects_with_broadcasting(device) {
         let c = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0];
         let a = rounded(&data(13, 40, -3.0, 3.0), DType::F32);
         let cond = tensor(&c, &[7, 1], DType::F32, &device);
         let ta = tensor(&a, &[1, 13], DType::F32, &device);
         let tb = Tensor::full(&[], -9.0, DType::F32, &device).unwrap();
-        let got = values(&cond.where_(&ta, &tb).unwrap());
+        let got = values(&cond.where_cond(&ta, &tb).unwrap());
         let want: Vec<f64> = (0..91)
             .map(|i| if c[i / 13] != 0.0 { a[i % 13] } else { -9.0 })
             .collect();
@@ -401,9 +399,8 @@ fn casts_round_to_nearest() {
     }
 }
 
-#[test]
-fn where_with_dense_operands_takes_the_larger() {
-    for device in devices() {
+on_every_device! {
+    fn where_with_dense_operands_takes_the_larger(device) {
         // 1001 elements: the four-wide kernel's last vector is partial.
         let a = rounded(&data(1001, 70, -3.0, 3.0), DType::F32);
         let b = rounded(&data(1001, 71, -3.0, 3.0), DType::F32);
@@ -411,8 +408,45 @@ fn where_with_dense_operands_takes_the_larger() {
             tensor(&a, &[1001], DType::F32, &device),
             tensor(&b, &[1001], DType::F32, &device),
         );
-        let got = values(&ta.gt(&tb).unwrap().where_(&ta, &tb).unwrap());
+        let got = values(&ta.gt(&tb).unwrap().where_cond(&ta, &tb).unwrap());
         let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect();
         assert_close(&got, &want, 0.0, 0.0, &format!("dense where on {device}"));
+    }
+}
+
+on_every_device! {
+    fn operators_record_the_named_ops(device) {
+        let a = rounded(&data(7 * 13, 80, -3.0, 3.0), DType::F32);
+        let b = rounded(&data(13, 81, 0.5, 2.0), DType::F32);
+        let ta = tensor(&a, &[7, 13], DType::F32, &device);
+        let tb = tensor(&b, &[13], DType::F32, &device);
+        // Each step of the reference rounds to f32 as the kernels do.
+        let f = |x: f64| x as f32 as f64;
+        let pairs = |g: &dyn Fn(f64, f64) -> f64| -> Vec<f64> {
+            a.iter().enumerate().map(|(i, &x)| g(x, b[i % 13])).collect()
+        };
+        let cases: Vec<(&str, lepton::Result<Tensor>, Vec<f64>)> = vec![
+            ("&a + &b", &ta + &tb, pairs(&|x, y| f(x + y))),
+            ("a - &b", ta.clone() - &tb, pairs(&|x, y| f(x - y))),
+            ("&a * b", &ta * tb.clone(), pairs(&|x, y| f(x * y))),
+            ("&a / &b", &ta / &tb, pairs(&|x, y| f(x / y))),
+            ("&a * 2.5", &ta * 2.5, pairs(&|x, _| f(x * 2.5))),
+            ("3.0 - &a", 3.0 - &ta, pairs(&|x, _| f(3.0 - x))),
+            ("1.0 / &b", 1.0 / &tb, b.iter().map(|&y| f(1.0 / y)).collect()),
+            ("(&a + &b) * &a", (&ta + &tb) * &ta, pairs(&|x, y| f(f(x + y) * x))),
+            ("&a - (&a * &b)", &ta - (&ta * &tb), pairs(&|x, y| f(x - f(x * y)))),
+            ("-&a", Ok(-&ta), a.iter().map(|&x| -x).collect()),
+        ];
+        for (what, got, want) in cases {
+            let got = values(&got.unwrap_or_else(|e| panic!("{what} on {device}: {e}")));
+            // Exact but for WGSL's division, which may be off by 2.5 ulp (f32's ulp is at
+            // most 2^-23 of the value).
+            assert_close(&got, &want, 0.0, 3.0 * 2f64.powi(-23), &format!("{what} on {device}"));
+        }
+        let wrong = tensor(&[1.0; 5], &[5], DType::F32, &device);
+        let err = ((&ta + &tb) * &wrong).expect_err("[7, 13] and [5] do not broadcast");
+        // The error names the op and the line of the expression.
+        let text = err.to_string();
+        assert!(text.contains("mul") && text.contains("tests/elementwise.rs"), "{text}");
     }
 }

@@ -52,7 +52,7 @@ fn incompatible_shapes_for_every_binary_op_and_matmul() {
             Err(Error::ShapeMismatch { .. })
         ));
         assert!(matches!(
-            a.where_(&a, &b),
+            a.where_cond(&a, &b),
             Err(Error::ShapeMismatch { op: "where", .. })
         ));
         assert!(matches!(
@@ -185,7 +185,7 @@ fn tensors_from_two_devices_in_one_op() {
         a.add(&b),
         a.matmul(&b),
         Tensor::concat(&[&a, &b], 0),
-        a.where_(&a, &b),
+        a.where_cond(&a, &b),
     ] {
         let err = result.unwrap_err();
         assert!(matches!(err, Error::DeviceMismatch { .. }), "{err}");

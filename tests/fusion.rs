@@ -22,7 +22,7 @@ fn chain(a: &Tensor, b: &Tensor) -> Tensor {
         .sub(b)
         .unwrap()
         .relu();
-    a.gt(b).unwrap().where_(&t, &a.neg()).unwrap()
+    a.gt(b).unwrap().where_cond(&t, &a.neg()).unwrap()
 }
 
 fn reference(a: &[f64], b: &[f64]) -> Vec<f64> {
@@ -38,9 +38,8 @@ fn reference(a: &[f64], b: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn chains_match_the_reference_aligned_or_not() {
-    for device in devices() {
+on_every_device! {
+    fn chains_match_the_reference_aligned_or_not(device) {
         let all = rounded(&data(1003, 900, -3.0, 3.0), DType::F32);
         let b = rounded(&data(1000, 901, -3.0, 3.0), DType::F32);
         let whole = tensor(&all, &[1003], DType::F32, &device);

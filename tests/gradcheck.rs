@@ -182,7 +182,7 @@ fn reductions_matmul_and_where() {
     );
     gradcheck(
         "where",
-        &|x: &[Tensor]| x[0].gt(&x[1])?.where_(&x[0], &x[1].mul_scalar(3.0)?),
+        &|x: &[Tensor]| x[0].gt(&x[1])?.where_cond(&x[0], &x[1].mul_scalar(3.0)?),
         &[input(&[4, 3], 720, -1.0, 1.0), input(&[3], 721, -1.0, 1.0)],
     );
 }

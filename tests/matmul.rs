@@ -35,9 +35,8 @@ fn odd_and_degenerate_sizes() {
     }
 }
 
-#[test]
-fn transposed_operands_need_no_copy() {
-    for device in devices() {
+on_every_device! {
+    fn transposed_operands_need_no_copy(device) {
         let (a, b, ra, rb) = operands(&[37, 19], &[23, 37], 210, DType::F32, &device);
         let (at, bt) = (a.t().unwrap(), b.t().unwrap());
         let (want, abs) = reference(&ra.permute(&[1, 0]), &rb.permute(&[1, 0]));
@@ -77,9 +76,8 @@ fn batches_broadcast() {
     }
 }
 
-#[test]
-fn one_dimensional_operands() {
-    for device in devices() {
+on_every_device! {
+    fn one_dimensional_operands(device) {
         let (v, m, rv, rm) = operands(&[5], &[5, 3], 230, DType::F32, &device);
         let (want, abs) = reference(&Nd::new(&[1, 5], rv.data.clone()), &rm);
         let got = v.matmul(&m).unwrap();
@@ -105,9 +103,8 @@ fn one_dimensional_operands() {
     }
 }
 
-#[test]
-fn empty_inner_dimension_gives_zeros() {
-    for device in devices() {
+on_every_device! {
+    fn empty_inner_dimension_gives_zeros(device) {
         let a = Tensor::from_vec(Vec::<f32>::new(), &[3, 0], &device).unwrap();
         let b = Tensor::from_vec(Vec::<f32>::new(), &[0, 4], &device).unwrap();
         // Planned in this order, the product reuses the slot that held `w` (e^2 values):

@@ -6,9 +6,8 @@ mod common;
 use common::*;
 use lepton::{DType, Tensor};
 
-#[test]
-fn views_share_storage_and_read_right() {
-    for device in devices() {
+on_every_device! {
+    fn views_share_storage_and_read_right(device) {
         let v: Vec<f64> = (0..60).map(f64::from).collect();
         let t = tensor(&v, &[3, 4, 5], DType::F32, &device);
         let r = Nd::new(&[3, 4, 5], v.clone());
@@ -75,9 +74,8 @@ fn views_share_storage_and_read_right() {
     }
 }
 
-#[test]
-fn concat_along_each_axis_with_strided_inputs() {
-    for device in devices() {
+on_every_device! {
+    fn concat_along_each_axis_with_strided_inputs(device) {
         let a = rounded(&data(2 * 3 * 4, 300, -1.0, 1.0), DType::F32);
         let b = rounded(&data(4 * 3 * 2, 301, -1.0, 1.0), DType::F32);
         let ta = tensor(&a, &[2, 3, 4], DType::F32, &device);
@@ -108,9 +106,8 @@ fn concat_along_each_axis_with_strided_inputs() {
     }
 }
 
-#[test]
-fn pad_surrounds_with_the_value() {
-    for device in devices() {
+on_every_device! {
+    fn pad_surrounds_with_the_value(device) {
         let v: Vec<f64> = (1..=6).map(f64::from).collect();
         let t = tensor(&v, &[2, 3], DType::F32, &device).t().unwrap();
         let got = t.pad(&[(1, 0), (2, 1)], -1.0).unwrap();

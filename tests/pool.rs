@@ -258,9 +258,8 @@ fn f16_pooling_accumulates_in_f32() {
     }
 }
 
-#[test]
-fn max_pooling_propagates_nan_to_its_output_and_gradient() {
-    for device in devices() {
+on_every_device! {
+    fn max_pooling_propagates_nan_to_its_output_and_gradient(device) {
         let mut xv = ties(2 * 6 * 6, 600, DType::F32);
         xv[7] = f64::NAN;
         xv[8] = f64::NAN;
@@ -321,9 +320,8 @@ fn bad_pooling_arguments_are_typed_errors() {
     ));
 }
 
-#[test]
-fn adaptive_average_pooling_is_the_spatial_mean() {
-    for device in devices() {
+on_every_device! {
+    fn adaptive_average_pooling_is_the_spatial_mean(device) {
         let xv = rounded(&data(2 * 3 * 5 * 7, 700, -1.0, 1.0), DType::F32);
         let got = values(
             &tensor(&xv, &[2, 3, 5, 7], DType::F32, &device)

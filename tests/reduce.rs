@@ -178,9 +178,8 @@ fn every_axis_set_on_small_and_odd_shapes() {
     }
 }
 
-#[test]
-fn non_contiguous_inputs() {
-    for device in devices() {
+on_every_device! {
+    fn non_contiguous_inputs(device) {
         let v = rounded(&data(6 * 10 * 9, 110, -2.0, 2.0), DType::F32);
         let base = tensor(&v, &[6, 10, 9], DType::F32, &device);
         let r = Nd::new(&[6, 10, 9], v);
@@ -196,9 +195,8 @@ fn non_contiguous_inputs() {
     }
 }
 
-#[test]
-fn long_rows_and_many_rows() {
-    for device in devices() {
+on_every_device! {
+    fn long_rows_and_many_rows(device) {
         let v = rounded(&data(3 * 100_000, 120, -1.0, 1.0), DType::F32);
         check(
             &tensor(&v, &[3, 100_000], DType::F32, &device),
@@ -314,9 +312,8 @@ fn long_row_sums_are_compensated() {
     }
 }
 
-#[test]
-fn sums_with_infinities_follow_ieee() {
-    for device in devices() {
+on_every_device! {
+    fn sums_with_infinities_follow_ieee(device) {
         // Compensated sums see inf − inf in their correction: a total must still be +inf,
         // −inf, or NaN when both meet, as a plain sum gives, in rows and long rows alike.
         for n in [7, 5000, 40_000] {
@@ -365,9 +362,8 @@ fn f16_sums_accumulate_in_f32() {
     }
 }
 
-#[test]
-fn empty_axes_reduce_to_identities() {
-    for device in devices() {
+on_every_device! {
+    fn empty_axes_reduce_to_identities(device) {
         let t = Tensor::zeros(&[3, 0], DType::F32, &device).unwrap();
         assert_eq!(
             values(&t.sum(&[1], false).unwrap()),
@@ -484,9 +480,8 @@ fn positions_need_a_nonempty_axis_of_at_most_2_pow_24() {
     assert!(huge.argmin(None, false).is_err());
 }
 
-#[test]
-fn products_with_zeros_and_their_gradients() {
-    for device in devices() {
+on_every_device! {
+    fn products_with_zeros_and_their_gradients(device) {
         let t = tensor(
             &[2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 1.5, -2.0, 0.5],
             &[3, 3],

@@ -249,9 +249,8 @@ fn ce_reference(x: &[f64], n: usize, c: usize, targets: &[f64], eps: f64) -> (Ve
     (losses, grads)
 }
 
-#[test]
-fn cross_entropy_and_its_gradient() {
-    for device in devices() {
+on_every_device! {
+    fn cross_entropy_and_its_gradient(device) {
         for (n, c) in [(1, 1), (7, 3), (128, 10), (13, 1000), (3, 4097)] {
             for eps in [0.0, 0.1] {
                 let x = rounded(&data(n * c, (n * c) as u64, -4.0, 4.0), DType::F32);

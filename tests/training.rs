@@ -205,9 +205,8 @@ fn losses_match_hand_computation() {
     ));
 }
 
-#[test]
-fn linear_regression_learns_y_equals_2x() {
-    for device in devices() {
+on_every_device! {
+    fn linear_regression_learns_y_equals_2x(device) {
         let model = Linear::new(1, 1, true, 0, DType::F32, &device).unwrap();
         let mut opt = Sgd::new(model.parameters(), 0.05);
         let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3, 1], &device).unwrap();
@@ -227,9 +226,8 @@ fn linear_regression_learns_y_equals_2x() {
     }
 }
 
-#[test]
-fn an_mlp_fits_xor() {
-    for device in devices() {
+on_every_device! {
+    fn an_mlp_fits_xor(device) {
         let model = Sequential::new()
             .push(Linear::new(2, 16, true, 1, DType::F32, &device).unwrap())
             .push(Activation::Tanh)

@@ -24,8 +24,8 @@ pub(crate) fn backward(
             let zero = Tensor::constant(0.0, g.dtype(), g.device())?;
             Ok(vec![
                 None,
-                Some(inputs[0].where_(g, &zero)?),
-                Some(inputs[0].where_(&zero, g)?),
+                Some(inputs[0].where_cond(g, &zero)?),
+                Some(inputs[0].where_cond(&zero, g)?),
             ])
         }
         Op::Cast => Ok(vec![Some(g.cast(inputs[0].dtype())?)]),

@@ -1,6 +1,6 @@
 //! `lepton` subcommands.
 
-mod info;
+mod adapters_command;
 mod plot;
 mod train;
 
@@ -28,7 +28,7 @@ enum Command {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Info => info::run(),
+        Command::Info => adapters_command::run(),
         Command::Train(args) => train::run(args),
     };
     match result {

@@ -43,7 +43,7 @@ pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
     let quadratic = d.square().mul_scalar(0.5)?;
     let linear = a.add_scalar(-0.5 * delta)?.mul_scalar(delta)?;
     a.lt(&Tensor::constant(delta, a.dtype(), a.device())?)?
-        .where_(&quadratic, &linear)?
+        .where_cond(&quadratic, &linear)?
         .mean(&[], false)
 }
 

@@ -7,6 +7,38 @@ pub mod products;
 
 use lepton::{DType, Device, Tensor};
 
+/// One test body, one test per device: `on_every_device! { fn name(device) { ... } }` makes
+/// `name::cpu` and `name::gpu`, so each device's failure is reported on its own and
+/// `cargo test gpu` selects the GPU tests. The GPU test skips loudly without an adapter, or
+/// fails under LEPTON_REQUIRE_GPU=1 (see [`gpu`]).
+// Not every test file uses it.
+#[allow(unused_macros)]
+macro_rules! on_every_device {
+    ($(#[$meta:meta])* fn $name:ident($device:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            #[test]
+            fn cpu() {
+                let $device = lepton::Device::cpu();
+                $body
+            }
+
+            $(#[$meta])*
+            #[test]
+            fn gpu() {
+                if let Some($device) = super::common::gpu() {
+                    $body
+                }
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_every_device;
+
 /// f32 unit roundoff (half an ulp of 1.0).
 pub const U32: f64 = 5.96e-8;
 /// f16 unit roundoff.

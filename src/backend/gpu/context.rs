@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::backend::gpu::pool::{GpuBuffer, Pool};
 use crate::backend::gpu::program::{Executed, Program};
-use crate::backend::gpu::{adapters, shaders};
+use crate::backend::gpu::{adapters, shader_sources};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::dispatch::ShaderVariant;
@@ -275,10 +275,10 @@ impl GpuContext {
         if let Some(p) = pipelines.get(variant) {
             return Ok(p.clone());
         }
-        let source = shaders::render(variant);
+        let source = shader_sources::render(variant);
         let label = format!(
             "{}:{} {}->{}",
-            shaders::file_name(variant.file),
+            shader_sources::file_name(variant.file),
             variant.entry,
             variant.input,
             variant.output
@@ -288,7 +288,7 @@ impl GpuContext {
                 label: Some(&label),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             };
-            // SAFETY: these are the engine's own shaders (shaders/*.wgsl as shaders.rs
+            // SAFETY: these are the engine's own shaders (shaders/*.wgsl as shader_sources.rs
             // renders them), never user code, and every loop in them counts up, by a
             // constant of at least 1, to a bound taken from its parameters, so it ends.
             // Dropping naga's loop bounding spares every trip of every loop a counter and a

@@ -8,7 +8,7 @@ use crate::autotune;
 use crate::autotune::DiskCache;
 use crate::backend::gpu::context::GpuContext;
 use crate::backend::gpu::program::fold;
-use crate::backend::gpu::shaders;
+use crate::backend::gpu::shader_sources;
 use crate::ops::dispatch::{Arg, Lowering, ShaderFile, Tuner};
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
@@ -86,7 +86,7 @@ impl GpuContext {
             ShaderFile::MatmulShared,
             ShaderFile::Conv,
         ] {
-            for byte in shaders::source(file).bytes() {
+            for byte in shader_sources::source(file).bytes() {
                 hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
             }
         }

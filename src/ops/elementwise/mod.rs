@@ -111,7 +111,7 @@ impl Tensor {
 
     /// Elements of `a` where `self` is nonzero, else of `b`; all three broadcast together.
     #[track_caller]
-    pub fn where_(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    pub fn where_cond(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let device = self.same_device("where", a)?;
         a.same_device("where", b)?;
         self.same_dtype("where", a)?;
@@ -262,7 +262,7 @@ pub(crate) fn binary_grad(
             let da = g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?)?;
             let zero = Tensor::constant(0.0, y.dtype(), y.device())?;
             let positive = a.binary_scalar(BinaryOp::Gt, 0.0)?;
-            let db = g.mul(&positive.where_(&y.mul(&a.log())?, &zero)?)?;
+            let db = g.mul(&positive.where_cond(&y.mul(&a.log())?, &zero)?)?;
             (Some(da), Some(db))
         }
         BinaryOp::Maximum | BinaryOp::Minimum => {

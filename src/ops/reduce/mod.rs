@@ -159,13 +159,13 @@ pub(crate) fn grad(
             let zero = Tensor::constant(0.0, x.dtype(), x.device())?;
             let one = Tensor::constant(1.0, x.dtype(), x.device())?;
             let is_zero = x.eq(&zero)?;
-            let others = spread(&is_zero.where_(&one, x)?.prod(&axes, false)?)?;
+            let others = spread(&is_zero.where_cond(&one, x)?.prod(&axes, false)?)?;
             let zeros = spread(&is_zero.sum(&axes, false)?)?;
-            let no_zero = others.div(&is_zero.where_(&one, x)?)?;
+            let no_zero = others.div(&is_zero.where_cond(&one, x)?)?;
             let lone_zero = is_zero.mul(&zeros.eq(&one)?)?.mul(&others)?;
             zeros
                 .eq(&zero)?
-                .where_(&no_zero, &lone_zero)?
+                .where_cond(&no_zero, &lone_zero)?
                 .mul(&spread(g)?)?
         }
         ReduceOp::ArgMax | ReduceOp::ArgMin => return Ok(None),

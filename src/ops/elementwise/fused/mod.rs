@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-mod program;
+mod cpu_program;
 
-use program::Program;
+use cpu_program::Program;
 
 use crate::dtype::DType;
 use crate::error::Result;
@@ -271,7 +271,7 @@ pub(crate) fn run_cpu(
                 program.run(n, &input, &mut regs);
                 let results = program.results().iter().zip(&kernel.stored).filter(|(_, s)| **s);
                 for (dst, (&result, _)) in dsts.iter_mut().zip(results) {
-                    let values = program::read(result, n, &input, &regs);
+                    let values = cpu_program::read(result, n, &input, &regs);
                     dst[from..from + n].iter_mut().zip(values).for_each(|(o, r)| *o = T::store(*r));
                 }
             }
