@@ -310,11 +310,10 @@ on_every_device! {
     }
 }
 
-#[test]
-fn f16_convolutions_accumulate_in_f32() {
-    for device in devices() {
+on_every_device! {
+    fn f16_convolutions_accumulate_in_f32(device) {
         if !device.supports(DType::F16) {
-            continue;
+            return;
         }
         let s = spec(1, 1, 1, 1);
         let (n, c, h, w, o) = (2, 8, 9, 7, 5);

@@ -335,12 +335,11 @@ on_every_device! {
     }
 }
 
-#[test]
-fn f16_ops_round_once_from_f32_arithmetic() {
-    for device in devices() {
+on_every_device! {
+    fn f16_ops_round_once_from_f32_arithmetic(device) {
         if !device.supports(DType::F16) {
             eprintln!("SKIPPED f16 on {device}: no SHADER_F16");
-            continue;
+            return;
         }
         let a = rounded(&data(513, 50, -3.0, 3.0), DType::F16);
         let b = rounded(&data(513, 51, -3.0, 3.0), DType::F16);
@@ -372,11 +371,10 @@ fn f16_ops_round_once_from_f32_arithmetic() {
     }
 }
 
-#[test]
-fn casts_round_to_nearest() {
-    for device in devices() {
+on_every_device! {
+    fn casts_round_to_nearest(device) {
         if !device.supports(DType::F16) {
-            continue;
+            return;
         }
         let v = rounded(&data(1000, 60, -70000.0, 70000.0), DType::F32);
         let t = tensor(&v, &[10, 100], DType::F32, &device).t().unwrap();

@@ -92,11 +92,10 @@ fn wide_chains_split_across_kernels() {
     }
 }
 
-#[test]
-fn f16_chains_round_once() {
-    for device in devices() {
+on_every_device! {
+    fn f16_chains_round_once(device) {
         if !device.supports(DType::F16) {
-            continue;
+            return;
         }
         let a = rounded(&data(515, 920, -3.0, 3.0), DType::F16);
         let b = rounded(&data(515, 921, -3.0, 3.0), DType::F16);

@@ -125,11 +125,10 @@ on_every_device! {
     }
 }
 
-#[test]
-fn f16_products_accumulate_in_f32() {
-    for device in devices() {
+on_every_device! {
+    fn f16_products_accumulate_in_f32(device) {
         if !device.supports(DType::F16) {
-            continue;
+            return;
         }
         let (a, b, ra, rb) = operands(&[17, 300], &[300, 9], 240, DType::F16, &device);
         let (want, abs) = reference(&ra, &rb);

@@ -168,9 +168,8 @@ fn ties(len: usize, seed: u64, dtype: DType) -> Vec<f64> {
     )
 }
 
-#[test]
-fn pooling_matches_the_definition_over_a_grid() {
-    for device in devices() {
+on_every_device! {
+    fn pooling_matches_the_definition_over_a_grid(device) {
         let mut case = 0u64;
         for kernel in [(1, 1), (2, 2), (3, 3), (2, 3), (3, 1)] {
             for stride in [1, 2, 3] {
@@ -234,11 +233,10 @@ fn pooling_covers_degenerate_and_larger_images() {
     }
 }
 
-#[test]
-fn f16_pooling_accumulates_in_f32() {
-    for device in devices() {
+on_every_device! {
+    fn f16_pooling_accumulates_in_f32(device) {
         if !device.supports(DType::F16) {
-            continue;
+            return;
         }
         let dims = [2, 4, 9, 11];
         let xv = rounded(&data(dims.iter().product(), 500, -1.0, 1.0), DType::F16);
