@@ -13,12 +13,12 @@
 // among blocks: each writes its partial product to [split, O, C/groups·KH·KW], which a
 // column sum then adds.
 //
-// Rendered after tiles.wgsl (C and its stores). Specialized per variant by
-// src/backend/gpu/shaders.rs, which replaces these lines:
-alias TI = f32;
-const PRODUCT: u32 = 0u;
+// Rendered after tiles.wgsl (C and its stores). What each variant fills in (its
+// placeholders, src/ops/shader_template.rs):
+alias TI = {{TI}};
+const PRODUCT: u32 = {{PRODUCT}}u;
 // 1 when both strides are 1: the image's gradient then needs no divisions.
-const UNIT_STRIDE: u32 = 0u;
+const UNIT_STRIDE: u32 = {{UNIT_STRIDE}}u;
 
 // Parameters (u32 words), as conv.wgsl's:
 //   0 N  1 C  2 H  3 W  4 O  5 OH  6 OW  7 KH  8 KW  9, 10 stride  11, 12 padding
@@ -274,32 +274,7 @@ fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (PRODUCT == 1u) {
         c_base = (blk.n * p(1) + blk.in_ch) * p(35);
     }
-    // blocks: generated per TM × TN by src/ops/conv.rs; the 2 × 2 form follows.
-    let cols0 = columns(blk, n0);
-    let cols1 = columns(blk, n0 + 4u);
-    var c00 = mat4x4<f32>();
-    var c01 = mat4x4<f32>();
-    var c10 = mat4x4<f32>();
-    var c11 = mat4x4<f32>();
-    var k = k_first(first);
-    for (var k0 = 0u; k0 < p(36); k0 += 4u) {
-        let k1 = k_next(k);
-        let k2 = k_next(k1);
-        let k3 = k_next(k2);
-        let q = Quad(k, k1, k2, k3);
-        k = k_next(k3);
-        let a0 = a_block(blk, m0, q);
-        let a1 = a_block(blk, m0 + 4u, q);
-        let b0 = b_block(blk, q, cols0);
-        let b1 = b_block(blk, q, cols1);
-        c00 += a0 * b0;
-        c01 += a0 * b1;
-        c10 += a1 * b0;
-        c11 += a1 * b1;
-    }
-    store(c00, c_base, m0, n0, c_size());
-    store(c01, c_base, m0, n0 + 4u, c_size());
-    store(c10, c_base, m0 + 4u, n0, c_size());
-    store(c11, c_base, m0 + 4u, n0 + 4u, c_size());
-    // end blocks
+    // The accumulators, the k loop and the stores, generated per TM × TN by src/ops/conv/gpu.rs
+    // (named accumulators stay in registers; an array of them did not).
+    {{BLOCKS}}
 }

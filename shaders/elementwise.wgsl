@@ -1,11 +1,15 @@
 // Elementwise kernels over strided views: unary, binary, select3 (where) and fill.
 // Arithmetic runs in f32 whatever the storage type.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
-alias TI = f32;
-alias TO = f32;
-fn unary_op(x: f32) -> f32 { return x; }
-fn binary_op(a: f32, b: f32) -> f32 { return a + b; }
+// Rendered after elementwise_math.wgsl, with the storage types TI and TO, and the op:
+// UNARY an expression of x, BINARY one of a and b, FUSED the fused kernel's `fused_store`
+// with the functions it calls (src/ops/elementwise/).
+alias TI = {{TI}};
+alias TO = {{TO}};
+alias F = f32;
+alias B = bool;
+fn unary_op(x: f32) -> f32 { return {{UNARY}}; }
+fn binary_op(a: f32, b: f32) -> f32 { return {{BINARY}}; }
 
 // Parameters of `fused` (u32 words): 0 element count, 1 dense inputs (bit k for input k;
 // the others are broadcast scalars), 2..14 input offsets. The outputs are dense from 0.
@@ -41,45 +45,8 @@ fn p(k: u32) -> u32 {
 
 const WORKGROUP: u32 = 256u;
 
-fn relu_(x: f32) -> f32 {
-    return max(x, 0.0);
-}
-
-// Comparisons as 1 or 0.
-fn flag(c: bool) -> f32 {
-    return select(0.0, 1.0, c);
-}
-
-// tanh through exp(-2|x|): never overflows, unlike (e^x - e^-x) / (e^x + e^-x).
-fn tanh_(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
-
-// erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), as the CPU path computes it.
-fn erf_(x: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    return sign(x) * (1.0 - poly * exp(-x * x));
-}
-
-// pow with C's rules, which WGSL's pow (defined only for a > 0) lacks:
-// x^0 = 1, 0^y = 0 for y > 0, and a negative base with an integer exponent.
 fn pow_(a: f32, b: f32) -> f32 {
-    if (b == 0.0) {
-        return 1.0;
-    }
-    if (a == 0.0) {
-        return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);
-    }
-    if (a > 0.0) {
-        return pow(a, b);
-    }
-    if (b != floor(b)) {
-        return bitcast<f32>(0x7fc00000u);
-    }
-    let magnitude = pow(-a, b);
-    return select(magnitude, -magnitude, (abs(b) % 2.0) == 1.0);
+    return pow1(a, b);
 }
 
 struct Offsets {
@@ -137,9 +104,7 @@ fn in10(i: u32) -> f32 { return f32(src10[fused_at(10u, i)]); }
 fn in11(i: u32) -> f32 { return f32(src11[fused_at(11u, i)]); }
 fn in12(i: u32) -> f32 { return f32(src12[fused_at(12u, i)]); }
 
-// Replaced by the renderer with the fused expressions, their stores and the op functions
-// they call.
-fn fused_store(i: u32) { dst[i] = TO(in0(i)); }
+{{FUSED}}
 
 @compute @workgroup_size(256)
 fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -184,7 +149,7 @@ fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     dst[o.dst] = TO(select(src2[o.s2], src1[o.s1], f32(src0[o.s0]) != 0.0));
 }
 
-// lowbias32 (as src/ops/elementwise.rs): uniform in [0, 1) from (seed, index).
+// lowbias32 (as src/ops/elementwise/random.rs): uniform in [0, 1) from (seed, index).
 fn hash32(v: u32) -> u32 {
     var x = v;
     x ^= x >> 16u;

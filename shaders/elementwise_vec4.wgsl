@@ -5,11 +5,13 @@
 // output buffer is this op's own and rounded up to 256 bytes, so those lanes land in its
 // padding. Arithmetic runs in f32.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
-alias TI = f32;
-alias TO = f32;
-fn unary_op(x: vec4<f32>) -> vec4<f32> { return x; }
-fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return a + b; }
+// Rendered after elementwise_math.wgsl, with the names elementwise.wgsl takes.
+alias TI = {{TI}};
+alias TO = {{TO}};
+alias F = vec4<f32>;
+alias B = vec4<bool>;
+fn unary_op(x: vec4<f32>) -> vec4<f32> { return {{UNARY}}; }
+fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return {{BINARY}}; }
 
 // Parameters of `fused`: 0 vector count, 1 dense inputs (bit k for input k; the others are
 // scalars), 2..14 input offsets (in vectors for dense inputs, in elements for scalars).
@@ -44,46 +46,8 @@ fn p(k: u32) -> u32 {
     return params[k / 4u][k % 4u];
 }
 
-fn relu_(x: vec4<f32>) -> vec4<f32> {
-    return max(x, vec4<f32>(0.0));
-}
-
-// Comparisons as 1 or 0.
-fn flag(c: vec4<bool>) -> vec4<f32> {
-    return select(vec4<f32>(0.0), vec4<f32>(1.0), c);
-}
-
-fn tanh_(x: vec4<f32>) -> vec4<f32> {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
-
-fn erf_(x: vec4<f32>) -> vec4<f32> {
-    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    return sign(x) * (1.0 - poly * exp(-x * x));
-}
-
 fn pow_(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(pow1(a.x, b.x), pow1(a.y, b.y), pow1(a.z, b.z), pow1(a.w, b.w));
-}
-
-// pow with C's rules (see elementwise.wgsl).
-fn pow1(a: f32, b: f32) -> f32 {
-    if (b == 0.0) {
-        return 1.0;
-    }
-    if (a == 0.0) {
-        return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);
-    }
-    if (a > 0.0) {
-        return pow(a, b);
-    }
-    if (b != floor(b)) {
-        return bitcast<f32>(0x7fc00000u);
-    }
-    let magnitude = pow(-a, b);
-    return select(magnitude, -magnitude, (abs(b) % 2.0) == 1.0);
 }
 
 fn vector(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -139,9 +103,7 @@ fn in10(i: u32) -> vec4<f32> { let at = fused_in(10u, i); return pick(src10[at.x
 fn in11(i: u32) -> vec4<f32> { let at = fused_in(11u, i); return pick(src11[at.x], at); }
 fn in12(i: u32) -> vec4<f32> { let at = fused_in(12u, i); return pick(src12[at.x], at); }
 
-// Replaced by the renderer with the fused expressions, their stores and the op functions
-// they call.
-fn fused_store(i: u32) { dst[i] = vec4<TO>(in0(i)); }
+{{FUSED}}
 
 @compute @workgroup_size(256)
 fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -3,9 +3,9 @@
 // storage; a workgroup of 8×8 invocations covers a 32×32 tile. Edge tiles clamp their
 // reads and skip their out-of-range writes, so any M, N, K works.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
-alias TI = f32;
-alias TO = f32;
+// The storage types, filled in per variant (src/ops/shader_template.rs):
+alias TI = {{TI}};
+alias TO = {{TO}};
 
 // Parameters (u32 words):
 //   0 M  1 N  2 K  3 batch count  4 tiles along M  5 tiles along N  6 A offset  7 B offset

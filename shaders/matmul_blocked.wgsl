@@ -6,12 +6,12 @@
 // K % 4 == 0 and the vector axes 4-aligned; rows and columns past M and N are clamped on
 // load and skipped on store.
 //
-// Rendered after tiles.wgsl (C and its stores). Specialized per variant by
-// src/backend/gpu/shaders.rs, which replaces these lines (the operands' vector axes: 1
-// along k, 0 along m for A and along n for B):
-alias TI = f32;
-const A_ALONG_K: u32 = 1u;
-const B_ALONG_K: u32 = 0u;
+// Rendered after tiles.wgsl (C and its stores). Each variant fills in these placeholders
+// (src/ops/shader_template.rs; the operands' vector axes: 1 along k, 0 along m for A and
+// along n for B):
+alias TI = {{TI}};
+const A_ALONG_K: u32 = {{A_ALONG_K}}u;
+const B_ALONG_K: u32 = {{B_ALONG_K}}u;
 
 // Parameters (u32 words):
 //   0 M  1 N  2 K  3 batch count  4 tiles along M  5 tiles along N
@@ -75,14 +75,14 @@ fn c_size() -> vec2<u32> {
     return vec2<u32>(p(0), p(1));
 }
 
-// The subgroup form (MatmulKernel::Shuffled) takes its `// subgroups:` lines: a flat
+// The subgroup form (MatmulKernel::Shuffled) takes its `//|SUBGROUPS|` lines: a flat
 // workgroup, since naga gives subgroup ids only there, laid out as the 8×8 one, and each
 // lane's subgroup id `sid` (lane i of a subgroup is local invocation i modulo its size,
 // which the device's check verified on opening).
 @compute @workgroup_size(8, 8)
-// subgroups: @compute @workgroup_size(64)
+//|SUBGROUPS| @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-// subgroups: fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) index: u32, @builtin(subgroup_invocation_id) sid: u32) { let lid = vec3<u32>(index % 8u, index / 8u, 0u);
+//|SUBGROUPS| fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) index: u32, @builtin(subgroup_invocation_id) sid: u32) { let lid = vec3<u32>(index % 8u, index / 8u, 0u);
     let at = tile_at(wg, nwg, lid, p(4), p(5), p(3));
     if (!at.live) {
         return;
@@ -103,25 +103,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
 
     let c_base = batch * p(0) * p(1);
-    // blocks: generated per TM × TN by src/ops/matmul.rs (named accumulators stay in
-    // registers; an array of them did not); the 2 × 2 form follows.
-    var c00 = mat4x4<f32>();
-    var c01 = mat4x4<f32>();
-    var c10 = mat4x4<f32>();
-    var c11 = mat4x4<f32>();
-    for (var k0 = 0u; k0 < p(2); k0 += 4u) {
-        let a0 = a_block(a_base, m0, k0);
-        let a1 = a_block(a_base, m0 + 4u, k0);
-        let b0 = b_block(b_base, k0, n0);
-        let b1 = b_block(b_base, k0, n0 + 4u);
-        c00 += a0 * b0;
-        c01 += a0 * b1;
-        c10 += a1 * b0;
-        c11 += a1 * b1;
-    }
-    store(c00, c_base, m0, n0, c_size());
-    store(c01, c_base, m0, n0 + 4u, c_size());
-    store(c10, c_base, m0 + 4u, n0, c_size());
-    store(c11, c_base, m0 + 4u, n0 + 4u, c_size());
-    // end blocks
+    // The accumulators, the k loop and the stores, generated per TM × TN by src/ops/matmul/gpu.rs
+    // (named accumulators stay in registers; an array of them did not).
+    {{BLOCKS}}
 }

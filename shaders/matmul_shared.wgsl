@@ -5,9 +5,9 @@
 // reads its rows and columns from there. Operands are read through their strides, so any
 // layout, and any M, N, K: elements past the edges are staged as 0.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines:
-alias TI = f32;
-alias TO = f32;
+// The storage types, filled in per variant (src/ops/shader_template.rs):
+alias TI = {{TI}};
+alias TO = {{TO}};
 
 // Parameters (u32 words), as matmul.wgsl's:
 //   0 M  1 N  2 K  3 batch count  4 tiles along M  5 tiles along N  6 A offset  7 B offset

@@ -1,4 +1,4 @@
-// Max and average pooling over NCHW images (src/ops/pool.rs). `pool` runs one invocation
+// Max and average pooling over NCHW images (src/ops/pool/). `pool` runs one invocation
 // per output element; `pool_grad` one per image element, gathering from the windows that
 // read it, so no two invocations write the same element. Arithmetic runs in f32.
 //
@@ -6,26 +6,26 @@
 // to that element only: an element receives a window's gradient when it equals the pooled
 // value and no earlier tap of the window does.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines. The
+// Each variant fills in these placeholders (src/ops/shader_template.rs). The
 // image's and window's sizes are constants, so that every division below is by a
 // constant: lavapipe runs a division by a runtime value one lane at a time.
-alias TI = f32;
-alias TO = f32;
+alias TI = {{TI}};
+alias TO = {{TO}};
 // 0 max, 1 average (padding counts as zeros: the sum is over KH·KW).
-const AVERAGE: u32 = 0u;
-const C: u32 = 1u;
-const H: u32 = 1u;
-const W: u32 = 1u;
-const OH: u32 = 1u;
-const OW: u32 = 1u;
-const KH: u32 = 1u;
-const KW: u32 = 1u;
-const SH: u32 = 1u;
-const SW: u32 = 1u;
-const PH: u32 = 0u;
-const PW: u32 = 0u;
-const DH: u32 = 1u;
-const DW: u32 = 1u;
+const AVERAGE: u32 = {{AVERAGE}}u;
+const C: u32 = {{C}}u;
+const H: u32 = {{H}}u;
+const W: u32 = {{W}}u;
+const OH: u32 = {{OH}}u;
+const OW: u32 = {{OW}}u;
+const KH: u32 = {{KH}}u;
+const KW: u32 = {{KW}}u;
+const SH: u32 = {{SH}}u;
+const SW: u32 = {{SW}}u;
+const PH: u32 = {{PH}}u;
+const PW: u32 = {{PW}}u;
+const DH: u32 = {{DH}}u;
+const DW: u32 = {{DW}}u;
 
 // Parameters (u32 words):
 //   0 elements written (invocations)

@@ -1,19 +1,19 @@
 // Reductions of rows (the reduced axes, moved last): sum, max, min and product, and the
 // position of the maximum or minimum. Rendered after rows.wgsl. Many or short rows take one
 // pass, a task per row; a long row is cut into chunks whose partial results later passes
-// fold (src/ops/fold.rs builds that tree).
+// fold (src/ops/reduce/gpu.rs builds that tree).
 //
 // The operation is a constant of each variant, so no pass decides it per element: for
 // `reduce` and `reduce_columns`, OP 0 sum, 1 max, 2 min, 3 product; for the `arg` entries,
 // 0 argmax, 1 argmin. With DOT = 1, `reduce` and `reduce_columns` multiply each element by its reduced index's
-// entry of a vector before summing: the matrix-vector products of src/ops/matmul.rs.
+// entry of a vector before summing: the matrix-vector products of src/ops/matmul/gpu.rs.
 //
 // Parameters beyond rows.wgsl's (u32 words): 9 vector offset, 10 vector stride (DOT = 1).
 // A position is the element's index within its row, stored in the result as a float.
-const OP: u32 = 0u;
-const DOT: u32 = 0u;
+const OP: u32 = {{OP}}u;
+const DOT: u32 = {{DOT}}u;
 // 1 in the eight-wide variant (see rows.wgsl): `reduce` then reads octets.
-const WIDE: u32 = 0u;
+const WIDE: u32 = {{WIDE}}u;
 @group(0) @binding(4) var<storage, read_write> positions_out: array<u32>;
 @group(0) @binding(5) var<storage, read> positions_in: array<u32>;
 @group(0) @binding(8) var<storage, read> vector: array<TI>;
@@ -248,7 +248,7 @@ fn best_of(t: Task, op: u32) -> Best {
 // The subgroup's best: the extreme value (no lane holds NaN), at the earliest position
 // that holds it.
 fn subgroup_best(op: u32, b: Best) -> Best { return b; }
-// subgroups: fn subgroup_best(op: u32, b: Best) -> Best { let v = select(subgroupMax(b.value), subgroupMin(b.value), op == 1u); return Best(v, subgroupMin(select(NONE, b.position, b.value == v))); }
+//|SUBGROUPS| fn subgroup_best(op: u32, b: Best) -> Best { let v = select(subgroupMax(b.value), subgroupMin(b.value), op == 1u); return Best(v, subgroupMin(select(NONE, b.position, b.value == v))); }
 
 // A row whose elements are all NaN has no best: position 0, as for an all-equal row.
 fn position_of(b: Best) -> u32 {
@@ -298,13 +298,13 @@ fn arg_merge(ids: Ids) {
 // 6 rows per task, 7 tasks per output; the inner shape and strides describe the rows. The
 // results of chunk c go to [c, outputs].
 fn column_quad(o: u32) -> vec4<f32> { return vec4<f32>(f32(src[o]), f32(src[o + 1u]), f32(src[o + 2u]), f32(src[o + 3u])); }
-// vec4: fn column_quad(o: u32) -> vec4<f32> { return src_quad(o / 4u); }
+//|VEC4| fn column_quad(o: u32) -> vec4<f32> { return src_quad(o / 4u); }
 
 // Quads of neighbouring outputs one task folds (set per variant: 1, 2, 4 or 8), so each
 // invocation reads a longer run of every row. Accumulators past COLUMN_QUADS are dead at
 // compile time (lavapipe runs arrays indexed in loops through memory); quads past the
 // outputs are read (within the buffer, or clamped by robust access) and never stored.
-const COLUMN_QUADS: u32 = 1u;
+const COLUMN_QUADS: u32 = {{COLUMN_QUADS}}u;
 
 fn column_step(op: u32, acc: vec4<f32>, j: u32, row: u32, w: f32) -> vec4<f32> {
     if (j >= COLUMN_QUADS) {

@@ -3,23 +3,23 @@
 // invocations share a task and combine their partial results in workgroup memory, or with
 // subgroup operations.
 //
-// Specialized per variant by src/backend/gpu/shaders.rs, which replaces these lines, and in
-// the four-wide variant (dense rows starting at multiples of 4) each line followed by a
-// `// vec4:` line with that line's text. The eight-wide variant of reduce.wgsl (dense f32
+// Each variant fills in these placeholders (src/ops/shader_template.rs), and the four-wide
+// variant (VEC4 = 1: dense rows starting at multiples of 4) takes its `//|VEC4|` lines in
+// place of the lines above them. The eight-wide variant of reduce.wgsl (WIDE = 1: dense f32
 // rows starting at multiples of 8, on devices with SHADER_INT64) takes the four-wide lines
-// and then its `// u64:` lines: it reads `src` as vec4<u64>, eight elements a load. On
+// and then its `//|WIDE|` lines: it reads `src` as vec4<u64>, eight elements a load. On
 // lavapipe a lane's storage load is a loop over the value's components, so 8-byte
 // components halve the loop's trips per element: row sums of 4096×4096 read 25% faster.
-alias TI = f32;
-alias TO = f32;
-const LANES: u32 = 64u;
+alias TI = {{TI}};
+alias TO = {{TO}};
+const LANES: u32 = {{LANES}}u;
 // 1: each task's lanes are whole subgroups (LANES a multiple of SUBGROUP_SIZE, the
 // device's one size), which combine with subgroup operations and then, when there are
 // several, through workgroup memory in subgroup order: two barriers instead of a tree's
-// log2(LANES) + 1. This variant takes its `// subgroups:` lines as the four-wide one takes
-// `// vec4:` lines.
-const SUBGROUPS: u32 = 0u;
-const SUBGROUP_SIZE: u32 = 1u;
+// log2(LANES) + 1. This variant takes its `//|SUBGROUPS|` lines as the four-wide one takes
+// its `//|VEC4|` lines.
+const SUBGROUPS: u32 = {{SUBGROUPS}}u;
+const SUBGROUP_SIZE: u32 = {{SUBGROUP_SIZE}}u;
 
 // Parameters (u32 words):
 //   0 rows   1 row length   2 one (1.0 as f32 bits)   3 src offset
@@ -32,14 +32,14 @@ fn p(k: u32) -> u32 {
     return params[k / 4u][k % 4u];
 }
 @group(0) @binding(1) var<storage, read> src: array<TI>;
-// vec4: @group(0) @binding(1) var<storage, read> src: array<vec4<TI>>;
-// u64: @group(0) @binding(1) var<storage, read> src: array<vec4<u64>>;
+//|VEC4| @group(0) @binding(1) var<storage, read> src: array<vec4<TI>>;
+//|WIDE| @group(0) @binding(1) var<storage, read> src: array<vec4<u64>>;
 // Outputs shaped like the input rows go to `dst`, written four at a time in the four-wide
 // variant (which then runs only on rows of a multiple of 4 elements); one value per task
 // goes to `results`, always one at a time, since invocations of different tasks may write
 // neighbouring values.
 @group(0) @binding(2) var<storage, read_write> dst: array<TO>;
-// vec4: @group(0) @binding(2) var<storage, read_write> dst: array<vec4<TO>>;
+//|VEC4| @group(0) @binding(2) var<storage, read_write> dst: array<vec4<TO>>;
 @group(0) @binding(3) var<storage, read_write> results: array<TO>;
 
 const WORKGROUP: u32 = 64u;
@@ -59,7 +59,7 @@ fn nan() -> f32 {
 
 // An invocation's ids; the subgroup variant adds its subgroup and its place in it.
 struct Ids { @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32 }
-// subgroups: struct Ids { @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) group: u32, @builtin(subgroup_invocation_id) lane: u32 }
+//|SUBGROUPS| struct Ids { @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) group: u32, @builtin(subgroup_invocation_id) lane: u32 }
 
 fn workgroup_index(ids: Ids) -> u32 {
     return ids.wg.y * ids.nwg.x + ids.wg.x;
@@ -67,7 +67,7 @@ fn workgroup_index(ids: Ids) -> u32 {
 
 // The invocation's task within its workgroup, and its lane within the task.
 fn slot_lane(ids: Ids) -> vec2<u32> { return vec2<u32>(ids.lid / LANES, ids.lid % LANES); }
-// subgroups: fn slot_lane(ids: Ids) -> vec2<u32> { let k = LANES / SUBGROUP_SIZE; return vec2<u32>(ids.group / k, (ids.group % k) * SUBGROUP_SIZE + ids.lane); }
+//|SUBGROUPS| fn slot_lane(ids: Ids) -> vec2<u32> { let k = LANES / SUBGROUP_SIZE; return vec2<u32>(ids.group / k, (ids.group % k) * SUBGROUP_SIZE + ids.lane); }
 
 struct Task {
     // Row and chunk; `index` is row * tasks per row + chunk, where a per-task result goes.
@@ -131,24 +131,24 @@ fn element(i: u32) -> u32 {
 }
 
 fn at(t: Task, i: u32) -> f32 { return f32(src[t.base + element(i)]); }
-// vec4: fn at(t: Task, i: u32) -> f32 { return f32(src[(t.base + i) / 4u][(t.base + i) % 4u]); }
-// u64: fn at(t: Task, i: u32) -> f32 { let e = t.base + i; return bitcast<f32>(u32(src[e / 8u][(e / 2u) % 4u] >> (32u * (e % 2u)))); }
+//|VEC4| fn at(t: Task, i: u32) -> f32 { return f32(src[(t.base + i) / 4u][(t.base + i) % 4u]); }
+//|WIDE| fn at(t: Task, i: u32) -> f32 { let e = t.base + i; return bitcast<f32>(u32(src[e / 8u][(e / 2u) % 4u] >> (32u * (e % 2u)))); }
 
 // Elements 4q..4q+3 of `src`, in the forms that read it whole quads at a time (in the
 // eight-wide one, half of a vec4<u64>, low words first).
 fn src_quad(q: u32) -> vec4<f32> { return vec4<f32>(f32(src[4u * q]), f32(src[4u * q + 1u]), f32(src[4u * q + 2u]), f32(src[4u * q + 3u])); }
-// vec4: fn src_quad(q: u32) -> vec4<f32> { return vec4<f32>(src[q]); }
-// u64: fn src_quad(q: u32) -> vec4<f32> { let w = src[q / 2u]; let h = select(w.xy, w.zw, q % 2u == 1u); return bitcast<vec4<f32>>(vec4<u32>(u32(h.x), u32(h.x >> 32u), u32(h.y), u32(h.y >> 32u))); }
+//|VEC4| fn src_quad(q: u32) -> vec4<f32> { return vec4<f32>(src[q]); }
+//|WIDE| fn src_quad(q: u32) -> vec4<f32> { let w = src[q / 2u]; let h = select(w.xy, w.zw, q % 2u == 1u); return bitcast<vec4<f32>>(vec4<u32>(u32(h.x), u32(h.x >> 32u), u32(h.y), u32(h.y >> 32u))); }
 
 // Elements e..e+3 of the row, e a multiple of 4.
 fn quad(t: Task, e: u32) -> vec4<f32> { return vec4<f32>(at(t, e), at(t, e + 1u), at(t, e + 2u), at(t, e + 3u)); }
-// vec4: fn quad(t: Task, e: u32) -> vec4<f32> { return src_quad((t.base + e) / 4u); }
+//|VEC4| fn quad(t: Task, e: u32) -> vec4<f32> { return src_quad((t.base + e) / 4u); }
 
 // The task's quad k, the one at quad_at(t, k). The four-wide form indexes from `t.quads`,
 // computed once: lavapipe's compiler does not hoist the rest of `quad`'s arithmetic out of
 // loops, and it costs as much as the load.
 fn quad_k(t: Task, k: u32) -> vec4<f32> { return quad(t, quad_at(t, k)); }
-// vec4: fn quad_k(t: Task, k: u32) -> vec4<f32> { return src_quad(t.quads + k); }
+//|VEC4| fn quad_k(t: Task, k: u32) -> vec4<f32> { return src_quad(t.quads + k); }
 
 // The task's octet j, elements start + 8j .. start + 8j + 7: its quads 2j and 2j + 1. The
 // eight-wide form reads them as one vec4<u64>.
@@ -158,7 +158,7 @@ struct Octet {
 }
 
 fn octet_k(t: Task, j: u32) -> Octet { return Octet(quad_k(t, 2u * j), quad_k(t, 2u * j + 1u)); }
-// u64: fn octet_k(t: Task, j: u32) -> Octet { let w = src[t.octets + j]; return Octet(bitcast<vec4<f32>>(vec4<u32>(u32(w.x), u32(w.x >> 32u), u32(w.y), u32(w.y >> 32u))), bitcast<vec4<f32>>(vec4<u32>(u32(w.z), u32(w.z >> 32u), u32(w.w), u32(w.w >> 32u)))); }
+//|WIDE| fn octet_k(t: Task, j: u32) -> Octet { let w = src[t.octets + j]; return Octet(bitcast<vec4<f32>>(vec4<u32>(u32(w.x), u32(w.x >> 32u), u32(w.y), u32(w.y >> 32u))), bitcast<vec4<f32>>(vec4<u32>(u32(w.z), u32(w.z >> 32u), u32(w.w), u32(w.w >> 32u)))); }
 
 // The task's lanes visit its whole quads in turn: quad k starts at element quad_at(t, k),
 // for k from t.lane below quad_count(t) in steps of LANES. Then the last (end − start) % 4
@@ -178,9 +178,9 @@ fn tail_start(t: Task) -> u32 {
 // Output element `at` (never called by a four-wide variant, whose rows have no tail), and
 // elements at..at+3 for `at` a multiple of 4.
 fn put(at: u32, v: f32) { dst[at] = TO(v); }
-// vec4: fn put(at: u32, v: f32) { dst[at / 4u][at % 4u] = TO(v); }
+//|VEC4| fn put(at: u32, v: f32) { dst[at / 4u][at % 4u] = TO(v); }
 fn put4(at: u32, v: vec4<f32>) { put(at, v.x); put(at + 1u, v.y); put(at + 2u, v.z); put(at + 3u, v.w); }
-// vec4: fn put4(at: u32, v: vec4<f32>) { dst[at / 4u] = vec4<TO>(v); }
+//|VEC4| fn put4(at: u32, v: vec4<f32>) { dst[at / 4u] = vec4<TO>(v); }
 
 // Combine the LANES values of each task through `partials`; every lane gets the result.
 // The barriers sit in uniform control flow: idle lanes take part with identities.
@@ -228,4 +228,4 @@ fn combine(t: Task, op: u32, v: f32) -> f32 {
 }
 
 fn subgroup_fold(op: u32, v: f32) -> f32 { return v; }
-// subgroups: fn subgroup_fold(op: u32, v: f32) -> f32 { switch op { case 1u: { return subgroupMax(v); } case 2u: { return subgroupMin(v); } case 3u: { return subgroupMul(v); } default: { return subgroupAdd(v); } } }
+//|SUBGROUPS| fn subgroup_fold(op: u32, v: f32) -> f32 { switch op { case 1u: { return subgroupMax(v); } case 2u: { return subgroupMin(v); } case 3u: { return subgroupMul(v); } default: { return subgroupAdd(v); } } }

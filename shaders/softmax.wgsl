@@ -9,7 +9,7 @@
 // Parameters beyond rows.wgsl's (u32 words):
 //   9 label smoothing (f32 bits)   10 targets offset   11 targets stride
 //   12 incoming gradient offset   13 its stride (0 when one value serves every row)
-const LOG: u32 = 0u;
+const LOG: u32 = {{LOG}}u;
 @group(0) @binding(6) var<storage, read> targets: array<TI>;
 @group(0) @binding(7) var<storage, read> incoming: array<TI>;
 

@@ -1,19 +1,19 @@
 // What the register-tile product kernels share (matmul_blocked.wgsl and conv_gemm.wgsl
 // are each rendered after it): C's type and binding, and how a 4×4 block of it is stored.
-// src/backend/gpu/shaders.rs sets the storage type, and in the four-wide variant (rows of C
-// whole quads, so a block is wholly inside C or wholly past it) replaces each line followed
-// by a `// vec4:` line by that line's text.
-alias TO = f32;
+// Each variant sets the storage type, and the four-wide variant (VEC4 = 1: rows of C whole
+// quads, so a block is wholly inside C or wholly past it) takes its `//|VEC4|` lines in
+// place of the lines above them.
+alias TO = {{TO}};
 // 4×4 blocks per invocation along C's rows and columns: a workgroup of 8×8 invocations
 // covers 32·TM × 32·TN.
-const TM: u32 = 2u;
-const TN: u32 = 2u;
+const TM: u32 = {{TM}}u;
+const TN: u32 = {{TN}}u;
 @group(0) @binding(3) var<storage, read_write> c: array<TO>;
-// vec4: @group(0) @binding(3) var<storage, read_write> c: array<vec4<TO>>;
+//|VEC4| @group(0) @binding(3) var<storage, read_write> c: array<vec4<TO>>;
 
 // The first `count` elements of `v` to C from element `at`.
 fn put_row(at: u32, v: vec4<f32>, count: u32) { for (var j = 0u; j < count; j++) { c[at + j] = TO(v[j]); } }
-// vec4: fn put_row(at: u32, v: vec4<f32>, count: u32) { c[at / 4u] = vec4<TO>(v); }
+//|VEC4| fn put_row(at: u32, v: vec4<f32>, count: u32) { c[at / 4u] = vec4<TO>(v); }
 
 // The block C[m0..m0+4, n0..n0+4] (columns along n) from `base`, as far as C's `size`
 // (rows, columns) reaches.

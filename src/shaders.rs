@@ -1,184 +1,197 @@
 //! Every WGSL variant the engine can compile, rendered: for validation and translation
-//! tools, and for anyone who wants to read exactly what runs.
+//! tools, and for anyone who wants to read exactly what runs. Each family's variants come
+//! from the same functions its lowering calls.
 
-use crate::backend::gpu::shader_sources::{file_name, render};
+use crate::autotune::MatmulKernel;
 use crate::dtype::DType;
-use crate::ops::dispatch::{ShaderFile, ShaderVariant};
-use crate::ops::elementwise::gpu::variant;
+use crate::error::{Error, Result};
+use crate::ops::conv::geometry::Product;
+use crate::ops::dispatch::ShaderVariant;
+use crate::ops::elementwise::fused;
+use crate::ops::elementwise::gpu::variant as elementwise_variant;
 use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
+use crate::ops::pool::window::{PoolKind, Window};
+use crate::ops::row_tasks::row_variant;
+use crate::ops::shader_files::ShaderFile;
 
-/// One rendered shader: a label naming file, entry point and types, the entry point, and
-/// the WGSL source.
+/// One rendered shader: a label naming file, entry point, types and values, the files it is
+/// rendered from (preludes first), the entry point, and the WGSL source.
 pub struct RenderedShader {
     pub label: String,
+    pub files: Vec<&'static str>,
     pub entry: &'static str,
     pub source: String,
 }
 
-fn all_variants() -> Vec<ShaderVariant> {
-    let mut out = Vec::new();
-    for t in [DType::F32, DType::F16] {
-        out.extend(
-            UnaryOp::ALL
-                .iter()
-                .map(|op| variant("unary", t, t, Some(op.wgsl()))),
-        );
-        out.extend(
+const TYPES: [DType; 2] = [DType::F32, DType::F16];
+
+fn elementwise_variants(t: DType) -> Vec<ShaderVariant> {
+    let mut out: Vec<ShaderVariant> = UnaryOp::ALL
+        .iter()
+        .map(|op| elementwise_variant("unary", t, t, Some(op.wgsl())))
+        .chain(
             BinaryOp::ALL
                 .iter()
-                .map(|op| variant("binary", t, t, Some(op.wgsl()))),
-        );
-        out.push(variant("select3", t, t, None));
-        out.push(variant("fill", t, t, None));
-        out.push(variant("random", t, t, None));
-        out.push(variant("unary", t, t, Some("x")));
-        for o in [DType::F32, DType::F16] {
-            if o != t {
-                out.push(variant("unary", t, o, Some("x")));
-            }
-            for file in [ShaderFile::Reduce, ShaderFile::ReduceVec4] {
-                for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
-                    // (lanes, subgroup size or 0 for none, op, dot)
-                    for (lanes, size, op, dot) in [
-                        (1, 0, 0, 0),
-                        (64, 0, 1, 0),
-                        (8, 0, 0, 1),
-                        (8, 0, 3, 0),
-                        (32, 8, 0, 1),
-                        (64, 32, 1, 0),
-                        (8, 8, 2, 0),
-                        (16, 8, 3, 0),
-                    ] {
-                        // Column reductions also fold eight quads a task.
-                        let quads: &[u32] = if entry == "reduce_columns" {
-                            &[1, 8]
-                        } else {
-                            &[1]
-                        };
-                        for &q in quads {
-                            out.push(ShaderVariant {
-                                file,
+                .map(|op| elementwise_variant("binary", t, t, Some(op.wgsl()))),
+        )
+        .collect();
+    for entry in ["select3", "fill", "random"] {
+        out.push(elementwise_variant(entry, t, t, None));
+    }
+    for o in TYPES {
+        out.push(elementwise_variant("unary", t, o, Some("x")));
+    }
+    out
+}
+
+/// Row kernels in each load width, with and without subgroups, for every entry point.
+fn row_variants(t: DType) -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for o in TYPES {
+        for quads in [false, true] {
+            for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
+                // (lanes, subgroup size, op, dot)
+                for (lanes, size, op, dot) in [
+                    (1, None, 0, 0),
+                    (64, None, 1, 0),
+                    (8, None, 0, 1),
+                    (8, None, 3, 0),
+                    (32, Some(8), 0, 1),
+                    (64, Some(32), 1, 0),
+                    (8, Some(8), 2, 0),
+                    (16, Some(8), 3, 0),
+                ] {
+                    // Column reductions also fold eight quads a task.
+                    let column_quads: &[u32] = if entry == "reduce_columns" {
+                        &[1, 8]
+                    } else {
+                        &[1]
+                    };
+                    for &q in column_quads {
+                        out.push(
+                            row_variant(
+                                ShaderFile::Reduce,
                                 entry,
-                                input: t,
-                                output: o,
-                                expr: None,
-                                consts: vec![
-                                    ("LANES", lanes),
-                                    ("COLUMN_QUADS", q),
-                                    ("SUBGROUPS", (size > 0) as u32),
-                                    ("SUBGROUP_SIZE", size.max(1)),
-                                    ("OP", op),
-                                    ("DOT", dot),
-                                ],
-                            });
-                        }
+                                (t, o),
+                                lanes,
+                                size,
+                                (quads, false),
+                            )
+                            .with("OP", op)
+                            .with("DOT", dot)
+                            .with("COLUMN_QUADS", q),
+                        );
                     }
                 }
             }
-            // Row reductions of f32 eight elements a load.
-            if t == DType::F32 {
-                for (lanes, size, op, dot) in [(1, 0, 0, 0), (64, 0, 1, 1), (32, 8, 3, 0)] {
-                    out.push(ShaderVariant {
-                        file: ShaderFile::ReduceWide,
-                        entry: "reduce",
-                        input: t,
-                        output: o,
-                        expr: None,
-                        consts: vec![
-                            ("LANES", lanes),
-                            ("SUBGROUPS", (size > 0) as u32),
-                            ("SUBGROUP_SIZE", size.max(1)),
-                            ("OP", op),
-                            ("DOT", dot),
-                            ("WIDE", 1),
-                        ],
-                    });
-                }
+        }
+        // Row sums of f32 eight elements a load.
+        if t == DType::F32 {
+            for (lanes, size, op, dot) in [(1, None, 0, 0), (64, None, 1, 1), (32, Some(8), 3, 0)] {
+                out.push(
+                    row_variant(
+                        ShaderFile::Reduce,
+                        "reduce",
+                        (t, o),
+                        lanes,
+                        size,
+                        (true, true),
+                    )
+                    .with("OP", op)
+                    .with("DOT", dot)
+                    .with("COLUMN_QUADS", 1),
+                );
             }
         }
-        for entry in [
-            "softmax",
-            "logsumexp",
-            "cross_entropy",
-            "cross_entropy_grad",
+    }
+    for entry in [
+        "softmax",
+        "logsumexp",
+        "cross_entropy",
+        "cross_entropy_grad",
+    ] {
+        // (lanes, subgroup size, four-wide, log)
+        for (lanes, size, quads, log) in [
+            (1, None, false, 0),
+            (64, None, false, 1),
+            (8, None, true, 1),
+            (32, Some(8), false, 0),
+            (8, Some(8), true, 1),
         ] {
-            // (file, lanes, subgroup size or 0 for none, log)
-            for (file, lanes, size, log) in [
-                (ShaderFile::Softmax, 1, 0, 0),
-                (ShaderFile::Softmax, 64, 0, 1),
-                (ShaderFile::SoftmaxVec4, 8, 0, 1),
-                (ShaderFile::Softmax, 32, 8, 0),
-                (ShaderFile::SoftmaxVec4, 8, 8, 1),
-            ] {
-                out.push(ShaderVariant {
-                    file,
+            out.push(
+                row_variant(
+                    ShaderFile::Softmax,
                     entry,
-                    input: t,
-                    output: t,
-                    expr: None,
-                    consts: vec![
-                        ("LANES", lanes),
-                        ("SUBGROUPS", (size > 0) as u32),
-                        ("SUBGROUP_SIZE", size.max(1)),
-                        ("LOG", log),
-                    ],
-                });
-            }
-        }
-        for product in [
-            crate::ops::conv::geometry::Product::Forward,
-            crate::ops::conv::geometry::Product::GradInput,
-            crate::ops::conv::geometry::Product::GradWeight,
-        ] {
-            for (blocks, quads, unit) in [
-                ((1, 1), false, false),
-                ((2, 4), true, true),
-                ((4, 4), true, false),
-            ] {
-                out.push(crate::ops::conv::gpu::variant(
-                    product,
                     (t, t),
-                    blocks,
+                    lanes,
+                    size,
+                    (quads, false),
+                )
+                .with("LOG", log),
+            );
+        }
+    }
+    out
+}
+
+/// The product kernels (matmul, convolution) in their tile sizes and layouts, and pooling.
+fn product_and_window_variants(t: DType) -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for product in [Product::Forward, Product::GradInput, Product::GradWeight] {
+        for (blocks, quads, unit) in [
+            ((1, 1), false, false),
+            ((2, 4), true, true),
+            ((4, 4), true, false),
+        ] {
+            out.push(crate::ops::conv::gpu::variant(
+                product,
+                (t, t),
+                blocks,
+                quads,
+                unit,
+            ));
+        }
+    }
+    let window = Window {
+        kernel: (3, 2),
+        stride: (2, 1),
+        padding: (1, 0),
+        dilation: (1, 2),
+    };
+    for kind in [PoolKind::Max, PoolKind::Average] {
+        for backward in [false, true] {
+            out.push(crate::ops::pool::gpu::variant(
+                kind,
+                backward,
+                (t, t),
+                window,
+                3,
+                (9, 7),
+                (5, 5),
+            ));
+        }
+    }
+    for kernel in MatmulKernel::ALL {
+        for layouts in [(false, false), (false, true), (true, false), (true, true)] {
+            for quads in [false, true] {
+                out.push(crate::ops::matmul::gpu::variant(
+                    kernel,
+                    (t, t),
+                    layouts,
                     quads,
-                    unit,
                 ));
             }
         }
-        for kind in [
-            crate::ops::pool::window::PoolKind::Max,
-            crate::ops::pool::window::PoolKind::Average,
-        ] {
-            for backward in [false, true] {
-                let window = crate::ops::pool::window::Window {
-                    kernel: (3, 2),
-                    stride: (2, 1),
-                    padding: (1, 0),
-                    dilation: (1, 2),
-                };
-                out.push(crate::ops::pool::gpu::variant(
-                    kind,
-                    backward,
-                    (t, t),
-                    window,
-                    3,
-                    (9, 7),
-                    (5, 5),
-                ));
-            }
-        }
-        // Every product kernel, the register tiles in each operand layout.
-        for kernel in crate::autotune::MatmulKernel::ALL {
-            for layouts in [(false, false), (false, true), (true, false), (true, true)] {
-                for quads in [false, true] {
-                    out.push(crate::ops::matmul::gpu::variant(
-                        kernel,
-                        (t, t),
-                        layouts,
-                        quads,
-                    ));
-                }
-            }
-        }
+    }
+    out
+}
+
+fn all_variants() -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for t in TYPES {
+        out.extend(elementwise_variants(t));
+        out.extend(row_variants(t));
+        out.extend(product_and_window_variants(t));
     }
     // Every elementwise variant but `random` also exists four elements at a time.
     let vectorized: Vec<ShaderVariant> = out
@@ -191,11 +204,11 @@ fn all_variants() -> Vec<ShaderVariant> {
         .collect();
     out.extend(vectorized);
     // Fused kernels are generated per expression; one that uses every op stands for them.
-    for t in [DType::F32, DType::F16] {
+    for t in TYPES {
         for vectors in [false, true] {
-            out.push(crate::ops::elementwise::fused::shader(
-                &crate::ops::elementwise::fused::every_op(),
-                crate::ops::elementwise::fused::MAX_INPUTS,
+            out.push(fused::shader(
+                &fused::every_op(),
+                fused::MAX_INPUTS,
                 vectors,
                 t,
                 t,
@@ -208,52 +221,36 @@ fn all_variants() -> Vec<ShaderVariant> {
     out
 }
 
-/// Every variant, rendered.
-pub fn rendered() -> Vec<RenderedShader> {
+/// Every variant, rendered; an error names the first that does not render. (The device
+/// check, subgroup_check.wgsl, has no variants: it runs as written.)
+pub fn rendered() -> Result<Vec<RenderedShader>> {
     all_variants()
         .into_iter()
-        .map(|v| RenderedShader {
-            label: format!(
-                "{}:{} {}->{} {}{}",
-                file_name(v.file),
-                v.entry,
-                v.input,
-                v.output,
-                v.expr.as_deref().unwrap_or(""),
-                v.consts
+        .map(|v| {
+            let source = v.render().map_err(|e| Error::Gpu {
+                context: v.label(),
+                message: e.to_string(),
+            })?;
+            Ok(RenderedShader {
+                label: v.label(),
+                files: v
+                    .file
+                    .preludes()
                     .iter()
-                    .map(|(name, value)| format!(" {name}={value}"))
-                    .collect::<String>()
-            ),
-            entry: v.entry,
-            source: render(&v),
+                    .chain([&v.file])
+                    .map(|f| f.name())
+                    .collect(),
+                entry: v.entry,
+                source,
+            })
         })
         .collect()
 }
 
-/// The shader files as they are on disk: (file name, source).
-/// Files rendered after a prelude (rows.wgsl, tiles.wgsl) appear with it, and each prelude
-/// on its own.
+/// The shader files as they are on disk: (file name, text), each once.
 pub fn files() -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&'static str, &'static str)> = [
-        ShaderFile::Elementwise,
-        ShaderFile::ElementwiseVec4,
-        ShaderFile::Reduce,
-        ShaderFile::Matmul,
-        ShaderFile::MatmulBlocked,
-        ShaderFile::MatmulShared,
-        ShaderFile::Conv,
-        ShaderFile::Softmax,
-        ShaderFile::Pool,
-    ]
-    .into_iter()
-    .map(|f| (file_name(f), crate::backend::gpu::shader_sources::source(f)))
-    .collect();
-    out.push(("rows.wgsl", crate::backend::gpu::shader_sources::ROWS));
-    out.push(("tiles.wgsl", crate::backend::gpu::shader_sources::TILES));
-    out.push((
-        "subgroup_check.wgsl",
-        crate::backend::gpu::subgroups::SOURCE,
-    ));
-    out
+    ShaderFile::ALL
+        .iter()
+        .map(|f| (f.name(), f.text()))
+        .collect()
 }

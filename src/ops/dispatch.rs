@@ -4,55 +4,81 @@
 
 use crate::dtype::DType;
 use crate::ops::op::StepDesc;
+use crate::ops::shader_files::ShaderFile;
+use crate::ops::shader_template::{render, TemplateError};
 
-/// The WGSL source files, one per kernel family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum ShaderFile {
-    Elementwise,
-    ElementwiseVec4,
-    Reduce,
-    ReduceVec4,
-    /// reduce.wgsl reading f32 rows eight elements a load (its `// vec4:`, then `// u64:`
-    /// lines); for devices with SHADER_INT64.
-    ReduceWide,
-    Matmul,
-    MatmulBlocked,
-    /// matmul_blocked.wgsl writing C four elements at a time (its `// vec4:` lines).
-    MatmulBlockedVec4,
-    MatmulShared,
-    Conv,
-    /// conv_gemm.wgsl writing C four at a time (its `// vec4:` lines).
-    ConvVec4,
-    Softmax,
-    Pool,
-    /// softmax.wgsl with its `// vec4:` lines in place of the lines above them.
-    SoftmaxVec4,
-}
-
-impl ShaderFile {
-    /// The four-wide form of a file with `// vec4:` lines.
-    pub(crate) fn four_wide(self) -> ShaderFile {
-        match self {
-            ShaderFile::Reduce => ShaderFile::ReduceVec4,
-            ShaderFile::Softmax => ShaderFile::SoftmaxVec4,
-            ShaderFile::MatmulBlocked => ShaderFile::MatmulBlockedVec4,
-            ShaderFile::Conv => ShaderFile::ConvVec4,
-            other => other,
-        }
-    }
-}
-
-/// One specialization of a shader file: input and output storage types, and for elementwise
-/// kernels the WGSL expression of the op.
+/// One specialization of a shader file: its entry point, its storage types (the template's
+/// `TI` and `TO`) and the value of every other name its template leaves open
+/// (`shader_template.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ShaderVariant {
     pub file: ShaderFile,
     pub entry: &'static str,
     pub input: DType,
     pub output: DType,
-    pub expr: Option<String>,
-    /// `const NAME: u32` declarations to set, such as a kernel's tile or lane count.
-    pub consts: Vec<(&'static str, u32)>,
+    pub values: Vec<(&'static str, String)>,
+}
+
+impl ShaderVariant {
+    pub(crate) fn new(
+        file: ShaderFile,
+        entry: &'static str,
+        (input, output): (DType, DType),
+    ) -> Self {
+        ShaderVariant {
+            file,
+            entry,
+            input,
+            output,
+            values: Vec::new(),
+        }
+    }
+
+    /// With `name` set to `value` (a number, a type or code).
+    pub(crate) fn with(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.values.push((name, value.to_string()));
+        self
+    }
+
+    /// With the switch `name` on or off.
+    pub(crate) fn switch(self, name: &'static str, on: bool) -> Self {
+        self.with(name, on as u32)
+    }
+
+    /// The WGSL of this variant: its file after its preludes, every name filled.
+    pub(crate) fn render(&self) -> Result<String, TemplateError> {
+        let mut values = self.values.clone();
+        for (name, dtype) in [("TI", self.input), ("TO", self.output)] {
+            let wgsl = dtype.wgsl().ok_or_else(|| TemplateError {
+                file: self.file.name().to_string(),
+                problem: format!("{dtype} has no WGSL storage type"),
+            })?;
+            values.push((name, wgsl.to_string()));
+        }
+        let source = render(self.file.name(), &self.file.template(), &values)?;
+        Ok(if self.input == DType::F16 || self.output == DType::F16 {
+            format!("enable f16;\n{source}")
+        } else {
+            source
+        })
+    }
+
+    /// The file, entry point and types, and the values that are not code.
+    pub(crate) fn label(&self) -> String {
+        let mut label = format!(
+            "{}:{} {}->{}",
+            self.file.name(),
+            self.entry,
+            self.input,
+            self.output
+        );
+        for (name, value) in &self.values {
+            if !value.contains('\n') {
+                label.push_str(&format!(" {name}={value}"));
+            }
+        }
+        label
+    }
 }
 
 /// A buffer that a dispatch binds.

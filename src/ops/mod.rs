@@ -15,6 +15,8 @@ pub(crate) mod op;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod row_tasks;
+pub(crate) mod shader_files;
+pub(crate) mod shader_template;
 pub(crate) mod softmax;
 
 pub use crate::ops::elementwise::table::{BinaryOp, UnaryOp};

@@ -4,8 +4,9 @@
 
 use crate::autotune::RowLanes;
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, Tuner};
+use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::StepDesc;
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::{numel, Layout};
 
 /// The row kernels' workgroup size.
@@ -45,6 +46,26 @@ pub(crate) fn lanes(tasks: usize, per_task: usize) -> usize {
     let wanted = BUSY.div_ceil(tasks.max(1)).next_power_of_two();
     let worthwhile = 1 << (per_task / 64).max(1).ilog2();
     wanted.min(worthwhile).min(WORKGROUP)
+}
+
+/// A row kernel's variant: `file` (reduce.wgsl or softmax.wgsl) after rows.wgsl, with
+/// `lanes` invocations to a task that combine in subgroups of `subgroup` when given, and
+/// reading rows four (`quads`) or eight (`octets`) elements a load. The caller adds the
+/// family's own names.
+pub(crate) fn row_variant(
+    file: ShaderFile,
+    entry: &'static str,
+    dtypes: (DType, DType),
+    lanes: usize,
+    subgroup: Option<u32>,
+    (quads, octets): (bool, bool),
+) -> ShaderVariant {
+    ShaderVariant::new(file, entry, dtypes)
+        .with("LANES", lanes)
+        .switch("SUBGROUPS", subgroup.is_some())
+        .with("SUBGROUP_SIZE", subgroup.unwrap_or(1))
+        .switch("VEC4", quads || octets)
+        .switch("WIDE", octets)
 }
 
 /// Which rows a dispatch covers and what it writes.
@@ -126,36 +147,23 @@ impl Rows<'_> {
         let lanes = lanes(tasks, chunk.min(n));
         let size = self.subgroup.filter(|&s| lanes >= s as usize);
         Dispatch {
-            variant: ShaderVariant {
-                file: match (eight, vectors) {
-                    (true, _) => ShaderFile::ReduceWide,
-                    (false, true) => self.file.four_wide(),
-                    (false, false) => self.file,
-                },
-                entry: self.entry,
-                input: self.dtypes.0,
-                output: self.dtypes.1,
-                expr: None,
-                consts: if self.file == ShaderFile::Reduce {
-                    let mut consts = vec![
-                        ("LANES", lanes as u32),
-                        ("SUBGROUPS", size.is_some() as u32),
-                        ("SUBGROUP_SIZE", size.unwrap_or(1)),
-                        ("OP", op),
-                        ("DOT", self.weighted as u32),
-                    ];
-                    if eight {
-                        consts.push(("WIDE", 1));
-                    }
-                    consts
+            variant: {
+                let variant = row_variant(
+                    self.file,
+                    self.entry,
+                    self.dtypes,
+                    lanes,
+                    size,
+                    (vectors, eight),
+                );
+                if self.file == ShaderFile::Reduce {
+                    variant
+                        .with("OP", op)
+                        .with("DOT", self.weighted as u32)
+                        .with("COLUMN_QUADS", 1)
                 } else {
-                    vec![
-                        ("LANES", lanes as u32),
-                        ("SUBGROUPS", size.is_some() as u32),
-                        ("SUBGROUP_SIZE", size.unwrap_or(1)),
-                        ("LOG", op),
-                    ]
-                },
+                    variant.with("LOG", op)
+                }
             },
             params,
             bindings,

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use crate::backend::gpu::adapters;
 use crate::backend::gpu::pool::{GpuBuffer, Pool};
 use crate::backend::gpu::program::{Executed, Program};
-use crate::backend::gpu::{adapters, shader_sources};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::dispatch::ShaderVariant;
@@ -275,21 +275,18 @@ impl GpuContext {
         if let Some(p) = pipelines.get(variant) {
             return Ok(p.clone());
         }
-        let source = shader_sources::render(variant);
-        let label = format!(
-            "{}:{} {}->{}",
-            shader_sources::file_name(variant.file),
-            variant.entry,
-            variant.input,
-            variant.output
-        );
+        let label = variant.label();
+        let source = variant.render().map_err(|e| Error::Gpu {
+            context: label.clone(),
+            message: format!("the kernel did not render: {e}"),
+        })?;
         let pipeline = self.scoped(&label, || {
             let descriptor = wgpu::ShaderModuleDescriptor {
                 label: Some(&label),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             };
-            // SAFETY: these are the engine's own shaders (shaders/*.wgsl as shader_sources.rs
-            // renders them), never user code, and every loop in them counts up, by a
+            // SAFETY: these are the engine's own shaders (shaders/*.wgsl as their variants
+            // render them), never user code, and every loop in them counts up, by a
             // constant of at least 1, to a bound taken from its parameters, so it ends.
             // Dropping naga's loop bounding spares every trip of every loop a counter and a
             // test: 4–9% of lavapipe's row sums. Bounds and division checks stay.

@@ -5,7 +5,6 @@ pub mod adapters;
 pub mod context;
 mod pool;
 mod program;
-pub(crate) mod shader_sources;
 pub(crate) mod subgroups;
 mod tune;
 

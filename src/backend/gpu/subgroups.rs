@@ -6,8 +6,7 @@
 
 use crate::backend::gpu::context::GpuContext;
 use crate::error::Result;
-
-pub(crate) const SOURCE: &str = include_str!("../../../shaders/subgroup_check.wgsl");
+use crate::ops::shader_files::ShaderFile;
 
 /// Invocations in the checked workgroup (the row kernels' workgroup size).
 const INVOCATIONS: u32 = crate::ops::row_tasks::WORKGROUP as u32;
@@ -27,7 +26,7 @@ fn observe(ctx: &GpuContext) -> Result<Vec<[u32; 4]>> {
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("subgroup_check.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(SOURCE.into()),
+                source: wgpu::ShaderSource::Wgsl(ShaderFile::SubgroupCheck.text().into()),
             });
         let pipeline = ctx
             .device

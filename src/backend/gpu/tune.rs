@@ -8,9 +8,9 @@ use crate::autotune;
 use crate::autotune::DiskCache;
 use crate::backend::gpu::context::GpuContext;
 use crate::backend::gpu::program::fold;
-use crate::backend::gpu::shader_sources;
-use crate::ops::dispatch::{Arg, Lowering, ShaderFile, Tuner};
+use crate::ops::dispatch::{Arg, Lowering, Tuner};
 use crate::ops::op::StepDesc;
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 
 /// Timed runs per candidate at most, and the time after which a candidate gets no more.
@@ -86,7 +86,7 @@ impl GpuContext {
             ShaderFile::MatmulShared,
             ShaderFile::Conv,
         ] {
-            for byte in shader_sources::source(file).bytes() {
+            for byte in file.template().bytes() {
                 hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
             }
         }

@@ -4,9 +4,10 @@
 use crate::autotune::ConvTiles;
 use crate::dtype::DType;
 use crate::ops::conv::geometry::{Conv2dSpec, Product};
-use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, Tuner};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 
 /// The generated body of conv_gemm.wgsl for `tm`×`tn` blocks of 4×4: each k step takes
@@ -51,23 +52,13 @@ pub(crate) fn variant(
     rows_of_quads: bool,
     unit_stride: bool,
 ) -> ShaderVariant {
-    ShaderVariant {
-        file: if rows_of_quads {
-            ShaderFile::ConvVec4
-        } else {
-            ShaderFile::Conv
-        },
-        entry: "conv",
-        input,
-        output,
-        expr: Some(blocks(tm, tn)),
-        consts: vec![
-            ("PRODUCT", product as u32),
-            ("UNIT_STRIDE", unit_stride as u32),
-            ("TM", tm as u32),
-            ("TN", tn as u32),
-        ],
-    }
+    ShaderVariant::new(ShaderFile::Conv, "conv", (input, output))
+        .with("PRODUCT", product as u32)
+        .with("UNIT_STRIDE", unit_stride as u32)
+        .with("TM", tm)
+        .with("TN", tn)
+        .switch("VEC4", rows_of_quads)
+        .with("BLOCKS", blocks(tm, tn))
 }
 
 /// The product's rows, columns and reduced length per block, and the blocks, before the

@@ -1,8 +1,9 @@
 //! Cross-entropy and its gradient as row tasks of softmax.wgsl.
 
-use crate::ops::dispatch::{Arg, Lowering, ShaderFile, Tuner};
+use crate::ops::dispatch::{Arg, Lowering, Tuner};
 use crate::ops::op::StepDesc;
 use crate::ops::row_tasks::{choose_lanes, Rows};
+use crate::ops::shader_files::ShaderFile;
 
 pub(crate) fn lower(
     smoothing: u64,

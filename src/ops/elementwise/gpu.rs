@@ -3,9 +3,10 @@
 //! of each op.
 
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant};
+use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderVariant};
 use crate::ops::op::Op;
 use crate::ops::op::StepDesc;
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 
 /// Workgroup size of every entry point in elementwise.wgsl.
@@ -88,20 +89,33 @@ pub(crate) fn dispatch(
     }
 }
 
+/// What the op placeholders of elementwise.wgsl hold in variants of the entry points that
+/// do not call them: code that compiles and never runs.
+const IDLE: [(&str, &str); 3] = [
+    ("UNARY", "x"),
+    ("BINARY", "a"),
+    ("FUSED", "fn fused_store(i: u32) {}"),
+];
+
+/// The variant of elementwise.wgsl's `entry` whose op is `code`: an expression of x
+/// (`unary`) or of a and b (`binary`), or the fused kernel's `fused_store` (`fused`).
 pub(crate) fn variant(
     entry: &'static str,
     input: DType,
     output: DType,
-    expr: Option<&str>,
+    code: Option<&str>,
 ) -> ShaderVariant {
-    ShaderVariant {
-        file: ShaderFile::Elementwise,
-        entry,
-        input,
-        output,
-        expr: expr.map(str::to_string),
-        consts: Vec::new(),
-    }
+    let slot = match entry {
+        "unary" => "UNARY",
+        "binary" => "BINARY",
+        "fused" => "FUSED",
+        _ => "",
+    };
+    let start = ShaderVariant::new(ShaderFile::Elementwise, entry, (input, output));
+    IDLE.iter().fold(start, |v, &(name, idle)| match code {
+        Some(code) if name == slot => v.with(name, code),
+        _ => v.with(name, idle),
+    })
 }
 
 pub(crate) fn lower(step: &StepDesc) -> Lowering {

@@ -3,10 +3,11 @@
 
 use crate::autotune::MatmulKernel;
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, Tuner};
+use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
 use crate::ops::reduce::gpu::{fold_columns, fold_rows, leads_dense_outputs, Weights};
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::{numel, Layout};
 
 /// matmul.wgsl's and matmul_shared.wgsl's output tile edges (8×8 invocations of 4×4, and
@@ -235,39 +236,27 @@ pub(crate) fn variant(
     (a_k, b_k): (bool, bool),
     rows_of_quads: bool,
 ) -> ShaderVariant {
-    let (file, consts, expr) = match kernel {
+    let dtypes = (input, output);
+    match kernel {
         MatmulKernel::Registers { tm, tn } | MatmulKernel::Shuffled { tm, tn } => {
             let shuffled = matches!(kernel, MatmulKernel::Shuffled { .. });
-            let mut consts = vec![
-                ("A_ALONG_K", a_k as u32),
-                ("B_ALONG_K", b_k as u32),
-                ("TM", tm as u32),
-                ("TN", tn as u32),
-            ];
             let (tm, tn) = (tm as usize, tn as usize);
             let body = if shuffled {
-                consts.push(("SUBGROUPS", 1));
                 shuffled_blocks(tm, tn)
             } else {
                 register_blocks(tm, tn)
             };
-            let file = if rows_of_quads {
-                ShaderFile::MatmulBlockedVec4
-            } else {
-                ShaderFile::MatmulBlocked
-            };
-            (file, consts, Some(body))
+            ShaderVariant::new(ShaderFile::MatmulBlocked, "matmul", dtypes)
+                .with("A_ALONG_K", a_k as u32)
+                .with("B_ALONG_K", b_k as u32)
+                .with("TM", tm)
+                .with("TN", tn)
+                .switch("SUBGROUPS", shuffled)
+                .switch("VEC4", rows_of_quads)
+                .with("BLOCKS", body)
         }
-        MatmulKernel::Shared => (ShaderFile::MatmulShared, Vec::new(), None),
-        MatmulKernel::Strided => (ShaderFile::Matmul, Vec::new(), None),
-    };
-    ShaderVariant {
-        file,
-        entry: "matmul",
-        input,
-        output,
-        expr,
-        consts,
+        MatmulKernel::Shared => ShaderVariant::new(ShaderFile::MatmulShared, "matmul", dtypes),
+        MatmulKernel::Strided => ShaderVariant::new(ShaderFile::Matmul, "matmul", dtypes),
     }
 }
 

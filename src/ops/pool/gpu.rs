@@ -1,9 +1,10 @@
 //! Pooling and its gradients as dispatches of pool.wgsl.
 
 use crate::dtype::DType;
-use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderFile, ShaderVariant};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
 use crate::ops::op::StepDesc;
 use crate::ops::pool::window::{PoolKind, Window};
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 
 /// The shader variant of `kind`'s kernel for `window` over images of `c` channels of
@@ -33,14 +34,11 @@ pub(crate) fn variant(
         ("DH", window.dilation.0),
         ("DW", window.dilation.1),
     ];
-    ShaderVariant {
-        file: ShaderFile::Pool,
-        entry: if backward { "pool_grad" } else { "pool" },
-        input,
-        output,
-        expr: None,
-        consts: sizes.iter().map(|&(name, v)| (name, v as u32)).collect(),
-    }
+    let entry = if backward { "pool_grad" } else { "pool" };
+    sizes.iter().fold(
+        ShaderVariant::new(ShaderFile::Pool, entry, (input, output)),
+        |v, &(name, size)| v.with(name, size),
+    )
 }
 
 /// Invocations per workgroup in pool.wgsl.

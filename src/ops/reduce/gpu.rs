@@ -3,10 +3,11 @@
 //! results; weighted by a vector, the same passes make matrix-vector products.
 
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderFile, ShaderVariant, Tuner};
+use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
-use crate::ops::row_tasks::{choose_lanes, lanes, split, Rows, BUSY, WORKGROUP};
+use crate::ops::row_tasks::{choose_lanes, lanes, row_variant, split, Rows, BUSY, WORKGROUP};
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::{numel, Layout};
 
 /// The rows of `src` (its trailing `reduced` axes, `n` elements each) for `entry`.
@@ -295,23 +296,17 @@ pub(crate) fn fold_columns(
         let tasks = outputs.div_ceil(4 * quads) * chunks;
         let lanes = lanes(tasks, rows.min(COLUMN_CHUNK));
         lowering.dispatches.push(Dispatch {
-            variant: ShaderVariant {
-                file: if vectors {
-                    ShaderFile::ReduceVec4
-                } else {
-                    ShaderFile::Reduce
-                },
-                entry: "reduce_columns",
-                input,
-                output,
-                expr: None,
-                consts: vec![
-                    ("LANES", lanes as u32),
-                    ("COLUMN_QUADS", quads as u32),
-                    ("OP", op.code()),
-                    ("DOT", weighted as u32),
-                ],
-            },
+            variant: row_variant(
+                ShaderFile::Reduce,
+                "reduce_columns",
+                (input, output),
+                lanes,
+                None,
+                (vectors, false),
+            )
+            .with("OP", op.code())
+            .with("DOT", weighted as u32)
+            .with("COLUMN_QUADS", quads),
             params,
             bindings: vec![(1, from), (3, to), vector],
             workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,

@@ -1,9 +1,10 @@
 //! Softmax, log-softmax and logsumexp as row tasks of softmax.wgsl.
 
-use crate::ops::dispatch::{Arg, Lowering, ShaderFile, Tuner};
+use crate::ops::dispatch::{Arg, Lowering, Tuner};
 use crate::ops::op::SoftmaxKind;
 use crate::ops::op::StepDesc;
 use crate::ops::row_tasks::{choose_lanes, Rows};
+use crate::ops::shader_files::ShaderFile;
 
 pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
     choose_lanes(step, 1, tuner, &|subgroup| lower_with(kind, step, subgroup))

@@ -16,10 +16,11 @@ use cpu_program::Program;
 
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderFile, ShaderVariant};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
 use crate::ops::elementwise::gpu::variant;
 use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
 use crate::ops::op::StepDesc;
+use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 use crate::storage::arithmetic::{Compute, Real};
 use crate::storage::strided::PARALLEL_THRESHOLD;

@@ -1,0 +1,45 @@
+// The helpers of the elementwise ops, written once for elementwise.wgsl (F = f32, B = bool)
+// and elementwise_vec4.wgsl (F = vec4<f32>, B = vec4<bool>), each rendered after this
+// prelude: WGSL's builtins and arithmetic work lane by lane on vectors, so one text serves
+// both. Each file adds `pow_` over `pow1`.
+
+fn relu_(x: F) -> F {
+    return max(x, F(0.0));
+}
+
+// Comparisons as 1 or 0.
+fn flag(c: B) -> F {
+    return select(F(0.0), F(1.0), c);
+}
+
+// tanh through exp(-2|x|): never overflows, unlike (e^x - e^-x) / (e^x + e^-x).
+fn tanh_(x: F) -> F {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), as the CPU path computes it.
+fn erf_(x: F) -> F {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-x * x));
+}
+
+// pow with C's rules, which WGSL's pow (defined only for a > 0) lacks:
+// x^0 = 1, 0^y = 0 for y > 0, and a negative base with an integer exponent.
+fn pow1(a: f32, b: f32) -> f32 {
+    if (b == 0.0) {
+        return 1.0;
+    }
+    if (a == 0.0) {
+        return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);
+    }
+    if (a > 0.0) {
+        return pow(a, b);
+    }
+    if (b != floor(b)) {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    let magnitude = pow(-a, b);
+    return select(magnitude, -magnitude, (abs(b) % 2.0) == 1.0);
+}
