@@ -154,6 +154,35 @@ pub(crate) fn pinned() -> Pins {
     *PINNED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// 0: not yet read from the environment; 1: plain kernels; 2: fast paths.
+static PLAIN_CPU: AtomicU8 = AtomicU8::new(0);
+
+/// Run the CPU path's plain kernels, the definitions its fast paths (im2col and Winograd
+/// convolutions, blocked `gemm` products, vectorized exponentials) are tested against,
+/// instead of those fast paths: slow, and a way to tell whether a result that looks wrong
+/// comes from a fast path. Overrides `LEPTON_CPU_KERNELS=plain`.
+pub fn pin_plain_cpu(on: bool) {
+    PLAIN_CPU.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether the CPU path runs its plain kernels only.
+pub fn plain_cpu() -> bool {
+    match PLAIN_CPU.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let plain = std::env::var("LEPTON_CPU_KERNELS").is_ok_and(|v| v == "plain");
+            let _ = PLAIN_CPU.compare_exchange(
+                0,
+                2 - plain as u8,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            plain
+        }
+    }
+}
+
 /// The file that keeps choices between runs: `$LEPTON_CACHE_DIR/autotune.json`, else under
 /// the platform's cache directory (`$XDG_CACHE_HOME`, `~/.cache`, `%LOCALAPPDATA%`,
 /// `~/Library/Caches`), in `lepton/`. None when no such directory is known.

@@ -26,7 +26,8 @@
 //! higher than the rest of `ops/`.
 //!
 //! 1. leaf types: `dtype.rs` `shape.rs` `error.rs` `stats.rs` `counter_rng.rs` `autotune.rs`
-//!    (element types, layouts, errors, counters, seeded random streams, tuning choices)
+//!    `sum_bounds.rs` (element types, layouts, errors, counters, seeded random streams,
+//!    tuning choices, the unit tests' rounding bounds)
 //! 2. storage: `storage/` (CPU buffers and their recycling, the kernels' arithmetic,
 //!    strided loops)
 //! 3. op kernels: `ops/` (the primitives, each family's CPU kernel and GPU dispatch
@@ -69,6 +70,8 @@ pub mod shaders;
 mod shape;
 mod stats;
 mod storage;
+#[cfg(test)]
+mod sum_bounds;
 mod tensor_data;
 
 pub use autodiff::grad;

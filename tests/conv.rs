@@ -148,31 +148,29 @@ on_every_device! {
     }
 }
 
-#[test]
-fn large_tiles_cover_many_channels_and_pixels() {
-    // Products of 64 to 132 rows and 64 to 1024 columns take register tiles of 2 and 4
-    // blocks a side; odd sizes leave partial tiles at both edges.
-    let cases = [
-        ((2, 8, 16, 16, 128), (3, 3), spec(1, 1, 1, 1)),
-        ((1, 64, 13, 11, 66), (3, 3), spec(2, 1, 1, 2)),
-        ((2, 132, 8, 9, 130), (1, 1), spec(1, 0, 1, 1)),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn large_tiles_cover_many_channels_and_pixels(device) {
+        // Products of 64 to 132 rows and 64 to 1024 columns take register tiles of 2 and 4
+        // blocks a side; odd sizes leave partial tiles at both edges.
+        let cases = [
+            ((2, 8, 16, 16, 128), (3, 3), spec(1, 1, 1, 1)),
+            ((1, 64, 13, 11, 66), (3, 3), spec(2, 1, 1, 2)),
+            ((2, 132, 8, 9, 130), (1, 1), spec(1, 0, 1, 1)),
+        ];
         for (i, (dims, kernel, s)) in cases.iter().enumerate() {
             check_products(&device, *dims, *kernel, s, 7500 + 10 * i as u64);
         }
     }
 }
 
-#[test]
-fn weight_gradients_split_their_images() {
-    // The weight's gradient splits its images among up to 64 workgroups: 65 images make 33
-    // parts of 2 and a last part of 1; 7 images in 2 groups, 7 parts of 1.
-    let cases = [
-        ((65, 3, 5, 4, 4), (3, 3), spec(1, 1, 1, 1)),
-        ((7, 4, 6, 5, 6), (2, 3), spec(2, 1, 1, 2)),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn weight_gradients_split_their_images(device) {
+        // The weight's gradient splits its images among up to 64 workgroups: 65 images make 33
+        // parts of 2 and a last part of 1; 7 images in 2 groups, 7 parts of 1.
+        let cases = [
+            ((65, 3, 5, 4, 4), (3, 3), spec(1, 1, 1, 1)),
+            ((7, 4, 6, 5, 6), (2, 3), spec(2, 1, 1, 2)),
+        ];
         for (i, (dims, kernel, s)) in cases.iter().enumerate() {
             check_products(&device, *dims, *kernel, s, 7600 + 10 * i as u64);
         }

@@ -132,14 +132,13 @@ fn unary_cases() -> Vec<UnaryCase> {
     ]
 }
 
-#[test]
-fn every_unary_op_on_every_layout() {
-    assert_eq!(
-        unary_cases().len(),
-        UnaryOp::ALL.len(),
-        "every table row has a case"
-    );
-    for device in devices() {
+on_every_device! {
+    fn every_unary_op_on_every_layout(device) {
+        assert_eq!(
+            unary_cases().len(),
+            UnaryOp::ALL.len(),
+            "every table row has a case"
+        );
         for case in unary_cases() {
             let tol = if device.is_gpu() { case.gpu } else { case.cpu };
             for (name, t, r) in views(&device, DType::F32, case.domain.0, case.domain.1) {
@@ -229,20 +228,19 @@ fn binary_gpu_tolerance(op: BinaryOp) -> (f64, f64) {
     }
 }
 
-#[test]
-fn every_binary_op_broadcasts_in_every_position() {
-    let shapes: &[(&[usize], &[usize])] = &[
-        (&[7], &[7]),
-        (&[13, 257], &[257]),
-        (&[7, 1], &[1, 13]),
-        (&[2, 1, 4], &[3, 1]),
-        (&[], &[5, 3]),
-        (&[1], &[2, 3, 4]),
-        (&[2, 3, 4], &[2, 1, 4]),
-        (&[1, 1], &[1]),
-        (&[3, 1, 5, 1], &[1, 4, 1, 6]),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn every_binary_op_broadcasts_in_every_position(device) {
+        let shapes: &[(&[usize], &[usize])] = &[
+            (&[7], &[7]),
+            (&[13, 257], &[257]),
+            (&[7, 1], &[1, 13]),
+            (&[2, 1, 4], &[3, 1]),
+            (&[], &[5, 3]),
+            (&[1], &[2, 3, 4]),
+            (&[2, 3, 4], &[2, 1, 4]),
+            (&[1, 1], &[1]),
+            (&[3, 1, 5, 1], &[1, 4, 1, 6]),
+        ];
         for &op in BinaryOp::ALL {
             let tol = if device.is_gpu() {
                 binary_gpu_tolerance(op)
@@ -297,16 +295,15 @@ on_every_device! {
     }
 }
 
-#[test]
-fn pow_follows_c_rules_at_the_edges() {
-    let a = [-2.0, -2.0, -2.0, 0.0, 0.0, 0.0, 3.0, -0.5];
-    let b = [3.0, 2.0, 0.5, 0.0, 2.0, -1.0, 0.0, -3.0];
-    let want: Vec<f64> = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y): (&f64, &f64)| x.powf(*y))
-        .collect();
-    for device in devices() {
+on_every_device! {
+    fn pow_follows_c_rules_at_the_edges(device) {
+        let a = [-2.0, -2.0, -2.0, 0.0, 0.0, 0.0, 3.0, -0.5];
+        let b = [3.0, 2.0, 0.5, 0.0, 2.0, -1.0, 0.0, -3.0];
+        let want: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y): (&f64, &f64)| x.powf(*y))
+            .collect();
         let got = tensor(&a, &[8], DType::F32, &device)
             .pow(&tensor(&b, &[8], DType::F32, &device))
             .unwrap();

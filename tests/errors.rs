@@ -8,9 +8,8 @@ fn t(shape: &[usize], device: &Device) -> Tensor {
     Tensor::zeros(shape, DType::F32, device).unwrap()
 }
 
-#[test]
-fn incompatible_shapes_for_every_binary_op_and_matmul() {
-    for device in common::devices() {
+common::on_every_device! {
+    fn incompatible_shapes_for_every_binary_op_and_matmul(device) {
         let (a, b) = (t(&[2, 3], &device), t(&[4, 3], &device));
         for &op in lepton::BinaryOp::ALL {
             let err = a.binary(op, &b).unwrap_err();

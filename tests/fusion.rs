@@ -62,10 +62,9 @@ on_every_device! {
     }
 }
 
-#[test]
-fn wide_chains_split_across_kernels() {
-    // Eight distinct inputs summed: more than one fused kernel reads.
-    for device in devices() {
+on_every_device! {
+    fn wide_chains_split_across_kernels(device) {
+        // Eight distinct inputs summed: more than one fused kernel reads.
         let inputs: Vec<Vec<f64>> = (0..8)
             .map(|k| rounded(&data(257, 910 + k, -1.0, 1.0), DType::F32))
             .collect();
@@ -146,12 +145,11 @@ fn kept_reference(x: &[Vec<f64>], i: usize) -> [f64; 4] {
     [y0, y1, y2, y3]
 }
 
-#[test]
-fn kept_results_of_one_shape_share_a_kernel() {
-    // Realized together, the four results are one kernel with four outputs, each later one
-    // reading the earlier ones' values (13 inputs, 4 outputs: every binding the shaders
-    // declare). Offsets 0 and 1 take the four-wide and the one-at-a-time kernels.
-    for device in devices() {
+on_every_device! {
+    fn kept_results_of_one_shape_share_a_kernel(device) {
+        // Realized together, the four results are one kernel with four outputs, each later one
+        // reading the earlier ones' values (13 inputs, 4 outputs: every binding the shaders
+        // declare). Offsets 0 and 1 take the four-wide and the one-at-a-time kernels.
         let all: Vec<Vec<f64>> = (0..10)
             .map(|k| rounded(&data(1001, 930 + k, 0.5, 2.0), DType::F32))
             .collect();

@@ -8,9 +8,8 @@ use lepton::nn::{loss, Linear, Module};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{stats, DType, Tensor};
 
-#[test]
-fn fused_results_and_adam_updates_take_one_kernel_each() {
-    for device in common::devices() {
+common::on_every_device! {
+    fn fused_results_and_adam_updates_take_one_kernel_each(device) {
         let a = Tensor::rand_normal(&[300], 0.0, 1.0, 1, DType::F32, &device).unwrap();
         let b = Tensor::rand_normal(&[300], 0.0, 1.0, 2, DType::F32, &device).unwrap();
         lepton::realize(&[&a, &b]).unwrap();

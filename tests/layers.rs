@@ -14,13 +14,34 @@ struct Layer {
     patterns: Vec<String>,
 }
 
-/// The numbered lines of the map in lib.rs's docs: "//! 3. op kernels: `ops/` ...".
+/// The numbered lines of the map in lib.rs's docs: "//! 3. op kernels: `ops/` ...", each
+/// line's paths being the quoted names before its description in parentheses; an indented
+/// line that opens with a quoted name continues the paths of the layer above it.
 fn read_map(lib: &str) -> Vec<Layer> {
-    let mut layers = Vec::new();
+    let quoted = |text: &str| -> Vec<String> {
+        let before_description = text.split('(').next().unwrap_or("");
+        before_description
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut layers: Vec<Layer> = Vec::new();
+    let mut continues = false;
     for line in lib.lines() {
         let Some(rest) = line.strip_prefix("//! ") else {
+            continues = false;
             continue;
         };
+        if continues && rest.starts_with(' ') && rest.trim_start().starts_with('`') {
+            if let Some(layer) = layers.last_mut() {
+                layer.patterns.extend(quoted(rest));
+            }
+            continues = !rest.contains('(');
+            continue;
+        }
+        continues = false;
         let Some((number, rest)) = rest.split_once(". ") else {
             continue;
         };
@@ -30,16 +51,11 @@ fn read_map(lib: &str) -> Vec<Layer> {
         let Some((name, rest)) = rest.split_once(':') else {
             continue;
         };
-        let patterns: Vec<String> = rest
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_string)
-            .collect();
+        continues = !rest.contains('(');
         layers.push(Layer {
             rank,
             name: name.trim().to_string(),
-            patterns,
+            patterns: quoted(rest),
         });
     }
     layers
@@ -378,4 +394,16 @@ fn an_upward_import_is_reported() {
         found.iter().any(|v| v.contains("through the crate root")),
         "{found:?}"
     );
+}
+
+#[test]
+fn a_layer_continues_on_indented_lines_until_its_description() {
+    let lib = "//! 1. leaf: `a.rs` `b.rs`\n//!    `c.rs` (leaf types, `x.rs` not a path)\n\
+               //!    `d.rs` is prose\n//! 2. top: `e/` (more)\n";
+    let layers = read_map(lib);
+    let patterns: Vec<Vec<&str>> = layers
+        .iter()
+        .map(|l| l.patterns.iter().map(String::as_str).collect())
+        .collect();
+    assert_eq!(patterns, [vec!["a.rs", "b.rs", "c.rs"], vec!["e/"]]);
 }

@@ -7,19 +7,18 @@ use common::products::*;
 use common::*;
 use lepton::{DType, Tensor};
 
-#[test]
-fn odd_and_degenerate_sizes() {
-    let sizes = [
-        (1, 1, 1),
-        (7, 13, 5),
-        (33, 1, 31),
-        (1, 257, 1),
-        (64, 64, 64),
-        (65, 33, 97),
-        (13, 10_000, 7),
-        (257, 7, 100),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn odd_and_degenerate_sizes(device) {
+        let sizes = [
+            (1, 1, 1),
+            (7, 13, 5),
+            (33, 1, 31),
+            (1, 257, 1),
+            (64, 64, 64),
+            (65, 33, 97),
+            (13, 10_000, 7),
+            (257, 7, 100),
+        ];
         for (i, &(m, k, n)) in sizes.iter().enumerate() {
             let (a, b, ra, rb) = operands(&[m, k], &[k, n], 200 + i as u64, DType::F32, &device);
             let (want, abs) = reference(&ra, &rb);
@@ -51,15 +50,14 @@ on_every_device! {
     }
 }
 
-#[test]
-fn batches_broadcast() {
-    let cases: &[(&[usize], &[usize])] = &[
-        (&[2, 1, 7, 5], &[3, 5, 4]),
-        (&[4, 9, 6], &[6, 2]),
-        (&[5, 3], &[2, 2, 3, 5]),
-        (&[1, 1, 1], &[1, 1, 1]),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn batches_broadcast(device) {
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[2, 1, 7, 5], &[3, 5, 4]),
+            (&[4, 9, 6], &[6, 2]),
+            (&[5, 3], &[2, 2, 3, 5]),
+            (&[1, 1, 1], &[1, 1, 1]),
+        ];
         for (i, (sa, sb)) in cases.iter().enumerate() {
             let (a, b, ra, rb) = operands(sa, sb, 220 + i as u64, DType::F32, &device);
             let (want, abs) = reference(&ra, &rb);
@@ -147,11 +145,10 @@ on_every_device! {
     }
 }
 
-#[test]
-fn four_wide_blocks_in_every_layout() {
-    // K a multiple of 4 lets the blocked kernel read four elements at a time along the
-    // contiguous axis of each operand: row- or column-major A, row- or column-major B.
-    for device in devices() {
+on_every_device! {
+    fn four_wide_blocks_in_every_layout(device) {
+        // K a multiple of 4 lets the blocked kernel read four elements at a time along the
+        // contiguous axis of each operand: row- or column-major A, row- or column-major B.
         for (i, &(m, k, n)) in [
             (13, 20, 12),
             (70, 132, 72),
@@ -177,20 +174,19 @@ fn four_wide_blocks_in_every_layout() {
     }
 }
 
-#[test]
-fn matrix_vector_and_vector_matrix_products() {
-    // (outputs, K): one output, odd counts, and K past one task of the row kernel (16384)
-    // and past one chunk of the column kernel (64).
-    let cases = [
-        (1, 7),
-        (3, 1),
-        (4, 2),
-        (13, 257),
-        (1000, 64),
-        (5, 40_000),
-        (260, 1000),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn matrix_vector_and_vector_matrix_products(device) {
+        // (outputs, K): one output, odd counts, and K past one task of the row kernel (16384)
+        // and past one chunk of the column kernel (64).
+        let cases = [
+            (1, 7),
+            (3, 1),
+            (4, 2),
+            (13, 257),
+            (1000, 64),
+            (5, 40_000),
+            (260, 1000),
+        ];
         for (i, &(outputs, k)) in cases.iter().enumerate() {
             let seed = 700 + 10 * i as u64;
             let (mat, vec_, rm, rv) = operands(&[outputs, k], &[k, 1], seed, DType::F32, &device);

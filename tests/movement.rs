@@ -123,10 +123,9 @@ on_every_device! {
     }
 }
 
-#[test]
-fn creation_is_reproducible_across_devices() {
-    let cpu = lepton::Device::cpu();
-    for device in devices() {
+on_every_device! {
+    fn creation_is_reproducible_across_devices(device) {
+        let cpu = lepton::Device::cpu();
         let a = Tensor::rand_normal(&[257], 1.0, 2.0, 42, DType::F32, &device).unwrap();
         let b = Tensor::rand_normal(&[257], 1.0, 2.0, 42, DType::F32, &cpu).unwrap();
         assert_eq!(values(&a), values(&b), "same seed, same values on {device}");

@@ -60,9 +60,8 @@ fn run(device: &Device) {
     );
 }
 
-#[test]
-fn replays_reuse_everything() {
-    for device in common::devices() {
+common::on_every_device! {
+    fn replays_reuse_everything(device) {
         run(&device);
     }
 }

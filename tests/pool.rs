@@ -203,17 +203,16 @@ on_every_device! {
     }
 }
 
-#[test]
-fn pooling_covers_degenerate_and_larger_images() {
-    let cases = [
-        // One pixel; a row; a prime-sized image; a whole-image window; CNN-sized planes.
-        ([1, 1, 1, 1], (1, 1), spec(1, 0, 1, 1)),
-        ([3, 2, 1, 13], (1, 3), spec(2, 0, 1, 1)),
-        ([1, 5, 13, 17], (3, 3), spec(2, 1, 1, 1)),
-        ([2, 2, 5, 5], (5, 5), spec(1, 0, 1, 1)),
-        ([4, 16, 28, 28], (2, 2), spec(2, 0, 1, 1)),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn pooling_covers_degenerate_and_larger_images(device) {
+        let cases = [
+            // One pixel; a row; a prime-sized image; a whole-image window; CNN-sized planes.
+            ([1, 1, 1, 1], (1, 1), spec(1, 0, 1, 1)),
+            ([3, 2, 1, 13], (1, 3), spec(2, 0, 1, 1)),
+            ([1, 5, 13, 17], (3, 3), spec(2, 1, 1, 1)),
+            ([2, 2, 5, 5], (5, 5), spec(1, 0, 1, 1)),
+            ([4, 16, 28, 28], (2, 2), spec(2, 0, 1, 1)),
+        ];
         for (i, (dims, kernel, s)) in cases.iter().enumerate() {
             let xv = ties(dims.iter().product(), 300 + i as u64, DType::F32);
             for kind in [Kind::Max, Kind::Average] {

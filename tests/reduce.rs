@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lepton::{DType, Device, ReduceOp, Tensor};
+use lepton::{DType, ReduceOp, Tensor};
 
 /// Reference: reduce `a` over `axes` (sorted, non-empty) with `op`.
 fn reference(a: &Nd, axes: &[usize], op: ReduceOp) -> (Nd, Nd) {
@@ -151,19 +151,18 @@ fn check(t: &Tensor, r: &Nd, axes: &[isize], what: &str) {
     }
 }
 
-#[test]
-fn every_axis_set_on_small_and_odd_shapes() {
-    let cases: &[(&[usize], &[&[isize]])] = &[
-        (&[1], &[&[0], &[]]),
-        (&[7], &[&[0], &[-1]]),
-        (&[13, 257], &[&[0], &[1], &[]]),
-        (
-            &[3, 5, 7],
-            &[&[0], &[1], &[2], &[0, 2], &[1, 2], &[-1, 0], &[]],
-        ),
-        (&[2, 1, 3, 1, 5], &[&[1, 3], &[0, 4], &[2]]),
-    ];
-    for device in devices() {
+on_every_device! {
+    fn every_axis_set_on_small_and_odd_shapes(device) {
+        let cases: &[(&[usize], &[&[isize]])] = &[
+            (&[1], &[&[0], &[]]),
+            (&[7], &[&[0], &[-1]]),
+            (&[13, 257], &[&[0], &[1], &[]]),
+            (
+                &[3, 5, 7],
+                &[&[0], &[1], &[2], &[0, 2], &[1, 2], &[-1, 0], &[]],
+            ),
+            (&[2, 1, 3, 1, 5], &[&[1, 3], &[0, 4], &[2]]),
+        ];
         for (k, (shape, axis_sets)) in cases.iter().enumerate() {
             let v = rounded(
                 &data(shape.iter().product(), 100 + k as u64, -2.0, 2.0),
@@ -249,15 +248,14 @@ on_every_device! {
     }
 }
 
-#[test]
-fn sum_of_twenty_million_elements() {
-    let n = 20_000_000;
-    let v: Vec<f32> = data(n, 130, 0.0, 1.0)
-        .into_iter()
-        .map(|x| x as f32)
-        .collect();
-    let exact: f64 = v.iter().map(|&x| x as f64).sum();
-    for device in devices() {
+on_every_device! {
+    fn sum_of_twenty_million_elements(device) {
+        let n = 20_000_000;
+        let v: Vec<f32> = data(n, 130, 0.0, 1.0)
+            .into_iter()
+            .map(|x| x as f32)
+            .collect();
+        let exact: f64 = v.iter().map(|&x| x as f64).sum();
         let t = Tensor::from_vec(v.clone(), &[n], &device).unwrap();
         // Positive terms: the relative error is at most the summation depth times u. Pass 1
         // folds 1221 chunks of 16384 with 4 lanes each (4 + 3 + 4 + 2 deep), pass 2 the 1221
@@ -289,8 +287,8 @@ fn sum_of_twenty_million_elements() {
 }
 
 #[test]
-fn long_row_sums_are_compensated() {
-    for device in devices().into_iter().filter(Device::is_gpu) {
+fn long_row_sums_are_compensated_on_gpu() {
+    if let Some(device) = common::gpu() {
         // Equal terms that f32 cannot hold exactly, in 4096 rows, so each row has one lane:
         // a plain running total of its 256 eight-quad partials drifts by 2.3e-6 to 3.0e-6 of
         // the sum on these rows (of 128 sixteen-quad partials, where the device reads eight
@@ -377,17 +375,16 @@ on_every_device! {
     }
 }
 
-#[test]
-fn positions_take_the_first_extreme_and_pass_over_nan() {
-    let nan = f64::NAN;
-    let rows = [
-        vec![1.0, 3.0, 3.0, -2.0, -2.0],
-        vec![nan, 2.0, nan, 2.0, -1.0],
-        vec![nan; 5],
-        vec![f64::NEG_INFINITY; 5],
-    ];
-    let flat: Vec<f64> = rows.concat();
-    for device in devices() {
+on_every_device! {
+    fn positions_take_the_first_extreme_and_pass_over_nan(device) {
+        let nan = f64::NAN;
+        let rows = [
+            vec![1.0, 3.0, 3.0, -2.0, -2.0],
+            vec![nan, 2.0, nan, 2.0, -1.0],
+            vec![nan; 5],
+            vec![f64::NEG_INFINITY; 5],
+        ];
+        let flat: Vec<f64> = rows.concat();
         let t = tensor(&flat, &[4, 5], DType::F32, &device);
         let argmax = t.argmax(Some(1), false).unwrap();
         assert_eq!(argmax.dtype(), DType::F32);
@@ -422,23 +419,22 @@ fn positions_take_the_first_extreme_and_pass_over_nan() {
     }
 }
 
-#[test]
-fn positions_in_rows_longer_than_a_chunk() {
-    // 3 rows of 100,003: the GPU folds chunks of 16384 and then merges their winners. Each
-    // row's extreme sits in a different chunk, with a tie in a later chunk that must lose.
-    let n = 100_003;
-    let mut v = rounded(&data(3 * n, 140, -1.0, 1.0), DType::F32);
-    for (r, at) in [(0, 5), (1, 40_000), (2, 100_002)] {
-        v[r * n + at] = 7.0;
-        v[r * n + (at + 20_000) % n] = if at + 20_000 >= n { 6.0 } else { 7.0 };
-        v[r * n + (at + 50_000) % n] = -7.0;
-    }
-    let want_max = [5.0, 40_000.0, 100_002.0];
-    let want_min: Vec<f64> = [5usize, 40_000, 100_002]
-        .iter()
-        .map(|at| ((at + 50_000) % n) as f64)
-        .collect();
-    for device in devices() {
+on_every_device! {
+    fn positions_in_rows_longer_than_a_chunk(device) {
+        // 3 rows of 100,003: the GPU folds chunks of 16384 and then merges their winners. Each
+        // row's extreme sits in a different chunk, with a tie in a later chunk that must lose.
+        let n = 100_003;
+        let mut v = rounded(&data(3 * n, 140, -1.0, 1.0), DType::F32);
+        for (r, at) in [(0, 5), (1, 40_000), (2, 100_002)] {
+            v[r * n + at] = 7.0;
+            v[r * n + (at + 20_000) % n] = if at + 20_000 >= n { 6.0 } else { 7.0 };
+            v[r * n + (at + 50_000) % n] = -7.0;
+        }
+        let want_max = [5.0, 40_000.0, 100_002.0];
+        let want_min: Vec<f64> = [5usize, 40_000, 100_002]
+            .iter()
+            .map(|at| ((at + 50_000) % n) as f64)
+            .collect();
         let t = tensor(&v, &[3, n], DType::F32, &device);
         assert_eq!(
             values(&t.argmax(Some(1), false).unwrap()),

@@ -113,21 +113,20 @@ fn check_all(x: &Tensor, a: &Nd, what: &str) {
     }
 }
 
-#[test]
-fn every_kind_along_every_axis_on_odd_shapes() {
-    // [300, 44]: one lane per row, eleven quads each (two trips of four, three single).
-    let shapes: [&[usize]; 9] = [
-        &[1],
-        &[7],
-        &[1, 1, 1],
-        &[3, 7, 13],
-        &[2, 513],
-        &[4, 1000],
-        &[1, 10000],
-        &[257, 3],
-        &[300, 44],
-    ];
-    for device in devices() {
+on_every_device! {
+    fn every_kind_along_every_axis_on_odd_shapes(device) {
+        // [300, 44]: one lane per row, eleven quads each (two trips of four, three single).
+        let shapes: [&[usize]; 9] = [
+            &[1],
+            &[7],
+            &[1, 1, 1],
+            &[3, 7, 13],
+            &[2, 513],
+            &[4, 1000],
+            &[1, 10000],
+            &[257, 3],
+            &[300, 44],
+        ];
         let dtypes: &[DType] = if !device.is_gpu() {
             &[DType::F32, DType::F64]
         } else {
@@ -146,11 +145,10 @@ fn every_kind_along_every_axis_on_odd_shapes() {
     }
 }
 
-#[test]
-fn non_contiguous_and_f16_inputs() {
-    let v = rounded(&data(9 * 14, 50, -4.0, 4.0), DType::F32);
-    let base = Nd::new(&[9, 14], v.clone());
-    for device in devices() {
+on_every_device! {
+    fn non_contiguous_and_f16_inputs(device) {
+        let v = rounded(&data(9 * 14, 50, -4.0, 4.0), DType::F32);
+        let base = Nd::new(&[9, 14], v.clone());
         let x = tensor(&v, &[9, 14], DType::F32, &device);
         let t = x.transpose(0, 1).unwrap();
         check_all(&t, &base.permute(&[1, 0]), "transposed");
@@ -171,16 +169,15 @@ fn non_contiguous_and_f16_inputs() {
     }
 }
 
-#[test]
-fn huge_and_infinite_inputs_give_no_spurious_inf_or_nan() {
-    let n = 300;
-    let mut v = rounded(&data(4 * n, 60, -1e4, 1e4), DType::F32);
-    // Row 2 holds −inf among finite values; row 3 is all −inf.
-    v[2 * n + 5] = f64::NEG_INFINITY;
-    v[3 * n..].iter_mut().for_each(|x| *x = f64::NEG_INFINITY);
-    let a = Nd::new(&[4, n], v.clone());
-    let (soft, logsoft, sums) = reference(&a, 1);
-    for device in devices() {
+on_every_device! {
+    fn huge_and_infinite_inputs_give_no_spurious_inf_or_nan(device) {
+        let n = 300;
+        let mut v = rounded(&data(4 * n, 60, -1e4, 1e4), DType::F32);
+        // Row 2 holds −inf among finite values; row 3 is all −inf.
+        v[2 * n + 5] = f64::NEG_INFINITY;
+        v[3 * n..].iter_mut().for_each(|x| *x = f64::NEG_INFINITY);
+        let a = Nd::new(&[4, n], v.clone());
+        let (soft, logsoft, sums) = reference(&a, 1);
         let x = tensor(&v, &[4, n], DType::F32, &device);
         let got = values(&x.softmax(-1).unwrap());
         let lsm = values(&x.log_softmax(-1).unwrap());
@@ -285,14 +282,13 @@ on_every_device! {
     }
 }
 
-#[test]
-fn cross_entropy_of_a_transposed_view_and_of_bad_targets() {
-    let (n, c) = (6, 5);
-    let x = rounded(&data(n * c, 70, -2.0, 2.0), DType::F32);
-    // Targets −1, 2.5 and 5 name no class: their rows are NaN, the rest unaffected.
-    let targets = [0.0, -1.0, 2.5, 4.0, 5.0, 1.0];
-    let (want_loss, want_grad) = ce_reference(&x, n, c, &targets, 0.0);
-    for device in devices() {
+on_every_device! {
+    fn cross_entropy_of_a_transposed_view_and_of_bad_targets(device) {
+        let (n, c) = (6, 5);
+        let x = rounded(&data(n * c, 70, -2.0, 2.0), DType::F32);
+        // Targets −1, 2.5 and 5 name no class: their rows are NaN, the rest unaffected.
+        let targets = [0.0, -1.0, 2.5, 4.0, 5.0, 1.0];
+        let (want_loss, want_grad) = ce_reference(&x, n, c, &targets, 0.0);
         let stored = tensor(
             &Nd::new(&[n, c], x.clone()).permute(&[1, 0]).data,
             &[c, n],

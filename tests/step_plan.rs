@@ -8,9 +8,8 @@ use lepton::nn::{loss, Activation, BatchNorm, Dropout, Linear, Module, Sequentia
 use lepton::optim::{Adam, Optimizer};
 use lepton::{stats, DType, Tensor};
 
-#[test]
-fn steady_state_steps_build_nothing_and_submit_once() {
-    for device in common::devices() {
+common::on_every_device! {
+    fn steady_state_steps_build_nothing_and_submit_once(device) {
         let model = Sequential::new()
             .push(Linear::new(20, 32, true, 1, DType::F32, &device).unwrap())
             .push(BatchNorm::new_1d(32, DType::F32, &device).unwrap())

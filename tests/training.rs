@@ -253,10 +253,9 @@ on_every_device! {
     }
 }
 
-#[test]
-fn layer_norm_normalizes_the_last_axis() {
-    use lepton::nn::LayerNorm;
-    for device in devices() {
+on_every_device! {
+    fn layer_norm_normalizes_the_last_axis(device) {
+        use lepton::nn::LayerNorm;
         let v = rounded(&data(3 * 7, 950, -2.0, 5.0), DType::F32);
         let ln = LayerNorm::new(7, DType::F32, &device).unwrap();
         let got = values(
@@ -276,10 +275,9 @@ fn layer_norm_normalizes_the_last_axis() {
     }
 }
 
-#[test]
-fn embedding_looks_up_rows_and_accumulates_gradients() {
-    use lepton::nn::Embedding;
-    for device in devices() {
+on_every_device! {
+    fn embedding_looks_up_rows_and_accumulates_gradients(device) {
+        use lepton::nn::Embedding;
         let emb = Embedding::new(5, 3, 1, DType::F32, &device).unwrap();
         let table = emb.weight.get().to_vec::<f32>().unwrap();
         let ids = Tensor::from_vec(vec![4.0f32, 0.0, 4.0, 2.0], &[2, 2], &device).unwrap();
@@ -377,10 +375,9 @@ fn batch_norm_trains_on_batch_statistics_and_evaluates_on_running_ones() {
     }
 }
 
-#[test]
-fn optimizers_update_buffers_with_each_step() {
-    use lepton::nn::BatchNorm;
-    for device in devices() {
+on_every_device! {
+    fn optimizers_update_buffers_with_each_step(device) {
+        use lepton::nn::BatchNorm;
         let model = Sequential::new()
             .push(Linear::new(4, 6, true, 1, DType::F32, &device).unwrap())
             .push(BatchNorm::new_1d(6, DType::F32, &device).unwrap())

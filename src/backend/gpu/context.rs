@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::backend::gpu::adapters;
-use crate::backend::gpu::pool::{GpuBuffer, Pool};
+use crate::backend::gpu::buffer_pool::{GpuBuffer, Pool};
 use crate::backend::gpu::program::{Executed, Program};
 use crate::dtype::DType;
 use crate::error::{Error, Result};

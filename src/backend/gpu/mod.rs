@@ -2,11 +2,11 @@
 //! cache, and compiled plans replayed with one submission each.
 
 pub mod adapters;
+mod buffer_pool;
 pub mod context;
-mod pool;
 mod program;
 pub(crate) mod subgroups;
 mod tune;
 
+pub(crate) use buffer_pool::GpuBuffer;
 pub use context::GpuContext;
-pub(crate) use pool::GpuBuffer;

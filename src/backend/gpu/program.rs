@@ -4,8 +4,8 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+use crate::backend::gpu::buffer_pool::GpuBuffer;
 use crate::backend::gpu::context::GpuContext;
-use crate::backend::gpu::pool::GpuBuffer;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::dispatch::Arg;

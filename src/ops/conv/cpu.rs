@@ -1,142 +1,70 @@
-//! The CPU path of the three convolution products: each image's columns gathered once
-//! (im2col) and multiplied by `gemm`, or Winograd's F(2×2, 3×3) for 3×3 filters where it
-//! pays (winograd/).
+//! The CPU path of the three convolution products. First the plain kernel: the definition,
+//! one multiply-add per (output, tap) in f64, that the fast paths (im2col.rs, winograd/)
+//! and the GPU kernels are held to. Then the route among them.
 
-use std::borrow::Cow;
-use std::ops::Range;
-
-use rayon::prelude::*;
-
-use crate::dtype::{DType, Element};
+use crate::dtype::Element;
 use crate::error::Result;
-use crate::ops::conv::geometry::{at, inside, Conv2dSpec, Dims, Product};
-use crate::ops::conv::per_thread::per_thread;
+use crate::ops::conv::geometry::{at, Conv2dSpec, Product};
+use crate::ops::conv::im2col;
 use crate::ops::conv::winograd;
 use crate::ops::op::StepDesc;
-use crate::shape::Layout;
 use crate::storage::{with_dtype, CpuData};
 
-/// Visit every run of one window row that lies inside the image: for channel c (within
-/// the group), image row y and the window's first column x, the run of outputs [lo, hi)
-/// whose taps read x, x + stride, …, and where that run sits in the columns [K, P].
-fn window_rows(
-    d: &Dims,
-    geo: &Conv2dSpec,
-    mut visit: impl FnMut(usize, usize, usize, Range<usize>, usize),
+/// `product` by its definition. Every (image n, output channel o, output pixel, channel c
+/// of o's group, tap (i, j)) whose tap lands inside the image pairs image[n, c, y, x] with
+/// weight[o, c, i, j] and out_grad[n, o, oy, ox]:
+/// - forward:     out[n, o, oy, ox]  += image · weight
+/// - grad_input:  out[n, c, y, x]    += out_grad · weight
+/// - grad_weight: out[o, c, i, j]    += out_grad · image
+pub(crate) fn plain<T: Element>(
+    product: Product,
+    geo: Conv2dSpec,
+    step: &StepDesc,
+    inputs: &[&[T]],
+    out: &mut [T],
 ) {
-    let cg = d.c / geo.groups;
-    let p = d.oh * d.ow;
-    for c in 0..cg {
-        for i in 0..d.kh {
-            for j in 0..d.kw {
-                let row = ((c * d.kh + i) * d.kw + j) * p;
-                let (lo, hi) = inside(d.w, d.ow, j, geo.stride.1, geo.dilation.1, geo.padding.1);
-                if lo >= hi {
-                    continue;
-                }
-                let first_x = lo * geo.stride.1 + j * geo.dilation.1 - geo.padding.1;
-                let (ylo, yhi) = inside(d.h, d.oh, i, geo.stride.0, geo.dilation.0, geo.padding.0);
-                for oy in ylo..yhi {
-                    let y = oy * geo.stride.0 + i * geo.dilation.0 - geo.padding.0;
-                    visit(c, y, first_x, lo..hi, row + oy * d.ow);
+    let (xl, wl, gl, d) = product.operands(step);
+    let (xi, wi, gi) = product.input_indices();
+    let (x, w, g) = (inputs[xi], inputs[wi], inputs[gi]);
+    let (cg, og) = (d.c / geo.groups, d.o / geo.groups);
+    let mut sums = vec![0.0f64; out.len()];
+    for n in 0..d.n {
+        for o in 0..d.o {
+            let first_channel = o / og * cg;
+            for (oy, ox) in (0..d.oh).flat_map(|oy| (0..d.ow).map(move |ox| (oy, ox))) {
+                for (c, i, j) in (0..cg)
+                    .flat_map(|c| (0..d.kh).flat_map(move |i| (0..d.kw).map(move |j| (c, i, j))))
+                {
+                    let y = (oy * geo.stride.0 + i * geo.dilation.0).checked_sub(geo.padding.0);
+                    let x_ = (ox * geo.stride.1 + j * geo.dilation.1).checked_sub(geo.padding.1);
+                    let (Some(y), Some(x_)) = (y, x_) else {
+                        continue;
+                    };
+                    if y >= d.h || x_ >= d.w {
+                        continue;
+                    }
+                    let image = || x[at(xl, [n, first_channel + c, y, x_])].to_f64();
+                    let weight = || w[at(wl, [o, c, i, j])].to_f64();
+                    let out_grad =
+                        || g[at(gl.expect("an output gradient"), [n, o, oy, ox])].to_f64();
+                    match product {
+                        Product::Forward => {
+                            sums[((n * d.o + o) * d.oh + oy) * d.ow + ox] += image() * weight()
+                        }
+                        Product::GradInput => {
+                            sums[((n * d.c + first_channel + c) * d.h + y) * d.w + x_] +=
+                                out_grad() * weight()
+                        }
+                        Product::GradWeight => {
+                            sums[((o * cg + c) * d.kh + i) * d.kw + j] += out_grad() * image()
+                        }
+                    }
                 }
             }
         }
     }
-}
-
-/// Write the columns of image `n`, group `grp` into `col`: [K, P] row-major with
-/// K = (c, i, j) over C/groups channels and the kernel window, P = (oy, ox). Only positions
-/// where the window lies inside the image are written, the same ones for every image, so a
-/// buffer zeroed once serves image after image (the rest stay zero). Each run is one strided
-/// copy (a plain one for stride 1 over a dense row).
-fn fill_columns<T: Element>(
-    col: &mut [T],
-    x: &[T],
-    xl: &Layout,
-    (d, geo): (&Dims, &Conv2dSpec),
-    n: usize,
-    grp: usize,
-) {
-    let cg = d.c / geo.groups;
-    let step = geo.stride.1 * xl.strides[3];
-    window_rows(d, geo, |c, y, first_x, run, at| {
-        let start = self::at(xl, [n, grp * cg + c, y, first_x]);
-        let dst = &mut col[at + run.start..at + run.end];
-        if step == 1 {
-            dst.copy_from_slice(&x[start..start + dst.len()]);
-        } else {
-            for (k, v) in dst.iter_mut().enumerate() {
-                *v = x[start + k * step];
-            }
-        }
-    });
-}
-
-/// A view's elements in row-major order: borrowed when already dense, else gathered.
-fn dense<'a, T: Element>(data: &'a [T], l: &Layout) -> Cow<'a, [T]> {
-    if l.is_contiguous() {
-        // Already dense: a copy through the element-by-element walk took 2.6 ms of a 3.1 ms
-        // weight gradient (32×3×32×32, 3×3).
-        return Cow::Borrowed(&data[l.offset..l.offset + l.numel()]);
-    }
-    let mut out = vec![T::from_f64(0.0); l.numel()];
-    crate::storage::strided::map_n([(data, l)], &mut out, |[v]| v);
-    Cow::Owned(out)
-}
-
-/// Runs of images whose weight gradients are summed side by side (then added in order).
-const WEIGHT_PARTS: usize = 8;
-
-/// c (m×n, row-major) = [c +] a·b, with a m×k (or k×m when `a_t`) and b k×n, dense.
-#[allow(clippy::too_many_arguments)]
-fn gemm_into<T: Element>(
-    (m, n, k): (usize, usize, usize),
-    c: &mut [T],
-    accumulate: bool,
-    a: &[T],
-    a_t: bool,
-    b: &[T],
-    b_t: bool,
-    threads: gemm::Parallelism,
-) {
-    if m * n == 0 {
-        return;
-    }
-    let (a_cs, a_rs) = if a_t {
-        (m as isize, 1)
-    } else {
-        (1, k as isize)
-    };
-    let (b_cs, b_rs) = if b_t {
-        (k as isize, 1)
-    } else {
-        (1, n as isize)
-    };
-    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
-    // SAFETY: the assertion above bounds every index gemm forms for these dense layouts.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            T::from_f64(1.0),
-            T::from_f64(1.0),
-            false,
-            false,
-            false,
-            threads,
-        )
+    for (o, s) in out.iter_mut().zip(sums) {
+        *o = T::from_f64(s);
     }
 }
 
@@ -147,139 +75,128 @@ pub(crate) fn run_cpu(
     inputs: &[&CpuData],
     out: &mut CpuData,
 ) -> Result<()> {
-    let (xl, wl, gl, d) = product.operands(step);
-    let groups = geo.groups;
-    let (cg, og) = (d.c / groups, d.o / groups);
-    let k = cg * d.kh * d.kw;
-    let p = d.oh * d.ow;
-    let (xi, wi, gi) = match product {
-        Product::Forward => (0, 1, 0),
-        Product::GradInput => (2, 1, 0),
-        Product::GradWeight => (0, 2, 1),
-    };
-    if step.out_dtype == DType::F32 && takes_winograd(product, &d, &geo) {
-        let shape = winograd::Shape {
-            n: d.n,
-            c: d.c,
-            h: d.h,
-            w: d.w,
-            o: d.o,
-            pad: geo.padding,
-        };
-        let out = out.slice_mut::<f32>();
-        let gradient = || dense(inputs[gi].slice::<f32>(), gl.expect("an output gradient"));
-        match product {
-            Product::Forward => {
-                let x = dense(inputs[xi].slice::<f32>(), xl);
-                winograd::forward(shape, &x, &dense(inputs[wi].slice::<f32>(), wl), out);
-            }
-            Product::GradInput => {
-                let weights = dense(inputs[wi].slice::<f32>(), wl);
-                winograd::input_gradient(shape, &gradient(), &weights, out);
-            }
-            Product::GradWeight => {
-                let x = dense(inputs[xi].slice::<f32>(), xl);
-                winograd::weight_gradient(shape, &x, &gradient(), WEIGHT_PARTS, out);
-            }
-        }
+    if crate::autotune::plain_cpu() {
+        with_dtype!(step.out_dtype, T => {
+            let slices: Vec<&[T]> = inputs.iter().map(|data| data.slice::<T>()).collect();
+            plain(product, geo, step, &slices, out.slice_mut::<T>());
+        });
         return Ok(());
     }
-    with_dtype!(step.out_dtype, T => {
-        let x = inputs[xi].slice::<T>();
-        let weights = dense(inputs[wi].slice::<T>(), wl);
-        let dst = out.slice_mut::<T>();
-        match product {
-            Product::Forward => {
-                // One block per (image, group): [O/groups, P] = W_g · columns.
-                // Each thread keeps one column buffer for all its images: a fresh one per image
-                // cost its zeroing and page faults, 12% of the 32×32×16×16 case.
-                let fresh = || vec![T::from_f64(0.0); k * p];
-                per_thread(dst, og * p, fresh, |col, b, out| {
-                    let (n, grp) = (b / groups, b % groups);
-                    fill_columns(col, x, xl, (&d, &geo), n, grp);
-                    let wg = &weights[grp * og * k..(grp + 1) * og * k];
-                    gemm_into((og, p, k), out, false, wg, false, col, false, gemm::Parallelism::None);
-                });
-            }
-            Product::GradInput => {
-                let gy = dense(inputs[gi].slice::<T>(), gl.expect("an output gradient"));
-                // One block per (image, group): [C/groups, H, W], scattered from
-                // columns' gradient W_gᵀ · G.
-                let fresh = || vec![T::from_f64(0.0); k * p];
-                per_thread(dst, cg * d.h * d.w, fresh, |col, b, out| {
-                    let (n, grp) = (b / groups, b % groups);
-                    let wg = &weights[grp * og * k..(grp + 1) * og * k];
-                    let g = &gy[(n * d.o + grp * og) * p..(n * d.o + (grp + 1) * og) * p];
-                    gemm_into((k, p, og), col, false, wg, true, g, false, gemm::Parallelism::None);
-                    out.iter_mut().for_each(|v| *v = T::from_f64(0.0));
-                    scatter(col, out, &d, &geo);
-                });
-            }
-            Product::GradWeight => {
-                let gy = dense(inputs[gi].slice::<T>(), gl.expect("an output gradient"));
-                // Per group, [O/groups, K] = Σ_n G_n · columns_nᵀ. The images are cut into
-                // `parts` runs summed side by side, then added in run order: the sum's order
-                // depends on the batch size only, so results do not change with the threads.
-                let parts = d.n.clamp(1, WEIGHT_PARTS);
-                let per = d.n.div_ceil(parts);
-                let size = (og * k).max(1);
-                let mut partial = vec![T::from_f64(0.0); groups * parts * size];
-                partial.par_chunks_mut(size).enumerate().for_each(|(t, out)| {
-                    let (grp, part) = (t / parts, t % parts);
-                    let mut col = vec![T::from_f64(0.0); k * p];
-                    for n in part * per..((part + 1) * per).min(d.n) {
-                        fill_columns(&mut col, x, xl, (&d, &geo), n, grp);
-                        let g = &gy[(n * d.o + grp * og) * p..(n * d.o + (grp + 1) * og) * p];
-                        gemm_into((og, k, p), out, true, g, false, &col, true, gemm::Parallelism::None);
-                    }
-                });
-                for (grp, out) in dst.chunks_mut(size).enumerate() {
-                    for (i, v) in out.iter_mut().enumerate() {
-                        let runs = (0..parts).map(|part| partial[(grp * parts + part) * size + i]);
-                        *v = T::from_f64(runs.fold(0.0, |acc, r| acc + r.to_f64()));
-                    }
-                }
-            }
-        }
-    });
-    Ok(())
+    let (_, _, _, d) = product.operands(step);
+    if winograd::applies(product, step.out_dtype, &d, &geo) {
+        winograd::run(product, geo, step, inputs, out);
+        return Ok(());
+    }
+    im2col::run(product, geo, step, inputs, out)
 }
 
-/// Whether the product goes through F(2×2, 3×3) (winograd/): the forward product, the
-/// image's gradient (a 3×3 convolution of the output's gradient, padded by 2 − padding) or
-/// the weight's, for 3×3 filters with unit stride and dilation, one group, and sizes where
-/// it measured faster.
-fn takes_winograd(product: Product, d: &Dims, geo: &Conv2dSpec) -> bool {
-    let plain =
-        (d.kh, d.kw) == (3, 3) && geo.stride == (1, 1) && geo.dilation == (1, 1) && geo.groups == 1;
-    plain
-        && match product {
-            Product::Forward => winograd::pays(d.c, d.o, d.oh, d.ow),
-            Product::GradInput => {
-                geo.padding.0 <= 2
-                    && geo.padding.1 <= 2
-                    && winograd::input_gradient_pays(d.c, d.o, d.h, d.w)
-            }
-            Product::GradWeight => winograd::weight_gradient_pays(d.c, d.o, d.oh, d.ow),
-        }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+    use crate::ops::conv::geometry::out_size;
+    use crate::ops::op::Op;
+    use crate::shape::Layout;
+    use crate::sum_bounds::{assert_within_sum_bound, signed_values};
 
-/// Add columns [K, P] back into their image positions [C/groups, H, W] (the adjoint of
-/// `columns`).
-fn scatter<T: Element>(col: &[T], out: &mut [T], d: &Dims, geo: &Conv2dSpec) {
-    window_rows(d, geo, |c, y, first_x, run, at| {
-        let line = (c * d.h + y) * d.w + first_x;
-        let from = &col[at + run.start..at + run.end];
-        let add = |to: &mut T, v: &T| *to = T::from_f64(to.to_f64() + v.to_f64());
-        if geo.stride.1 == 1 {
-            // A plain run, which the compiler vectorizes.
-            out[line..line + from.len()]
-                .iter_mut()
-                .zip(from)
-                .for_each(|(to, v)| add(to, v));
-        } else {
-            let to = out[line..].iter_mut().step_by(geo.stride.1);
-            to.zip(from).for_each(|(to, v)| add(to, v));
+    /// im2col against the plain kernel for `product` of images [n, c, h, w] and a weight
+    /// [o, c/groups, kh, kw], within the bound of a sum of as many products as each output
+    /// has terms.
+    fn check(
+        product: Product,
+        (n, c, h, w, o): (usize, usize, usize, usize, usize),
+        (kh, kw): (usize, usize),
+        geo: Conv2dSpec,
+        seed: u64,
+    ) {
+        let oh = out_size(h, kh, geo.stride.0, geo.padding.0, geo.dilation.0).unwrap();
+        let ow = out_size(w, kw, geo.stride.1, geo.padding.1, geo.dilation.1).unwrap();
+        let image = [n, c, h, w];
+        let weight = [o, c / geo.groups, kh, kw];
+        let grad = [n, o, oh, ow];
+        let (shapes, out_shape): (Vec<&[usize]>, &[usize]) = match product {
+            Product::Forward => (vec![&image, &weight], &grad),
+            Product::GradInput => (vec![&grad, &weight, &image], &image),
+            Product::GradWeight => (vec![&image, &grad, &weight], &weight),
+        };
+        let layouts: Vec<Layout> = shapes.iter().map(|s| Layout::contiguous(s)).collect();
+        let values: Vec<Vec<f32>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| signed_values(s.iter().product(), seed + k as u64))
+            .collect();
+        let op = Op::Conv2d(geo);
+        let step = StepDesc {
+            op: &op,
+            inputs: layouts.iter().map(|l| (DType::F32, l)).collect(),
+            out_dtype: DType::F32,
+            out_shape,
+        };
+        let len: usize = out_shape.iter().product();
+        let stored: Vec<CpuData> = values
+            .iter()
+            .map(|v| CpuData::from_vec(v.clone()))
+            .collect();
+        let mut fast = CpuData::zeros(DType::F32, len);
+        im2col::run(
+            product,
+            geo,
+            &step,
+            &stored.iter().collect::<Vec<_>>(),
+            &mut fast,
+        )
+        .unwrap();
+        let mut want = vec![0.0f32; len];
+        plain(
+            product,
+            geo,
+            &step,
+            &values.iter().map(|v| &v[..]).collect::<Vec<_>>(),
+            &mut want,
+        );
+        let magnitudes: Vec<Vec<f32>> = values
+            .iter()
+            .map(|v| v.iter().map(|e| e.abs()).collect())
+            .collect();
+        let mut scale = vec![0.0f32; len];
+        plain(
+            product,
+            geo,
+            &step,
+            &magnitudes.iter().map(|v| &v[..]).collect::<Vec<_>>(),
+            &mut scale,
+        );
+        let terms = match product {
+            Product::Forward => c / geo.groups * kh * kw,
+            Product::GradInput => o / geo.groups * kh * kw,
+            Product::GradWeight => n * oh * ow,
+        };
+        let what = format!("{product:?} by im2col");
+        assert_within_sum_bound(&what, terms, (fast.slice::<f32>(), &want), &scale);
+    }
+
+    fn spec(stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dSpec {
+        Conv2dSpec {
+            stride: (stride, stride + 1),
+            padding: (padding, padding.saturating_sub(1)),
+            dilation: (dilation, 1),
+            groups,
         }
-    });
+    }
+
+    #[test]
+    fn im2col_matches_the_plain_kernel() {
+        // Odd and prime sizes, one pixel, strides, padding, dilation and groups.
+        let cases = [
+            ((2, 3, 7, 5, 4), (3, 2), spec(1, 1, 1, 1)),
+            ((1, 1, 1, 1, 1), (1, 1), spec(1, 0, 1, 1)),
+            ((3, 4, 9, 11, 6), (3, 3), spec(2, 1, 2, 2)),
+            ((1, 6, 13, 7, 3), (2, 5), spec(3, 2, 1, 3)),
+        ];
+        for (i, (dims, kernel, geo)) in cases.into_iter().enumerate() {
+            for product in [Product::Forward, Product::GradInput, Product::GradWeight] {
+                check(product, dims, kernel, geo, 100 * i as u64);
+            }
+        }
+    }
 }

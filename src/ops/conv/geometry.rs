@@ -71,14 +71,27 @@ impl Dims {
 /// Which product a step computes; its inputs are (image, weight), (output gradient, weight,
 /// image) and (image, output gradient, weight): the last input of the gradients only gives
 /// their shape.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Product {
     Forward = 0,
     GradInput = 1,
     GradWeight = 2,
 }
 
+/// Runs of images whose weight gradients the CPU path sums side by side (then adds in
+/// order), so the sum's order depends on the batch size only, never on the threads.
+pub(crate) const WEIGHT_PARTS: usize = 8;
+
 impl Product {
+    /// Which step inputs hold the image, the weight and the output gradient.
+    pub(crate) fn input_indices(self) -> (usize, usize, usize) {
+        match self {
+            Product::Forward => (0, 1, 0),
+            Product::GradInput => (2, 1, 0),
+            Product::GradWeight => (0, 2, 1),
+        }
+    }
+
     /// The image's, the weight's and the output gradient's layouts, and the sizes.
     pub(crate) fn operands<'a>(
         self,

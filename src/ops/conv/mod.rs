@@ -1,13 +1,15 @@
 //! 2-D convolution over NCHW images as implicit matrix products: the forward product and
 //! the two gradient products each read the image through its window arithmetic, with no
-//! im2col buffer on the GPU (gpu.rs). On the CPU path, each image's columns are gathered
-//! once and the products go to `gemm` (cpu.rs), except those of 3×3 filters at unit stride
-//! with enough channels, which go through Winograd's F(2×2, 3×3) (winograd/). Here: the
-//! `Tensor` methods, shape rules and gradients.
+//! im2col buffer on the GPU (gpu.rs). The CPU path (cpu.rs) opens with the plain kernel,
+//! the definition; its fast paths gather each image's columns once and hand the products
+//! to `gemm` (im2col.rs), or for 3×3 filters at unit stride with enough channels go
+//! through Winograd's F(2×2, 3×3) (winograd/). Here: the `Tensor` methods, shape rules and
+//! gradients.
 
 pub(crate) mod cpu;
 pub(crate) mod geometry;
 pub(crate) mod gpu;
+mod im2col;
 mod per_thread;
 mod transpose;
 mod winograd;

@@ -1,9 +1,11 @@
 //! Matrix products: 2-D, batched, with NumPy's broadcasting of batch dimensions and its
 //! promotion of 1-D operands. Operands are read through their strides (a transpose is
 //! free). Here: the `Tensor` method, its shape rule and gradient; the kernels are cpu.rs
-//! (`gemm` on blocks cut per thread) and gpu.rs.
+//! (the plain kernel, and the route to gemm_blocks.rs: `gemm` on blocks cut per thread) and
+//! gpu.rs.
 
 pub(crate) mod cpu;
+mod gemm_blocks;
 pub(crate) mod gpu;
 
 use std::panic::Location;

@@ -17,13 +17,18 @@ mod tiles;
 mod weight;
 mod workspace;
 
+use crate::dtype::DType;
+use crate::ops::conv::geometry::{Conv2dSpec, Dims, Product, WEIGHT_PARTS};
 use crate::ops::conv::per_thread::per_thread;
+use crate::ops::op::StepDesc;
+use crate::storage::strided::dense;
+use crate::storage::CpuData;
 use eight_lanes::{lanes, Aligned, Isa, F8};
 use rayon::prelude::*;
 use tiles::filter_tile;
 use workspace::Workspace;
 
-pub(super) use weight::weight_gradient;
+use weight::weight_gradient;
 
 /// Tiles a block transforms and multiplies at once, rounded down to whole tile rows of one
 /// image, or to whole images where one has fewer.
@@ -40,7 +45,7 @@ const TILES_PER_TASK: usize = 64;
 /// 4×4 2.2× / 2.3× (N = 8: 1.4× / 1.5×); 64→64 at 6×6 2.4× / 1.7×; 128→128 at 8×8 1.75× /
 /// 1.6×; 256→256 at 7×7 1.25× / 1.0×; 256→256 at 14×14 1.5× / 1.45×; 512→512 at 14×14 1.2× /
 /// 1.2×; 16→16 at 32×32 1.0× / 1.0×; 512→512 at 7×7 0.9× / 0.8×.
-pub(super) fn pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
+fn pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
     let area = oh * ow;
     saves(c, o) && area >= 4 * 4 && (u_bytes(c, o) <= 4 << 20 || area >= 14 * 14)
 }
@@ -50,7 +55,7 @@ pub(super) fn pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
 /// from 6×6, and past 1 MiB of U from 14×14. Measured as for `pays`: 32→64 at 16×16 1.95× /
 /// 1.8×; 64→64 at 56×56 2.5× / 2.55×; 32→32 at 8×8 2.5× / 2.2×; 64→64 at 6×6 2.6× / 1.8×;
 /// 256→256 at 14×14 1.4× / 1.1–1.3×; 64→64 at 4×4 1.4× / 0.75×; 256→256 at 7×7 0.8× / 0.6×.
-pub(super) fn input_gradient_pays(c: usize, o: usize, h: usize, w: usize) -> bool {
+fn input_gradient_pays(c: usize, o: usize, h: usize, w: usize) -> bool {
     let area = h * w;
     saves(c, o) && area >= 6 * 6 && (u_bytes(c, o) <= 1 << 20 || area >= 14 * 14)
 }
@@ -60,8 +65,62 @@ pub(super) fn input_gradient_pays(c: usize, o: usize, h: usize, w: usize) -> boo
 /// `pays`: 32→64 at 16×16 1.7× / 1.6×; 64→64 at 56×56 2.6× / 2.4×; 32→32 at 8×8 1.8× /
 /// 1.4×; 64→64 at 6×6 1.45× / 1.15×; 128→128 at 8×8 to 28×28 1.6–1.7× / 1.3–1.6×;
 /// 256→256 at 14×14 0.4× / 0.1×.
-pub(super) fn weight_gradient_pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
+fn weight_gradient_pays(c: usize, o: usize, oh: usize, ow: usize) -> bool {
     saves(c, o) && oh * ow >= 6 * 6 && u_bytes(c, o) <= 1 << 20
+}
+
+/// Whether `product` goes through F(2×2, 3×3): the forward product, the image's gradient
+/// (a 3×3 convolution of the output's gradient, padded by 2 − padding) or the weight's,
+/// in f32, for 3×3 filters with unit stride and dilation, one group, and sizes where it
+/// measured faster.
+pub(super) fn applies(product: Product, dtype: DType, d: &Dims, geo: &Conv2dSpec) -> bool {
+    let shape =
+        (d.kh, d.kw) == (3, 3) && geo.stride == (1, 1) && geo.dilation == (1, 1) && geo.groups == 1;
+    dtype == DType::F32
+        && shape
+        && match product {
+            Product::Forward => pays(d.c, d.o, d.oh, d.ow),
+            Product::GradInput => {
+                geo.padding.0 <= 2 && geo.padding.1 <= 2 && input_gradient_pays(d.c, d.o, d.h, d.w)
+            }
+            Product::GradWeight => weight_gradient_pays(d.c, d.o, d.oh, d.ow),
+        }
+}
+
+/// Write `product` of the step's operands to `out` (f32, dense), where `applies`.
+pub(super) fn run(
+    product: Product,
+    geo: Conv2dSpec,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) {
+    let (xl, wl, gl, d) = product.operands(step);
+    let (xi, wi, gi) = product.input_indices();
+    let shape = Shape {
+        n: d.n,
+        c: d.c,
+        h: d.h,
+        w: d.w,
+        o: d.o,
+        pad: geo.padding,
+    };
+    let out = out.slice_mut::<f32>();
+    let gradient = || dense(inputs[gi].slice::<f32>(), gl.expect("an output gradient"));
+    match product {
+        Product::Forward => {
+            let x = dense(inputs[xi].slice::<f32>(), xl);
+            forward(shape, &x, &dense(inputs[wi].slice::<f32>(), wl), out);
+        }
+        Product::GradInput => {
+            let weights = dense(inputs[wi].slice::<f32>(), wl);
+            input_gradient(shape, &gradient(), &weights, out);
+        }
+        Product::GradWeight => {
+            let x = dense(inputs[xi].slice::<f32>(), xl);
+            weight_gradient(shape, &x, &gradient(), WEIGHT_PARTS, out);
+        }
+    }
 }
 
 /// Whether the products' saving outgrows the transforms' cost: C·O/(C + O) ≥ 16.
@@ -99,7 +158,7 @@ impl Shape {
 }
 
 /// `out` [N, O, OH, OW] = conv(x [N, C, H, W], weight [O, C, 3, 3]), all dense.
-pub(super) fn forward(s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
+fn forward(s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
     forward_on(Isa::detect(), s, x, weight, out)
 }
 
@@ -141,7 +200,7 @@ fn forward_on(isa: Isa, s: Shape, x: &[f32], weight: &[f32], out: &mut [f32]) {
 /// gradient `gy` [N, O, OH, OW]; `s` is the forward convolution's shape, its padding at most
 /// 2. That gradient is itself a 3×3 convolution, of `gy` padded by 2 − padding with the
 /// filters [C, O, 3, 3] = weight's, swapped in their first two axes and turned half a turn.
-pub(super) fn input_gradient(s: Shape, gy: &[f32], weight: &[f32], dx: &mut [f32]) {
+fn input_gradient(s: Shape, gy: &[f32], weight: &[f32], dx: &mut [f32]) {
     let (oh, ow) = s.out();
     let mut turned = vec![0.0; weight.len()];
     for (oi, filters) in weight.chunks_exact(s.c * 9).enumerate() {
@@ -194,13 +253,7 @@ fn transformed_filters(s: Shape, weight: &[f32]) -> Aligned {
 mod tests {
     use super::*;
 
-    const U32: f64 = f32::EPSILON as f64 / 2.0;
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        (0..len as u64)
-            .map(|i| (2.0 * crate::counter_rng::uniform(seed, i) - 1.0) as f32)
-            .collect()
-    }
+    use crate::sum_bounds::{signed_values, U32};
 
     /// The exact convolution in f64, and for each output the bound's scale: the same
     /// F(2×2, 3×3) evaluation with every matrix and input replaced by its absolute value.
@@ -318,8 +371,8 @@ mod tests {
         ];
         for (seed, &(n, c, h, w, o, pad)) in shapes.iter().enumerate() {
             let s = Shape { n, c, h, w, o, pad };
-            let x = data(n * c * h * w, 100 + seed as u64);
-            let weight = data(o * c * 9, 200 + seed as u64);
+            let x = signed_values(n * c * h * w, 100 + seed as u64);
+            let weight = signed_values(o * c * 9, 200 + seed as u64);
             let (oh, ow) = s.out();
             let mut out = vec![f32::NAN; n * o * oh * ow];
             forward(s, &x, &weight, &mut out);
@@ -349,10 +402,10 @@ mod tests {
         ];
         for (seed, &(n, c, h, w, o, pad)) in shapes.iter().enumerate() {
             let s = Shape { n, c, h, w, o, pad };
-            let x = data(n * c * h * w, 300 + seed as u64);
-            let weight = data(o * c * 9, 400 + seed as u64);
+            let x = signed_values(n * c * h * w, 300 + seed as u64);
+            let weight = signed_values(o * c * 9, 400 + seed as u64);
             let (oh, ow) = s.out();
-            let gy = data(n * o * oh * ow, 500 + seed as u64);
+            let gy = signed_values(n * o * oh * ow, 500 + seed as u64);
             let bits = |isa: Isa| {
                 let mut out = vec![f32::NAN; n * o * oh * ow];
                 forward_on(isa, s, &x, &weight, &mut out);
