@@ -20,19 +20,43 @@ const PRODUCT: u32 = {{PRODUCT}}u;
 // 1 when both strides are 1: the image's gradient then needs no divisions.
 const UNIT_STRIDE: u32 = {{UNIT_STRIDE}}u;
 
-// Parameters (u32 words), as conv.wgsl's:
-//   0 N  1 C  2 H  3 W  4 O  5 OH  6 OW  7 KH  8 KW  9, 10 stride  11, 12 padding
-//   13, 14 dilation  15 groups   16 image offset, 17..20 its strides (n, c, y, x)
-//   21 weight offset, 22..25 its strides (o, c, i, j)
-//   26 output gradient offset, 27..30 its strides (n, o, y, x)
-//   31 tiles along rows  32 tiles along columns  33 blocks
-//   34 rows M  35 columns N  36 K (per split for the weight's gradient)
-//   37 images per split (the weight's gradient)
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 12>;
-
-fn p(k: u32) -> u32 {
-    return params[k / 4u][k % 4u];
+// Parameters (src/ops/conv/gpu.rs, `ConvParams`): each view's strides (the image's along n,
+// c, y, x; the weight's along o, c, i, j; the output gradient's along n, o, y, x) and
+// offset; the convolution's geometry; the product's tiles along rows and columns, blocks,
+// rows M, columns N and reduced length K (per split for the weight's gradient), and images
+// per split (the weight's gradient).
+struct Params {
+    image_strides: vec4<u32>,
+    weight_strides: vec4<u32>,
+    grad_strides: vec4<u32>,
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    o: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride_y: u32,
+    stride_x: u32,
+    pad_y: u32,
+    pad_x: u32,
+    dilation_y: u32,
+    dilation_x: u32,
+    groups: u32,
+    image_offset: u32,
+    weight_offset: u32,
+    grad_offset: u32,
+    tiles_r: u32,
+    tiles_c: u32,
+    blocks: u32,
+    rows: u32,
+    cols: u32,
+    k: u32,
+    images_per_split: u32,
 }
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> image: array<TI>;
 @group(0) @binding(2) var<storage, read> weight: array<TI>;
 @group(0) @binding(4) var<storage, read> out_grad: array<TI>;
@@ -53,9 +77,9 @@ struct K {
 
 fn k_sizes() -> vec2<u32> {
     if (PRODUCT == 2u) {
-        return vec2<u32>(p(5), p(6));
+        return vec2<u32>(params.oh, params.ow);
     }
-    return vec2<u32>(p(7), p(8));
+    return vec2<u32>(params.kh, params.kw);
 }
 
 // Where the block's first reduced index ends: a group's channels, or for the weight's
@@ -67,19 +91,19 @@ fn k_derive(k: K) -> K {
     var d = k;
     d.live = d.a < k_end;
     if (PRODUCT == 2u) {
-        d.dy = i32(d.b * p(9));
-        d.dx = i32(d.c * p(10));
-        d.off = i32(d.a * p(17)) + d.dy * i32(p(19)) + d.dx * i32(p(20));
-        d.a_off = d.a * p(27) + d.b * p(29) + d.c * p(30);
+        d.dy = i32(d.b * params.stride_y);
+        d.dx = i32(d.c * params.stride_x);
+        d.off = i32(d.a * params.image_strides.x) + d.dy * i32(params.image_strides.z) + d.dx * i32(params.image_strides.w);
+        d.a_off = d.a * params.grad_strides.x + d.b * params.grad_strides.z + d.c * params.grad_strides.w;
     } else {
-        d.dy = i32(d.b * p(13));
-        d.dx = i32(d.c * p(14));
+        d.dy = i32(d.b * params.dilation_y);
+        d.dx = i32(d.c * params.dilation_x);
         if (PRODUCT == 0u) {
-            d.off = i32(d.a * p(18)) + d.dy * i32(p(19)) + d.dx * i32(p(20));
-            d.a_off = d.a * p(23) + d.b * p(24) + d.c * p(25);
+            d.off = i32(d.a * params.image_strides.y) + d.dy * i32(params.image_strides.z) + d.dx * i32(params.image_strides.w);
+            d.a_off = d.a * params.weight_strides.y + d.b * params.weight_strides.z + d.c * params.weight_strides.w;
         } else {
-            d.off = i32(d.a * p(28)) - d.dy * i32(p(29)) - d.dx * i32(p(30));
-            d.a_off = d.a * p(22) + d.b * p(24) + d.c * p(25);
+            d.off = i32(d.a * params.grad_strides.y) - d.dy * i32(params.grad_strides.z) - d.dx * i32(params.grad_strides.w);
+            d.a_off = d.a * params.weight_strides.x + d.b * params.weight_strides.z + d.c * params.weight_strides.w;
         }
     }
     return d;
@@ -135,23 +159,23 @@ struct Col {
 
 fn column(blk: Block, n: u32) -> Col {
     var col: Col;
-    col.live = n < p(35);
-    let at = min(n, p(35) - 1u);
+    col.live = n < params.cols;
+    let at = min(n, params.cols - 1u);
     if (PRODUCT == 2u) {
-        let taps = p(7) * p(8);
-        col.y0 = i32(((at % taps) / p(8)) * p(13)) - i32(p(11));
-        col.x0 = i32((at % p(8)) * p(14)) - i32(p(12));
-        col.base = i32(p(16) + (blk.in_ch + at / taps) * p(18)) + col.y0 * i32(p(19)) + col.x0 * i32(p(20));
+        let taps = params.kh * params.kw;
+        col.y0 = i32(((at % taps) / params.kw) * params.dilation_y) - i32(params.pad_y);
+        col.x0 = i32((at % params.kw) * params.dilation_x) - i32(params.pad_x);
+        col.base = i32(params.image_offset + (blk.in_ch + at / taps) * params.image_strides.y) + col.y0 * i32(params.image_strides.z) + col.x0 * i32(params.image_strides.w);
     } else if (PRODUCT == 0u) {
-        col.y0 = i32((at / p(6)) * p(9)) - i32(p(11));
-        col.x0 = i32((at % p(6)) * p(10)) - i32(p(12));
-        col.base = i32(p(16) + blk.n * p(17) + blk.in_ch * p(18)) + col.y0 * i32(p(19)) + col.x0 * i32(p(20));
+        col.y0 = i32((at / params.ow) * params.stride_y) - i32(params.pad_y);
+        col.x0 = i32((at % params.ow) * params.stride_x) - i32(params.pad_x);
+        col.base = i32(params.image_offset + blk.n * params.image_strides.x + blk.in_ch * params.image_strides.y) + col.y0 * i32(params.image_strides.z) + col.x0 * i32(params.image_strides.w);
     } else {
-        col.y = at / p(3);
-        col.x = at % p(3);
-        col.y0 = i32(col.y + p(11));
-        col.x0 = i32(col.x + p(12));
-        col.base = i32(p(26) + blk.n * p(27) + blk.out_ch * p(28)) + col.y0 * i32(p(29)) + col.x0 * i32(p(30));
+        col.y = at / params.w;
+        col.x = at % params.w;
+        col.y0 = i32(col.y + params.pad_y);
+        col.x0 = i32(col.x + params.pad_x);
+        col.base = i32(params.grad_offset + blk.n * params.grad_strides.x + blk.out_ch * params.grad_strides.y) + col.y0 * i32(params.grad_strides.z) + col.x0 * i32(params.grad_strides.w);
     }
     return col;
 }
@@ -169,14 +193,14 @@ fn columns(blk: Block, n0: u32) -> Cols {
 
 // Where row m of A starts (m clamped: rows past the edge are computed, never stored).
 fn a_row(blk: Block, m: u32) -> u32 {
-    let r = min(m, p(34) - 1u);
+    let r = min(m, params.rows - 1u);
     if (PRODUCT == 0u) {
-        return p(21) + (blk.out_ch + r) * p(22);
+        return params.weight_offset + (blk.out_ch + r) * params.weight_strides.x;
     }
     if (PRODUCT == 1u) {
-        return p(21) + blk.out_ch * p(22) + r * p(23);
+        return params.weight_offset + blk.out_ch * params.weight_strides.x + r * params.weight_strides.y;
     }
-    return p(26) + (blk.out_ch + r) * p(28);
+    return params.grad_offset + (blk.out_ch + r) * params.grad_strides.y;
 }
 
 fn a_at(row: u32, k: K) -> f32 {
@@ -199,22 +223,22 @@ fn b_at(blk: Block, k: K, col: Col) -> f32 {
         let ty = col.y0 - k.dy;
         let tx = col.x0 - k.dx;
         if (UNIT_STRIDE == 1u) {
-            if (k.live && col.live && ty >= 0 && tx >= 0 && u32(ty) < p(5) && u32(tx) < p(6)) {
+            if (k.live && col.live && ty >= 0 && tx >= 0 && u32(ty) < params.oh && u32(tx) < params.ow) {
                 v = f32(out_grad[u32(col.base + k.off)]);
             }
         } else {
-            let sy = i32(p(9));
-            let sx = i32(p(10));
+            let sy = i32(params.stride_y);
+            let sx = i32(params.stride_x);
             if (k.live && col.live && ty >= 0 && tx >= 0 && ty % sy == 0 && tx % sx == 0
-                && u32(ty / sy) < p(5) && u32(tx / sx) < p(6)) {
-                v = f32(out_grad[p(26) + blk.n * p(27) + (blk.out_ch + k.a) * p(28) + u32(ty / sy) * p(29) + u32(tx / sx) * p(30)]);
+                && u32(ty / sy) < params.oh && u32(tx / sx) < params.ow) {
+                v = f32(out_grad[params.grad_offset + blk.n * params.grad_strides.x + (blk.out_ch + k.a) * params.grad_strides.y + u32(ty / sy) * params.grad_strides.z + u32(tx / sx) * params.grad_strides.w]);
             }
         }
         return v;
     }
     let y = col.y0 + k.dy;
     let x = col.x0 + k.dx;
-    if (k.live && col.live && y >= 0 && x >= 0 && u32(y) < p(2) && u32(x) < p(3)) {
+    if (k.live && col.live && y >= 0 && x >= 0 && u32(y) < params.h && u32(x) < params.w) {
         v = f32(image[u32(col.base + k.off)]);
     }
     return v;
@@ -246,33 +270,33 @@ fn b_block(blk: Block, q: Quad, cols: Cols) -> mat4x4<f32> {
 
 // C's rows and columns.
 fn c_size() -> vec2<u32> {
-    return vec2<u32>(p(34), p(35));
+    return vec2<u32>(params.rows, params.cols);
 }
 
 @compute @workgroup_size(8, 8)
 fn conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
-    let at = tile_at(wg, nwg, lid, p(31), p(32), p(33));
+    let at = tile_at(wg, nwg, lid, params.tiles_r, params.tiles_c, params.blocks);
     if (!at.live) {
         return;
     }
     let b = at.batch;
     let m0 = at.m0;
     let n0 = at.n0;
-    let groups = p(15);
-    let blk = Block(b / groups, (b % groups) * (p(1) / groups), (b % groups) * (p(4) / groups));
+    let groups = params.groups;
+    let blk = Block(b / groups, (b % groups) * (params.c / groups), (b % groups) * (params.o / groups));
     var first = 0u;
     if (PRODUCT == 2u) {
-        first = blk.n * p(37);
-        k_end = min(p(0), first + p(37));
+        first = blk.n * params.images_per_split;
+        k_end = min(params.n, first + params.images_per_split);
     } else {
-        k_end = select(p(1) / groups, p(4) / groups, PRODUCT == 1u);
+        k_end = select(params.c / groups, params.o / groups, PRODUCT == 1u);
     }
     // Where this block's C starts: [N, O, pixels] forward, [N, C, pixels] for the image's
     // gradient, [split, O, C/groups·KH·KW] for the weight's (its blk.n is the split).
-    var c_base = (blk.n * p(4) + blk.out_ch) * p(35);
+    var c_base = (blk.n * params.o + blk.out_ch) * params.cols;
     if (PRODUCT == 1u) {
-        c_base = (blk.n * p(1) + blk.in_ch) * p(35);
+        c_base = (blk.n * params.c + blk.in_ch) * params.cols;
     }
     // The accumulators, the k loop and the stores, generated per TM × TN by src/ops/conv/gpu.rs
     // (named accumulators stay in registers; an array of them did not).

@@ -11,18 +11,32 @@ alias B = bool;
 fn unary_op(x: f32) -> f32 { return {{UNARY}}; }
 fn binary_op(a: f32, b: f32) -> f32 { return {{BINARY}}; }
 
-// Parameters of `fused` (u32 words): 0 element count, 1 dense inputs (bit k for input k;
-// the others are broadcast scalars), 2..14 input offsets. The outputs are dense from 0.
-//
-// Parameters of the other entry points (u32 words):
-//   0 element count   1 rank   2 no operand strided (1): each is dense or a broadcast scalar
-//   3 dst offset   4..6 src0..src2 offsets   7 fill value (f32 bits)
-//   8..15 shape   16..23 dst strides   24..31, 32..39, 40..47 src0..src2 strides
-//   48 dense operands, bit k for operand k (0 dst, 1..3 src0..src2); the others are scalars
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 13>;
+// Parameters (src/ops/elementwise/gpu.rs, `ElementwiseParams`). Source k is the fused
+// kernel's input k, or the other entry points' operand k (src0..src2); the fused kernel
+// reads `count`, `dense` and `offsets` only, and writes dense outputs from 0.
+struct Params {
+    shape: array<vec4<u32>, 2>,
+    dst_strides: array<vec4<u32>, 2>,
+    src0_strides: array<vec4<u32>, 2>,
+    src1_strides: array<vec4<u32>, 2>,
+    src2_strides: array<vec4<u32>, 2>,
+    // Source k's offset.
+    offsets: array<vec4<u32>, 4>,
+    // Elements written (invocations).
+    count: u32,
+    rank: u32,
+    // 1 when no operand is strided: each is dense or a broadcast scalar.
+    unstrided: u32,
+    // Dense sources, bit k for source k; the others are broadcast scalars.
+    dense: u32,
+    dst_dense: u32,
+    dst_offset: u32,
+    fill: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
 
-fn p(k: u32) -> u32 {
-    return params[k / 4u][k % 4u];
+fn source_offset(k: u32) -> u32 {
+    return params.offsets[k / 4u][k % 4u];
 }
 @group(0) @binding(1) var<storage, read> src0: array<TI>;
 @group(0) @binding(2) var<storage, read> src1: array<TI>;
@@ -61,33 +75,34 @@ fn element(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 }
 
 fn offsets(i: u32) -> Offsets {
-    if (p(2) == 1u) {
-        let dense = p(48);
-        return Offsets(
-            p(3) + select(0u, i, (dense & 1u) != 0u),
-            p(4) + select(0u, i, (dense & 2u) != 0u),
-            p(5) + select(0u, i, (dense & 4u) != 0u),
-            p(6) + select(0u, i, (dense & 8u) != 0u),
-        );
+    var r = Offsets(params.dst_offset, source_offset(0u), source_offset(1u), source_offset(2u));
+    if (params.unstrided == 1u) {
+        let dense = params.dense;
+        r.dst += select(0u, i, params.dst_dense != 0u);
+        r.s0 += select(0u, i, (dense & 1u) != 0u);
+        r.s1 += select(0u, i, (dense & 2u) != 0u);
+        r.s2 += select(0u, i, (dense & 4u) != 0u);
+        return r;
     }
-    var r = Offsets(p(3), p(4), p(5), p(6));
     var rem = i;
-    for (var d = i32(p(1)) - 1; d >= 0; d--) {
+    for (var d = i32(params.rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let size = p(8u + k);
+        let v = k / 4u;
+        let l = k % 4u;
+        let size = params.shape[v][l];
         let c = rem % size;
         rem = rem / size;
-        r.dst += c * p(16u + k);
-        r.s0 += c * p(24u + k);
-        r.s1 += c * p(32u + k);
-        r.s2 += c * p(40u + k);
+        r.dst += c * params.dst_strides[v][l];
+        r.s0 += c * params.src0_strides[v][l];
+        r.s1 += c * params.src1_strides[v][l];
+        r.s2 += c * params.src2_strides[v][l];
     }
     return r;
 }
 
 // Input k of a fused kernel at element i.
 fn fused_at(k: u32, i: u32) -> u32 {
-    return p(2u + k) + select(0u, i, (p(1) & (1u << k)) != 0u);
+    return source_offset(k) + select(0u, i, (params.dense & (1u << k)) != 0u);
 }
 
 fn in0(i: u32) -> f32 { return f32(src0[fused_at(0u, i)]); }
@@ -110,7 +125,7 @@ fn in12(i: u32) -> f32 { return f32(src12[fused_at(12u, i)]); }
 fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     fused_store(i);
@@ -120,7 +135,7 @@ fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     let o = offsets(i);
@@ -131,7 +146,7 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     let o = offsets(i);
@@ -142,7 +157,7 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     let o = offsets(i);
@@ -163,7 +178,7 @@ fn hash32(v: u32) -> u32 {
 fn random(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     let o = offsets(i);
@@ -175,8 +190,8 @@ fn random(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = element(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
-    dst[offsets(i).dst] = TO(bitcast<f32>(p(7)));
+    dst[offsets(i).dst] = TO(params.fill);
 }

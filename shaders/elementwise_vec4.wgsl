@@ -13,14 +13,18 @@ alias B = vec4<bool>;
 fn unary_op(x: vec4<f32>) -> vec4<f32> { return {{UNARY}}; }
 fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return {{BINARY}}; }
 
-// Parameters of `fused`: 0 vector count, 1 dense inputs (bit k for input k; the others are
-// scalars), 2..14 input offsets (in vectors for dense inputs, in elements for scalars).
-//
-// Parameters of the other entry points (u32 words, a uniform block of 4 vectors):
-//   0 vector count   1 dense operands, bit k for source k (the others are scalars)
-//   2..4 source offsets: in vectors for dense sources, in elements for scalars
-//   5 fill value (f32 bits)
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 4>;
+// Parameters (src/ops/elementwise/gpu.rs, `ElementwiseVec4Params`). Source k is the
+// fused kernel's input k, or the other entry points' operand k.
+struct Params {
+    // Source k's offset: in vectors for a dense source, in elements for a scalar.
+    offsets: array<vec4<u32>, 4>,
+    // Vectors written (invocations).
+    count: u32,
+    // Dense sources, bit k for source k; the others are broadcast scalars.
+    dense: u32,
+    fill: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src0: array<vec4<TI>>;
 @group(0) @binding(2) var<storage, read> src1: array<vec4<TI>>;
 @group(0) @binding(3) var<storage, read> src2: array<vec4<TI>>;
@@ -42,8 +46,8 @@ fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return {{BINARY}}; }
 
 const WORKGROUP: u32 = 256u;
 
-fn p(k: u32) -> u32 {
-    return params[k / 4u][k % 4u];
+fn source_offset(k: u32) -> u32 {
+    return params.offsets[k / 4u][k % 4u];
 }
 
 fn pow_(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
@@ -56,30 +60,30 @@ fn vector(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 
 // Source k at vector i: a dense vector, or a scalar splat.
 fn load0(i: u32) -> vec4<f32> {
-    if ((p(1) & 1u) != 0u) {
-        return vec4<f32>(src0[p(2) + i]);
+    if ((params.dense & 1u) != 0u) {
+        return vec4<f32>(src0[source_offset(0u) + i]);
     }
-    return vec4<f32>(f32(src0[p(2) / 4u][p(2) % 4u]));
+    return vec4<f32>(f32(src0[source_offset(0u) / 4u][source_offset(0u) % 4u]));
 }
 
 fn load1(i: u32) -> vec4<f32> {
-    if ((p(1) & 2u) != 0u) {
-        return vec4<f32>(src1[p(3) + i]);
+    if ((params.dense & 2u) != 0u) {
+        return vec4<f32>(src1[source_offset(1u) + i]);
     }
-    return vec4<f32>(f32(src1[p(3) / 4u][p(3) % 4u]));
+    return vec4<f32>(f32(src1[source_offset(1u) / 4u][source_offset(1u) % 4u]));
 }
 
 fn load2(i: u32) -> vec4<f32> {
-    if ((p(1) & 4u) != 0u) {
-        return vec4<f32>(src2[p(4) + i]);
+    if ((params.dense & 4u) != 0u) {
+        return vec4<f32>(src2[source_offset(2u) + i]);
     }
-    return vec4<f32>(f32(src2[p(4) / 4u][p(4) % 4u]));
+    return vec4<f32>(f32(src2[source_offset(2u) / 4u][source_offset(2u) % 4u]));
 }
 
 // Input k of a fused kernel at vector i.
 fn fused_in(k: u32, i: u32) -> vec4<u32> {
-    let off = p(2u + k);
-    if ((p(1) & (1u << k)) != 0u) {
+    let off = source_offset(k);
+    if ((params.dense & (1u << k)) != 0u) {
         return vec4<u32>(off + i, 4u, 0u, 0u);
     }
     return vec4<u32>(off / 4u, off % 4u, 0u, 0u);
@@ -109,7 +113,7 @@ fn in12(i: u32) -> vec4<f32> { let at = fused_in(12u, i); return pick(src12[at.x
 fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = vector(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     fused_store(i);
@@ -119,7 +123,7 @@ fn fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = vector(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     dst[i] = vec4<TO>(unary_op(load0(i)));
@@ -129,7 +133,7 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = vector(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     dst[i] = vec4<TO>(binary_op(load0(i), load1(i)));
@@ -139,7 +143,7 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
     let i = vector(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
     dst[i] = vec4<TO>(select(load2(i), load1(i), load0(i) != vec4<f32>(0.0)));
@@ -149,8 +153,8 @@ fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
 fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = vector(wg, nwg, lid);
-    if (i >= p(0)) {
+    if (i >= params.count) {
         return;
     }
-    dst[i] = vec4<TO>(vec4<f32>(bitcast<f32>(p(5))));
+    dst[i] = vec4<TO>(vec4<f32>(params.fill));
 }

@@ -5,19 +5,11 @@
 // reads its rows and columns from there. Operands are read through their strides, so any
 // layout, and any M, N, K: elements past the edges are staged as 0.
 //
-// The storage types, filled in per variant (src/ops/shader_template.rs):
+// Rendered after matmul_params.wgsl (the parameters), with the storage types filled in per
+// variant (src/ops/shader_template.rs):
 alias TI = {{TI}};
 alias TO = {{TO}};
 
-// Parameters (u32 words), as matmul.wgsl's:
-//   0 M  1 N  2 K  3 batch count  4 tiles along M  5 tiles along N  6 A offset  7 B offset
-//   8 A row stride  9 A column stride  10 B row stride  11 B column stride  12 batch rank
-//   16..23 batch shape   24..31 A batch strides   32..39 B batch strides
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 10>;
-
-fn p(k: u32) -> u32 {
-    return params[k / 4u][k % 4u];
-}
 @group(0) @binding(1) var<storage, read> a: array<TI>;
 @group(0) @binding(2) var<storage, read> b: array<TI>;
 @group(0) @binding(3) var<storage, read_write> c: array<TO>;
@@ -31,34 +23,34 @@ var<workgroup> b_slab: array<f32, 1024>;
 @compute @workgroup_size(16, 16)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) flat: u32) {
-    let m = p(0);
-    let n = p(1);
-    let k = p(2);
-    let tiles = p(4) * p(5);
+    let m = params.m;
+    let n = params.n;
+    let k = params.k;
+    let tiles = params.tiles_m * params.tiles_n;
     // Uniform per workgroup, so the barriers below stay in uniform control flow.
     let task = wg.y * nwg.x + wg.x;
-    if (task >= tiles * p(3)) {
+    if (task >= tiles * params.batch) {
         return;
     }
     let batch = task / tiles;
     let tile = task % tiles;
-    let tile_m = (tile / p(5)) * TILE;
-    let tile_n = (tile % p(5)) * TILE;
+    let tile_m = (tile / params.tiles_n) * TILE;
+    let tile_n = (tile % params.tiles_n) * TILE;
 
-    var a_base = p(6);
-    var b_base = p(7);
+    var a_base = params.a_offset;
+    var b_base = params.b_offset;
     var rem = batch;
-    for (var d = i32(p(12)) - 1; d >= 0; d--) {
+    for (var d = i32(params.batch_rank) - 1; d >= 0; d--) {
         let i = u32(d);
-        let coord = rem % p(16u + i);
-        rem = rem / p(16u + i);
-        a_base += coord * p(24u + i);
-        b_base += coord * p(32u + i);
+        let coord = rem % params.batch_shape[i / 4u][i % 4u];
+        rem = rem / params.batch_shape[i / 4u][i % 4u];
+        a_base += coord * params.a_batch_strides[i / 4u][i % 4u];
+        b_base += coord * params.b_batch_strides[i / 4u][i % 4u];
     }
-    let a_rs = p(8);
-    let a_cs = p(9);
-    let b_rs = p(10);
-    let b_cs = p(11);
+    let a_rs = params.a_row_stride;
+    let a_cs = params.a_col_stride;
+    let b_rs = params.b_row_stride;
+    let b_cs = params.b_col_stride;
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);

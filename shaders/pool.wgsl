@@ -27,37 +27,37 @@ const PW: u32 = {{PW}}u;
 const DH: u32 = {{DH}}u;
 const DW: u32 = {{DW}}u;
 
-// Parameters (u32 words):
-//   0 elements written (invocations)
-//   1 image offset, 2..5 its strides (n, c, y, x)
-//   6 pooled output offset, 7..10 its strides (read by the max's gradient)
-//   11 output gradient offset, 12..15 its strides
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 4>;
-
-fn p(k: u32) -> u32 {
-    return params[k / 4u][k % 4u];
+// Parameters (src/ops/pool/gpu.rs, `PoolParams`): each view's strides (n, c, y, x) and
+// offset; the pooled output is read by the max's gradient only.
+struct Params {
+    image_strides: vec4<u32>,
+    pooled_strides: vec4<u32>,
+    grad_strides: vec4<u32>,
+    // Elements written (invocations).
+    elements: u32,
+    image_offset: u32,
+    pooled_offset: u32,
+    grad_offset: u32,
 }
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> image: array<TI>;
 @group(0) @binding(2) var<storage, read> pooled: array<TI>;
 @group(0) @binding(3) var<storage, read> out_grad: array<TI>;
 @group(0) @binding(4) var<storage, read_write> dst: array<TO>;
 
 const WORKGROUP: u32 = 256u;
-const IMAGE: u32 = 1u;
-const POOLED: u32 = 6u;
-const GRAD: u32 = 11u;
 
 fn element(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.y * nwg.x + wg.x) * WORKGROUP + lid;
 }
 
-// Offset of plane `plane`'s first element in the view whose offset is word `view`.
-fn plane_base(view: u32, plane: u32) -> u32 {
-    return p(view) + (plane / C) * p(view + 1u) + (plane % C) * p(view + 2u);
+// Offset of plane `plane`'s first element in a view of this offset and these strides.
+fn plane_base(offset: u32, strides: vec4<u32>, plane: u32) -> u32 {
+    return offset + (plane / C) * strides.x + (plane % C) * strides.y;
 }
 
-fn offset(view: u32, base: u32, at: vec2<u32>) -> u32 {
-    return base + at.x * p(view + 3u) + at.y * p(view + 4u);
+fn offset(strides: vec4<u32>, base: u32, at: vec2<u32>) -> u32 {
+    return base + at.x * strides.z + at.y * strides.w;
 }
 
 // Image row and column of tap t (window order) of output o; negative or past the image
@@ -85,17 +85,17 @@ fn matches(v: f32, m: f32) -> bool {
 fn pool(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let e = element(wg, nwg, lid);
-    if (e >= p(0)) {
+    if (e >= params.elements) {
         return;
     }
     let o = vec2<u32>((e / OW) % OH, e % OW);
-    let base = plane_base(IMAGE, e / (OH * OW));
+    let base = plane_base(params.image_offset, params.image_strides, e / (OH * OW));
     var m = bitcast<f32>(0xff800000u);
     var sum = 0.0;
     for (var t = 0u; t < KH * KW; t++) {
         let at = tap(o, t);
         if (inside(at)) {
-            let v = f32(image[offset(IMAGE, base, vec2<u32>(at))]);
+            let v = f32(image[offset(params.image_strides, base, vec2<u32>(at))]);
             if (AVERAGE == 1u) {
                 sum += v;
             } else if (v > m || (is_nan(v) && !is_nan(m))) {
@@ -113,7 +113,7 @@ fn first(o: vec2<u32>, t: u32, m: f32, base: u32) -> bool {
     for (var u = 0u; u < KH * KW - 1u; u++) {
         let at = tap(o, u);
         if (u < t && inside(at)) {
-            earlier = earlier || matches(f32(image[offset(IMAGE, base, vec2<u32>(at))]), m);
+            earlier = earlier || matches(f32(image[offset(params.image_strides, base, vec2<u32>(at))]), m);
         }
     }
     return !earlier;
@@ -134,17 +134,17 @@ fn reader(q: u32, k: u32, stride: u32, pad: u32, dilation: u32, outputs: u32) ->
 fn pool_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let e = element(wg, nwg, lid);
-    if (e >= p(0)) {
+    if (e >= params.elements) {
         return;
     }
     let plane = e / (H * W);
     let q = vec2<u32>((e / W) % H, e % W);
-    let image_base = plane_base(IMAGE, plane);
-    let pooled_base = plane_base(POOLED, plane);
-    let grad_base = plane_base(GRAD, plane);
+    let image_base = plane_base(params.image_offset, params.image_strides, plane);
+    let pooled_base = plane_base(params.pooled_offset, params.pooled_strides, plane);
+    let grad_base = plane_base(params.grad_offset, params.grad_strides, plane);
     var v = 0.0;
     if (AVERAGE == 0u) {
-        v = f32(image[offset(IMAGE, image_base, q)]);
+        v = f32(image[offset(params.image_strides, image_base, q)]);
     }
     var sum = 0.0;
     for (var i = 0u; i < KH; i++) {
@@ -158,11 +158,11 @@ fn pool_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
                 continue;
             }
             let o = vec2<u32>(oy, ox);
-            let g = f32(out_grad[offset(GRAD, grad_base, o)]);
+            let g = f32(out_grad[offset(params.grad_strides, grad_base, o)]);
             if (AVERAGE == 1u) {
                 sum += g;
             } else {
-                let m = f32(pooled[offset(POOLED, pooled_base, o)]);
+                let m = f32(pooled[offset(params.pooled_strides, pooled_base, o)]);
                 if (matches(v, m) && first(o, i * KW + j, m, image_base)) {
                     sum += g;
                 }

@@ -8,7 +8,7 @@
 // 0 argmax, 1 argmin. With DOT = 1, `reduce` and `reduce_columns` multiply each element by its reduced index's
 // entry of a vector before summing: the matrix-vector products of src/ops/matmul/gpu.rs.
 //
-// Parameters beyond rows.wgsl's (u32 words): 9 vector offset, 10 vector stride (DOT = 1).
+// The vector is read at rows.wgsl's `weights_offset` and `weights_stride` (DOT = 1).
 // A position is the element's index within its row, stored in the result as a float.
 const OP: u32 = {{OP}}u;
 const DOT: u32 = {{DOT}}u;
@@ -21,7 +21,7 @@ const WIDE: u32 = {{WIDE}}u;
 // The vector's entry for reduced element i (1 without DOT), and entries e..e+3.
 fn weight(i: u32) -> f32 {
     if (DOT == 1u) {
-        return f32(vector[p(9) + i * p(10)]);
+        return f32(vector[params.weights_offset + i * params.weights_stride]);
     }
     return 1.0;
 }
@@ -79,7 +79,7 @@ fn absorb(op: u32, compensated: bool, t: Total, x: vec4<f32>) -> Total {
         return Total(fold4(op, t.value, x), t.lost);
     }
     let y = x - t.lost;
-    let next = (t.value + y) * bitcast<f32>(p(2));
+    let next = (t.value + y) * params.one;
     return Total(next, (next - t.value) - y);
 }
 
@@ -160,7 +160,7 @@ fn reduce(ids: Ids) {
     acc = fold(op, fold(op, fold(op, acc4.x, acc4.y), fold(op, acc4.z, acc4.w)), acc);
     let total = combine(t, op, acc);
     if (t.live && t.lane == 0u) {
-        results[t.index] = TO(total * bitcast<f32>(p(8)));
+        results[t.index] = TO(total * params.scale);
     }
 }
 
@@ -286,7 +286,7 @@ fn arg_merge(ids: Ids) {
     if (t.live && t.lane == 0u) {
         var position = 0u;
         if (b.position != NONE) {
-            position = positions_in[t.row * p(1) + b.position];
+            position = positions_in[t.row * params.row_length + b.position];
         }
         results[t.index] = TO(f32(position));
     }
@@ -322,11 +322,11 @@ fn column_total(t: Task, op: u32, a: vec4<f32>) -> vec4<f32> {
 // Combining and storing stay apart: wrapped together in one function, they made column
 // sums of 128×256 on lavapipe 8× slower.
 fn store_columns(t: Task, chunk: u32, at: u32, total: vec4<f32>) {
-    let outputs = p(0);
+    let outputs = params.rows;
     if (t.live && t.lane == 0u) {
         for (var c = 0u; c < 4u; c++) {
             if (at + c < outputs) {
-                results[chunk * outputs + at + c] = TO(total[c] * bitcast<f32>(p(8)));
+                results[chunk * outputs + at + c] = TO(total[c] * params.scale);
             }
         }
     }
@@ -336,18 +336,18 @@ fn store_columns(t: Task, chunk: u32, at: u32, total: vec4<f32>) {
 fn reduce_columns(ids: Ids) {
     let slot = slot_lane(ids);
     let index = workgroup_index(ids) * (WORKGROUP / LANES) + slot.x;
-    let outputs = p(0);
+    let outputs = params.rows;
     let groups = (outputs + 4u * COLUMN_QUADS - 1u) / (4u * COLUMN_QUADS);
     var t: Task;
     t.lane = slot.y;
     t.first = slot.x * LANES;
-    t.live = index < groups * p(7);
+    t.live = index < groups * params.tasks_per_row;
     let q = index % groups;
     let chunk = index / groups;
-    let start = chunk * p(6);
-    let end = min(start + p(6), p(1));
+    let start = chunk * params.chunk;
+    let end = min(start + params.chunk, params.row_length);
     let first_output = 4u * COLUMN_QUADS * q;
-    let base = p(3) + first_output;
+    let base = params.src_offset + first_output;
     let op = OP;
     let id = vec4<f32>(identity(op));
     var a0 = id;

@@ -21,16 +21,37 @@ const LANES: u32 = {{LANES}}u;
 const SUBGROUPS: u32 = {{SUBGROUPS}}u;
 const SUBGROUP_SIZE: u32 = {{SUBGROUP_SIZE}}u;
 
-// Parameters (u32 words):
-//   0 rows   1 row length   2 one (1.0 as f32 bits)   3 src offset
-//   4 outer rank   5 inner rank   6 elements per task   7 tasks per row
-//   8 scale applied to results (f32 bits)   9..15 entry-specific
-//   16..23 outer shape   24..31 outer strides   32..39 inner shape   40..47 inner strides
-@group(0) @binding(0) var<uniform> params: array<vec4<u32>, 12>;
-
-fn p(k: u32) -> u32 {
-    return params[k / 4u][k % 4u];
+// Parameters (src/ops/row_tasks.rs, `RowParams`). In reduce.wgsl's `reduce_columns`, `rows`
+// counts the outputs and `row_length` the rows folded into each, read through the inner
+// shape and strides.
+struct Params {
+    outer_shape: array<vec4<u32>, 2>,
+    outer_strides: array<vec4<u32>, 2>,
+    inner_shape: array<vec4<u32>, 2>,
+    inner_strides: array<vec4<u32>, 2>,
+    rows: u32,
+    row_length: u32,
+    // Exactly 1, read where a compiler must not fold arithmetic (reduce.wgsl's `absorb`).
+    one: f32,
+    src_offset: u32,
+    outer_rank: u32,
+    inner_rank: u32,
+    // Elements per task, and tasks per row.
+    chunk: u32,
+    tasks_per_row: u32,
+    // Applied to results.
+    scale: f32,
+    // The dot product's vector (reduce.wgsl).
+    weights_offset: u32,
+    weights_stride: u32,
+    // The cross entropy's targets, label smoothing and incoming gradient (softmax.wgsl).
+    targets_offset: u32,
+    targets_stride: u32,
+    smoothing: f32,
+    incoming_offset: u32,
+    incoming_stride: u32,
 }
+@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<TI>;
 //|VEC4| @group(0) @binding(1) var<storage, read> src: array<vec4<TI>>;
 //|WIDE| @group(0) @binding(1) var<storage, read> src: array<vec4<u64>>;
@@ -90,24 +111,24 @@ struct Task {
 fn task(ids: Ids) -> Task {
     let slot = slot_lane(ids);
     let index = workgroup_index(ids) * (WORKGROUP / LANES) + slot.x;
-    let per_row = p(7);
+    let per_row = params.tasks_per_row;
     var t: Task;
     t.index = index;
     t.row = index / per_row;
-    t.live = t.row < p(0);
+    t.live = t.row < params.rows;
     t.lane = slot.y;
     t.first = slot.x * LANES;
     var rem = t.row;
-    var off = p(3);
-    for (var d = i32(p(4)) - 1; d >= 0; d--) {
+    var off = params.src_offset;
+    for (var d = i32(params.outer_rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let size = p(16u + k);
-        off += (rem % size) * p(24u + k);
+        let size = params.outer_shape[k / 4u][k % 4u];
+        off += (rem % size) * params.outer_strides[k / 4u][k % 4u];
         rem = rem / size;
     }
     t.base = off;
-    t.start = (index % per_row) * p(6);
-    t.end = min(t.start + p(6), p(1));
+    t.start = (index % per_row) * params.chunk;
+    t.end = min(t.start + params.chunk, params.row_length);
     t.quads = (t.base + t.start) / 4u;
     t.octets = (t.base + t.start) / 8u;
     return t;
@@ -115,16 +136,16 @@ fn task(ids: Ids) -> Task {
 
 // Offset of the row's element i from the row's first.
 fn element(i: u32) -> u32 {
-    let rank = p(5);
+    let rank = params.inner_rank;
     if (rank <= 1u) {
-        return i * p(40);
+        return i * params.inner_strides[0].x;
     }
     var rem = i;
     var off = 0u;
     for (var d = i32(rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let size = p(32u + k);
-        off += (rem % size) * p(40u + k);
+        let size = params.inner_shape[k / 4u][k % 4u];
+        off += (rem % size) * params.inner_strides[k / 4u][k % 4u];
         rem = rem / size;
     }
     return off;

@@ -6,9 +6,9 @@
 //
 // `softmax` computes log_softmax when LOG = 1 (a constant of the variant).
 //
-// Parameters beyond rows.wgsl's (u32 words):
-//   9 label smoothing (f32 bits)   10 targets offset   11 targets stride
-//   12 incoming gradient offset   13 its stride (0 when one value serves every row)
+// The cross entropy reads rows.wgsl's `smoothing`, `targets_offset` and `targets_stride`,
+// and its gradient `incoming_offset` and `incoming_stride` (0 when one value serves every
+// row).
 const LOG: u32 = {{LOG}}u;
 @group(0) @binding(6) var<storage, read> targets: array<TI>;
 @group(0) @binding(7) var<storage, read> incoming: array<TI>;
@@ -88,7 +88,7 @@ fn softmax(ids: Ids) {
         return;
     }
     let o = Normalizer(stats.x, 1.0 / stats.y, stats.x + log(stats.y));
-    let out = t.row * p(1);
+    let out = t.row * params.row_length;
     // Four quads a trip: lavapipe spends much of a trip on the loop itself (24 against
     // 26.5 ms for 4096×4096, one quad a trip).
     let count = quad_count(t);
@@ -122,8 +122,8 @@ fn logsumexp(ids: Ids) {
 
 // The row's class, or n when the target is not an integer in [0, n): such rows give NaN.
 fn target_class(t: Task) -> u32 {
-    let v = f32(targets[p(10) + t.row * p(11)]);
-    let n = p(1);
+    let v = f32(targets[params.targets_offset + t.row * params.targets_stride]);
+    let n = params.row_length;
     if (v >= 0.0 && v < f32(n) && v == floor(v)) {
         return u32(v);
     }
@@ -135,7 +135,7 @@ fn target_class(t: Task) -> u32 {
 fn cross_entropy(ids: Ids) {
     let t = task(ids);
     let stats = row_stats(t);
-    let eps = bitcast<f32>(p(9));
+    let eps = params.smoothing;
     var sum4 = vec4<f32>(0.0);
     var total = 0.0;
     if (t.live && eps != 0.0) {
@@ -150,7 +150,7 @@ fn cross_entropy(ids: Ids) {
     if (!t.live || t.lane != 0u) {
         return;
     }
-    let n = p(1);
+    let n = params.row_length;
     let class_index = target_class(t);
     if (class_index == n) {
         results[t.row] = TO(nan());
@@ -168,10 +168,10 @@ fn cross_entropy_grad(ids: Ids) {
     if (!t.live) {
         return;
     }
-    let n = p(1);
+    let n = params.row_length;
     let class_index = target_class(t);
-    let g = f32(incoming[p(12) + t.row * p(13)]);
-    let eps = bitcast<f32>(p(9));
+    let g = f32(incoming[params.incoming_offset + t.row * params.incoming_stride]);
+    let eps = params.smoothing;
     let spread = eps / f32(n);
     let inv = 1.0 / stats.y;
     let m = stats.x;

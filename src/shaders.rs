@@ -14,13 +14,17 @@ use crate::ops::pool::window::{PoolKind, Window};
 use crate::ops::row_tasks::row_variant;
 use crate::ops::shader_files::ShaderFile;
 
+pub use crate::ops::params::ParamsLayout;
+
 /// One rendered shader: a label naming file, entry point, types and values, the files it is
-/// rendered from (preludes first), the entry point, and the WGSL source.
+/// rendered from (preludes first), the entry point, the WGSL source, and the layout of the
+/// Rust struct its parameters (`Params` at binding 0) are written from.
 pub struct RenderedShader {
     pub label: String,
     pub files: Vec<&'static str>,
     pub entry: &'static str,
     pub source: String,
+    pub params: Option<&'static ParamsLayout>,
 }
 
 const TYPES: [DType; 2] = [DType::F32, DType::F16];
@@ -242,6 +246,7 @@ pub fn rendered() -> Result<Vec<RenderedShader>> {
                     .collect(),
                 entry: v.entry,
                 source,
+                params: v.file.params(),
             })
         })
         .collect()

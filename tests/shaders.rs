@@ -120,3 +120,70 @@ fn every_variant_translates_to_every_backend_language() {
         }
     }
 }
+
+/// The WGSL struct at binding 0 of `module`, as (member name, byte offset) and its size.
+fn wgsl_params(module: &naga::Module) -> Option<(Vec<(String, usize)>, usize)> {
+    let (_, var) = module.global_variables.iter().find(|(_, v)| {
+        v.binding
+            .as_ref()
+            .is_some_and(|b| b.group == 0 && b.binding == 0)
+    })?;
+    match &module.types[var.ty].inner {
+        naga::TypeInner::Struct { members, span } => Some((
+            members
+                .iter()
+                .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+                .collect(),
+            *span as usize,
+        )),
+        other => panic!("binding 0 is a {other:?}, not a struct of parameters"),
+    }
+}
+
+#[test]
+fn every_parameter_struct_matches_its_wgsl_field_for_field() {
+    let mut checked = std::collections::BTreeSet::new();
+    for v in lepton::shaders::rendered().unwrap() {
+        let (module, _) = validate(&v.label, &v.source);
+        let wgsl = wgsl_params(&module);
+        let Some(rust) = v.params else {
+            assert!(
+                wgsl.is_none(),
+                "{}: WGSL parameters with no Rust struct",
+                v.label
+            );
+            continue;
+        };
+        let (members, span) =
+            wgsl.unwrap_or_else(|| panic!("{}: {} but no WGSL parameters", v.label, rust.name));
+        let fields: Vec<(String, usize)> = rust
+            .fields
+            .iter()
+            .filter(|(name, _)| !name.starts_with('_'))
+            .map(|(name, offset)| (name.to_string(), *offset))
+            .collect();
+        assert_eq!(
+            fields, members,
+            "{}: {}'s fields (name, byte offset) against the WGSL struct's",
+            v.label, rust.name
+        );
+        assert_eq!(
+            rust.size, span,
+            "{}: {} is {} bytes, the WGSL struct {span}",
+            v.label, rust.name, rust.size
+        );
+        checked.insert(rust.name);
+    }
+    assert_eq!(
+        checked.into_iter().collect::<Vec<_>>(),
+        [
+            "ConvParams",
+            "ElementwiseParams",
+            "ElementwiseVec4Params",
+            "MatmulParams",
+            "PoolParams",
+            "RowParams"
+        ],
+        "every parameter struct is rendered and checked"
+    );
+}

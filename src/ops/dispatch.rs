@@ -3,7 +3,9 @@
 //! candidate kernels.
 
 use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::ops::op::StepDesc;
+use crate::ops::params::Params;
 use crate::ops::shader_files::ShaderFile;
 use crate::ops::shader_template::{render, TemplateError};
 
@@ -90,14 +92,33 @@ pub(crate) enum Arg {
     Scratch(usize),
 }
 
-/// One GPU dispatch as plain data. `params` is bound at binding 0; `workgroups` counts all
+/// One GPU dispatch as plain data. `params` is bound at binding 0 (the file's `Params`
+/// struct, whose Rust twin it was written from); `workgroups` counts all
 /// workgroups, which the backend folds into two dimensions when one would exceed the limit.
 #[derive(Clone, Debug)]
 pub(crate) struct Dispatch {
     pub variant: ShaderVariant,
-    pub params: Vec<u32>,
+    pub params: Params,
     pub bindings: Vec<(u32, Arg)>,
     pub workgroups: u32,
+}
+
+impl Dispatch {
+    /// The parameter words, once known to be written as the struct the variant's file reads.
+    pub(crate) fn param_words(&self) -> Result<&[u32]> {
+        let wanted = self.variant.file.params();
+        if wanted == Some(self.params.layout) {
+            return Ok(&self.params.words);
+        }
+        Err(Error::Gpu {
+            context: self.variant.label(),
+            message: format!(
+                "parameters written as {} where the shader reads {}",
+                self.params.layout.name,
+                wanted.map_or("none", |l| l.name)
+            ),
+        })
+    }
 }
 
 /// The dispatches of one step, and the scratch buffers (bytes) they share.
@@ -138,13 +159,4 @@ pub(crate) trait Tuner {
     /// Whether the device has 64-bit integers (SHADER_INT64), so row sums may read f32 rows
     /// as vec4<u64> (reduce.wgsl's eight-wide variant).
     fn wide_loads(&self) -> bool;
-}
-
-/// Shape and strides of up to `MAX_RANK` dims, padded for a shader's fixed-size arrays.
-pub(crate) fn padded(values: &[usize]) -> [u32; crate::shape::MAX_RANK] {
-    let mut out = [0u32; crate::shape::MAX_RANK];
-    for (o, v) in out.iter_mut().zip(values) {
-        *o = *v as u32;
-    }
-    out
 }

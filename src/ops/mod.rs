@@ -12,6 +12,7 @@ pub(crate) mod elementwise;
 pub(crate) mod matmul;
 pub(crate) mod movement;
 pub(crate) mod op;
+pub(crate) mod params;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod row_tasks;

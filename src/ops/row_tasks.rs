@@ -4,10 +4,41 @@
 
 use crate::autotune::RowLanes;
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderVariant, Tuner};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::StepDesc;
+use crate::ops::params::{kernel_params, per_dim, Params};
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::{numel, Layout};
+
+kernel_params! {
+    /// rows.wgsl's `Params`, which reduce.wgsl and softmax.wgsl read. In `reduce_columns`,
+    /// `rows` counts the outputs and `row_length` the rows folded into each.
+    pub(crate) struct RowParams {
+        outer_shape: [[u32; 4]; 2],
+        outer_strides: [[u32; 4]; 2],
+        inner_shape: [[u32; 4]; 2],
+        inner_strides: [[u32; 4]; 2],
+        rows: u32,
+        row_length: u32,
+        /// Exactly 1, where a shader compiler must not fold arithmetic.
+        one: f32,
+        src_offset: u32,
+        outer_rank: u32,
+        inner_rank: u32,
+        /// Elements per task.
+        chunk: u32,
+        tasks_per_row: u32,
+        /// Applied to results.
+        scale: f32,
+        weights_offset: u32,
+        weights_stride: u32,
+        targets_offset: u32,
+        targets_stride: u32,
+        smoothing: f32,
+        incoming_offset: u32,
+        incoming_stride: u32,
+    }
+}
 
 /// The row kernels' workgroup size.
 pub(crate) const WORKGROUP: usize = 64;
@@ -93,13 +124,13 @@ pub(crate) struct Rows<'a> {
 
 impl Rows<'_> {
     /// The dispatch, with the entry's operation (reduce.wgsl's OP, softmax.wgsl's LOG), the
-    /// scale on its results, its own parameter words (index, value) among 9..15, and its
-    /// bindings.
+    /// scale on its results, `operands` setting the parameters of the entry's other
+    /// operands (weights, targets), and its bindings.
     pub(crate) fn dispatch(
         &self,
         op: u32,
         scale: f32,
-        extra: &[(usize, u32)],
+        operands: impl FnOnce(&mut RowParams),
         bindings: Vec<(u32, Arg)>,
     ) -> Dispatch {
         let (outer, inner) = split(self.src, self.reduced);
@@ -108,23 +139,23 @@ impl Rows<'_> {
         let n = inner.numel();
         let chunk = self.chunk.max(1);
         let per_row = n.div_ceil(chunk).max(1);
-        let mut params = vec![0u32; 48];
-        params[0] = rows as u32;
-        params[1] = n as u32;
-        params[2] = 1.0f32.to_bits();
-        params[3] = self.src.offset as u32;
-        params[4] = outer_shape.len() as u32;
-        params[5] = inner.rank() as u32;
-        params[6] = chunk as u32;
-        params[7] = per_row as u32;
-        params[8] = scale.to_bits();
-        for &(k, v) in extra {
-            params[k] = v;
-        }
-        params[16..24].copy_from_slice(&padded(&outer_shape));
-        params[24..32].copy_from_slice(&padded(outer_strides.first().map_or(&[][..], |s| s)));
-        params[32..40].copy_from_slice(&padded(&inner.shape));
-        params[40..48].copy_from_slice(&padded(&inner.strides));
+        let mut params = RowParams {
+            rows: rows as u32,
+            row_length: n as u32,
+            one: 1.0,
+            src_offset: self.src.offset as u32,
+            outer_rank: outer_shape.len() as u32,
+            inner_rank: inner.rank() as u32,
+            chunk: chunk as u32,
+            tasks_per_row: per_row as u32,
+            scale,
+            outer_shape: per_dim(&outer_shape),
+            outer_strides: per_dim(outer_strides.first().map_or(&[][..], |s| s)),
+            inner_shape: per_dim(&inner.shape),
+            inner_strides: per_dim(&inner.strides),
+            ..Default::default()
+        };
+        operands(&mut params);
         // Dense rows that start on multiples of 4 are read four elements at a time, and
         // written so when they are whole quads.
         let dense = inner.rank() == 0 || (inner.rank() == 1 && inner.strides[0] == 1);
@@ -165,7 +196,7 @@ impl Rows<'_> {
                     variant.with("LOG", op)
                 }
             },
-            params,
+            params: Params::of(&params),
             bindings,
             workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,
         }

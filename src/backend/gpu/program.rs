@@ -122,7 +122,8 @@ impl Program {
                 let (pipeline_id, pipeline) = ctx.pipeline(&d.variant)?;
                 let start = (words.len() as u64 * 4).div_ceil(align) * align;
                 words.resize(start as usize / 4, 0);
-                words.extend(&d.params);
+                let param_words = d.param_words()?;
+                words.extend(param_words);
                 let bindings = d
                     .bindings
                     .iter()
@@ -139,7 +140,7 @@ impl Program {
                     pipeline_id,
                     pipeline,
                     bindings,
-                    params: start..start + d.params.len() as u64 * 4,
+                    params: start..start + param_words.len() as u64 * 4,
                     groups: fold(d.workgroups, limits.max_compute_workgroups_per_dimension),
                 });
             }

@@ -157,13 +157,14 @@ impl GpuContext {
         let mut prepared = Vec::with_capacity(lowering.dispatches.len());
         for dispatch in &lowering.dispatches {
             let (_, pipeline) = self.pipeline(&dispatch.variant).ok()?;
+            let words = dispatch.param_words().ok()?;
             let params = self
                 .scoped("autotune parameters", || {
-                    self.pool.params(dispatch.params.len() as u64 * 4)
+                    self.pool.params(words.len() as u64 * 4)
                 })
                 .ok()?;
             self.queue
-                .write_buffer(params.raw(), 0, bytemuck::cast_slice(&dispatch.params));
+                .write_buffer(params.raw(), 0, bytemuck::cast_slice(words));
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
                 resource: params.raw().as_entire_binding(),

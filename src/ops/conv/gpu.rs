@@ -7,8 +7,47 @@ use crate::ops::conv::geometry::{Conv2dSpec, Product};
 use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
+use crate::ops::params::{kernel_params, per_dim, Params};
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
+
+kernel_params! {
+    /// conv_gemm.wgsl's `Params`: each view's strides (the image's along n, c, y, x; the
+    /// weight's along o, c, i, j; the output gradient's along n, o, y, x) and offset, the
+    /// geometry, and the product's tiles, sizes and images per split.
+    pub(crate) struct ConvParams {
+        image_strides: [u32; 4],
+        weight_strides: [u32; 4],
+        grad_strides: [u32; 4],
+        n: u32,
+        c: u32,
+        h: u32,
+        w: u32,
+        o: u32,
+        oh: u32,
+        ow: u32,
+        kh: u32,
+        kw: u32,
+        stride_y: u32,
+        stride_x: u32,
+        pad_y: u32,
+        pad_x: u32,
+        dilation_y: u32,
+        dilation_x: u32,
+        groups: u32,
+        image_offset: u32,
+        weight_offset: u32,
+        grad_offset: u32,
+        tiles_r: u32,
+        tiles_c: u32,
+        blocks: u32,
+        rows: u32,
+        cols: u32,
+        k: u32,
+        images_per_split: u32,
+        _pad: [u32; 2],
+    }
+}
 
 /// The generated body of conv_gemm.wgsl for `tm`×`tn` blocks of 4×4: each k step takes
 /// four reduced indices, stepped by carrying.
@@ -20,7 +59,7 @@ fn blocks(tm: usize, tn: usize) -> String {
     crate::ops::matmul::gpu::tile_body(
         (tm, tn),
         &setup,
-        "for (var k0 = 0u; k0 < p(36); k0 += 4u) {",
+        "for (var k0 = 0u; k0 < params.k; k0 += 4u) {",
         &[
             "let k1 = k_next(k);",
             "let k2 = k_next(k1);",
@@ -154,45 +193,38 @@ fn lower_with(product: Product, geo: Conv2dSpec, step: &StepDesc, tiles: ConvTil
     } else {
         (k, blocks)
     };
-    let mut params = vec![0u32; 48];
-    let head = [
-        d.n,
-        d.c,
-        d.h,
-        d.w,
-        d.o,
-        d.oh,
-        d.ow,
-        d.kh,
-        d.kw,
-        geo.stride.0,
-        geo.stride.1,
-        geo.padding.0,
-        geo.padding.1,
-        geo.dilation.0,
-        geo.dilation.1,
-        groups,
-    ];
-    for (slot, v) in params.iter_mut().zip(head) {
-        *slot = v as u32;
-    }
-    let mut put = |at: usize, l: &Layout| {
-        params[at] = l.offset as u32;
-        for (s, v) in params[at + 1..at + 5].iter_mut().zip(&l.strides) {
-            *s = *v as u32;
-        }
+    let view = |l: &Layout| (l.offset as u32, per_dim(&l.strides)[0]);
+    let u = |v: usize| v as u32;
+    let mut params = ConvParams {
+        n: u(d.n),
+        c: u(d.c),
+        h: u(d.h),
+        w: u(d.w),
+        o: u(d.o),
+        oh: u(d.oh),
+        ow: u(d.ow),
+        kh: u(d.kh),
+        kw: u(d.kw),
+        stride_y: u(geo.stride.0),
+        stride_x: u(geo.stride.1),
+        pad_y: u(geo.padding.0),
+        pad_x: u(geo.padding.1),
+        dilation_y: u(geo.dilation.0),
+        dilation_x: u(geo.dilation.1),
+        groups: u(groups),
+        tiles_r: u(tiles_r),
+        tiles_c: u(tiles_c),
+        blocks: u(blocks),
+        rows: u(rows),
+        cols: u(cols),
+        k: u(k),
+        images_per_split: u(split.images),
+        ..Default::default()
     };
-    put(16, xl);
-    put(21, wl);
+    (params.image_offset, params.image_strides) = view(xl);
+    (params.weight_offset, params.weight_strides) = view(wl);
     if let Some(g) = gl {
-        put(26, g);
-    }
-    for (slot, v) in
-        params[31..38]
-            .iter_mut()
-            .zip([tiles_r, tiles_c, blocks, rows, cols, k, split.images])
-    {
-        *slot = v as u32;
+        (params.grad_offset, params.grad_strides) = view(g);
     }
     // Every binding is in the kernel's layout; the forward product never reads the output
     // gradient's, which holds the image instead.
@@ -225,7 +257,7 @@ fn lower_with(product: Product, geo: Conv2dSpec, step: &StepDesc, tiles: ConvTil
             cols.is_multiple_of(4),
             geo.stride == (1, 1),
         ),
-        params,
+        params: Params::of(&params),
         bindings,
         workgroups: workgroups as u32,
     };

@@ -2,7 +2,7 @@
 
 use crate::ops::dispatch::{Arg, Lowering, Tuner};
 use crate::ops::op::StepDesc;
-use crate::ops::row_tasks::{choose_lanes, Rows};
+use crate::ops::row_tasks::{choose_lanes, RowParams, Rows};
 use crate::ops::shader_files::ShaderFile;
 
 pub(crate) fn lower(
@@ -19,15 +19,16 @@ pub(crate) fn lower(
 fn lower_with(smoothing: u64, backward: bool, step: &StepDesc, subgroup: Option<u32>) -> Lowering {
     let (dtype, layout) = step.inputs[0];
     let targets = step.inputs[1].1;
-    let mut extra = vec![
-        (9, (f64::from_bits(smoothing) as f32).to_bits()),
-        (10, targets.offset as u32),
-        (11, targets.strides[0] as u32),
-    ];
+    let incoming = step.inputs.get(2).filter(|_| backward).map(|(_, g)| *g);
+    let operands = |p: &mut RowParams| {
+        p.smoothing = f64::from_bits(smoothing) as f32;
+        (p.targets_offset, p.targets_stride) = (targets.offset as u32, targets.strides[0] as u32);
+        if let Some(g) = incoming {
+            (p.incoming_offset, p.incoming_stride) = (g.offset as u32, g.strides[0] as u32);
+        }
+    };
     let mut bindings = vec![(1, Arg::Input(0)), (6, Arg::Input(1))];
     if backward {
-        let g = step.inputs[2].1;
-        extra.extend([(12, g.offset as u32), (13, g.strides[0] as u32)]);
         bindings.extend([(2, Arg::Output(0)), (7, Arg::Input(2))]);
     } else {
         bindings.push((3, Arg::Output(0)));
@@ -48,5 +49,5 @@ fn lower_with(smoothing: u64, backward: bool, step: &StepDesc, subgroup: Option<
         subgroup,
         wide: false,
     };
-    Lowering::of(vec![rows.dispatch(0, 1.0, &extra, bindings)])
+    Lowering::of(vec![rows.dispatch(0, 1.0, operands, bindings)])
 }

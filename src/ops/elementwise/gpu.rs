@@ -3,11 +3,54 @@
 //! of each op.
 
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderVariant};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
 use crate::ops::op::Op;
 use crate::ops::op::StepDesc;
+use crate::ops::params::{kernel_params, per_dim, Params};
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
+
+kernel_params! {
+    /// elementwise.wgsl's `Params`. Source k is the fused kernel's input k, or the other
+    /// entry points' operand k; the fused kernel reads `count`, `dense` and `offsets` only.
+    pub(crate) struct ElementwiseParams {
+        shape: [[u32; 4]; 2],
+        dst_strides: [[u32; 4]; 2],
+        src0_strides: [[u32; 4]; 2],
+        src1_strides: [[u32; 4]; 2],
+        src2_strides: [[u32; 4]; 2],
+        offsets: [[u32; 4]; 4],
+        count: u32,
+        rank: u32,
+        unstrided: u32,
+        dense: u32,
+        dst_dense: u32,
+        dst_offset: u32,
+        fill: f32,
+        _pad: u32,
+    }
+
+    /// elementwise_vec4.wgsl's `Params`: offsets in vectors for dense sources, in elements
+    /// for broadcast scalars, and the count in vectors.
+    pub(crate) struct ElementwiseVec4Params {
+        offsets: [[u32; 4]; 4],
+        count: u32,
+        dense: u32,
+        fill: f32,
+        _pad: u32,
+    }
+}
+
+/// Source k's offset and whether it is dense, into `offsets` and the bit mask `dense`.
+pub(crate) fn set_source(
+    offsets: &mut [[u32; 4]; 4],
+    dense: &mut u32,
+    k: usize,
+    at: (usize, bool),
+) {
+    offsets[k / 4][k % 4] = at.0 as u32;
+    *dense |= (at.1 as u32) << k;
+}
 
 /// Workgroup size of every entry point in elementwise.wgsl.
 const WORKGROUP: usize = 256;
@@ -46,44 +89,59 @@ pub(crate) fn dispatch(
         .all(|(k, (_, l))| scalar[k + 1] || l.offset % 4 == 0);
     if whole && out.offset == 0 && dense[0] && !any_strided && aligned {
         let vectors = n.div_ceil(4);
-        let mut params = vec![0u32; 16];
-        params[0] = vectors as u32;
+        let mut params = ElementwiseVec4Params {
+            count: vectors as u32,
+            fill: value,
+            ..Default::default()
+        };
         for (k, (_, l)) in inputs.iter().enumerate() {
-            params[1] |= (dense[k + 1] as u32) << k;
-            params[2 + k] = if dense[k + 1] { l.offset / 4 } else { l.offset } as u32;
+            let offset = if dense[k + 1] { l.offset / 4 } else { l.offset };
+            set_source(
+                &mut params.offsets,
+                &mut params.dense,
+                k,
+                (offset, dense[k + 1]),
+            );
         }
-        params[5] = value.to_bits();
         return Dispatch {
             variant: ShaderVariant {
                 file: ShaderFile::ElementwiseVec4,
                 ..variant
             },
-            params,
+            params: Params::of(&params),
             bindings,
             workgroups: vectors.div_ceil(WORKGROUP) as u32,
         };
     }
-    let mut dense_mask = 0u32;
-    for (k, d) in dense.iter().enumerate() {
-        dense_mask |= (*d as u32) << k;
-    }
-    let mut params = vec![0u32; 52];
-    params[0] = n as u32;
-    params[1] = shape.len() as u32;
-    params[2] = !any_strided as u32;
-    params[3] = out.offset as u32;
+    let mut params = ElementwiseParams {
+        count: n as u32,
+        rank: shape.len() as u32,
+        unstrided: !any_strided as u32,
+        dst_dense: dense[0] as u32,
+        dst_offset: out.offset as u32,
+        fill: value,
+        shape: per_dim(&shape),
+        dst_strides: per_dim(&strides[0]),
+        ..Default::default()
+    };
     for (k, (_, l)) in inputs.iter().enumerate() {
-        params[4 + k] = l.offset as u32;
+        set_source(
+            &mut params.offsets,
+            &mut params.dense,
+            k,
+            (l.offset, dense[k + 1]),
+        );
     }
-    params[7] = value.to_bits();
-    params[8..16].copy_from_slice(&padded(&shape));
-    for (k, s) in strides.iter().enumerate() {
-        params[16 + 8 * k..24 + 8 * k].copy_from_slice(&padded(s));
+    for (k, s) in strides[1..].iter().enumerate() {
+        *[
+            &mut params.src0_strides,
+            &mut params.src1_strides,
+            &mut params.src2_strides,
+        ][k] = per_dim(s);
     }
-    params[48] = dense_mask;
     Dispatch {
         variant,
-        params,
+        params: Params::of(&params),
         bindings,
         workgroups: n.div_ceil(WORKGROUP) as u32,
     }

@@ -3,12 +3,39 @@
 
 use crate::autotune::MatmulKernel;
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, ShaderVariant, Tuner};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
+use crate::ops::params::{kernel_params, per_dim, Params};
 use crate::ops::reduce::gpu::{fold_columns, fold_rows, leads_dense_outputs, Weights};
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::{numel, Layout};
+
+kernel_params! {
+    /// The `Params` of matmul.wgsl, matmul_blocked.wgsl and matmul_shared.wgsl: the batch
+    /// dimensions' shape and each operand's strides along them, the product's sizes, its
+    /// tiles, and each operand's offset (in vectors of 4 for matmul_blocked.wgsl) and matrix
+    /// strides.
+    pub(crate) struct MatmulParams {
+        batch_shape: [[u32; 4]; 2],
+        a_batch_strides: [[u32; 4]; 2],
+        b_batch_strides: [[u32; 4]; 2],
+        m: u32,
+        n: u32,
+        k: u32,
+        batch: u32,
+        tiles_m: u32,
+        tiles_n: u32,
+        a_offset: u32,
+        b_offset: u32,
+        a_row_stride: u32,
+        a_col_stride: u32,
+        b_row_stride: u32,
+        b_col_stride: u32,
+        batch_rank: u32,
+        _pad: [u32; 3],
+    }
+}
 
 /// matmul.wgsl's and matmul_shared.wgsl's output tile edges (8×8 invocations of 4×4, and
 /// 16×16 of 4×4).
@@ -168,7 +195,7 @@ fn register_blocks(tm: usize, tn: usize) -> String {
     tile_body(
         (tm, tn),
         &[],
-        "for (var k0 = 0u; k0 < p(2); k0 += 4u) {",
+        "for (var k0 = 0u; k0 < params.k; k0 += 4u) {",
         &[],
         &|i| format!("a_block(a_base, m0 + {}u, k0)", 4 * i),
         &|j| format!("b_block(b_base, k0, n0 + {}u)", 4 * j),
@@ -181,7 +208,7 @@ fn register_blocks(tm: usize, tn: usize) -> String {
 /// 8×8 layout); the last K % 32 as in `register_blocks`.
 fn shuffled_blocks(tm: usize, tn: usize) -> String {
     let mut chunks = vec![
-        "let eights = p(2) / 32u * 32u;".to_string(),
+        "let eights = params.k / 32u * 32u;".to_string(),
         "let first = sid & ~7u;".into(),
         "var k0 = 0u;".into(),
         "for (; k0 < eights; k0 += 32u) {".into(),
@@ -220,7 +247,7 @@ fn shuffled_blocks(tm: usize, tn: usize) -> String {
     tile_body(
         (tm, tn),
         &chunks,
-        "for (; k0 < p(2); k0 += 4u) {",
+        "for (; k0 < params.k; k0 += 4u) {",
         &[],
         &|i| format!("a_block(a_base, m0 + {}u, k0)", 4 * i),
         &|j| format!("b_block(b_base, k0, n0 + {}u)", 4 * j),
@@ -278,33 +305,30 @@ pub(crate) fn lower_with(step: &StepDesc, kernel: MatmulKernel) -> Lowering {
         MatmulKernel::Registers { .. } | MatmulKernel::Shuffled { .. }
     );
     let (tiles_m, tiles_n) = (m.div_ceil(tile_m), n.div_ceil(tile_n));
-    let mut params = vec![0u32; 40];
-    let (a_off, b_off) = if vectors {
+    let (a_offset, b_offset) = if vectors {
         (a.offset / 4, b.offset / 4)
     } else {
         (a.offset, b.offset)
     };
-    let head = [
-        m,
-        n,
-        k,
-        batch,
-        tiles_m,
-        tiles_n,
-        a_off,
-        b_off,
-        a.strides[r - 2],
-        a.strides[r - 1],
-        b.strides[r - 2],
-        b.strides[r - 1],
-        r - 2,
-    ];
-    for (p, v) in params.iter_mut().zip(head) {
-        *p = v as u32;
-    }
-    params[16..24].copy_from_slice(&padded(&a.shape[..r - 2]));
-    params[24..32].copy_from_slice(&padded(&a.strides[..r - 2]));
-    params[32..40].copy_from_slice(&padded(&b.strides[..r - 2]));
+    let params = MatmulParams {
+        batch_shape: per_dim(&a.shape[..r - 2]),
+        a_batch_strides: per_dim(&a.strides[..r - 2]),
+        b_batch_strides: per_dim(&b.strides[..r - 2]),
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        batch: batch as u32,
+        tiles_m: tiles_m as u32,
+        tiles_n: tiles_n as u32,
+        a_offset: a_offset as u32,
+        b_offset: b_offset as u32,
+        a_row_stride: a.strides[r - 2] as u32,
+        a_col_stride: a.strides[r - 1] as u32,
+        b_row_stride: b.strides[r - 2] as u32,
+        b_col_stride: b.strides[r - 1] as u32,
+        batch_rank: (r - 2) as u32,
+        ..Default::default()
+    };
     let workgroups = if m * n == 0 {
         0
     } else {
@@ -317,7 +341,7 @@ pub(crate) fn lower_with(step: &StepDesc, kernel: MatmulKernel) -> Lowering {
             layouts.unwrap_or_default(),
             n.is_multiple_of(4),
         ),
-        params,
+        params: Params::of(&params),
         bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output(0))],
         workgroups: workgroups as u32,
     }])

@@ -48,6 +48,7 @@ mod tests {
     use super::*;
     use crate::dtype::DType;
     use crate::ops::dispatch::Arg;
+    use crate::ops::elementwise::gpu::ElementwiseParams;
     use crate::ops::op::Op;
 
     #[test]
@@ -62,9 +63,8 @@ mod tests {
         };
         let lowered = lower_concat(1, &step);
         assert_eq!(lowered.dispatches[1].bindings[0], (1, Arg::Input(1)));
-        assert_eq!(
-            lowered.dispatches[1].params[3], 3,
-            "second region starts at column 3"
-        );
+        let params: &ElementwiseParams =
+            bytemuck::from_bytes(bytemuck::cast_slice(&lowered.dispatches[1].params.words));
+        assert_eq!(params.dst_offset, 3, "second region starts at column 3");
     }
 }

@@ -3,6 +3,7 @@
 use crate::dtype::DType;
 use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
 use crate::ops::op::StepDesc;
+use crate::ops::params::{kernel_params, per_dim, Params};
 use crate::ops::pool::window::{PoolKind, Window};
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
@@ -41,6 +42,19 @@ pub(crate) fn variant(
     )
 }
 
+kernel_params! {
+    /// pool.wgsl's `Params`: each view's strides (n, c, y, x) and offset.
+    pub(crate) struct PoolParams {
+        image_strides: [u32; 4],
+        pooled_strides: [u32; 4],
+        grad_strides: [u32; 4],
+        elements: u32,
+        image_offset: u32,
+        pooled_offset: u32,
+        grad_offset: u32,
+    }
+}
+
 /// Invocations per workgroup in pool.wgsl.
 const WORKGROUP: usize = 256;
 
@@ -53,22 +67,19 @@ pub(crate) fn lower(kind: PoolKind, window: Window, backward: bool, step: &StepD
         step.out_shape
     };
     let elements: usize = step.out_shape.iter().product();
-    let mut params = vec![0u32; 16];
-    params[0] = elements as u32;
-    let mut put = |at: usize, l: &Layout| {
-        params[at] = l.offset as u32;
-        for (s, v) in params[at + 1..at + 5].iter_mut().zip(&l.strides) {
-            *s = *v as u32;
-        }
+    let view = |l: &Layout| (l.offset as u32, per_dim(&l.strides)[0]);
+    let mut params = PoolParams {
+        elements: elements as u32,
+        ..Default::default()
     };
-    put(1, image);
+    (params.image_offset, params.image_strides) = view(image);
     // The gradient's bindings are all in its layout; the average's never reads `pooled`,
     // which holds input 0.
     let bindings = if backward {
-        put(11, step.inputs[0].1);
+        (params.grad_offset, params.grad_strides) = view(step.inputs[0].1);
         let pooled = match kind {
             PoolKind::Max => {
-                put(6, step.inputs[2].1);
+                (params.pooled_offset, params.pooled_strides) = view(step.inputs[2].1);
                 2
             }
             PoolKind::Average => 0,
@@ -92,7 +103,7 @@ pub(crate) fn lower(kind: PoolKind, window: Window, backward: bool, step: &StepD
             (image.shape[2], image.shape[3]),
             (pooled[2], pooled[3]),
         ),
-        params,
+        params: Params::of(&params),
         bindings,
         workgroups: elements.div_ceil(WORKGROUP) as u32,
     }])

@@ -3,10 +3,13 @@
 //! results; weighted by a vector, the same passes make matrix-vector products.
 
 use crate::dtype::DType;
-use crate::ops::dispatch::{padded, Arg, Dispatch, Lowering, Tuner};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
-use crate::ops::row_tasks::{choose_lanes, lanes, row_variant, split, Rows, BUSY, WORKGROUP};
+use crate::ops::params::{per_dim, Params};
+use crate::ops::row_tasks::{
+    choose_lanes, lanes, row_variant, split, RowParams, Rows, BUSY, WORKGROUP,
+};
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::{numel, Layout};
 
@@ -73,7 +76,7 @@ fn lower_with(
             let d = r.dispatch(
                 code,
                 1.0,
-                &[],
+                |_| {},
                 vec![(1, Arg::Input(0)), (3, Arg::Output(0))],
             );
             lowering.dispatches.push(d);
@@ -93,7 +96,7 @@ fn lower_with(
         lowering.dispatches.push(first.dispatch(
             code,
             1.0,
-            &[],
+            |_| {},
             vec![
                 (1, Arg::Input(0)),
                 (3, Arg::Scratch(0)),
@@ -112,7 +115,7 @@ fn lower_with(
         lowering.dispatches.push(merge.dispatch(
             code,
             1.0,
-            &[],
+            |_| {},
             vec![
                 (1, Arg::Scratch(0)),
                 (3, Arg::Output(0)),
@@ -152,16 +155,13 @@ pub(crate) struct Weights {
 }
 
 impl Weights {
-    /// The first pass's constants, parameter words and binding; later passes fold sums.
-    fn first_pass(weights: &Option<Weights>, src: Arg) -> (bool, Vec<(usize, u32)>, (u32, Arg)) {
+    /// The first pass's constant DOT, the weights' offset and stride, and their binding;
+    /// later passes fold sums.
+    fn first_pass(weights: &Option<Weights>, src: Arg) -> (bool, (u32, u32), (u32, Arg)) {
         match weights {
-            Some(w) => (
-                true,
-                vec![(9, w.offset as u32), (10, w.stride as u32)],
-                (8, w.arg),
-            ),
+            Some(w) => (true, (w.offset as u32, w.stride as u32), (8, w.arg)),
             // The binding must be there for the pipeline; the kernel never reads it.
-            None => (false, Vec::new(), (8, src)),
+            None => (false, (0, 0), (8, src)),
         }
     }
 }
@@ -198,7 +198,7 @@ pub(crate) fn fold_rows(
             lowering.scratch.push((partials * 4) as u64);
             (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
         };
-        let (weighted, extra, vector) = Weights::first_pass(&weights, from);
+        let (weighted, along, vector) = Weights::first_pass(&weights, from);
         let mut pass = rows(
             &src,
             src_reduced,
@@ -212,7 +212,7 @@ pub(crate) fn fold_rows(
         lowering.dispatches.push(pass.dispatch(
             op.code(),
             pass_scale,
-            &extra,
+            |p| (p.weights_offset, p.weights_stride) = along,
             vec![(1, from), (3, to), vector],
         ));
         if last {
@@ -273,20 +273,22 @@ pub(crate) fn fold_columns(
             lowering.scratch.push((chunks * outputs * 4) as u64);
             (Arg::Scratch(lowering.scratch.len() - 1), DType::F32, 1.0)
         };
-        let mut params = vec![0u32; 48];
-        params[0] = outputs as u32;
-        params[1] = rows as u32;
-        params[3] = offset as u32;
-        params[5] = inner.rank() as u32;
-        params[6] = COLUMN_CHUNK as u32;
-        params[7] = chunks as u32;
-        params[8] = pass_scale.to_bits();
-        let (weighted, extra, vector) = Weights::first_pass(&weights, from);
-        for (k, v) in extra {
-            params[k] = v;
-        }
-        params[32..40].copy_from_slice(&padded(&inner.shape));
-        params[40..48].copy_from_slice(&padded(&inner.strides));
+        let (weighted, along, vector) = Weights::first_pass(&weights, from);
+        let params = RowParams {
+            rows: outputs as u32,
+            row_length: rows as u32,
+            one: 1.0,
+            src_offset: offset as u32,
+            inner_rank: inner.rank() as u32,
+            chunk: COLUMN_CHUNK as u32,
+            tasks_per_row: chunks as u32,
+            scale: pass_scale,
+            weights_offset: along.0,
+            weights_stride: along.1,
+            inner_shape: per_dim(&inner.shape),
+            inner_strides: per_dim(&inner.strides),
+            ..Default::default()
+        };
         // Four neighbouring outputs are one aligned read when every row starts on a
         // multiple of 4 and the outputs fill whole quads.
         let vectors = offset.is_multiple_of(4)
@@ -307,7 +309,7 @@ pub(crate) fn fold_columns(
             .with("OP", op.code())
             .with("DOT", weighted as u32)
             .with("COLUMN_QUADS", quads),
-            params,
+            params: Params::of(&params),
             bindings: vec![(1, from), (3, to), vector],
             workgroups: tasks.div_ceil(WORKGROUP / lanes) as u32,
         });

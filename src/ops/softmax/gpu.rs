@@ -33,7 +33,7 @@ fn lower_with(kind: SoftmaxKind, step: &StepDesc, subgroup: Option<u32>) -> Lowe
     Lowering::of(vec![rows.dispatch(
         code,
         1.0,
-        &[],
+        |_| {},
         vec![(1, Arg::Input(0)), (out_binding, Arg::Output(0))],
     )])
 }

@@ -17,9 +17,10 @@ use cpu_program::Program;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
-use crate::ops::elementwise::gpu::variant;
+use crate::ops::elementwise::gpu::{set_source, variant, ElementwiseParams, ElementwiseVec4Params};
 use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
 use crate::ops::op::StepDesc;
+use crate::ops::params::Params;
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 use crate::storage::arithmetic::{Compute, Real};
@@ -306,17 +307,30 @@ pub(crate) fn lower(kernel: &Kernel, step: &StepDesc) -> Lowering {
         .zip(&dense)
         .all(|((_, l), d)| !d || l.offset % 4 == 0);
     let count = if vectors { n.div_ceil(4) } else { n };
-    // The parameter block's size in each shader: 4 vectors, or 13 in the one-at-a-time file.
-    let mut params = vec![0u32; if vectors { 16 } else { 52 }];
-    params[0] = count as u32;
+    let (mut offsets, mut mask) = ([[0u32; 4]; 4], 0u32);
     for (k, ((_, l), d)) in step.inputs.iter().zip(&dense).enumerate() {
-        params[1] |= (*d as u32) << k;
-        params[2 + k] = if *d && vectors {
+        let offset = if *d && vectors {
             l.offset / 4
         } else {
             l.offset
-        } as u32;
+        };
+        set_source(&mut offsets, &mut mask, k, (offset, *d));
     }
+    let params = if vectors {
+        Params::of(&ElementwiseVec4Params {
+            offsets,
+            count: count as u32,
+            dense: mask,
+            ..Default::default()
+        })
+    } else {
+        Params::of(&ElementwiseParams {
+            offsets,
+            count: count as u32,
+            dense: mask,
+            ..Default::default()
+        })
+    };
     let input = step.inputs.first().map_or(step.out_dtype, |(d, _)| *d);
     let bindings: Vec<(u32, Arg)> = (0..step.inputs.len())
         .map(|k| (INPUT_BINDINGS[k], Arg::Input(k)))
