@@ -1,18 +1,31 @@
 //! The registry of WGSL files: each file in `shaders/` once, with the files rendered before
-//! it (its preludes) and the Rust struct of its parameters (the WGSL `Params` at binding 0,
-//! params.rs). A new kernel family adds its line here and nowhere else; a test holds the
-//! list to the folder and each struct to its WGSL.
+//! it (its preludes), the Rust struct of its parameters (the WGSL `Params` at binding 0,
+//! params.rs) and the function in its family's gpu.rs that lists the variants the catalog
+//! renders (src/shaders.rs). A new kernel family's WGSL adds its line here and nowhere
+//! else; tests hold the list to the folder, each struct to its WGSL, and every file to
+//! some rendered variant.
 
-use crate::ops::conv::gpu::ConvParams;
-use crate::ops::elementwise::gpu::{ElementwiseParams, ElementwiseVec4Params};
-use crate::ops::matmul::gpu::MatmulParams;
+use crate::dtype::DType;
+use crate::ops::conv::gpu::{every_variant as conv_variants, ConvParams};
+use crate::ops::dispatch::ShaderVariant;
+use crate::ops::elementwise::gpu::{
+    every_variant as elementwise_variants, ElementwiseParams, ElementwiseVec4Params,
+};
+use crate::ops::matmul::gpu::{every_variant as matmul_variants, MatmulParams};
 use crate::ops::params::{KernelParams, ParamsLayout};
-use crate::ops::pool::gpu::PoolParams;
+use crate::ops::pool::gpu::{every_variant as pool_variants, PoolParams};
+use crate::ops::reduce::gpu::every_variant as reduce_variants;
 use crate::ops::row_tasks::RowParams;
+use crate::ops::softmax::gpu::every_variant as softmax_variants;
+
+/// The storage types that the catalog renders every variant in.
+pub(crate) const RENDERED_TYPES: [DType; 2] = [DType::F32, DType::F16];
 
 macro_rules! shader_files {
+    (@variants) => { Vec::new() };
+    (@variants $variants:path) => { $variants() };
     ($($(#[$doc:meta])* $file:ident = $name:literal $(after $($prelude:ident),+)?
-        $(with $params:ty)?;)*) => {
+        $(with $params:ty, variants $variants:path)?;)*) => {
         /// A WGSL file of `shaders/`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub(crate) enum ShaderFile {
@@ -42,6 +55,18 @@ macro_rules! shader_files {
                 }
             }
 
+            /// The variants of this file that the catalog renders (src/shaders.rs): those
+            /// of the function named beside it that are of this file. A prelude has none.
+            pub(crate) fn variants(self) -> Vec<ShaderVariant> {
+                match self {
+                    $(ShaderFile::$file => {
+                        let mut out: Vec<ShaderVariant> = shader_files!(@variants $($variants)?);
+                        out.retain(|v| v.file == self);
+                        out
+                    })*
+                }
+            }
+
             /// The files rendered before this one, in order.
             pub(crate) fn preludes(self) -> &'static [ShaderFile] {
                 match self {
@@ -55,21 +80,26 @@ macro_rules! shader_files {
 shader_files! {
     /// The helpers that elementwise.wgsl and elementwise_vec4.wgsl share.
     ElementwiseMath = "elementwise_math.wgsl";
-    Elementwise = "elementwise.wgsl" after ElementwiseMath with ElementwiseParams;
-    ElementwiseVec4 = "elementwise_vec4.wgsl" after ElementwiseMath with ElementwiseVec4Params;
-    /// What the row kernels share, their parameters included.
-    Rows = "rows.wgsl" with RowParams;
-    Reduce = "reduce.wgsl" after Rows with RowParams;
-    Softmax = "softmax.wgsl" after Rows with RowParams;
+    Elementwise = "elementwise.wgsl" after ElementwiseMath
+        with ElementwiseParams, variants elementwise_variants;
+    ElementwiseVec4 = "elementwise_vec4.wgsl" after ElementwiseMath
+        with ElementwiseVec4Params, variants elementwise_variants;
+    /// What the row kernels share, their parameters' struct included.
+    Rows = "rows.wgsl";
+    Reduce = "reduce.wgsl" after Rows with RowParams, variants reduce_variants;
+    Softmax = "softmax.wgsl" after Rows with RowParams, variants softmax_variants;
     /// What the register-tile product kernels share.
     Tiles = "tiles.wgsl";
-    /// What the matrix product kernels share: their parameters.
-    MatmulParameters = "matmul_params.wgsl" with MatmulParams;
-    Matmul = "matmul.wgsl" after MatmulParameters with MatmulParams;
-    MatmulBlocked = "matmul_blocked.wgsl" after MatmulParameters, Tiles with MatmulParams;
-    MatmulShared = "matmul_shared.wgsl" after MatmulParameters with MatmulParams;
-    Conv = "conv_gemm.wgsl" after Tiles with ConvParams;
-    Pool = "pool.wgsl" with PoolParams;
+    /// What the matrix product kernels share: their parameters' struct.
+    MatmulParameters = "matmul_params.wgsl";
+    Matmul = "matmul.wgsl" after MatmulParameters
+        with MatmulParams, variants matmul_variants;
+    MatmulBlocked = "matmul_blocked.wgsl" after MatmulParameters, Tiles
+        with MatmulParams, variants matmul_variants;
+    MatmulShared = "matmul_shared.wgsl" after MatmulParameters
+        with MatmulParams, variants matmul_variants;
+    Conv = "conv_gemm.wgsl" after Tiles with ConvParams, variants conv_variants;
+    Pool = "pool.wgsl" with PoolParams, variants pool_variants;
     SubgroupCheck = "subgroup_check.wgsl";
 }
 

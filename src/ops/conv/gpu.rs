@@ -8,7 +8,7 @@ use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
 use crate::ops::params::{kernel_params, per_dim, Params};
-use crate::ops::shader_files::ShaderFile;
+use crate::ops::shader_files::{ShaderFile, RENDERED_TYPES};
 use crate::shape::Layout;
 
 kernel_params! {
@@ -59,7 +59,7 @@ fn blocks(tm: usize, tn: usize) -> String {
     crate::ops::matmul::gpu::tile_body(
         (tm, tn),
         &setup,
-        "for (var k0 = 0u; k0 < params.k; k0 += 4u) {",
+        "for (var k0 = 0u; k0 < p.k; k0 += 4u) {",
         &[
             "let k1 = k_next(k);",
             "let k2 = k_next(k1);",
@@ -287,4 +287,22 @@ fn lower_with(product: Product, geo: Conv2dSpec, step: &StepDesc, tiles: ConvTil
         dispatches,
         scratch: vec![(split.parts * outputs * 4) as u64],
     }
+}
+
+/// The catalog's variants of conv_gemm.wgsl (src/shaders.rs): each product in small and
+/// large tiles, four-wide and not, at unit stride and not.
+pub(crate) fn every_variant() -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for t in RENDERED_TYPES {
+        for product in [Product::Forward, Product::GradInput, Product::GradWeight] {
+            for (blocks, quads, unit) in [
+                ((1, 1), false, false),
+                ((2, 4), true, true),
+                ((4, 4), true, false),
+            ] {
+                out.push(variant(product, (t, t), blocks, quads, unit));
+            }
+        }
+    }
+    out
 }

@@ -4,10 +4,12 @@
 
 use crate::dtype::DType;
 use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
+use crate::ops::elementwise::fused;
+use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
 use crate::ops::op::Op;
 use crate::ops::op::StepDesc;
 use crate::ops::params::{kernel_params, per_dim, Params};
-use crate::ops::shader_files::ShaderFile;
+use crate::ops::shader_files::{ShaderFile, RENDERED_TYPES};
 use crate::shape::Layout;
 
 kernel_params! {
@@ -209,4 +211,55 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
         _ => unreachable!("not an elementwise op: {:?}", step.op),
     };
     Lowering::of(vec![dispatch(v, &ins, &out, value, true)])
+}
+
+/// The catalog's variants of elementwise.wgsl and elementwise_vec4.wgsl: every op in
+/// every type, the casts, and a fused kernel that uses every op (src/shaders.rs).
+pub(crate) fn every_variant() -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for t in RENDERED_TYPES {
+        out.extend(variants_of(t));
+    }
+    // Every variant but `random` also exists four elements at a time.
+    let vectorized: Vec<ShaderVariant> = out
+        .iter()
+        .filter(|v| v.entry != "random")
+        .map(|v| ShaderVariant {
+            file: ShaderFile::ElementwiseVec4,
+            ..v.clone()
+        })
+        .collect();
+    out.extend(vectorized);
+    // Fused kernels are generated per expression; one that uses every op stands for them.
+    for t in RENDERED_TYPES {
+        for vectors in [false, true] {
+            out.push(fused::shader(
+                &fused::every_op(),
+                fused::MAX_INPUTS,
+                vectors,
+                t,
+                t,
+            ));
+        }
+    }
+    out
+}
+
+fn variants_of(t: DType) -> Vec<ShaderVariant> {
+    let mut out: Vec<ShaderVariant> = UnaryOp::ALL
+        .iter()
+        .map(|op| variant("unary", t, t, Some(op.wgsl())))
+        .chain(
+            BinaryOp::ALL
+                .iter()
+                .map(|op| variant("binary", t, t, Some(op.wgsl()))),
+        )
+        .collect();
+    for entry in ["select3", "fill", "random"] {
+        out.push(variant(entry, t, t, None));
+    }
+    for o in RENDERED_TYPES {
+        out.push(variant("unary", t, o, Some("x")));
+    }
+    out
 }

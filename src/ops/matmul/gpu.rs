@@ -8,7 +8,7 @@ use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
 use crate::ops::params::{kernel_params, per_dim, Params};
 use crate::ops::reduce::gpu::{fold_columns, fold_rows, leads_dense_outputs, Weights};
-use crate::ops::shader_files::ShaderFile;
+use crate::ops::shader_files::{ShaderFile, RENDERED_TYPES};
 use crate::shape::{numel, Layout};
 
 kernel_params! {
@@ -417,4 +417,20 @@ fn lower_vector_product(step: &StepDesc) -> Option<Lowering> {
             false,
         )
     })
+}
+
+/// The catalog's variants of the product kernels (src/shaders.rs): every kernel in every
+/// layout, four-wide and not.
+pub(crate) fn every_variant() -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for t in RENDERED_TYPES {
+        for kernel in MatmulKernel::ALL {
+            for layouts in [(false, false), (false, true), (true, false), (true, true)] {
+                for quads in [false, true] {
+                    out.push(variant(kernel, (t, t), layouts, quads));
+                }
+            }
+        }
+    }
+    out
 }

@@ -5,7 +5,7 @@ use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
 use crate::ops::op::StepDesc;
 use crate::ops::params::{kernel_params, per_dim, Params};
 use crate::ops::pool::window::{PoolKind, Window};
-use crate::ops::shader_files::ShaderFile;
+use crate::ops::shader_files::{ShaderFile, RENDERED_TYPES};
 use crate::shape::Layout;
 
 /// The shader variant of `kind`'s kernel for `window` over images of `c` channels of
@@ -107,4 +107,24 @@ pub(crate) fn lower(kind: PoolKind, window: Window, backward: bool, step: &StepD
         bindings,
         workgroups: elements.div_ceil(WORKGROUP) as u32,
     }])
+}
+
+/// The catalog's variants of pool.wgsl (src/shaders.rs): each kind, both ways, on a window
+/// whose every size differs.
+pub(crate) fn every_variant() -> Vec<ShaderVariant> {
+    let window = Window {
+        kernel: (3, 2),
+        stride: (2, 1),
+        padding: (1, 0),
+        dilation: (1, 2),
+    };
+    let mut out = Vec::new();
+    for t in RENDERED_TYPES {
+        for kind in [PoolKind::Max, PoolKind::Average] {
+            for backward in [false, true] {
+                out.push(variant(kind, backward, (t, t), window, 3, (9, 7), (5, 5)));
+            }
+        }
+    }
+    out
 }

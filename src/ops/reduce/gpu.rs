@@ -3,14 +3,14 @@
 //! results; weighted by a vector, the same passes make matrix-vector products.
 
 use crate::dtype::DType;
-use crate::ops::dispatch::{Arg, Dispatch, Lowering, Tuner};
+use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
 use crate::ops::params::{per_dim, Params};
 use crate::ops::row_tasks::{
     choose_lanes, lanes, row_variant, split, RowParams, Rows, BUSY, WORKGROUP,
 };
-use crate::ops::shader_files::ShaderFile;
+use crate::ops::shader_files::{ShaderFile, RENDERED_TYPES};
 use crate::shape::{numel, Layout};
 
 /// The rows of `src` (its trailing `reduced` axes, `n` elements each) for `entry`.
@@ -326,4 +326,76 @@ pub(crate) fn fold_columns(
         input = DType::F32;
         weights = None;
     }
+}
+
+/// The catalog's variants of reduce.wgsl (src/shaders.rs): each entry point in each load
+/// width, with and without subgroups.
+pub(crate) fn every_variant() -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for t in RENDERED_TYPES {
+        out.extend(variants_of(t));
+    }
+    out
+}
+
+fn variants_of(t: DType) -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for o in RENDERED_TYPES {
+        for quads in [false, true] {
+            for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
+                // (lanes, subgroup size, op, dot)
+                for (lanes, size, op, dot) in [
+                    (1, None, 0, 0),
+                    (64, None, 1, 0),
+                    (8, None, 0, 1),
+                    (8, None, 3, 0),
+                    (32, Some(8), 0, 1),
+                    (64, Some(32), 1, 0),
+                    (8, Some(8), 2, 0),
+                    (16, Some(8), 3, 0),
+                ] {
+                    // Column reductions also fold eight quads a task.
+                    let column_quads: &[u32] = if entry == "reduce_columns" {
+                        &[1, 8]
+                    } else {
+                        &[1]
+                    };
+                    for &q in column_quads {
+                        out.push(
+                            row_variant(
+                                ShaderFile::Reduce,
+                                entry,
+                                (t, o),
+                                lanes,
+                                size,
+                                (quads, false),
+                            )
+                            .with("OP", op)
+                            .with("DOT", dot)
+                            .with("COLUMN_QUADS", q),
+                        );
+                    }
+                }
+            }
+        }
+        // Row sums of f32 eight elements a load.
+        if t == DType::F32 {
+            for (lanes, size, op, dot) in [(1, None, 0, 0), (64, None, 1, 1), (32, Some(8), 3, 0)] {
+                out.push(
+                    row_variant(
+                        ShaderFile::Reduce,
+                        "reduce",
+                        (t, o),
+                        lanes,
+                        size,
+                        (true, true),
+                    )
+                    .with("OP", op)
+                    .with("DOT", dot)
+                    .with("COLUMN_QUADS", 1),
+                );
+            }
+        }
+    }
+    out
 }

@@ -1,10 +1,10 @@
 //! Softmax, log-softmax and logsumexp as row tasks of softmax.wgsl.
 
-use crate::ops::dispatch::{Arg, Lowering, Tuner};
+use crate::ops::dispatch::{Arg, Lowering, ShaderVariant, Tuner};
 use crate::ops::op::SoftmaxKind;
 use crate::ops::op::StepDesc;
-use crate::ops::row_tasks::{choose_lanes, Rows};
-use crate::ops::shader_files::ShaderFile;
+use crate::ops::row_tasks::{choose_lanes, row_variant, Rows};
+use crate::ops::shader_files::{ShaderFile, RENDERED_TYPES};
 
 pub(crate) fn lower(kind: SoftmaxKind, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
     choose_lanes(step, 1, tuner, &|subgroup| lower_with(kind, step, subgroup))
@@ -36,4 +36,39 @@ fn lower_with(kind: SoftmaxKind, step: &StepDesc, subgroup: Option<u32>) -> Lowe
         |_| {},
         vec![(1, Arg::Input(0)), (out_binding, Arg::Output(0))],
     )])
+}
+
+/// The catalog's variants of softmax.wgsl, the cross entropy's included (src/shaders.rs).
+pub(crate) fn every_variant() -> Vec<ShaderVariant> {
+    let mut out = Vec::new();
+    for t in RENDERED_TYPES {
+        for entry in [
+            "softmax",
+            "logsumexp",
+            "cross_entropy",
+            "cross_entropy_grad",
+        ] {
+            // (lanes, subgroup size, four-wide, log)
+            for (lanes, size, quads, log) in [
+                (1, None, false, 0),
+                (64, None, false, 1),
+                (8, None, true, 1),
+                (32, Some(8), false, 0),
+                (8, Some(8), true, 1),
+            ] {
+                out.push(
+                    row_variant(
+                        ShaderFile::Softmax,
+                        entry,
+                        (t, t),
+                        lanes,
+                        size,
+                        (quads, false),
+                    )
+                    .with("LOG", log),
+                );
+            }
+        }
+    }
+    out
 }
