@@ -105,6 +105,14 @@ fn unary_cases() -> Vec<UnaryCase> {
             (4e-7, 4.0 * U32),
         ),
         case(UnaryOp::Square, |x| x * x, (-4.0, 4.0), exact, exact),
+        // silu as sigmoid's exp and division, times x (exact in the one division).
+        case(
+            UnaryOp::Silu,
+            |x| x / (1.0 + (-x).exp()),
+            (-10.0, 10.0),
+            (1e-7, 3.2e-6),
+            libm,
+        ),
         case(
             UnaryOp::Sign,
             |x| {

@@ -231,6 +231,46 @@ fn movement_rules() {
         &|x: &[Tensor]| x[0].unsqueeze(1)?.squeeze(1)?.square().sum(&[0], false),
         &[x()],
     );
+    for axis in [0isize, 1, 2] {
+        gradcheck(
+            &format!("stack along {axis}"),
+            &move |x: &[Tensor]| Ok(Tensor::stack(&[&x[0], &x[1], &x[0]], axis)?.sin()),
+            &[x(), input(&[4, 6], 802, -1.0, 1.0)],
+        );
+    }
+}
+
+#[test]
+fn clamps_and_masks() {
+    // Random points miss clamp's two kinks with probability 1.
+    gradcheck(
+        "clamp",
+        &|x: &[Tensor]| Ok(x[0].clamp(-0.5, 0.7)?.exp()),
+        &[input(&[5, 7], 950, -1.5, 1.5)],
+    );
+    for k in [-2i64, 0, 3] {
+        gradcheck(
+            &format!("tril {k}"),
+            &move |x: &[Tensor]| Ok(x[0].tril(k)?.exp()),
+            &[input(&[2, 5, 7], 951, -1.0, 1.0)],
+        );
+        gradcheck(
+            &format!("triu {k}"),
+            &move |x: &[Tensor]| Ok(x[0].triu(k)?.exp()),
+            &[input(&[5, 7], 952, -1.0, 1.0)],
+        );
+    }
+    let mask = tensor(
+        &[1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0],
+        &[7],
+        DType::F64,
+        &Device::cpu(),
+    );
+    gradcheck(
+        "masked_fill",
+        &move |x: &[Tensor]| Ok(x[0].masked_fill(&mask, -3.0)?.exp()),
+        &[input(&[5, 7], 953, -1.0, 1.0)],
+    );
 }
 
 #[test]

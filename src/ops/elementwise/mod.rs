@@ -36,7 +36,7 @@ macro_rules! unary_methods {
 unary_methods! {
     sign Sign; erf Erf;
     neg Neg; abs Abs; exp Exp; log Log; sqrt Sqrt; rsqrt Rsqrt; recip Recip; sin Sin; cos Cos;
-    tanh Tanh; sigmoid Sigmoid; relu Relu; gelu Gelu; square Square;
+    tanh Tanh; sigmoid Sigmoid; relu Relu; gelu Gelu; square Square; silu Silu;
 }
 
 macro_rules! binary_methods {
@@ -107,6 +107,23 @@ impl Tensor {
     #[track_caller]
     pub fn binary_scalar(&self, op: BinaryOp, value: f64) -> Result<Tensor> {
         self.binary(op, &Tensor::constant(value, self.dtype(), self.device())?)
+    }
+
+    /// Each element limited to [`min`, `max`], as PyTorch's `clamp`: the gradient passes
+    /// where min ≤ x ≤ max (both ends included). A NaN element stays NaN and, unlike in
+    /// PyTorch, passes its gradient.
+    #[track_caller]
+    pub fn clamp(&self, min: f64, max: f64) -> Result<Tensor> {
+        if min.is_nan() || max.is_nan() || min > max {
+            return Err(Error::invalid(
+                "clamp",
+                format!("needs min ≤ max, got min {min} and max {max}"),
+            ));
+        }
+        let constant = |v: f64| Tensor::constant(v, self.dtype(), self.device());
+        let below = self.binary_scalar(BinaryOp::Lt, min)?;
+        let above = self.binary_scalar(BinaryOp::Gt, max)?;
+        below.where_cond(&constant(min)?, &above.where_cond(&constant(max)?, self)?)
     }
 
     /// Elements of `a` where `self` is nonzero, else of `b`; all three broadcast together.
@@ -233,6 +250,11 @@ pub(crate) fn unary_grad(
             g.mul(&cdf.add(&x.mul(&pdf)?)?)?
         }
         UnaryOp::Square => g.mul(&x.mul_scalar(2.0)?)?,
+        // silu(x) = x σ(x): d = σ(x) (1 + x (1 − σ(x)))
+        UnaryOp::Silu => {
+            let s = x.sigmoid();
+            g.mul(&s.mul(&x.mul(&s.neg().add_scalar(1.0)?)?.add_scalar(1.0)?)?)?
+        }
         UnaryOp::Sign => return Ok(None),
         // d erf(x) = 2/sqrt(π) exp(-x^2)
         UnaryOp::Erf => g.mul(&x.square().neg().exp().mul_scalar(2.0 / PI.sqrt())?)?,

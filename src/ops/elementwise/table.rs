@@ -78,6 +78,7 @@ unary_table! {
     Gelu "gelu" |x| x.c(0.5) * x * (x.c(1.0) + (x * x.c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
         "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))";
     Square "square" |x| x * x, "x * x";
+    Silu "silu" |x| x / (x.c(1.0) + (-x).exp()), "x / (1.0 + exp(-x))";
     Sign "sign" |x| if x > x.c(0.0) { x.c(1.0) } else if x < x.c(0.0) { x.c(-1.0) } else { x }, "sign(x)";
     Erf "erf" |x| x.erf(), "erf_(x)";
 }

@@ -222,6 +222,29 @@ impl Tensor {
         ))
     }
 
+    /// The tensors, all of one shape, joined along a new axis `axis` (PyTorch's `stack`).
+    #[track_caller]
+    pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+        let first = *tensors
+            .first()
+            .ok_or_else(|| Error::invalid("stack", "no tensors given"))?;
+        let d = normalize_axis("stack", axis, first.rank() + 1)?;
+        let mut unsqueezed = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            if t.shape() != first.shape() {
+                return Err(Error::ShapeMismatch {
+                    op: "stack",
+                    lhs: first.shape().to_vec(),
+                    rhs: t.shape().to_vec(),
+                    why: "stacked tensors must have one shape".into(),
+                    location: Location::caller(),
+                });
+            }
+            unsqueezed.push(t.unsqueeze(d as isize)?);
+        }
+        Tensor::concat(&unsqueezed.iter().collect::<Vec<_>>(), d as isize)
+    }
+
     /// Pad with `value`: `pads[d] = (before, after)` elements around dimension d.
     #[track_caller]
     pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor> {
