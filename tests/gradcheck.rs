@@ -231,6 +231,24 @@ fn movement_rules() {
         &|x: &[Tensor]| x[0].unsqueeze(1)?.squeeze(1)?.square().sum(&[0], false),
         &[x()],
     );
+    // Repeated indices: the scatter-add sums their gradients.
+    let index = tensor(
+        &[2.0, 0.0, 2.0, 5.0, 1.0, 3.0, 3.0, 0.0],
+        &[2, 4],
+        DType::F32,
+        &Device::cpu(),
+    );
+    gradcheck(
+        "gather",
+        &move |x: &[Tensor]| Ok(x[0].gather(1, &index)?.exp()),
+        &[x()],
+    );
+    let list = tensor(&[3.0, 0.0, 3.0], &[3], DType::F32, &Device::cpu());
+    gradcheck(
+        "index_select",
+        &move |x: &[Tensor]| Ok(x[0].index_select(0, &list)?.sin()),
+        &[x()],
+    );
     for axis in [0isize, 1, 2] {
         gradcheck(
             &format!("stack along {axis}"),

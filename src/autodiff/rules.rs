@@ -55,6 +55,10 @@ pub(crate) fn backward(
             let (da, db) = crate::ops::matmul::grad(&inputs[0], &inputs[1], g)?;
             Ok(vec![Some(da), Some(db)])
         }
+        Op::Gather { axis } => Ok(vec![
+            Some(crate::ops::gather::grad(*axis, &inputs[0], &inputs[1], g)),
+            None,
+        ]),
         Op::Concat { axis } => {
             let mut start = 0;
             inputs
@@ -76,7 +80,8 @@ pub(crate) fn backward(
         Op::CrossEntropyGrad(_)
         | Op::Conv2dGradInput(_)
         | Op::Conv2dGradWeight(_)
-        | Op::Pool2dGrad(..) => {
+        | Op::Pool2dGrad(..)
+        | Op::ScatterAdd { .. } => {
             unreachable!("recorded only by grad, under no_grad, so no gradient reaches it")
         }
     }

@@ -9,6 +9,7 @@ pub(crate) mod conv;
 pub(crate) mod cross_entropy;
 pub(crate) mod dispatch;
 pub(crate) mod elementwise;
+pub(crate) mod gather;
 pub(crate) mod masks;
 pub(crate) mod matmul;
 pub(crate) mod movement;
@@ -34,6 +35,8 @@ use crate::ops::dispatch::{Lowering, Tuner};
 use crate::ops::elementwise::cpu as elementwise_cpu;
 use crate::ops::elementwise::fused;
 use crate::ops::elementwise::gpu as elementwise_gpu;
+use crate::ops::gather::cpu as gather_cpu;
+use crate::ops::gather::gpu as gather_gpu;
 use crate::ops::matmul::cpu as matmul_cpu;
 use crate::ops::matmul::gpu as matmul_gpu;
 use crate::ops::movement::cpu as movement_cpu;
@@ -68,6 +71,8 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Pool2dGrad(kind, window) => pool_gpu::lower(*kind, *window, true, step),
         Op::Matmul => matmul_gpu::lower(step, tuner),
         Op::Fused(kernel) => fused::lower(kernel, step),
+        Op::Gather { axis } => gather_gpu::lower(*axis, false, step),
+        Op::ScatterAdd { axis } => gather_gpu::lower(*axis, true, step),
         Op::Concat { axis } => movement_gpu::lower_concat(*axis, step),
         Op::Place { region, value } => movement_gpu::lower_place(region, *value, step),
     }
@@ -99,6 +104,8 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]
         Op::Pool2dGrad(kind, window) => pool_cpu::run_cpu(*kind, *window, true, step, inputs, out),
         Op::Matmul => matmul_cpu::run_cpu(step, inputs, out),
         Op::Fused(_) => unreachable!("fused kernels are run above"),
+        Op::Gather { axis } => gather_cpu::run_gather_cpu(*axis, step, inputs, out),
+        Op::ScatterAdd { axis } => gather_cpu::run_scatter_add_cpu(*axis, step, inputs, out),
         Op::Concat { axis } => movement_cpu::run_concat_cpu(*axis, step, inputs, out),
         Op::Place { region, value } => {
             movement_cpu::run_place_cpu(region, *value, step, inputs, out)

@@ -52,6 +52,16 @@ pub(crate) enum Op {
     Pool2dGrad(PoolKind, Window),
     /// Batched matmul of two inputs of shapes [..., M, K] and [..., K, N] with equal batch dims.
     Matmul,
+    /// Read the first input along `axis` at the positions the second (an f32 index of the
+    /// output's shape) names.
+    Gather {
+        axis: usize,
+    },
+    /// The gather's adjoint: the first input (of the index's shape) added into an output of
+    /// the gathered source's shape at the positions the second names along `axis`.
+    ScatterAdd {
+        axis: usize,
+    },
     /// Join the inputs along `axis`.
     Concat {
         axis: usize,
@@ -96,6 +106,8 @@ impl Op {
             Op::Pool2dGrad(..) => "pool2d_grad",
             Op::Matmul => "matmul",
             Op::Fused(_) => "fused",
+            Op::Gather { .. } => "gather",
+            Op::ScatterAdd { .. } => "scatter_add",
             Op::Concat { .. } => "concat",
             Op::Place { .. } => "place",
         }

@@ -11,6 +11,7 @@ use crate::ops::dispatch::ShaderVariant;
 use crate::ops::elementwise::gpu::{
     every_variant as elementwise_variants, ElementwiseParams, ElementwiseVec4Params,
 };
+use crate::ops::gather::gpu::{every_variant as gather_variants, GatherParams};
 use crate::ops::matmul::gpu::{every_variant as matmul_variants, MatmulParams};
 use crate::ops::params::{KernelParams, ParamsLayout};
 use crate::ops::pool::gpu::{every_variant as pool_variants, PoolParams};
@@ -100,6 +101,7 @@ shader_files! {
         with MatmulParams, variants matmul_variants;
     Conv = "conv_gemm.wgsl" after Tiles with ConvParams, variants conv_variants;
     Pool = "pool.wgsl" with PoolParams, variants pool_variants;
+    Gather = "gather.wgsl" with GatherParams, variants gather_variants;
     SubgroupCheck = "subgroup_check.wgsl";
 }
 
