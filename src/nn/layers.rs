@@ -44,8 +44,10 @@ impl Module for LayerNorm {
     }
 }
 
-/// A lookup table of `count` vectors of size `dim`; indices (stored as floats) select rows.
-/// The lookup is a one-hot matrix product, so its gradient is a matrix product too.
+/// A lookup table of `count` vectors of size `dim`; indices (whole numbers stored as floats,
+/// of any float dtype) select rows through `index_select`, and the table's gradient adds
+/// each row's gradients in index order. An index that names no row is an error on the CPU
+/// path and reads NaN on the GPU.
 pub struct Embedding {
     pub weight: Parameter,
 }
@@ -69,14 +71,10 @@ impl Module for Embedding {
     // indices: [...] -> [..., dim]
     fn forward(&self, indices: &Tensor) -> Result<Tensor> {
         let weight = self.weight.get();
-        let count = weight.shape()[0];
-        if indices.dtype() != weight.dtype() {
-            return Err(Error::invalid(
-                "embedding",
-                format!("indices must be stored as {}", weight.dtype()),
-            ));
-        }
-        indices.one_hot(count)?.matmul(&weight)
+        let mut shape: Vec<isize> = indices.shape().iter().map(|&d| d as isize).collect();
+        shape.push(weight.shape()[1] as isize);
+        let rows = indices.cast(DType::F32)?.reshape(&[-1])?;
+        weight.index_select(0, &rows)?.reshape(&shape)
     }
 
     fn parameters(&self) -> Vec<(String, Parameter)> {
