@@ -6,6 +6,7 @@ pub mod functional;
 mod init;
 mod layers;
 pub mod loss;
+mod recurrent;
 
 use std::sync::{Arc, RwLock};
 
@@ -13,6 +14,7 @@ pub use crate::ops::conv::geometry::Conv2dSpec;
 pub use conv::{Conv2d, Flatten, Pool2d};
 pub use init::Init;
 pub use layers::{BatchNorm, Dropout, Embedding, LayerNorm};
+pub use recurrent::{CellKind, Recurrent, RecurrentConfig, RecurrentState};
 
 use crate::device::Device;
 use crate::dtype::DType;

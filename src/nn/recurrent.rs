@@ -1,0 +1,372 @@
+//! Recurrent layers in PyTorch's conventions: Elman RNNs (tanh or relu), LSTMs and GRUs,
+//! stacked and optionally bidirectional, with PyTorch's parameter names, shapes, gate order
+//! (LSTM i, f, g, o; GRU r, z, n with `b_hn` inside the reset product) and initialization
+//! (uniform ±1/√hidden). Every timestep's input projection is one matrix product; each step
+//! then adds one recurrent product and the gate arithmetic, which the planner fuses into one
+//! elementwise kernel.
+//!
+//! `Module::forward` returns the output sequence, so a recurrent layer composes like any
+//! other; `forward_with_state` also takes an initial state and returns the final one, for
+//! truncated backpropagation through time (detach the state between batches).
+
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::Tensor;
+use crate::nn::{Dropout, Init, Module, Parameter};
+
+/// Which recurrence a layer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)
+    RnnTanh,
+    /// The same with relu.
+    RnnRelu,
+    Lstm,
+    Gru,
+}
+
+impl CellKind {
+    /// Gate blocks stacked in each weight's rows.
+    fn gates(self) -> usize {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+}
+
+/// The sizes and options of a recurrent layer, as PyTorch's constructors take them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecurrentConfig {
+    pub input_size: usize,
+    pub hidden_size: usize,
+    pub num_layers: usize,
+    pub bias: bool,
+    /// Inputs and outputs [batch, time, features] rather than [time, batch, features].
+    pub batch_first: bool,
+    /// Dropout on each layer's output but the last, in training.
+    pub dropout: f64,
+    pub bidirectional: bool,
+}
+
+impl RecurrentConfig {
+    /// One unidirectional layer with biases, time first, no dropout: PyTorch's defaults.
+    pub fn new(input_size: usize, hidden_size: usize) -> RecurrentConfig {
+        RecurrentConfig {
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bias: true,
+            batch_first: false,
+            dropout: 0.0,
+            bidirectional: false,
+        }
+    }
+
+    fn directions(&self) -> usize {
+        1 + self.bidirectional as usize
+    }
+}
+
+/// A recurrent layer's state: h [layers·directions, batch, hidden], and for an LSTM c of
+/// the same shape.
+#[derive(Clone)]
+pub struct RecurrentState {
+    pub h: Tensor,
+    pub c: Option<Tensor>,
+}
+
+/// One direction of one layer: W_ih [gates·hidden, in], W_hh [gates·hidden, hidden] and
+/// their biases.
+struct Weights {
+    ih: Parameter,
+    hh: Parameter,
+    bias: Option<(Parameter, Parameter)>,
+}
+
+/// An RNN, LSTM or GRU (see the module's documentation).
+pub struct Recurrent {
+    kind: CellKind,
+    config: RecurrentConfig,
+    /// [layer][direction]
+    weights: Vec<Vec<Weights>>,
+    dropout: Option<Dropout>,
+}
+
+impl Recurrent {
+    pub fn new(
+        kind: CellKind,
+        config: RecurrentConfig,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Recurrent> {
+        let c = config;
+        if c.input_size == 0 || c.hidden_size == 0 || c.num_layers == 0 {
+            return Err(Error::invalid(
+                "recurrent",
+                format!(
+                    "needs positive input_size, hidden_size and num_layers, got {}, {}, {}",
+                    c.input_size, c.hidden_size, c.num_layers
+                ),
+            ));
+        }
+        let rows = kind.gates() * c.hidden_size;
+        let init = Init::Uniform(1.0 / (c.hidden_size as f64).sqrt());
+        let mut next_seed = seed;
+        let mut draw = |shape: &[usize]| -> Result<Parameter> {
+            next_seed = next_seed.wrapping_add(0x9e37_79b9);
+            Ok(Parameter::new(
+                init.tensor(shape, next_seed, dtype, device)?,
+            ))
+        };
+        let mut weights = Vec::with_capacity(c.num_layers);
+        for layer in 0..c.num_layers {
+            let inputs = if layer == 0 {
+                c.input_size
+            } else {
+                c.hidden_size * c.directions()
+            };
+            let mut directions = Vec::with_capacity(c.directions());
+            for _ in 0..c.directions() {
+                let ih = draw(&[rows, inputs])?;
+                let hh = draw(&[rows, c.hidden_size])?;
+                let bias = if c.bias {
+                    Some((draw(&[rows])?, draw(&[rows])?))
+                } else {
+                    None
+                };
+                directions.push(Weights { ih, hh, bias });
+            }
+            weights.push(directions);
+        }
+        let dropout = if c.dropout > 0.0 && c.num_layers > 1 {
+            Some(Dropout::new(c.dropout, seed ^ 0xd50f)?)
+        } else {
+            None
+        };
+        Ok(Recurrent {
+            kind,
+            config,
+            weights,
+            dropout,
+        })
+    }
+
+    pub fn kind(&self) -> CellKind {
+        self.kind
+    }
+
+    pub fn config(&self) -> RecurrentConfig {
+        self.config
+    }
+
+    /// The output sequence ([time, batch, directions·hidden], or batch first) and the final
+    /// state, from `state` or zeros.
+    #[track_caller]
+    pub fn forward_with_state(
+        &self,
+        x: &Tensor,
+        state: Option<&RecurrentState>,
+    ) -> Result<(Tensor, RecurrentState)> {
+        let c = &self.config;
+        if x.rank() != 3 || x.shape()[2] != c.input_size {
+            return Err(Error::invalid(
+                "recurrent",
+                format!(
+                    "expects input [{}, {}, {}], got {:?}",
+                    if c.batch_first { "batch" } else { "time" },
+                    if c.batch_first { "time" } else { "batch" },
+                    c.input_size,
+                    x.shape()
+                ),
+            ));
+        }
+        let mut sequence = if c.batch_first {
+            x.transpose(0, 1)?
+        } else {
+            x.clone()
+        };
+        let batch = sequence.shape()[1];
+        let cells = c.num_layers * c.directions();
+        let zeros = || Tensor::zeros(&[cells, batch, c.hidden_size], x.dtype(), x.device());
+        let h0 = match state {
+            Some(s) => s.h.clone(),
+            None => zeros()?,
+        };
+        let c0 = match (self.kind, state.and_then(|s| s.c.clone())) {
+            (CellKind::Lstm, Some(c0)) => Some(c0),
+            (CellKind::Lstm, None) => Some(zeros()?),
+            _ => None,
+        };
+        self.check_state(&h0, c0.as_ref(), batch)?;
+        let (mut last_h, mut last_c) = (Vec::new(), Vec::new());
+        for (layer, directions) in self.weights.iter().enumerate() {
+            if layer > 0 {
+                if let Some(dropout) = &self.dropout {
+                    sequence = dropout.forward(&sequence)?;
+                }
+            }
+            let mut outputs = Vec::with_capacity(directions.len());
+            for (direction, w) in directions.iter().enumerate() {
+                let cell = layer * c.directions() + direction;
+                let start = (
+                    h0.slice(0, cell as isize, cell as isize + 1, 1)?
+                        .squeeze(0)?,
+                    match &c0 {
+                        Some(c0) => Some(
+                            c0.slice(0, cell as isize, cell as isize + 1, 1)?
+                                .squeeze(0)?,
+                        ),
+                        None => None,
+                    },
+                );
+                let (out, (h, cn)) = self.run_direction(&sequence, w, start, direction == 1)?;
+                outputs.push(out);
+                last_h.push(h);
+                last_c.extend(cn);
+            }
+            sequence = Tensor::concat(&outputs.iter().collect::<Vec<_>>(), 2)?;
+        }
+        let output = if c.batch_first {
+            sequence.transpose(0, 1)?
+        } else {
+            sequence
+        };
+        let stack = |ts: &[Tensor]| Tensor::stack(&ts.iter().collect::<Vec<_>>(), 0);
+        let final_state = RecurrentState {
+            h: stack(&last_h)?,
+            c: if last_c.is_empty() {
+                None
+            } else {
+                Some(stack(&last_c)?)
+            },
+        };
+        Ok((output, final_state))
+    }
+
+    #[track_caller]
+    fn check_state(&self, h: &Tensor, c: Option<&Tensor>, batch: usize) -> Result<()> {
+        let want = [
+            self.config.num_layers * self.config.directions(),
+            batch,
+            self.config.hidden_size,
+        ];
+        for t in std::iter::once(h).chain(c) {
+            if t.shape() != want {
+                return Err(Error::invalid(
+                    "recurrent",
+                    format!("the state must be {want:?}, got {:?}", t.shape()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// One direction of one layer over `sequence` [time, batch, in]: its outputs [time,
+    /// batch, hidden] and its last state.
+    fn run_direction(
+        &self,
+        sequence: &Tensor,
+        w: &Weights,
+        (mut h, mut c): (Tensor, Option<Tensor>),
+        reverse: bool,
+    ) -> Result<(Tensor, (Tensor, Option<Tensor>))> {
+        let steps = sequence.shape()[0];
+        // Every timestep's input projection as one product: [time, batch, gates·hidden].
+        let mut projected = sequence.matmul(&w.ih.get().t()?)?;
+        if let Some((b_ih, _)) = &w.bias {
+            projected = projected.add(&b_ih.get())?;
+        }
+        let w_hh = w.hh.get().t()?;
+        let b_hh = w.bias.as_ref().map(|(_, b)| b.get());
+        let mut outputs: Vec<Option<Tensor>> = vec![None; steps];
+        for k in 0..steps {
+            let t = if reverse { steps - 1 - k } else { k };
+            let x_t = projected
+                .slice(0, t as isize, t as isize + 1, 1)?
+                .squeeze(0)?;
+            let mut h_t = h.matmul(&w_hh)?;
+            if let Some(b) = &b_hh {
+                h_t = h_t.add(b)?;
+            }
+            let (next_h, next_c) = self.cell(&x_t, &h_t, &h, c.as_ref())?;
+            outputs[t] = Some(next_h.clone());
+            h = next_h;
+            c = next_c;
+        }
+        let outputs: Vec<Tensor> = outputs.into_iter().flatten().collect();
+        let out = Tensor::stack(&outputs.iter().collect::<Vec<_>>(), 0)?;
+        Ok((out, (h, c)))
+    }
+
+    /// One step's gate arithmetic: `x` the input's projection and `hp` the recurrent one
+    /// (biases included), `h` and `c` the previous state.
+    fn cell(
+        &self,
+        x: &Tensor,
+        hp: &Tensor,
+        h: &Tensor,
+        c: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let n = self.config.hidden_size as isize;
+        let gate = |t: &Tensor, k: isize| t.slice(-1, k * n, (k + 1) * n, 1);
+        match self.kind {
+            CellKind::RnnTanh => Ok((x.add(hp)?.tanh(), None)),
+            CellKind::RnnRelu => Ok((x.add(hp)?.relu(), None)),
+            CellKind::Lstm => {
+                let z = x.add(hp)?;
+                let i = gate(&z, 0)?.sigmoid();
+                let f = gate(&z, 1)?.sigmoid();
+                let g = gate(&z, 2)?.tanh();
+                let o = gate(&z, 3)?.sigmoid();
+                let c = c.ok_or_else(|| Error::invalid("lstm", "no cell state"))?;
+                let c_next = f.mul(c)?.add(&i.mul(&g)?)?;
+                Ok((o.mul(&c_next.tanh())?, Some(c_next)))
+            }
+            CellKind::Gru => {
+                let r = gate(x, 0)?.add(&gate(hp, 0)?)?.sigmoid();
+                let z = gate(x, 1)?.add(&gate(hp, 1)?)?.sigmoid();
+                let candidate = gate(x, 2)?.add(&r.mul(&gate(hp, 2)?)?)?.tanh();
+                // h' = (1 − z)·n + z·h = n + z·(h − n)
+                Ok((candidate.add(&z.mul(&h.sub(&candidate)?)?)?, None))
+            }
+        }
+    }
+}
+
+impl Module for Recurrent {
+    /// The output sequence, from a zero state.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_with_state(x, None)?.0)
+    }
+
+    /// PyTorch's names: `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`,
+    /// with `_reverse` for the second direction.
+    fn parameters(&self) -> Vec<(String, Parameter)> {
+        let mut out = Vec::new();
+        for (layer, directions) in self.weights.iter().enumerate() {
+            for (direction, w) in directions.iter().enumerate() {
+                let suffix = format!("l{layer}{}", if direction == 1 { "_reverse" } else { "" });
+                out.push((format!("weight_ih_{suffix}"), w.ih.clone()));
+                out.push((format!("weight_hh_{suffix}"), w.hh.clone()));
+                if let Some((b_ih, b_hh)) = &w.bias {
+                    out.push((format!("bias_ih_{suffix}"), b_ih.clone()));
+                    out.push((format!("bias_hh_{suffix}"), b_hh.clone()));
+                }
+            }
+        }
+        if let Some(dropout) = &self.dropout {
+            out.extend(crate::nn::prefixed("dropout", dropout.parameters()));
+        }
+        out
+    }
+
+    fn set_training(&mut self, training: bool) {
+        if let Some(dropout) = &mut self.dropout {
+            dropout.set_training(training);
+        }
+    }
+}
