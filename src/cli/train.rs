@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use lepton::checkpoint::{load_training, save_training};
 use lepton::models::{self, Evaluation, Prepared, Settings, Task};
+use lepton::nn::CellKind;
 use lepton::Device;
 
 use crate::cli::plot;
@@ -22,6 +23,12 @@ pub enum Family {
     Mlp,
     /// A two-convolution CNN on the digits set (8×8 images).
     Cnn,
+    /// An Elman RNN (tanh) of 64 units reading the digits as 8 rows of 8 pixels.
+    Rnn,
+    /// An LSTM of 64 units reading the digits as 8 rows of 8 pixels.
+    Lstm,
+    /// A GRU of 64 units reading the digits as 8 rows of 8 pixels.
+    Gru,
 }
 
 #[derive(Args)]
@@ -75,6 +82,7 @@ fn defaults(args: &TrainArgs) -> Settings {
         Family::Linreg => models::linreg::DEFAULTS,
         Family::Mlp => models::mlp::DEFAULTS,
         Family::Cnn => models::cnn::DEFAULTS,
+        Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
     }
 }
 
@@ -104,6 +112,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
         Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
         Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
+        Family::Rnn | Family::Lstm | Family::Gru => {
+            let kind = match args.family {
+                Family::Rnn => CellKind::RnnTanh,
+                Family::Lstm => CellKind::Lstm,
+                _ => CellKind::Gru,
+            };
+            models::recurrent_digits::prepare(kind, &settings, args.seed, &device)?
+        }
     };
     let mut start = 0;
     if let Some(path) = &args.resume {

@@ -4,6 +4,7 @@
 pub mod cnn;
 pub mod linreg;
 pub mod mlp;
+pub mod recurrent_digits;
 
 use crate::data::Dataset;
 use crate::device::Device;
