@@ -1,9 +1,9 @@
 // Elementwise kernels over strided views: unary, binary, select3 (where) and fill.
 // Arithmetic runs in f32 whatever the storage type.
 //
-// Rendered after elementwise_math.wgsl, with the storage types TI and TO, and the op:
-// UNARY an expression of x, BINARY one of a and b, FUSED the fused kernel's `fused_store`
-// with the functions it calls (src/ops/elementwise/).
+// Rendered after elementwise_math.wgsl and hash.wgsl, with the storage types TI and TO, and
+// the op: UNARY an expression of x, BINARY one of a and b, FUSED the fused kernel's
+// `fused_store` with the functions it calls (src/ops/elementwise/).
 alias TI = {{TI}};
 alias TO = {{TO}};
 alias F = f32;
@@ -164,16 +164,6 @@ fn select3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     dst[o.dst] = TO(select(src2[o.s2], src1[o.s1], f32(src0[o.s0]) != 0.0));
 }
 
-// lowbias32 (as src/ops/elementwise/random.rs): uniform in [0, 1) from (seed, index).
-fn hash32(v: u32) -> u32 {
-    var x = v;
-    x ^= x >> 16u;
-    x *= 0x7feb352du;
-    x ^= x >> 15u;
-    x *= 0x846ca68bu;
-    return x ^ (x >> 16u);
-}
-
 @compute @workgroup_size(256)
 fn random(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -182,8 +172,7 @@ fn random(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         return;
     }
     let o = offsets(i);
-    let seed = u32(f32(src0[o.s0]));
-    dst[o.dst] = TO(f32(hash32(i ^ hash32(seed)) >> 8u) / 16777216.0);
+    dst[o.dst] = TO(hashed_uniform(u32(f32(src0[o.s0])), i));
 }
 
 @compute @workgroup_size(256)

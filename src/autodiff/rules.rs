@@ -32,6 +32,7 @@ pub(crate) fn backward(
         Op::Copy => Ok(vec![Some(g.clone())]),
         Op::Fill(_) => Ok(Vec::new()),
         Op::Random => Ok(vec![None]),
+        Op::Multinomial => Ok(vec![None, None]),
         Op::Reduce { op, reduced } => Ok(vec![crate::ops::reduce::grad(
             *op, *reduced, &inputs[0], y, g,
         )?]),

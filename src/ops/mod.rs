@@ -18,6 +18,7 @@ pub(crate) mod params;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod row_tasks;
+pub(crate) mod sample;
 pub(crate) mod shader_files;
 pub(crate) mod shader_template;
 pub(crate) mod softmax;
@@ -46,6 +47,8 @@ use crate::ops::pool::cpu as pool_cpu;
 use crate::ops::pool::gpu as pool_gpu;
 use crate::ops::reduce::cpu as reduce_cpu;
 use crate::ops::reduce::gpu as reduce_gpu;
+use crate::ops::sample::cpu as sample_cpu;
+use crate::ops::sample::gpu as sample_gpu;
 use crate::ops::softmax::cpu as softmax_cpu;
 use crate::ops::softmax::gpu as softmax_gpu;
 use crate::storage::CpuData;
@@ -73,6 +76,7 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Fused(kernel) => fused::lower(kernel, step),
         Op::Gather { axis } => gather_gpu::lower(*axis, false, step),
         Op::ScatterAdd { axis } => gather_gpu::lower(*axis, true, step),
+        Op::Multinomial => sample_gpu::lower(step),
         Op::Concat { axis } => movement_gpu::lower_concat(*axis, step),
         Op::Place { region, value } => movement_gpu::lower_place(region, *value, step),
     }
@@ -106,6 +110,7 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]
         Op::Fused(_) => unreachable!("fused kernels are run above"),
         Op::Gather { axis } => gather_cpu::run_gather_cpu(*axis, step, inputs, out),
         Op::ScatterAdd { axis } => gather_cpu::run_scatter_add_cpu(*axis, step, inputs, out),
+        Op::Multinomial => sample_cpu::run_multinomial_cpu(step, inputs, out),
         Op::Concat { axis } => movement_cpu::run_concat_cpu(*axis, step, inputs, out),
         Op::Place { region, value } => {
             movement_cpu::run_place_cpu(region, *value, step, inputs, out)

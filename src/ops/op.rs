@@ -62,6 +62,9 @@ pub(crate) enum Op {
     ScatterAdd {
         axis: usize,
     },
+    /// One category per row of the first input's weights (along its last axis), drawn with
+    /// the seed that is the second input's value.
+    Multinomial,
     /// Join the inputs along `axis`.
     Concat {
         axis: usize,
@@ -108,6 +111,7 @@ impl Op {
             Op::Fused(_) => "fused",
             Op::Gather { .. } => "gather",
             Op::ScatterAdd { .. } => "scatter_add",
+            Op::Multinomial => "multinomial",
             Op::Concat { .. } => "concat",
             Op::Place { .. } => "place",
         }

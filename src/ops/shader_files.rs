@@ -17,6 +17,7 @@ use crate::ops::params::{KernelParams, ParamsLayout};
 use crate::ops::pool::gpu::{every_variant as pool_variants, PoolParams};
 use crate::ops::reduce::gpu::every_variant as reduce_variants;
 use crate::ops::row_tasks::RowParams;
+use crate::ops::sample::gpu::{every_variant as sample_variants, SampleParams};
 use crate::ops::softmax::gpu::every_variant as softmax_variants;
 
 /// The storage types that the catalog renders every variant in.
@@ -81,7 +82,9 @@ macro_rules! shader_files {
 shader_files! {
     /// The helpers that elementwise.wgsl and elementwise_vec4.wgsl share.
     ElementwiseMath = "elementwise_math.wgsl";
-    Elementwise = "elementwise.wgsl" after ElementwiseMath
+    /// Counter-based random numbers, as the CPU path computes them.
+    Hash = "hash.wgsl";
+    Elementwise = "elementwise.wgsl" after ElementwiseMath, Hash
         with ElementwiseParams, variants elementwise_variants;
     ElementwiseVec4 = "elementwise_vec4.wgsl" after ElementwiseMath
         with ElementwiseVec4Params, variants elementwise_variants;
@@ -102,6 +105,7 @@ shader_files! {
     Conv = "conv_gemm.wgsl" after Tiles with ConvParams, variants conv_variants;
     Pool = "pool.wgsl" with PoolParams, variants pool_variants;
     Gather = "gather.wgsl" with GatherParams, variants gather_variants;
+    Sample = "sample.wgsl" after Hash with SampleParams, variants sample_variants;
     SubgroupCheck = "subgroup_check.wgsl";
 }
 
