@@ -231,6 +231,38 @@ fn movement_rules() {
         &|x: &[Tensor]| x[0].unsqueeze(1)?.squeeze(1)?.square().sum(&[0], false),
         &[x()],
     );
+    // Slices along one axis: their gradients are joined by a concat (with zeros where no
+    // slice reads, and slices read twice summed first); overlapping ones are placed and
+    // added instead.
+    gradcheck(
+        "disjoint, gapped and repeated row slices",
+        &|x: &[Tensor]| {
+            let rows = |a: isize, b: isize| x[0].slice(0, a, b, 1);
+            Tensor::concat(
+                &[
+                    &rows(3, 4)?,
+                    &rows(0, 2)?.exp(),
+                    &rows(0, 2)?,
+                    &rows(2, 3)?.sin(),
+                ],
+                0,
+            )
+        },
+        &[x()],
+    );
+    gradcheck(
+        "column slices",
+        &|x: &[Tensor]| {
+            let cols = |a: isize, b: isize| x[0].slice(1, a, b, 1);
+            cols(0, 2)?.mul(&cols(4, 6)?)?.add(&cols(2, 4)?.tanh())
+        },
+        &[x()],
+    );
+    gradcheck(
+        "overlapping slices",
+        &|x: &[Tensor]| x[0].slice(0, 0, 3, 1)?.add(&x[0].slice(0, 1, 4, 1)?.exp()),
+        &[x()],
+    );
     // Repeated indices: the scatter-add sums their gradients.
     let index = tensor(
         &[2.0, 0.0, 2.0, 5.0, 1.0, 3.0, 3.0, 0.0],

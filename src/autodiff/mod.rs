@@ -7,6 +7,7 @@
 //! gradient back onto its node: sum over broadcast (stride-0) axes, then place the values
 //! at the view's positions in a zero tensor.
 
+mod accumulate;
 mod rules;
 
 use std::collections::{HashMap, HashSet};
@@ -99,13 +100,18 @@ fn backward(
 ) -> Result<Vec<Tensor>> {
     let wanted: HashSet<u64> = wrt.iter().map(|t| t.node.id).collect();
     let order = topological(&loss.node, &wanted, location)?;
-    let mut grads: HashMap<u64, Tensor> = HashMap::new();
+    // Each node's gradient as the (gradient, layout) of every view of it that received one,
+    // assembled when the node is reached (accumulate.rs).
+    let mut pieces: HashMap<u64, Vec<(Tensor, Layout)>> = HashMap::new();
     let seed = Tensor::constant(1.0, loss.dtype(), loss.device())?.reshape_usize(loss.shape())?;
-    grads.insert(loss.node.id, unview(&seed, &loss.layout, &loss.node.shape)?);
+    pieces.insert(loss.node.id, vec![(seed, loss.layout.clone())]);
+    let mut grads: HashMap<u64, Tensor> = HashMap::new();
     for node in order.iter().rev() {
-        let Some(g) = grads.get(&node.id).cloned() else {
+        let Some(parts) = pieces.remove(&node.id) else {
             continue;
         };
+        let g = accumulate::combine(parts, &node.shape)?;
+        grads.insert(node.id, g.clone());
         let (op, inputs) = match &*node.state() {
             State::Pending { op, inputs } => (op.clone(), inputs.clone()),
             State::Realized(_) => continue,
@@ -117,18 +123,21 @@ fn backward(
             if input.detached || !input.node.requires_grad() {
                 continue;
             }
-            let gn = unview(&gi, &input.layout, &input.node.shape)?;
-            let total = match grads.remove(&input.node.id) {
-                Some(prev) => prev.add(&gn)?,
-                None => gn,
-            };
-            grads.insert(input.node.id, total);
+            pieces
+                .entry(input.node.id)
+                .or_default()
+                .push((gi, input.layout.clone()));
         }
     }
     wrt.iter()
-        .map(|t| match grads.get(&t.node.id) {
-            Some(g) => view_through(g, &t.layout),
-            None => Tensor::zeros(t.shape(), t.dtype(), t.device()),
+        .map(|t| {
+            let g = match (grads.remove(&t.node.id), pieces.remove(&t.node.id)) {
+                (Some(g), _) => g,
+                (None, Some(parts)) => accumulate::combine(parts, &t.node.shape)?,
+                (None, None) => return Tensor::zeros(t.shape(), t.dtype(), t.device()),
+            };
+            grads.insert(t.node.id, g.clone());
+            view_through(&g, &t.layout)
         })
         .collect()
 }

@@ -1,0 +1,94 @@
+//! How a node's gradient is assembled from the gradients of the views its consumers read.
+//! In general each view's gradient is placed at the view's positions in a zero tensor of
+//! the node's shape and the results are added. When the views are slices of the node along
+//! one axis (a recurrent layer's timesteps, an LSTM's four gates, attention's q, k and v),
+//! their gradients are instead joined by one concat, zeros filling the gaps: one kernel
+//! instead of one place per slice and their sum, and work in the node's size rather than in
+//! its size times the number of slices.
+
+use crate::error::Result;
+use crate::graph::Tensor;
+use crate::shape::{contiguous_strides, numel, Layout};
+
+/// The gradient of a node of `base` shape from (view gradient, view layout) pieces.
+pub(super) fn combine(pieces: Vec<(Tensor, Layout)>, base: &[usize]) -> Result<Tensor> {
+    if pieces.len() > 1 {
+        if let Some(joined) = join_slices(&pieces, base)? {
+            return Ok(joined);
+        }
+    }
+    let mut total: Option<Tensor> = None;
+    for (g, layout) in pieces {
+        let placed = super::unview(&g, &layout, base)?;
+        total = Some(match total {
+            Some(sum) => sum.add(&placed)?,
+            None => placed,
+        });
+    }
+    Ok(total.expect("a node with a gradient has at least one piece"))
+}
+
+/// The axis and the starting index along it of `layout`, if it is a unit-step slice of a
+/// dense node of `base` shape, whole along every other axis.
+fn slice_of(layout: &Layout, base: &[usize], dense: &[usize]) -> Option<(usize, usize)> {
+    if layout.rank() != base.len() || layout.strides != dense {
+        return None;
+    }
+    let mut narrowed = (0..base.len()).filter(|&d| layout.shape[d] != base[d]);
+    let axis = narrowed.next()?;
+    if narrowed.next().is_some() || dense[axis] == 0 || !layout.offset.is_multiple_of(dense[axis]) {
+        return None;
+    }
+    Some((axis, layout.offset / dense[axis]))
+}
+
+/// The pieces joined along their axis, if all are slices along one axis (pieces over the
+/// same slice added first) that do not overlap.
+fn join_slices(pieces: &[(Tensor, Layout)], base: &[usize]) -> Result<Option<Tensor>> {
+    if numel(base) == 0 {
+        return Ok(None);
+    }
+    let dense = contiguous_strides(base);
+    let mut axis = None;
+    let mut spans: Vec<(usize, usize, Tensor)> = Vec::with_capacity(pieces.len());
+    for (g, layout) in pieces {
+        let Some((d, start)) = slice_of(layout, base, &dense) else {
+            return Ok(None);
+        };
+        if *axis.get_or_insert(d) != d {
+            return Ok(None);
+        }
+        spans.push((start, layout.shape[d], g.clone()));
+    }
+    let Some(axis) = axis else {
+        return Ok(None);
+    };
+    spans.sort_by_key(|(start, len, _)| (*start, *len));
+    let mut merged: Vec<(usize, usize, Tensor)> = Vec::with_capacity(spans.len());
+    for (start, len, g) in spans {
+        match merged.last_mut() {
+            Some((s, l, sum)) if *s == start && *l == len => *sum = sum.add(&g)?,
+            Some((s, l, _)) if start < *s + *l => return Ok(None),
+            _ => merged.push((start, len, g)),
+        }
+    }
+    let (dtype, device) = (merged[0].2.dtype(), merged[0].2.device().clone());
+    let zeros = |len: usize| {
+        let mut shape = base.to_vec();
+        shape[axis] = len;
+        Tensor::zeros(&shape, dtype, &device)
+    };
+    let mut parts = Vec::with_capacity(2 * merged.len() + 1);
+    let mut at = 0;
+    for (start, len, g) in merged {
+        if start > at {
+            parts.push(zeros(start - at)?);
+        }
+        parts.push(g);
+        at = start + len;
+    }
+    if at < base[axis] {
+        parts.push(zeros(base[axis] - at)?);
+    }
+    Tensor::concat(&parts.iter().collect::<Vec<_>>(), axis as isize).map(Some)
+}
