@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use lepton::nn::{CellKind, Module, Recurrent, RecurrentConfig, RecurrentState};
-use lepton::{grad, DType, Device, Tensor};
+use lepton::{DType, Device, Tensor};
 
 const KINDS: [CellKind; 4] = [
     CellKind::RnnTanh,
@@ -393,54 +393,11 @@ fn gradients_match_central_differences() {
                 .sum(&[], false)
                 .unwrap()
         };
-        let x = tensor(&x_values, &[3, 2, 3], DType::F64, &device);
-        x.set_requires_grad(true);
-        let params = layer.parameters();
-        let mut leaves = vec![x.clone()];
-        leaves.extend(params.iter().map(|(_, p)| p.get()));
-        let analytic = grad(&loss(&x), &leaves.iter().collect::<Vec<_>>()).unwrap();
-        let h = 1e-6;
-        let numeric_x: Vec<f64> = (0..x_values.len())
-            .map(|i| {
-                let at = |d: f64| {
-                    let mut v = x_values.clone();
-                    v[i] += d;
-                    loss(&tensor(&v, &[3, 2, 3], DType::F64, &device))
-                        .item::<f64>()
-                        .unwrap()
-                };
-                (at(h) - at(-h)) / (2.0 * h)
-            })
-            .collect();
-        assert_close(
-            &values(&analytic[0]),
-            &numeric_x,
-            1e-6,
-            1e-5,
-            &format!("{kind:?} input"),
+        gradcheck_module(
+            &format!("{kind:?}"),
+            &loss,
+            (&x_values, &[3, 2, 3]),
+            &layer.parameters(),
         );
-        for (k, (name, p)) in params.iter().enumerate() {
-            let original = p.get();
-            let base = values(&original);
-            let numeric: Vec<f64> = (0..base.len())
-                .map(|i| {
-                    let at = |d: f64| {
-                        let mut v = base.clone();
-                        v[i] += d;
-                        p.set(tensor(&v, original.shape(), DType::F64, &device));
-                        loss(&x).item::<f64>().unwrap()
-                    };
-                    (at(h) - at(-h)) / (2.0 * h)
-                })
-                .collect();
-            p.set(original);
-            assert_close(
-                &values(&analytic[k + 1]),
-                &numeric,
-                1e-6,
-                1e-5,
-                &format!("{kind:?} {name}"),
-            );
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Layers: parameters, the `Module` trait with PyTorch-style names (`layers.0.weight`), and
 //! the layers built from primitive ops.
 
+mod attention;
 mod conv;
 pub mod functional;
 mod init;
@@ -11,6 +12,7 @@ mod recurrent;
 use std::sync::{Arc, RwLock};
 
 pub use crate::ops::conv::geometry::Conv2dSpec;
+pub use attention::{scaled_dot_product_attention, MultiheadAttention};
 pub use conv::{Conv2d, Flatten, Pool2d};
 pub use init::Init;
 pub use layers::{BatchNorm, Dropout, Embedding, LayerNorm};

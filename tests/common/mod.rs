@@ -294,3 +294,63 @@ pub fn erf(x: f64) -> f64 {
     }
     sum * 2.0 / std::f64::consts::PI.sqrt()
 }
+
+/// A module's gradients against central differences on the CPU path in f64: `loss` of an
+/// input with values `x` and shape `shape`, differentiated with respect to the input and to
+/// every parameter in `params` (step 1e-6: truncation ~1e-12, rounding ~1e-10·|L|, so 1e-6
+/// absolute plus 1e-5 relative).
+pub fn gradcheck_module(
+    what: &str,
+    loss: &dyn Fn(&Tensor) -> Tensor,
+    (x, shape): (&[f64], &[usize]),
+    params: &[(String, lepton::nn::Parameter)],
+) {
+    let device = Device::cpu();
+    let input = tensor(x, shape, DType::F64, &device);
+    input.set_requires_grad(true);
+    let mut leaves = vec![input.clone()];
+    leaves.extend(params.iter().map(|(_, p)| p.get()));
+    let analytic = lepton::grad(&loss(&input), &leaves.iter().collect::<Vec<_>>()).unwrap();
+    let h = 1e-6;
+    let difference = |eval: &dyn Fn(f64) -> f64| (eval(h) - eval(-h)) / (2.0 * h);
+    let numeric: Vec<f64> = (0..x.len())
+        .map(|i| {
+            difference(&|d| {
+                let mut v = x.to_vec();
+                v[i] += d;
+                loss(&tensor(&v, shape, DType::F64, &device))
+                    .item::<f64>()
+                    .unwrap()
+            })
+        })
+        .collect();
+    assert_close(
+        &values(&analytic[0]),
+        &numeric,
+        1e-6,
+        1e-5,
+        &format!("{what}: input"),
+    );
+    for (k, (name, p)) in params.iter().enumerate() {
+        let original = p.get();
+        let base = values(&original);
+        let numeric: Vec<f64> = (0..base.len())
+            .map(|i| {
+                difference(&|d| {
+                    let mut v = base.clone();
+                    v[i] += d;
+                    p.set(tensor(&v, original.shape(), DType::F64, &device));
+                    loss(&input).item::<f64>().unwrap()
+                })
+            })
+            .collect();
+        p.set(original);
+        assert_close(
+            &values(&analytic[k + 1]),
+            &numeric,
+            1e-6,
+            1e-5,
+            &format!("{what}: {name}"),
+        );
+    }
+}
