@@ -6,7 +6,9 @@
 mod common;
 
 use common::*;
-use lepton::nn::{scaled_dot_product_attention, Module, MultiheadAttention};
+use lepton::nn::{
+    scaled_dot_product_attention, Module, MultiheadAttention, TransformerBlock, TransformerConfig,
+};
 use lepton::{DType, Device, Tensor};
 
 /// softmax(q·kᵀ/√d + mask)·v for one [tq, d] × [tk, d] × [tk, dv] problem; `hidden(i, j)`
@@ -203,26 +205,78 @@ fn gradients_match_central_differences() {
         DType::F64,
         &device,
     );
-    let w = tensor(
-        &data(batch * t * e, 93, 0.5, 1.5),
-        &[batch, t, e],
-        DType::F64,
-        &device,
-    );
-    let loss = |x: &Tensor| {
-        layer
-            .attend(x, x, x, Some(&padding), None, true)
-            .unwrap()
-            .mul(&w)
-            .unwrap()
-            .sum(&[], false)
-            .unwrap()
-    };
+    let forward = |x: &Tensor| layer.attend(x, x, x, Some(&padding), None, true);
     let x_values = data(batch * t * e, 94, -1.0, 1.0);
     gradcheck_module(
         "attention",
-        &loss,
+        &forward,
         (&x_values, &[batch, t, e]),
+        &layer.parameters(),
+    );
+}
+
+fn block(causal: bool, dtype: DType, device: &Device) -> TransformerBlock {
+    let config = TransformerConfig {
+        embed_dim: 8,
+        num_heads: 2,
+        feedforward: 12,
+        dropout: 0.0,
+        causal,
+    };
+    TransformerBlock::new(config, 11, dtype, device).unwrap()
+}
+
+on_every_device! {
+    fn a_causal_block_never_reads_later_positions(device) {
+        let layer = block(true, DType::F32, &device);
+        let x = data(2 * 6 * 8, 95, -1.0, 1.0);
+        let mut later = x.clone();
+        // Change every position from 3 on.
+        for b in 0..2 {
+            for v in &mut later[(b * 6 + 3) * 8..(b + 1) * 6 * 8] {
+                *v += 0.5;
+            }
+        }
+        let run = |v: &[f64]| values(&layer.forward(&tensor(v, &[2, 6, 8], DType::F32, &device)).unwrap());
+        let (a, b) = (run(&x), run(&later));
+        for e in 0..a.len() {
+            let position = (e / 8) % 6;
+            if position < 3 {
+                assert_eq!(a[e], b[e], "position {position} read a later one on {device}");
+            } else {
+                assert_ne!(a[e], b[e], "position {position} on {device}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_block_has_pytorchs_names_and_exact_gradients() {
+    let layer = block(true, DType::F64, &Device::cpu());
+    let names: Vec<String> = layer.parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "self_attn.in_proj_weight",
+            "self_attn.in_proj_bias",
+            "self_attn.out_proj.weight",
+            "self_attn.out_proj.bias",
+            "linear1.weight",
+            "linear1.bias",
+            "linear2.weight",
+            "linear2.bias",
+            "norm1.weight",
+            "norm1.bias",
+            "norm2.weight",
+            "norm2.bias",
+        ]
+    );
+    let forward = |x: &Tensor| layer.forward(x);
+    let x = data(2 * 3 * 8, 97, -1.0, 1.0);
+    gradcheck_module(
+        "transformer block",
+        &forward,
+        (&x, &[2, 3, 8]),
         &layer.parameters(),
     );
 }

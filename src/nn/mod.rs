@@ -8,6 +8,7 @@ mod init;
 mod layers;
 pub mod loss;
 mod recurrent;
+mod transformer;
 
 use std::sync::{Arc, RwLock};
 
@@ -17,6 +18,7 @@ pub use conv::{Conv2d, Flatten, Pool2d};
 pub use init::Init;
 pub use layers::{BatchNorm, Dropout, Embedding, LayerNorm};
 pub use recurrent::{CellKind, Recurrent, RecurrentConfig, RecurrentState};
+pub use transformer::{TransformerBlock, TransformerConfig};
 
 use crate::device::Device;
 use crate::dtype::DType;

@@ -295,17 +295,28 @@ pub fn erf(x: f64) -> f64 {
     sum * 2.0 / std::f64::consts::PI.sqrt()
 }
 
-/// A module's gradients against central differences on the CPU path in f64: `loss` of an
-/// input with values `x` and shape `shape`, differentiated with respect to the input and to
-/// every parameter in `params` (step 1e-6: truncation ~1e-12, rounding ~1e-10·|L|, so 1e-6
-/// absolute plus 1e-5 relative).
+/// A module's gradients against central differences on the CPU path in f64: the loss
+/// L = Σ w ⊙ forward(x), for fixed weights w in [0.5, 1.5] and an input of values `x` and
+/// shape `shape`, differentiated with respect to the input and to every parameter in
+/// `params` (step 1e-6: truncation ~1e-12, rounding ~1e-10·|L|, so 1e-6 absolute plus 1e-5
+/// relative).
 pub fn gradcheck_module(
     what: &str,
-    loss: &dyn Fn(&Tensor) -> Tensor,
+    forward: &dyn Fn(&Tensor) -> lepton::Result<Tensor>,
     (x, shape): (&[f64], &[usize]),
     params: &[(String, lepton::nn::Parameter)],
 ) {
     let device = Device::cpu();
+    let loss = |input: &Tensor| {
+        let y = forward(input).unwrap();
+        let w = tensor(
+            &data(y.numel(), 99, 0.5, 1.5),
+            y.shape(),
+            DType::F64,
+            &device,
+        );
+        y.mul(&w).unwrap().sum(&[], false).unwrap()
+    };
     let input = tensor(x, shape, DType::F64, &device);
     input.set_requires_grad(true);
     let mut leaves = vec![input.clone()];
