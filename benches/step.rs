@@ -1,6 +1,8 @@
-//! Training-step benchmarks: an MLP 784-256-256-10 with ReLU, cross-entropy and Adam on a
-//! batch of 128 synthetic rows; forward, backward and update per iteration. Each step reads
-//! its loss back, so the clock stops only after the device finished.
+//! Training-step benchmarks, forward, backward and update per iteration, on synthetic data:
+//! an MLP 784-256-256-10 with ReLU, cross-entropy and Adam on a batch of 128 rows; and an
+//! LSTM (batch 64, 28 timesteps of 28 inputs, 128 units) with a linear head on its last
+//! output, cross-entropy and Adam. Each step reads its loss back, so the clock stops only
+//! after the device finished.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +11,32 @@ mod common;
 use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lepton::models::mlp::Mlp;
-use lepton::nn::{loss, Activation, Module};
+use lepton::nn::{loss, Activation, CellKind, Linear, Module, Recurrent, RecurrentConfig};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{DType, Tensor};
+
+/// Time replays of `run` (after the first steps built the plan and the optimizer state) as
+/// `id` in the step group, `rows` rows a step.
+fn time_steps(c: &mut Criterion, id: String, rows: u64, mut run: impl FnMut()) {
+    for _ in 0..3 {
+        run();
+    }
+    let mut group = c.benchmark_group("step");
+    group.throughput(Throughput::Elements(rows));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                run();
+            }
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
 
 fn step(c: &mut Criterion) {
     for (name, device) in devices() {
@@ -20,32 +45,40 @@ fn step(c: &mut Criterion) {
         let x = Tensor::rand_normal(&[128, 784], 0.0, 1.0, 2, DType::F32, &device).expect("inputs");
         let labels: Vec<f32> = (0..128).map(|i| (i * 7 % 10) as f32).collect();
         let y = Tensor::from_vec(labels, &[128], &device).expect("labels");
-        let run = |opt: &mut Adam| {
+        time_steps(c, format!("mlp784/{name}"), 128, || {
             let logits = model.forward(&x).expect("forward");
             opt.step(&loss::cross_entropy(&logits, &y, 0.0).expect("loss"))
-                .expect("step")
-        };
-        // The first steps build the plan (and the optimizer state appears); time the replays.
-        for _ in 0..3 {
-            run(&mut opt);
-        }
-        let mut group = c.benchmark_group("step");
-        group.throughput(Throughput::Elements(128));
-        group.sample_size(10);
-        group.warm_up_time(Duration::from_millis(500));
-        group.measurement_time(Duration::from_secs(3));
-        group.bench_function(format!("mlp784/{name}"), |b| {
-            b.iter_custom(|iters| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    run(&mut opt);
-                }
-                start.elapsed()
-            })
+                .expect("step");
         });
-        group.finish();
     }
 }
 
-criterion_group!(benches, step);
+fn lstm_step(c: &mut Criterion) {
+    let (batch, steps) = (64, 28);
+    for (name, device) in devices() {
+        let config = RecurrentConfig {
+            batch_first: true,
+            ..RecurrentConfig::new(28, 128)
+        };
+        let lstm = Recurrent::new(CellKind::Lstm, config, 1, DType::F32, &device).expect("lstm");
+        let head = Linear::new(128, 10, true, 2, DType::F32, &device).expect("head");
+        let mut parameters = lstm.parameters();
+        parameters.extend(head.parameters());
+        let mut opt = Adam::new(parameters, 1e-3);
+        let x = Tensor::rand_normal(&[batch, steps, 28], 0.0, 1.0, 3, DType::F32, &device)
+            .expect("inputs");
+        let labels: Vec<f32> = (0..batch).map(|i| (i * 7 % 10) as f32).collect();
+        let y = Tensor::from_vec(labels, &[batch], &device).expect("labels");
+        let last = steps as isize - 1;
+        time_steps(c, format!("lstm/{name}"), batch as u64, || {
+            let out = lstm.forward(&x).expect("forward");
+            let h = out.slice(1, last, last + 1, 1).and_then(|h| h.squeeze(1));
+            let logits = head.forward(&h.expect("last output")).expect("head");
+            opt.step(&loss::cross_entropy(&logits, &y, 0.0).expect("loss"))
+                .expect("step");
+        });
+    }
+}
+
+criterion_group!(benches, step, lstm_step);
 criterion_main!(benches);
