@@ -333,6 +333,53 @@ fn f64_cpu_path_matches_the_reference_to_rounding() {
     }
 }
 
+/// Truncated backpropagation through time: a sequence run in two halves, the state carried
+/// and detached, gives the outputs of one run, and the second half's loss sends no gradient
+/// into the first half's inputs.
+#[test]
+fn a_carried_state_continues_the_sequence_and_cuts_the_gradient() {
+    let device = Device::cpu();
+    for kind in KINDS {
+        let config = RecurrentConfig {
+            num_layers: 2,
+            batch_first: true,
+            ..RecurrentConfig::new(3, 4)
+        };
+        let layer = Recurrent::new(kind, config, 8, DType::F64, &device).unwrap();
+        let x = data(2 * 6 * 3, 45, -1.0, 1.0);
+        let whole = layer
+            .forward(&tensor(&x, &[2, 6, 3], DType::F64, &device))
+            .unwrap();
+        let halves = tensor(&x, &[2, 6, 3], DType::F64, &device);
+        let first = halves.slice(1, 0, 3, 1).unwrap().contiguous();
+        let second = halves.slice(1, 3, 6, 1).unwrap().contiguous();
+        first.set_requires_grad(true);
+        second.set_requires_grad(true);
+        let (a, state) = layer.forward_with_state(&first, None).unwrap();
+        let (b, _) = layer
+            .forward_with_state(&second, Some(&state.detach()))
+            .unwrap();
+        let g = lepton::grad(&b.sum(&[], false).unwrap(), &[&first, &second]).unwrap();
+        assert!(
+            values(&g[0]).iter().all(|&v| v == 0.0),
+            "{kind:?}: gradient crossed the cut"
+        );
+        assert!(
+            values(&g[1]).iter().any(|&v| v != 0.0),
+            "{kind:?}: no gradient in the second half"
+        );
+        let joined = Tensor::concat(&[&a, &b], 1).unwrap();
+        // The same operations; only the input projection's blocking may differ.
+        assert_close(
+            &values(&joined),
+            &values(&whole),
+            1e-14,
+            1e-13,
+            &format!("{kind:?}"),
+        );
+    }
+}
+
 #[test]
 fn parameters_have_pytorchs_names_and_shapes() {
     let config = RecurrentConfig {

@@ -78,6 +78,17 @@ pub struct RecurrentState {
     pub c: Option<Tensor>,
 }
 
+impl RecurrentState {
+    /// The same state cut from the graph that computed it. Carried into the next batch, it
+    /// makes backpropagation through time truncated: the next backward pass stops here.
+    pub fn detach(&self) -> RecurrentState {
+        RecurrentState {
+            h: self.h.detach(),
+            c: self.c.as_ref().map(Tensor::detach),
+        }
+    }
+}
+
 /// One direction of one layer: W_ih [gates·hidden, in], W_hh [gates·hidden, hidden] and
 /// their biases.
 struct Weights {
