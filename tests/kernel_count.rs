@@ -1,15 +1,19 @@
 //! Kept elementwise results of one shape run as one kernel on every device, and an Adam
-//! step updates each parameter and its two moments in one kernel. Own process: the
-//! counters are global.
+//! step updates each parameter and its two moments in one kernel; an LSTM step runs two
+//! kernels per timestep. Own process, and one test at a time: the counters are global.
 
 mod common;
 
-use lepton::nn::{loss, Linear, Module};
+use lepton::nn::{loss, CellKind, Linear, Module, Recurrent, RecurrentConfig};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{stats, DType, Tensor};
 
+/// Held by each test while it counts.
+static COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 common::on_every_device! {
     fn fused_results_and_adam_updates_take_one_kernel_each(device) {
+        let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
         let a = Tensor::rand_normal(&[300], 0.0, 1.0, 1, DType::F32, &device).unwrap();
         let b = Tensor::rand_normal(&[300], 0.0, 1.0, 2, DType::F32, &device).unwrap();
         lepton::realize(&[&a, &b]).unwrap();
@@ -39,5 +43,41 @@ common::on_every_device! {
         step(&mut opt);
         let per_step = stats().kernels - before.kernels;
         assert_eq!(per_step, 8 + 2, "kernels per step on {device}");
+    }
+}
+
+common::on_every_device! {
+    fn an_lstm_step_runs_two_kernels_per_timestep_and_a_constant(device) {
+        let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+        // One LSTM layer (batch 3, 5 inputs, 7 units) with a linear head on the last output,
+        // cross-entropy and Adam, over T timesteps. Each timestep is one kernel forward and
+        // one backward (the recurrent product and every gate together), plus one for the
+        // initial state's gradient. The bound is 3·T + a constant.
+        let kernels = |steps: usize| {
+            let config = RecurrentConfig::new(5, 7);
+            let lstm = Recurrent::new(CellKind::Lstm, config, 1, DType::F32, &device).unwrap();
+            let head = Linear::new(7, 4, true, 2, DType::F32, &device).unwrap();
+            let mut parameters = lstm.parameters();
+            parameters.extend(head.parameters());
+            let mut opt = Adam::new(parameters, 1e-2);
+            let x = Tensor::rand_normal(&[steps, 3, 5], 0.0, 1.0, 3, DType::F32, &device).unwrap();
+            let y = Tensor::from_vec(vec![0.0f32, 3.0, 1.0], &[3], &device).unwrap();
+            let mut step = || {
+                let out = lstm.forward(&x).unwrap();
+                let last = out.slice(0, -1, steps as isize, 1).unwrap().squeeze(0).unwrap();
+                let logits = head.forward(&last).unwrap();
+                opt.step(&loss::cross_entropy(&logits, &y, 0.0).unwrap()).unwrap();
+            };
+            step();
+            let before = stats();
+            step();
+            stats().kernels - before.kernels
+        };
+        // The rest is 39 kernels at T = 8 on the software Vulkan device, 41 at T = 24 (the
+        // bias gradient's column sum over T·batch rows folds in more passes as T grows).
+        for steps in [8, 24] {
+            let k = kernels(steps);
+            assert!(k <= 2 * steps as u64 + 1 + 45, "{k} kernels for T = {steps} on {device}");
+        }
     }
 }

@@ -60,6 +60,7 @@ pub(crate) fn backward(
             Some(crate::ops::gather::grad(*axis, &inputs[0], &inputs[1], g)),
             None,
         ]),
+        Op::Recurrent(scan) => crate::ops::recurrent::grad(*scan, inputs, y, g),
         Op::Concat { axis } => {
             let mut start = 0;
             inputs
@@ -82,7 +83,8 @@ pub(crate) fn backward(
         | Op::Conv2dGradInput(_)
         | Op::Conv2dGradWeight(_)
         | Op::Pool2dGrad(..)
-        | Op::ScatterAdd { .. } => {
+        | Op::ScatterAdd { .. }
+        | Op::RecurrentGrad(_) => {
             unreachable!("recorded only by grad, under no_grad, so no gradient reaches it")
         }
     }

@@ -1,9 +1,9 @@
 //! Recurrent layers in PyTorch's conventions: Elman RNNs (tanh or relu), LSTMs and GRUs,
 //! stacked and optionally bidirectional, with PyTorch's parameter names, shapes, gate order
 //! (LSTM i, f, g, o; GRU r, z, n with `b_hn` inside the reset product) and initialization
-//! (uniform ±1/√hidden). Every timestep's input projection is one matrix product; each step
-//! then adds one recurrent product and the gate arithmetic, which the planner fuses into one
-//! elementwise kernel.
+//! (uniform ±1/√hidden). Every timestep's input projection is one matrix product; the time
+//! loop of each direction is one scan op (ops/recurrent/), one kernel per timestep for the
+//! recurrent product and all the gate arithmetic, forward and backward.
 //!
 //! `Module::forward` returns the output sequence, so a recurrent layer composes like any
 //! other; `forward_with_state` also takes an initial state and returns the final one, for
@@ -14,28 +14,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::nn::{Dropout, Init, Module, Parameter};
-
-/// Which recurrence a layer runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellKind {
-    /// h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)
-    RnnTanh,
-    /// The same with relu.
-    RnnRelu,
-    Lstm,
-    Gru,
-}
-
-impl CellKind {
-    /// Gate blocks stacked in each weight's rows.
-    fn gates(self) -> usize {
-        match self {
-            CellKind::RnnTanh | CellKind::RnnRelu => 1,
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
-        }
-    }
-}
+pub use crate::ops::recurrent::CellKind;
+use crate::ops::recurrent::{scan, Scan};
 
 /// The sizes and options of a recurrent layer, as PyTorch's constructors take them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -282,69 +262,28 @@ impl Recurrent {
         &self,
         sequence: &Tensor,
         w: &Weights,
-        (mut h, mut c): (Tensor, Option<Tensor>),
+        (h, c): (Tensor, Option<Tensor>),
         reverse: bool,
     ) -> Result<(Tensor, (Tensor, Option<Tensor>))> {
-        let steps = sequence.shape()[0];
         // Every timestep's input projection as one product: [time, batch, gates·hidden].
         let mut projected = sequence.matmul(&w.ih.get().t()?)?;
         if let Some((b_ih, _)) = &w.bias {
             projected = projected.add(&b_ih.get())?;
         }
-        let w_hh = w.hh.get().t()?;
-        let b_hh = w.bias.as_ref().map(|(_, b)| b.get());
-        let mut outputs: Vec<Option<Tensor>> = vec![None; steps];
-        for k in 0..steps {
-            let t = if reverse { steps - 1 - k } else { k };
-            let x_t = projected
-                .slice(0, t as isize, t as isize + 1, 1)?
-                .squeeze(0)?;
-            let mut h_t = h.matmul(&w_hh)?;
-            if let Some(b) = &b_hh {
-                h_t = h_t.add(b)?;
-            }
-            let (next_h, next_c) = self.cell(&x_t, &h_t, &h, c.as_ref())?;
-            outputs[t] = Some(next_h.clone());
-            h = next_h;
-            c = next_c;
-        }
-        let outputs: Vec<Tensor> = outputs.into_iter().flatten().collect();
-        let out = Tensor::stack(&outputs.iter().collect::<Vec<_>>(), 0)?;
-        Ok((out, (h, c)))
-    }
-
-    /// One step's gate arithmetic: `x` the input's projection and `hp` the recurrent one
-    /// (biases included), `h` and `c` the previous state.
-    fn cell(
-        &self,
-        x: &Tensor,
-        hp: &Tensor,
-        h: &Tensor,
-        c: Option<&Tensor>,
-    ) -> Result<(Tensor, Option<Tensor>)> {
-        let n = self.config.hidden_size as isize;
-        let gate = |t: &Tensor, k: isize| t.slice(-1, k * n, (k + 1) * n, 1);
-        match self.kind {
-            CellKind::RnnTanh => Ok((x.add(hp)?.tanh(), None)),
-            CellKind::RnnRelu => Ok((x.add(hp)?.relu(), None)),
-            CellKind::Lstm => {
-                let z = x.add(hp)?;
-                let i = gate(&z, 0)?.sigmoid();
-                let f = gate(&z, 1)?.sigmoid();
-                let g = gate(&z, 2)?.tanh();
-                let o = gate(&z, 3)?.sigmoid();
-                let c = c.ok_or_else(|| Error::invalid("lstm", "no cell state"))?;
-                let c_next = f.mul(c)?.add(&i.mul(&g)?)?;
-                Ok((o.mul(&c_next.tanh())?, Some(c_next)))
-            }
-            CellKind::Gru => {
-                let r = gate(x, 0)?.add(&gate(hp, 0)?)?.sigmoid();
-                let z = gate(x, 1)?.add(&gate(hp, 1)?)?.sigmoid();
-                let candidate = gate(x, 2)?.add(&r.mul(&gate(hp, 2)?)?)?.tanh();
-                // h' = (1 − z)·n + z·h = n + z·(h − n)
-                Ok((candidate.add(&z.mul(&h.sub(&candidate)?)?)?, None))
-            }
-        }
+        let b_hh = match &w.bias {
+            Some((_, b)) => b.get(),
+            None => Tensor::zeros(
+                &[w.hh.get().shape()[0]],
+                sequence.dtype(),
+                sequence.device(),
+            )?,
+        };
+        let spec = Scan {
+            cell: self.kind,
+            reverse,
+        };
+        let run = scan(spec, &projected, (&w.hh.get(), &b_hh), &h, c.as_ref())?;
+        Ok((run.outputs, (run.h, run.c)))
     }
 }
 

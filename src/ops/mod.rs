@@ -16,6 +16,7 @@ pub(crate) mod movement;
 pub(crate) mod op;
 pub(crate) mod params;
 pub(crate) mod pool;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod row_tasks;
 pub(crate) mod sample;
@@ -45,6 +46,8 @@ use crate::ops::movement::gpu as movement_gpu;
 use crate::ops::op::{Op, StepDesc};
 use crate::ops::pool::cpu as pool_cpu;
 use crate::ops::pool::gpu as pool_gpu;
+use crate::ops::recurrent::cpu as recurrent_cpu;
+use crate::ops::recurrent::gpu as recurrent_gpu;
 use crate::ops::reduce::cpu as reduce_cpu;
 use crate::ops::reduce::gpu as reduce_gpu;
 use crate::ops::sample::cpu as sample_cpu;
@@ -77,6 +80,8 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Gather { axis } => gather_gpu::lower(*axis, false, step),
         Op::ScatterAdd { axis } => gather_gpu::lower(*axis, true, step),
         Op::Multinomial => sample_gpu::lower(step),
+        Op::Recurrent(scan) => recurrent_gpu::lower(*scan, false, step),
+        Op::RecurrentGrad(scan) => recurrent_gpu::lower(*scan, true, step),
         Op::Concat { axis } => movement_gpu::lower_concat(*axis, step),
         Op::Place { region, value } => movement_gpu::lower_place(region, *value, step),
     }
@@ -111,6 +116,8 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]
         Op::Gather { axis } => gather_cpu::run_gather_cpu(*axis, step, inputs, out),
         Op::ScatterAdd { axis } => gather_cpu::run_scatter_add_cpu(*axis, step, inputs, out),
         Op::Multinomial => sample_cpu::run_multinomial_cpu(step, inputs, out),
+        Op::Recurrent(scan) => recurrent_cpu::run_scan_cpu(*scan, step, inputs, out),
+        Op::RecurrentGrad(scan) => recurrent_cpu::run_scan_grad_cpu(*scan, step, inputs, out),
         Op::Concat { axis } => movement_cpu::run_concat_cpu(*axis, step, inputs, out),
         Op::Place { region, value } => {
             movement_cpu::run_place_cpu(region, *value, step, inputs, out)

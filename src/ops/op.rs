@@ -6,6 +6,7 @@ use crate::ops::conv::geometry::Conv2dSpec;
 use crate::ops::elementwise::fused::Kernel;
 use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
 use crate::ops::pool::window::{PoolKind, Window};
+use crate::ops::recurrent::cell::Scan;
 use crate::shape::Layout;
 
 /// Every primitive the graph records. Values that must hash (fill values) are stored as bits.
@@ -65,6 +66,12 @@ pub(crate) enum Op {
     /// One category per row of the first input's weights (along its last axis), drawn with
     /// the seed that is the second input's value.
     Multinomial,
+    /// One direction of a recurrent layer over every timestep: inputs the input
+    /// projections [T, B, gates·H], W_hhᵀ, b_hh, h0 and an LSTM's c0; output the trace
+    /// (ops/recurrent/).
+    Recurrent(Scan),
+    /// Its gradient rows: inputs the trace's gradient, the trace, W_hh, h0 and c0.
+    RecurrentGrad(Scan),
     /// Join the inputs along `axis`.
     Concat {
         axis: usize,
@@ -112,6 +119,8 @@ impl Op {
             Op::Gather { .. } => "gather",
             Op::ScatterAdd { .. } => "scatter_add",
             Op::Multinomial => "multinomial",
+            Op::Recurrent(_) => "recurrent",
+            Op::RecurrentGrad(_) => "recurrent_grad",
             Op::Concat { .. } => "concat",
             Op::Place { .. } => "place",
         }

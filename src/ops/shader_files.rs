@@ -15,6 +15,7 @@ use crate::ops::gather::gpu::{every_variant as gather_variants, GatherParams};
 use crate::ops::matmul::gpu::{every_variant as matmul_variants, MatmulParams};
 use crate::ops::params::{KernelParams, ParamsLayout};
 use crate::ops::pool::gpu::{every_variant as pool_variants, PoolParams};
+use crate::ops::recurrent::gpu::{every_variant as recurrent_variants, RecurrentParams};
 use crate::ops::reduce::gpu::every_variant as reduce_variants;
 use crate::ops::row_tasks::RowParams;
 use crate::ops::sample::gpu::{every_variant as sample_variants, SampleParams};
@@ -106,6 +107,12 @@ shader_files! {
     Pool = "pool.wgsl" with PoolParams, variants pool_variants;
     Gather = "gather.wgsl" with GatherParams, variants gather_variants;
     Sample = "sample.wgsl" after Hash with SampleParams, variants sample_variants;
+    /// What the recurrent scan kernels share, their parameters' struct included.
+    RecurrentParameters = "recurrent_params.wgsl";
+    Recurrent = "recurrent.wgsl" after RecurrentParameters
+        with RecurrentParams, variants recurrent_variants;
+    RecurrentGrad = "recurrent_grad.wgsl" after RecurrentParameters
+        with RecurrentParams, variants recurrent_variants;
     SubgroupCheck = "subgroup_check.wgsl";
 }
 

@@ -5,12 +5,13 @@ use crate::dtype::Element;
 use crate::error::Result;
 use crate::ops::matmul::gemm_blocks::{self, batch_offsets};
 use crate::ops::op::StepDesc;
+use crate::shape::Layout;
 use crate::storage::{with_dtype, CpuData};
 
 /// C[b] = A[b]·B[b] by its definition: each output the sum, in f64, of its k products,
-/// with A [..., m, k] and B [..., k, n] read through their layouts and C dense.
-pub(crate) fn plain<T: Element>(step: &StepDesc, (x, y): (&[T], &[T]), out: &mut [T]) {
-    let (a, b) = (step.inputs[0].1, step.inputs[1].1);
+/// with A [..., m, k] (`x` read through layout `a`) and B [..., k, n] (`y` through `b`),
+/// and C dense.
+pub(crate) fn plain<T: Element>(a: &Layout, b: &Layout, (x, y): (&[T], &[T]), out: &mut [T]) {
     let r = a.rank();
     let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
     let (a_rows, a_cols) = (a.strides[r - 2], a.strides[r - 1]);
@@ -30,22 +31,27 @@ pub(crate) fn plain<T: Element>(step: &StepDesc, (x, y): (&[T], &[T]), out: &mut
     }
 }
 
-pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
+/// The same product by the plain kernel or, unless plain kernels were asked for, the fast
+/// path: for kernels of other families that need a product inside (recurrent layers).
+pub(crate) fn product<T: Element>(a: &Layout, b: &Layout, (x, y): (&[T], &[T]), out: &mut [T]) {
     if crate::autotune::plain_cpu() {
-        with_dtype!(step.out_dtype, T => {
-            plain(step, (inputs[0].slice::<T>(), inputs[1].slice::<T>()), out.slice_mut::<T>());
-        });
-        return Ok(());
+        plain(a, b, (x, y), out);
+    } else {
+        gemm_blocks::product(a, b, (x, y), out);
     }
-    gemm_blocks::run(step, inputs, out)
+}
+
+pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
+    let (a, b) = (step.inputs[0].1, step.inputs[1].1);
+    with_dtype!(step.out_dtype, T => {
+        product(a, b, (inputs[0].slice::<T>(), inputs[1].slice::<T>()), out.slice_mut::<T>());
+    });
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtype::DType;
-    use crate::ops::op::Op;
-    use crate::shape::Layout;
     use crate::sum_bounds::{assert_within_sum_bound, signed_values};
 
     /// The blocked product against the plain kernel on `a` and `b` (any layouts over
@@ -66,24 +72,16 @@ mod tests {
             signed_values(len, s)
         };
         let (x, y) = (values(&a, seed), values(&b, seed + 1));
-        let op = Op::Matmul;
-        let step = StepDesc {
-            op: &op,
-            inputs: vec![(DType::F32, &a), (DType::F32, &b)],
-            out_dtype: DType::F32,
-            out_shape: &out_shape,
-        };
         let len: usize = out_shape.iter().product();
-        let mut fast = CpuData::zeros(DType::F32, len);
-        let stored = [CpuData::from_vec(x.clone()), CpuData::from_vec(y.clone())];
-        gemm_blocks::run(&step, &[&stored[0], &stored[1]], &mut fast).unwrap();
+        let mut fast = vec![0.0f32; len];
+        gemm_blocks::product(&a, &b, (&x, &y), &mut fast);
         let mut want = vec![0.0f32; len];
-        plain(&step, (&x, &y), &mut want);
+        plain(&a, &b, (&x, &y), &mut want);
         let abs = |v: &[f32]| v.iter().map(|e| e.abs()).collect::<Vec<_>>();
         let mut scale = vec![0.0f32; len];
-        plain(&step, (&abs(&x), &abs(&y)), &mut scale);
+        plain(&a, &b, (&abs(&x), &abs(&y)), &mut scale);
         let what = format!("{:?}@{:?}", a.shape, b.shape);
-        assert_within_sum_bound(&what, k, (fast.slice::<f32>(), &want), &scale);
+        assert_within_sum_bound(&what, k, (&fast, &want), &scale);
     }
 
     fn transposed(shape: &[usize]) -> Layout {

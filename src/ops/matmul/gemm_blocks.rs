@@ -7,12 +7,9 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::dtype::DType;
-use crate::error::Result;
-use crate::ops::op::StepDesc;
+use crate::dtype::Element;
 use crate::shape::Layout;
 use crate::storage::strided::offsets;
-use crate::storage::CpuData;
 
 /// Below this many multiply-adds a product runs on one thread: splitting costs more.
 const SMALL: usize = 1 << 20;
@@ -104,67 +101,53 @@ impl<T> OutPtr<T> {
     }
 }
 
-/// a: [batch..., m, k], b: [batch..., k, n] -> out: [batch..., m, n] dense.
-pub(super) fn run(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
-    let (a, b) = (step.inputs[0].1, step.inputs[1].1);
+/// a: [batch..., m, k], b: [batch..., k, n] -> out: [batch..., m, n] dense, with `x` and
+/// `y` read through the layouts `a` and `b`.
+pub(super) fn product<T: Element>(a: &Layout, b: &Layout, (x, y): (&[T], &[T]), out: &mut [T]) {
     let r = a.rank();
     let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
     if m * n == 0 {
-        return Ok(());
+        return;
     }
     let pairs = batch_offsets(a, b);
     let tasks = blocks(pairs.len(), (m, n, k), rayon::current_num_threads());
     let (a_cols, a_rows) = (a.strides[r - 1], a.strides[r - 2]);
     let (b_cols, b_rows) = (b.strides[r - 1], b.strides[r - 2]);
-    macro_rules! run {
-        ($variant:ident, $t:ty, $zero:expr, $one:expr) => {{
-            let (CpuData::$variant(x), CpuData::$variant(y), CpuData::$variant(dst)) =
-                (inputs[0], inputs[1], out)
-            else {
-                unreachable!("matmul operands share the output dtype")
-            };
-            let c = OutPtr(dst.as_mut_ptr());
-            let one_block = |t: &Block| {
-                let (ao, bo) = pairs[t.matrix];
-                // SAFETY: every index gemm forms is inside x, y and dst: the layouts were
-                // built from these buffers' shapes, the block lies inside its m×n matrix of
-                // the dense output, and no two tasks share a block.
-                unsafe {
-                    gemm::gemm(
-                        t.rows.len(),
-                        t.cols.len(),
-                        k,
-                        c.at(t.matrix * m * n + t.rows.start * n + t.cols.start),
-                        1,
-                        n as isize,
-                        false,
-                        x.as_ptr().add(ao + t.rows.start * a_rows),
-                        a_cols as isize,
-                        a_rows as isize,
-                        y.as_ptr().add(bo + t.cols.start * b_cols),
-                        b_cols as isize,
-                        b_rows as isize,
-                        $zero,
-                        $one,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    )
-                }
-            };
-            match tasks.as_slice() {
-                [only] => one_block(only),
-                _ => tasks.par_iter().for_each(one_block),
-            }
-        }};
+    let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
+    let c = OutPtr(out.as_mut_ptr());
+    let one_block = |t: &Block| {
+        let (ao, bo) = pairs[t.matrix];
+        // SAFETY: every index gemm forms is inside x, y and out: the layouts describe these
+        // buffers, the block lies inside its m×n matrix of the dense output, and no two
+        // tasks share a block.
+        unsafe {
+            gemm::gemm(
+                t.rows.len(),
+                t.cols.len(),
+                k,
+                c.at(t.matrix * m * n + t.rows.start * n + t.cols.start),
+                1,
+                n as isize,
+                false,
+                x.as_ptr().add(ao + t.rows.start * a_rows),
+                a_cols as isize,
+                a_rows as isize,
+                y.as_ptr().add(bo + t.cols.start * b_cols),
+                b_cols as isize,
+                b_rows as isize,
+                zero,
+                one,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    };
+    match tasks.as_slice() {
+        [only] => one_block(only),
+        _ => tasks.par_iter().for_each(one_block),
     }
-    match step.out_dtype {
-        DType::F16 => run!(F16, half::f16, half::f16::ZERO, half::f16::ONE),
-        DType::F32 => run!(F32, f32, 0.0, 1.0),
-        DType::F64 => run!(F64, f64, 0.0, 1.0),
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,237 @@
+//! The CPU path's recurrent scans: per timestep the recurrent product (matmul's product,
+//! plain or fast as the matmul itself runs) and one pass over the units for the gate
+//! arithmetic, in f64. `forward_cell` and `backward_cell` are the definitions that
+//! recurrent.wgsl is tested against.
+
+use crate::dtype::Element;
+use crate::error::Result;
+use crate::ops::matmul::cpu::product;
+use crate::ops::op::StepDesc;
+use crate::ops::recurrent::cell::{CellKind, Scan};
+use crate::shape::Layout;
+use crate::storage::{with_dtype, CpuData};
+
+fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// One unit's new trace blocks (mod.rs) from its gate blocks' input projections `x` and
+/// recurrent products `r` (each with its bias), and its previous h and c.
+pub(crate) fn forward_cell(kind: CellKind, x: [f64; 4], r: [f64; 4], h: f64, c: f64) -> [f64; 6] {
+    match kind {
+        CellKind::RnnTanh => [(x[0] + r[0]).tanh(), 0.0, 0.0, 0.0, 0.0, 0.0],
+        CellKind::RnnRelu => [(x[0] + r[0]).max(0.0), 0.0, 0.0, 0.0, 0.0, 0.0],
+        CellKind::Lstm => {
+            let i = sigmoid(x[0] + r[0]);
+            let f = sigmoid(x[1] + r[1]);
+            let g = (x[2] + r[2]).tanh();
+            let o = sigmoid(x[3] + r[3]);
+            let c = f * c + i * g;
+            [o * c.tanh(), c, i, f, g, o]
+        }
+        CellKind::Gru => {
+            let reset = sigmoid(x[0] + r[0]);
+            let z = sigmoid(x[1] + r[1]);
+            let n = (x[2] + reset * r[2]).tanh();
+            [n + z * (h - n), reset, z, n, r[2], 0.0]
+        }
+    }
+}
+
+/// One unit's gradient blocks (mod.rs) for one timestep from its trace blocks `y`, its
+/// previous h and c, and the total gradients of its new h and c. An LSTM's c block
+/// returns c's total gradient, the path through h included.
+pub(crate) fn backward_cell(
+    kind: CellKind,
+    y: [f64; 6],
+    (h, c): (f64, f64),
+    (dh, dc): (f64, f64),
+) -> [f64; 6] {
+    match kind {
+        CellKind::RnnTanh => [dh * (1.0 - y[0] * y[0]), dh, 0.0, 0.0, 0.0, 0.0],
+        CellKind::RnnRelu => [if y[0] > 0.0 { dh } else { 0.0 }, dh, 0.0, 0.0, 0.0, 0.0],
+        CellKind::Lstm => {
+            let [_, c_new, i, f, g, o] = y;
+            let tc = c_new.tanh();
+            let dc = dc + dh * o * (1.0 - tc * tc);
+            [
+                dc * g * i * (1.0 - i),
+                dc * c * f * (1.0 - f),
+                dc * i * (1.0 - g * g),
+                dh * tc * o * (1.0 - o),
+                dh,
+                dc,
+            ]
+        }
+        CellKind::Gru => {
+            let [_, reset, z, n, hn, _] = y;
+            let dn = dh * (1.0 - z) * (1.0 - n * n);
+            [
+                dn * hn * reset * (1.0 - reset),
+                dh * (h - n) * z * (1.0 - z),
+                dn,
+                dn * reset,
+                dh,
+                0.0,
+            ]
+        }
+    }
+}
+
+/// A dense [rows, cols] matrix.
+fn matrix(rows: usize, cols: usize) -> Layout {
+    Layout::contiguous(&[rows, cols])
+}
+
+/// Inputs x [T, B, G·H], W_hhᵀ [H, G·H], b_hh [G·H], h0 [B, H] (and c0), all dense from
+/// their offsets; output the trace [T, B, blocks·H], each timestep in its time's row
+/// whichever way `scan` runs.
+pub(crate) fn run_scan_cpu(
+    scan: Scan,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) -> Result<()> {
+    let kind = scan.cell;
+    let (steps, batch, width) = (step.out_shape[0], step.out_shape[1], step.out_shape[2]);
+    let hidden = width / kind.trace_blocks();
+    let rows = kind.gates() * hidden;
+    let at = |k: usize| step.inputs[k].1.offset;
+    with_dtype!(step.out_dtype, T => {
+        let input = |k: usize| &inputs[k].slice::<T>()[at(k)..];
+        let (x, wt, bias) = (input(0), input(1), input(2));
+        let states = batch * hidden;
+        // The state before the timestep being computed: h, and an LSTM's c.
+        let mut h = input(3)[..states].to_vec();
+        let mut c = match kind {
+            CellKind::Lstm => input(4)[..states].to_vec(),
+            _ => vec![T::from_f64(0.0); states],
+        };
+        let trace = out.slice_mut::<T>();
+        let mut recurrent = vec![T::from_f64(0.0); batch * rows];
+        for k in 0..steps {
+            let t = scan.time(k, steps);
+            product(&matrix(batch, hidden), &matrix(hidden, rows), (&h, wt), &mut recurrent);
+            let row = &mut trace[t * batch * width..(t + 1) * batch * width];
+            for b in 0..batch {
+                for j in 0..hidden {
+                    let mut xs = [0.0; 4];
+                    let mut rs = [0.0; 4];
+                    for g in 0..kind.gates() {
+                        let u = g * hidden + j;
+                        xs[g] = x[(t * batch + b) * rows + u].to_f64();
+                        rs[g] = recurrent[b * rows + u].to_f64() + bias[u].to_f64();
+                    }
+                    let s = b * hidden + j;
+                    let y = forward_cell(kind, xs, rs, h[s].to_f64(), c[s].to_f64());
+                    for (block, v) in y.iter().take(kind.trace_blocks()).enumerate() {
+                        row[b * width + block * hidden + j] = T::from_f64(*v);
+                    }
+                }
+            }
+            for b in 0..batch {
+                let blocks = |block: usize| b * width + block * hidden..b * width + (block + 1) * hidden;
+                h[b * hidden..(b + 1) * hidden].copy_from_slice(&row[blocks(0)]);
+                if kind == CellKind::Lstm {
+                    c[b * hidden..(b + 1) * hidden].copy_from_slice(&row[blocks(1)]);
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Inputs the trace's gradient and the trace [T, B, blocks·H], W_hh [G·H, H] and h0 (and
+/// c0); output the gradient rows [T + 1, B, grad blocks·H]: row 0 the initial state's, row
+/// t + 1 timestep t's, computed in the reverse of the order `scan` ran.
+pub(crate) fn run_scan_grad_cpu(
+    scan: Scan,
+    step: &StepDesc,
+    inputs: &[&CpuData],
+    out: &mut CpuData,
+) -> Result<()> {
+    let kind = scan.cell;
+    let (steps, batch, width) = (
+        step.inputs[1].1.shape[0],
+        step.out_shape[1],
+        step.out_shape[2],
+    );
+    let hidden = width / kind.grad_blocks();
+    let (rows, trace_width) = (kind.gates() * hidden, kind.trace_blocks() * hidden);
+    let (dh_block, lstm) = (kind.grad_h_block(), kind == CellKind::Lstm);
+    let at = |k: usize| step.inputs[k].1.offset;
+    with_dtype!(step.out_dtype, T => {
+        let input = |k: usize| &inputs[k].slice::<T>()[at(k)..];
+        let (g, y, w, h0) = (input(0), input(1), input(2), input(3));
+        let c0 = lstm.then(|| input(4));
+        let d = out.slice_mut::<T>();
+        let traced = |t: usize, b: usize, block: usize, j: usize| {
+            y[(t * batch + b) * trace_width + block * hidden + j].to_f64()
+        };
+        // What the timestep computed just before (in this backward order) hands on: its
+        // recurrent product's gradients [B, G·H], and its state's total gradients [B, H].
+        let mut later = vec![T::from_f64(0.0); batch * rows];
+        let mut later_dh = vec![0.0; batch * hidden];
+        let mut later_dc = vec![0.0; batch * hidden];
+        let mut through_w = vec![T::from_f64(0.0); batch * hidden];
+        for k in (0..=steps).rev() {
+            // k > 0: the timestep `scan` ran k-th (from 1); k = 0: the initial state.
+            let t = (k > 0).then(|| scan.time(k - 1, steps));
+            let next_t = (k < steps).then(|| scan.time(k, steps));
+            if next_t.is_some() {
+                product(&matrix(batch, rows), &matrix(rows, hidden), (&later, w), &mut through_w);
+            }
+            let row = t.map_or(0, |t| t + 1);
+            let row = &mut d[row * batch * width..(row + 1) * batch * width];
+            for b in 0..batch {
+                for j in 0..hidden {
+                    let s = b * hidden + j;
+                    let outer = |block: usize| match t {
+                        None => 0.0,
+                        Some(t) => g[(t * batch + b) * trace_width + block * hidden + j].to_f64(),
+                    };
+                    let mut dh = outer(0);
+                    let mut dc = if lstm { outer(1) } else { 0.0 };
+                    if let Some(n) = next_t {
+                        dh += through_w[s].to_f64();
+                        match kind {
+                            CellKind::Gru => dh += later_dh[s] * traced(n, b, 2, j),
+                            CellKind::Lstm => dc += later_dc[s] * traced(n, b, 3, j),
+                            _ => {}
+                        }
+                    }
+                    let blocks = match t {
+                        None => {
+                            let mut initial = [0.0; 6];
+                            initial[dh_block] = dh;
+                            initial[dh_block + 1] = dc;
+                            initial
+                        }
+                        Some(t) => {
+                            let mut ys = [0.0; 6];
+                            for (block, v) in ys.iter_mut().take(kind.trace_blocks()).enumerate() {
+                                *v = traced(t, b, block, j);
+                            }
+                            let previous = if k == 1 {
+                                (h0[s].to_f64(), c0.map_or(0.0, |c| c[s].to_f64()))
+                            } else {
+                                let p = scan.time(k - 2, steps);
+                                (traced(p, b, 0, j), if lstm { traced(p, b, 1, j) } else { 0.0 })
+                            };
+                            backward_cell(kind, ys, previous, (dh, dc))
+                        }
+                    };
+                    for (block, v) in blocks.iter().take(kind.grad_blocks()).enumerate() {
+                        row[b * width + block * hidden + j] = T::from_f64(*v);
+                    }
+                    for gate in 0..kind.gates() {
+                        later[b * rows + gate * hidden + j] = T::from_f64(blocks[kind.recurrent_grad_block(gate)]);
+                    }
+                    later_dh[s] = blocks[dh_block];
+                    later_dc[s] = blocks[dh_block + 1];
+                }
+            }
+        }
+    });
+    Ok(())
+}
