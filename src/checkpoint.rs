@@ -112,6 +112,14 @@ pub fn save(
     write_atomic(path, &bytes).map_err(|e| err(path, e.to_string()))
 }
 
+/// The metadata alone (what a model's sizes are read from before it is built).
+pub fn metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|e| err(path, e.to_string()))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(path, format!("truncated or corrupt: {e}")))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
 /// Every tensor in the file, on `device`, with the metadata.
 pub fn load(path: &Path, device: &Device) -> Result<(NamedTensors, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| err(path, e.to_string()))?;

@@ -1,6 +1,8 @@
 //! `lepton` subcommands.
 
 mod adapters_command;
+mod charlm;
+mod generate;
 mod plot;
 mod train;
 
@@ -23,6 +25,8 @@ enum Command {
     Info,
     /// Train a model family, with per-epoch evaluation, checkpoints, plots and metrics.
     Train(train::TrainArgs),
+    /// Print text from a character model trained by `train charlm --save`.
+    Generate(generate::GenerateArgs),
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -30,6 +34,7 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Info => adapters_command::run(),
         Command::Train(args) => train::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

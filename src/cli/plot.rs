@@ -23,7 +23,7 @@ type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 fn panel(
     area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
-    title: &str,
+    (title, x_axis): (&str, &str),
     series: &[Series],
 ) -> anyhow::Result<()> {
     let points = series.iter().flat_map(|s| s.2.iter());
@@ -45,7 +45,7 @@ fn panel(
         .build_cartesian_2d(1.0..last.max(1.0 + 1e-9), (lo - pad)..(hi + pad))?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(x_axis)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .label_style(("sans-serif", 14))
         .draw()?;
@@ -65,7 +65,14 @@ fn panel(
     Ok(())
 }
 
-pub fn curves(path: &Path, family: &str, history: &[EpochRecord]) -> anyhow::Result<()> {
+/// Loss (and accuracy) curves of `history` against its `x_axis` (epochs, or steps), the
+/// held-out set's curve named `held_out`.
+pub fn curves(
+    path: &Path,
+    family: &str,
+    (x_axis, held_out): (&str, &str),
+    history: &[EpochRecord],
+) -> anyhow::Result<()> {
     register_font();
     let root = BitMapBackend::new(path, (1100, 420)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -77,7 +84,7 @@ pub fn curves(path: &Path, family: &str, history: &[EpochRecord]) -> anyhow::Res
     };
     let losses = [
         ("train", BLUE, series(&|r| Some(r.train.loss))),
-        ("test", RED, series(&|r| Some(r.test.loss))),
+        (held_out, RED, series(&|r| Some(r.test.loss))),
     ];
     let accuracy = [
         (
@@ -85,14 +92,22 @@ pub fn curves(path: &Path, family: &str, history: &[EpochRecord]) -> anyhow::Res
             BLUE,
             series(&|r| r.train.accuracy.map(|a| 100.0 * a)),
         ),
-        ("test", RED, series(&|r| r.test.accuracy.map(|a| 100.0 * a))),
+        (
+            held_out,
+            RED,
+            series(&|r| r.test.accuracy.map(|a| 100.0 * a)),
+        ),
     ];
     if accuracy[0].2.is_empty() {
-        panel(&root, &format!("{family}: loss"), &losses)?;
+        panel(&root, (&format!("{family}: loss"), x_axis), &losses)?;
     } else {
         let (left, right) = root.split_horizontally(550);
-        panel(&left, &format!("{family}: loss"), &losses)?;
-        panel(&right, &format!("{family}: accuracy (%)"), &accuracy)?;
+        panel(&left, (&format!("{family}: loss"), x_axis), &losses)?;
+        panel(
+            &right,
+            (&format!("{family}: accuracy (%)"), x_axis),
+            &accuracy,
+        )?;
     }
     root.present()?;
     Ok(())

@@ -13,7 +13,7 @@ use lepton::models::{self, Evaluation, Prepared, Settings, Task};
 use lepton::nn::CellKind;
 use lepton::Device;
 
-use crate::cli::plot;
+use crate::cli::{charlm, plot};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Family {
@@ -29,41 +29,63 @@ pub enum Family {
     Lstm,
     /// A GRU of 64 units reading the digits as 8 rows of 8 pixels.
     Gru,
+    /// A character language model of the tiny Shakespeare text (--arch lstm, gru or
+    /// transformer), trained for --iterations steps; validation in nats per character.
+    Charlm,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CharArch {
+    /// One LSTM layer of 256 units over a 64-wide embedding.
+    Lstm,
+    /// The same with a GRU.
+    Gru,
+    /// nanoGPT's baby GPT: 4 pre-norm blocks of width 128 and 4 heads, tied head.
+    Transformer,
 }
 
 #[derive(Args)]
 pub struct TrainArgs {
-    family: Family,
+    pub family: Family,
     /// cpu, gpu, gpu:N or auto (default: LEPTON_DEVICE, else auto).
     #[arg(long)]
-    device: Option<String>,
+    pub device: Option<String>,
     #[arg(long)]
-    epochs: Option<usize>,
+    pub epochs: Option<usize>,
     #[arg(long)]
-    batch_size: Option<usize>,
+    pub batch_size: Option<usize>,
     #[arg(long)]
-    lr: Option<f64>,
+    pub lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Save a checkpoint here after every epoch.
+    pub seed: u64,
+    /// Save a checkpoint here after every epoch (charlm: every evaluation).
     #[arg(long)]
-    save: Option<PathBuf>,
+    pub save: Option<PathBuf>,
     /// Continue from a checkpoint written by --save.
     #[arg(long)]
-    resume: Option<PathBuf>,
+    pub resume: Option<PathBuf>,
     /// Draw loss and accuracy curves into this PNG file.
     #[arg(long)]
-    plot: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
     /// Write final metrics and the per-epoch history as JSON.
     #[arg(long)]
-    metrics: Option<PathBuf>,
-    /// Stop after this many epochs of this run, keeping the planned --epochs (its learning-rate
-    /// schedule): for time-boxed jobs that --resume later.
+    pub metrics: Option<PathBuf>,
+    /// Stop after this many epochs (charlm: steps) of this run, keeping the planned length
+    /// (its learning-rate schedule): for time-boxed jobs that --resume later.
     #[arg(long)]
-    stop_after: Option<usize>,
+    pub stop_after: Option<usize>,
     /// linreg only: the y = 2x toy problem.
     #[arg(long)]
-    toy: bool,
+    pub toy: bool,
+    /// charlm only: the network.
+    #[arg(long, value_enum)]
+    pub arch: Option<CharArch>,
+    /// charlm only: optimizer steps in the run (the learning-rate schedule spans them).
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// charlm only: measure the validation loss every this many steps (and at the end).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
 }
 
 /// One epoch's numbers.
@@ -83,6 +105,7 @@ fn defaults(args: &TrainArgs) -> Settings {
         Family::Mlp => models::mlp::DEFAULTS,
         Family::Cnn => models::cnn::DEFAULTS,
         Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
+        Family::Charlm => unreachable!("charlm trains in charlm.rs"),
     }
 }
 
@@ -91,6 +114,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Some(name) => Device::parse(name)?,
         None => Device::from_env()?,
     };
+    if let Family::Charlm = args.family {
+        return charlm::run(&args, &device);
+    }
+    if args.arch.is_some() || args.iterations.is_some() || args.eval_every.is_some() {
+        anyhow::bail!("--arch, --iterations and --eval-every are for charlm only");
+    }
     let d = defaults(&args);
     let settings = Settings {
         epochs: args.epochs.unwrap_or(d.epochs),
@@ -112,6 +141,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
         Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
         Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
+        Family::Charlm => unreachable!("charlm trains in charlm.rs"),
         Family::Rnn | Family::Lstm | Family::Gru => {
             let kind = match args.family {
                 Family::Rnn => CellKind::RnnTanh,
@@ -216,7 +246,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         println!("done in {seconds:.1} s: {}", describe(last));
     }
     if let Some(path) = &args.plot {
-        plot::curves(path, &format!("{:?}", args.family).to_lowercase(), &history)
+        let family = format!("{:?}", args.family).to_lowercase();
+        plot::curves(path, &family, ("epoch", "test"), &history)
             .with_context(|| format!("plotting {}", path.display()))?;
         println!("plot written to {}", path.display());
     }

@@ -1,7 +1,11 @@
 //! Data sets and batching: the small real sets shipped in `data/` (embedded, so nothing is
-//! read or downloaded at run time), MNIST-format (IDX) files, seeded splits and shuffles.
+//! read or downloaded at run time), MNIST-format (IDX) files, seeded splits and shuffles;
+//! character corpora for language models (text.rs).
 
 mod idx;
+mod text;
+
+pub use text::{consecutive_windows, random_windows, CharCorpus, Windows};
 
 use std::io::Read;
 

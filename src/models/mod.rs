@@ -1,7 +1,9 @@
 //! Model families, one file each: the data a family trains on, its model, its loss and how
 //! it is evaluated. The CLI and the examples build on these.
 
+pub mod charlm;
 pub mod cnn;
+pub mod generate;
 pub mod linreg;
 pub mod mlp;
 pub mod recurrent_digits;
