@@ -18,11 +18,22 @@ fn tanh_(x: F) -> F {
     return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
-// erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), as the CPU path computes it.
-fn erf_(x: F) -> F {
+// erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), as the CPU path computes it, given
+// exp(-x^2).
+fn erf_given_exp(x: F, e: F) -> F {
     let t = 1.0 / (1.0 + 0.3275911 * abs(x));
     let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    return sign(x) * (1.0 - poly * exp(-x * x));
+    return sign(x) * (1.0 - poly * e);
+}
+
+fn erf_(x: F) -> F {
+    return erf_given_exp(x, exp(-x * x));
+}
+
+// GELU's derivative Φ(x) + x φ(x): one exp serves both, as exp(-(x/√2)^2) = exp(-x^2/2).
+fn gelu_grad_(x: F) -> F {
+    let e = exp(-0.5 * x * x);
+    return 0.5 * (1.0 + erf_given_exp(x * 0.70710678118654752, e)) + x * e * 0.3989422804014327;
 }
 
 // pow with C's rules, which WGSL's pow (defined only for a > 0) lacks:

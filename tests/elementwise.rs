@@ -104,6 +104,17 @@ fn unary_cases() -> Vec<UnaryCase> {
             (2e-6, 3e-6),
             (4e-7, 4.0 * U32),
         ),
+        // GELU's derivative: Φ carries half the erf approximation's 1.5e-7.
+        case(
+            UnaryOp::GeluGrad,
+            |x| {
+                let pdf = (-0.5 * x * x).exp() / (2.0 * PI).sqrt();
+                0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * pdf
+            },
+            (-4.0, 4.0),
+            (2e-6, 3e-6),
+            (2e-7, 4.0 * U32),
+        ),
         case(UnaryOp::Square, |x| x * x, (-4.0, 4.0), exact, exact),
         // silu as sigmoid's exp and division, times x (exact in the one division).
         case(
@@ -170,10 +181,11 @@ fn f64_cpu_path_matches_the_reference_to_rounding() {
         for (name, t, r) in views(&Device::cpu(), DType::F64, case.domain.0, case.domain.1) {
             let got = values(&t.unary(case.op));
             let want = r.map(case.reference).data;
-            // f64 libm is within a few ulp (1e-15); erf and GELU carry the 1.5e-7 erf
-            // approximation (scaled by |x|/2 ≤ 2 in GELU).
+            // f64 libm is within a few ulp (1e-15); erf, GELU and its derivative carry the
+            // 1.5e-7 erf approximation (scaled by |x|/2 ≤ 2 in GELU, by 1/2 in its derivative).
             let atol = match case.op {
                 UnaryOp::Gelu => 4e-7,
+                UnaryOp::GeluGrad => 1e-7,
                 UnaryOp::Erf => 2e-7,
                 _ => 1e-15,
             };

@@ -53,7 +53,7 @@ fn recipe(arch: CharArch, vocab: usize) -> Recipe {
             iterations: 2000,
             batch_size: 12,
             lr: 1e-3,
-            eval_every: 500,
+            eval_every: 1000,
         },
     }
 }

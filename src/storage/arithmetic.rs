@@ -38,13 +38,32 @@ pub trait Real:
     /// so that GELU means one thing on every device.
     fn erf(self) -> Self {
         let x = self.as_f64();
-        let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-        let poly = t
-            * (0.254_829_592
-                + t * (-0.284_496_736
-                    + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-        let y = 1.0 - poly * (-x * x).exp();
-        Self::k(if x < 0.0 { -y } else { y })
+        Self::k(erf_given_exp(x, (-x * x).exp()))
+    }
+
+    /// GELU's derivative Φ(x) + x φ(x), with Φ through the erf above: one exp serves both,
+    /// as exp(−(x/√2)²) = exp(−x²/2).
+    fn gelu_grad(self) -> Self {
+        let x = self.as_f64();
+        let e = (-0.5 * x * x).exp();
+        let cdf = 0.5 * (1.0 + erf_given_exp(x * std::f64::consts::FRAC_1_SQRT_2, e));
+        Self::k(cdf + x * e * 0.398_942_280_401_432_7)
+    }
+}
+
+/// erf(x) by Abramowitz & Stegun 7.1.26, given exp(−x²).
+#[inline]
+fn erf_given_exp(x: f64, exp_minus_square: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let y = 1.0 - poly * exp_minus_square;
+    if x < 0.0 {
+        -y
+    } else {
+        y
     }
 }
 

@@ -218,7 +218,7 @@ pub(crate) fn unary_grad(
     y: &Tensor,
     g: &Tensor,
 ) -> Result<Option<Tensor>> {
-    use std::f64::consts::{FRAC_1_SQRT_2, PI};
+    use std::f64::consts::PI;
     let d = match op {
         UnaryOp::Neg => g.neg(),
         UnaryOp::Abs => g.mul(&x.sign())?,
@@ -236,19 +236,7 @@ pub(crate) fn unary_grad(
         UnaryOp::Sigmoid => g.mul(&y.mul(&y.neg().add_scalar(1.0)?)?)?,
         UnaryOp::Relu => g.mul(&x.binary_scalar(BinaryOp::Gt, 0.0)?)?,
         // gelu(x) = x Φ(x): d = Φ(x) + x φ(x), φ(x) = exp(-x^2/2) / sqrt(2π)
-        UnaryOp::Gelu => {
-            let cdf = x
-                .mul_scalar(FRAC_1_SQRT_2)?
-                .erf()
-                .add_scalar(1.0)?
-                .mul_scalar(0.5)?;
-            let pdf = x
-                .square()
-                .mul_scalar(-0.5)?
-                .exp()
-                .mul_scalar(1.0 / (2.0 * PI).sqrt())?;
-            g.mul(&cdf.add(&x.mul(&pdf)?)?)?
-        }
+        UnaryOp::Gelu => g.mul(&x.unary(UnaryOp::GeluGrad))?,
         UnaryOp::Square => g.mul(&x.mul_scalar(2.0)?)?,
         // silu(x) = x σ(x): d = σ(x) (1 + x (1 − σ(x)))
         UnaryOp::Silu => {
@@ -256,6 +244,14 @@ pub(crate) fn unary_grad(
             g.mul(&s.mul(&x.mul(&s.neg().add_scalar(1.0)?)?.add_scalar(1.0)?)?)?
         }
         UnaryOp::Sign => return Ok(None),
+        // Φ'(x) + φ(x) + x φ'(x) = φ(x) (2 − x²)
+        UnaryOp::GeluGrad => g.mul(
+            &x.square()
+                .mul_scalar(-0.5)?
+                .exp()
+                .mul_scalar(1.0 / (2.0 * PI).sqrt())?
+                .mul(&x.square().neg().add_scalar(2.0)?)?,
+        )?,
         // d erf(x) = 2/sqrt(π) exp(-x^2)
         UnaryOp::Erf => g.mul(&x.square().neg().exp().mul_scalar(2.0 / PI.sqrt())?)?,
     };

@@ -81,6 +81,7 @@ unary_table! {
     Silu "silu" |x| x / (x.c(1.0) + (-x).exp()), "x / (1.0 + exp(-x))";
     Sign "sign" |x| if x > x.c(0.0) { x.c(1.0) } else if x < x.c(0.0) { x.c(-1.0) } else { x }, "sign(x)";
     Erf "erf" |x| x.erf(), "erf_(x)";
+    GeluGrad "gelu_grad" |x| x.gelu_grad(), "gelu_grad_(x)";
 }
 
 macro_rules! binary_table {

@@ -30,14 +30,15 @@ fn address(layout: &Layout, c: &[usize], axis: usize, at: usize) -> usize {
             .sum::<usize>()
 }
 
-/// Row-major coordinates of element `e` of `shape`.
-fn coordinates(mut e: usize, shape: &[usize]) -> Vec<usize> {
-    let mut c = vec![0; shape.len()];
+/// `c` moved to the next coordinates of `shape` in row-major order.
+fn advance(c: &mut [usize], shape: &[usize]) {
     for d in (0..shape.len()).rev() {
-        c[d] = e % shape[d];
-        e /= shape[d];
+        c[d] += 1;
+        if c[d] < shape[d] {
+            return;
+        }
+        c[d] = 0;
     }
-    c
 }
 
 /// out[p] = src[p with its `axis` coordinate replaced by index[p]].
@@ -51,9 +52,11 @@ pub(crate) fn run_gather_cpu(
     let indices = inputs[1].slice::<f32>();
     with_dtype!(step.out_dtype, T => {
         let (from, dst) = (inputs[0].slice::<T>(), out.slice_mut::<T>());
+        let mut c = vec![0; index.rank()];
         for (e, k) in offsets(index).enumerate() {
             let at = position("gather", indices[k], src.shape[axis])?;
-            dst[e] = from[address(src, &coordinates(e, &index.shape), axis, at)];
+            dst[e] = from[address(src, &c, axis, at)];
+            advance(&mut c, &index.shape);
         }
     });
     Ok(())
@@ -73,9 +76,11 @@ pub(crate) fn run_scatter_add_cpu(
     let mut sums = vec![0.0f64; dense.numel()];
     with_dtype!(step.out_dtype, T => {
         let terms = inputs[0].slice::<T>();
-        for (e, (k, t)) in offsets(index).zip(offsets(g)).enumerate() {
+        let mut c = vec![0; index.rank()];
+        for (k, t) in offsets(index).zip(offsets(g)) {
             let at = position("gather's gradient", indices[k], dense.shape[axis])?;
-            sums[address(&dense, &coordinates(e, &index.shape), axis, at)] += terms[t].to_f64();
+            sums[address(&dense, &c, axis, at)] += terms[t].to_f64();
+            advance(&mut c, &index.shape);
         }
         out.slice_mut::<T>()
             .iter_mut()

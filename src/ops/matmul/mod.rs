@@ -48,6 +48,20 @@ impl Tensor {
         if k != k2 {
             return Err(mismatch(format!("inner dimensions differ: {k} vs {k2}")));
         }
+        // A batch against one matrix (a linear layer on [batch, time, features]) is one
+        // product of all the batch's rows when they lie as one matrix: its weight gradient is
+        // then one product too, where a batched one would need a sum over the batch after.
+        if a.rank() > 2 && b.rank() == 2 {
+            if let Some(rows) = a.layout.reshape(&[a.numel() / k.max(1), k]) {
+                let lead = &a.shape()[..a.rank() - 1];
+                let product = a.view(rows).matmul(&b)?;
+                let mut shape: Vec<usize> = lead.to_vec();
+                if rhs.rank() > 1 {
+                    shape.push(n);
+                }
+                return product.reshape_usize(&shape);
+            }
+        }
         let batch = broadcast_shapes(
             "matmul",
             &a.shape()[..a.rank() - 2],
