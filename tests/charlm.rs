@@ -56,6 +56,22 @@ fn the_transformer_sees_no_later_characters() {
     assert!(model.forward(&ids(&[1; 10], &device)).is_err());
 }
 
+on_every_device! {
+    fn the_kv_cache_gives_the_full_passes_logits(device) {
+        let model = CharLm::new(small(Arch::Transformer), 8, &device).unwrap();
+        let text = [3, 1, 4, 1, 5, 9, 2, 6, 5];
+        let whole = positions(&model.forward(&ids(&text, &device)).unwrap());
+        let mut caches = model.kv_caches();
+        for (t, &id) in text.iter().enumerate() {
+            let step = positions(&model.forward_cached(&ids(&[id], &device), &mut caches).unwrap());
+            // f32 sums of up to 16 terms in another order: a few ulp of logits of order 1.
+            assert_close(&step[0], &whole[t], 1e-5, 1e-5, &format!("position {t} on {device}"));
+        }
+        // Full after the context: an error, not a silent overwrite.
+        assert!(model.forward_cached(&ids(&[0], &device), &mut caches).is_err());
+    }
+}
+
 #[test]
 fn a_recurrent_state_continues_the_sequence() {
     let device = Device::cpu();

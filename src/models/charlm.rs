@@ -10,8 +10,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{no_grad, Tensor};
 use crate::nn::{
-    loss, prefixed, CellKind, Embedding, Init, LayerNorm, Linear, Module, Parameter, Recurrent,
-    RecurrentConfig, RecurrentState, TransformerBlock, TransformerConfig,
+    loss, prefixed, CellKind, Embedding, Init, KvCache, LayerNorm, Linear, Module, Parameter,
+    Recurrent, RecurrentConfig, RecurrentState, TransformerBlock, TransformerConfig,
 };
 
 /// Which network reads the characters.
@@ -254,6 +254,55 @@ impl CharLm {
                 Ok((logits, None))
             }
         }
+    }
+
+    /// One cache per transformer block, for [`CharLm::forward_cached`] (none for a recurrent
+    /// model).
+    pub fn kv_caches(&self) -> Vec<KvCache> {
+        match &self.body {
+            Body::Transformer { blocks, .. } => blocks
+                .iter()
+                .map(|_| KvCache::new(self.config.context))
+                .collect(),
+            Body::Recurrent { .. } => Vec::new(),
+        }
+    }
+
+    /// The transformer's logits [batch, 1, vocab] for one new id per row `ids` [batch, 1]
+    /// after the positions in `caches` (from [`CharLm::kv_caches`]), which take it: one step
+    /// per character instead of a pass over the context. The caches come back realized and
+    /// cut from the graph.
+    pub fn forward_cached(&self, ids: &Tensor, caches: &mut [KvCache]) -> Result<Tensor> {
+        let Body::Transformer {
+            positions,
+            blocks,
+            norm,
+        } = &self.body
+        else {
+            return Err(Error::invalid(
+                "charlm",
+                "only the transformer has a key-value cache",
+            ));
+        };
+        let first = caches
+            .first()
+            .ok_or_else(|| Error::invalid("charlm", "no caches given"))?;
+        let at = first.next_position(&positions.get())?;
+        let capacity = first.capacity() as isize;
+        let position = at
+            .one_hot
+            .reshape(&[1, capacity])?
+            .matmul(&positions.get())?;
+        let mut x = self.tokens.forward(ids)?.add(&position)?;
+        for (block, cache) in blocks.iter().zip(caches.iter_mut()) {
+            x = block.forward_cached(&x, cache, &at)?;
+        }
+        let logits = norm.forward(&x)?.matmul(&self.tokens.weight.get().t()?)?;
+        let mut all = vec![&logits];
+        all.extend(caches.iter().flat_map(KvCache::tensors));
+        crate::realize::realize(&all)?;
+        caches.iter_mut().for_each(KvCache::detach);
+        Ok(logits)
     }
 
     /// The mean cross-entropy (nats per character) of predicting `targets` from `ids`, both

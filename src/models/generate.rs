@@ -1,5 +1,6 @@
 //! Text from a character model: the prompt once, then one character a step. A recurrent
-//! model carries its state; the transformer reads the last `context` characters. The next
+//! model carries its state; the transformer keeps each block's keys and values (a KV cache)
+//! and, when its context is full, starts again from the last half of it. The next
 //! character is drawn on the host from the last position's logits (temperature, top-k) with
 //! the counter-based generator, so a seed gives the same text on every device (up to the
 //! rounding of the logits themselves).
@@ -102,8 +103,24 @@ pub fn generate(
     no_grad(|| {
         let mut text = prompt.to_vec();
         let mut out = Vec::with_capacity(tokens);
-        let (logits, mut state) = model.forward_with_state(&ids(prompt)?, None)?;
-        let mut next = last_logits(&logits)?;
+        let mut caches = model.kv_caches();
+        let context = model.config.context;
+        // The transformer reads through its caches, one character a step; when they are
+        // full they start again from the last half context.
+        let feed_cached = |caches: &mut Vec<_>, text: &[u32]| -> Result<Vec<f32>> {
+            let mut logits = Vec::new();
+            for &id in text {
+                logits = model.forward_cached(&ids(&[id])?, caches)?.to_vec()?;
+            }
+            Ok(logits)
+        };
+        let (mut state, mut next) = if caches.is_empty() {
+            let (logits, state) = model.forward_with_state(&ids(prompt)?, None)?;
+            (state, last_logits(&logits)?)
+        } else {
+            let from = prompt.len().saturating_sub(context);
+            (None, feed_cached(&mut caches, &prompt[from..])?)
+        };
         for draw in 0..tokens as u64 {
             let id = sampling.pick(&next, draw)?;
             out.push(id);
@@ -114,13 +131,14 @@ pub fn generate(
             next = match &state {
                 Some(s) => {
                     let (logits, after) = model.forward_with_state(&ids(&[id])?, Some(s))?;
-                    let after = after.map(|a| settled(&a)).transpose()?;
-                    state = after;
+                    state = after.map(|a| settled(&a)).transpose()?;
                     last_logits(&logits)?
                 }
+                None if caches[0].len() < context => feed_cached(&mut caches, &[id])?,
                 None => {
-                    let from = text.len().saturating_sub(model.config.context);
-                    last_logits(&model.forward_with_state(&ids(&text[from..])?, None)?.0)?
+                    caches = model.kv_caches();
+                    let from = text.len() - (context / 2).max(1);
+                    feed_cached(&mut caches, &text[from..])?
                 }
             };
         }

@@ -27,7 +27,7 @@ pub fn scaled_dot_product_attention(
 
 /// The weights softmax(q·kᵀ/√d + mask) of `scaled_dot_product_attention`.
 #[track_caller]
-fn attention_weights(
+pub(crate) fn attention_weights(
     q: &Tensor,
     k: &Tensor,
     mask: Option<&Tensor>,
@@ -130,18 +130,11 @@ impl MultiheadAttention {
                 ));
             }
         }
-        let (w, b) = (self.in_proj_weight.get(), self.in_proj_bias.get());
-        let project = |x: &Tensor, k: isize| -> Result<Tensor> {
-            let e = e as isize;
-            let y = x
-                .matmul(&w.slice(0, k * e, (k + 1) * e, 1)?.t()?)?
-                .add(&b.slice(0, k * e, (k + 1) * e, 1)?)?;
-            // [B, T, E] -> [B, heads, T, E/heads]
-            let (batch, time) = (y.shape()[0] as isize, y.shape()[1] as isize);
-            y.reshape(&[batch, time, self.heads as isize, -1])?
-                .permute(&[0, 2, 1, 3])
-        };
-        let (q, k, v) = (project(query, 0)?, project(key, 1)?, project(value, 2)?);
+        let (q, k, v) = (
+            self.project(query, 0)?,
+            self.project(key, 1)?,
+            self.project(value, 2)?,
+        );
         let mut scores_mask = mask.cloned();
         if let Some(padding) = key_padding_mask {
             let (batch, keys) = (key.shape()[0], key.shape()[1]);
@@ -159,12 +152,28 @@ impl MultiheadAttention {
         if let Some(dropout) = &self.dropout {
             weights = dropout.forward(&weights)?;
         }
-        let heads = weights.matmul(&v)?;
-        // [B, heads, T, E/heads] -> [B, T, E]
-        let (batch, time) = (query.shape()[0] as isize, query.shape()[1] as isize);
-        let joined = heads
-            .permute(&[0, 2, 1, 3])?
-            .reshape(&[batch, time, e as isize])?;
+        self.join_heads(&weights.matmul(&v)?)
+    }
+}
+
+impl MultiheadAttention {
+    /// `x` [B, T, E] through block `k` of the input projection (0 queries, 1 keys, 2
+    /// values), split into heads: [B, heads, T, E/heads].
+    pub(crate) fn project(&self, x: &Tensor, k: isize) -> Result<Tensor> {
+        let (w, b) = (self.in_proj_weight.get(), self.in_proj_bias.get());
+        let e = w.shape()[1] as isize;
+        let y = x
+            .matmul(&w.slice(0, k * e, (k + 1) * e, 1)?.t()?)?
+            .add(&b.slice(0, k * e, (k + 1) * e, 1)?)?;
+        let (batch, time) = (y.shape()[0] as isize, y.shape()[1] as isize);
+        y.reshape(&[batch, time, self.heads as isize, -1])?
+            .permute(&[0, 2, 1, 3])
+    }
+
+    /// Heads [B, heads, T, E/heads] joined [B, T, E] and through `out_proj`.
+    pub(crate) fn join_heads(&self, heads: &Tensor) -> Result<Tensor> {
+        let (batch, time) = (heads.shape()[0] as isize, heads.shape()[2] as isize);
+        let joined = heads.permute(&[0, 2, 1, 3])?.reshape(&[batch, time, -1])?;
         self.out_proj.forward(&joined)
     }
 }

@@ -8,7 +8,9 @@ use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::Tensor;
-use crate::nn::{prefixed, Dropout, LayerNorm, Linear, Module, MultiheadAttention, Parameter};
+use crate::nn::{
+    prefixed, Dropout, KvCache, LayerNorm, Linear, Module, MultiheadAttention, Parameter, Position,
+};
 
 /// The sizes and options of a `TransformerBlock`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -62,6 +64,22 @@ impl TransformerBlock {
         })
     }
 
+    /// One new position `x` [B, 1, E] of a causal block, attending through `cache`
+    /// (kv_cache.rs): the same as `forward` over the whole sequence at its last position.
+    pub fn forward_cached(&self, x: &Tensor, cache: &mut KvCache, at: &Position) -> Result<Tensor> {
+        let attended = self
+            .self_attn
+            .attend_cached(&self.norm1.forward(x)?, cache, at)?;
+        self.feed_forward(x, attended)
+    }
+
+    /// The block after attention: the residual, then the GELU MLP branch.
+    fn feed_forward(&self, x: &Tensor, attended: Tensor) -> Result<Tensor> {
+        let x = x.add(&self.dropped(attended)?)?;
+        let hidden = self.linear1.forward(&self.norm2.forward(&x)?)?.gelu();
+        x.add(&self.dropped(self.linear2.forward(&hidden)?)?)
+    }
+
     fn dropped(&self, x: Tensor) -> Result<Tensor> {
         match &self.dropout {
             Some(dropout) => dropout.forward(&x),
@@ -77,9 +95,7 @@ impl Module for TransformerBlock {
         let attended = self
             .self_attn
             .attend(&normed, &normed, &normed, None, None, self.causal)?;
-        let x = x.add(&self.dropped(attended)?)?;
-        let hidden = self.linear1.forward(&self.norm2.forward(&x)?)?.gelu();
-        x.add(&self.dropped(self.linear2.forward(&hidden)?)?)
+        self.feed_forward(x, attended)
     }
 
     fn parameters(&self) -> Vec<(String, Parameter)> {
