@@ -1,8 +1,10 @@
 //! Training-step benchmarks, forward, backward and update per iteration, on synthetic data:
 //! an MLP 784-256-256-10 with ReLU, cross-entropy and Adam on a batch of 128 rows; and an
 //! LSTM (batch 64, 28 timesteps of 28 inputs, 128 units) with a linear head on its last
-//! output, cross-entropy and Adam. Each step reads its loss back, so the clock stops only
-//! after the device finished.
+//! output, cross-entropy and Adam; and nanoGPT's baby GPT (4 layers, 4 heads, width 128,
+//! context 64, vocabulary 65, batch 12) with AdamW and gradient clipping, as
+//! `lepton train charlm --arch transformer` trains it. Each step reads its loss back, so the
+//! clock stops only after the device finished. benches/reference/ has PyTorch's steps.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +12,7 @@ mod common;
 
 use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lepton::models::charlm::{CharLm, CharLmConfig};
 use lepton::models::mlp::Mlp;
 use lepton::nn::{loss, Activation, CellKind, Linear, Module, Recurrent, RecurrentConfig};
 use lepton::optim::{Adam, Optimizer};
@@ -80,5 +83,26 @@ fn lstm_step(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, step, lstm_step);
+fn gpt_step(c: &mut Criterion) {
+    let (batch, context, vocab) = (12, 64, 65);
+    for (name, device) in devices() {
+        let model = CharLm::new(CharLmConfig::baby_gpt(vocab), 1, &device).expect("model");
+        let mut opt = Adam::adamw(model.parameters(), 1e-3)
+            .betas(0.9, 0.99)
+            .weight_decay(0.1)
+            .clip_grad_norm(1.0);
+        let ids = |seed: usize| -> Vec<f32> {
+            (0..batch * context)
+                .map(|i| ((i * 31 + seed * 17) % vocab) as f32)
+                .collect()
+        };
+        let x = Tensor::from_vec(ids(0), &[batch, context], &device).expect("inputs");
+        let y = Tensor::from_vec(ids(1), &[batch, context], &device).expect("targets");
+        time_steps(c, format!("gpt/{name}"), (batch * context) as u64, || {
+            opt.step(&model.loss(&x, &y).expect("loss")).expect("step");
+        });
+    }
+}
+
+criterion_group!(benches, step, lstm_step, gpt_step);
 criterion_main!(benches);

@@ -1,10 +1,13 @@
 //! The CPU path's recurrent scans: per timestep the recurrent product (matmul's product,
 //! plain or fast as the matmul itself runs) and one pass over the units for the gate
-//! arithmetic, in f64. `forward_cell` and `backward_cell` are the definitions that
-//! recurrent.wgsl is tested against.
+//! arithmetic, in f64 (exp without libm: fast_exp.rs, within 2 ulp). `forward_cell` and
+//! `backward_cell` are the definitions that recurrent.wgsl is tested against.
+
+use rayon::prelude::*;
 
 use crate::dtype::Element;
 use crate::error::Result;
+use crate::ops::fast_exp::exp;
 use crate::ops::matmul::cpu::product;
 use crate::ops::op::StepDesc;
 use crate::ops::recurrent::cell::{CellKind, Scan};
@@ -12,27 +15,33 @@ use crate::shape::Layout;
 use crate::storage::{with_dtype, CpuData};
 
 fn sigmoid(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
+    1.0 / (1.0 + exp(-v))
+}
+
+/// tanh through exp(−2|v|), which never overflows.
+fn tanh(v: f64) -> f64 {
+    let e = exp(-2.0 * v.abs());
+    ((1.0 - e) / (1.0 + e)).copysign(v)
 }
 
 /// One unit's new trace blocks (mod.rs) from its gate blocks' input projections `x` and
 /// recurrent products `r` (each with its bias), and its previous h and c.
 pub(crate) fn forward_cell(kind: CellKind, x: [f64; 4], r: [f64; 4], h: f64, c: f64) -> [f64; 6] {
     match kind {
-        CellKind::RnnTanh => [(x[0] + r[0]).tanh(), 0.0, 0.0, 0.0, 0.0, 0.0],
+        CellKind::RnnTanh => [tanh(x[0] + r[0]), 0.0, 0.0, 0.0, 0.0, 0.0],
         CellKind::RnnRelu => [(x[0] + r[0]).max(0.0), 0.0, 0.0, 0.0, 0.0, 0.0],
         CellKind::Lstm => {
             let i = sigmoid(x[0] + r[0]);
             let f = sigmoid(x[1] + r[1]);
-            let g = (x[2] + r[2]).tanh();
+            let g = tanh(x[2] + r[2]);
             let o = sigmoid(x[3] + r[3]);
             let c = f * c + i * g;
-            [o * c.tanh(), c, i, f, g, o]
+            [o * tanh(c), c, i, f, g, o]
         }
         CellKind::Gru => {
             let reset = sigmoid(x[0] + r[0]);
             let z = sigmoid(x[1] + r[1]);
-            let n = (x[2] + reset * r[2]).tanh();
+            let n = tanh(x[2] + reset * r[2]);
             [n + z * (h - n), reset, z, n, r[2], 0.0]
         }
     }
@@ -52,7 +61,7 @@ pub(crate) fn backward_cell(
         CellKind::RnnRelu => [if y[0] > 0.0 { dh } else { 0.0 }, dh, 0.0, 0.0, 0.0, 0.0],
         CellKind::Lstm => {
             let [_, c_new, i, f, g, o] = y;
-            let tc = c_new.tanh();
+            let tc = tanh(c_new);
             let dc = dc + dh * o * (1.0 - tc * tc);
             [
                 dc * g * i * (1.0 - i),
@@ -113,7 +122,8 @@ pub(crate) fn run_scan_cpu(
             let t = scan.time(k, steps);
             product(&matrix(batch, hidden), &matrix(hidden, rows), (&h, wt), &mut recurrent);
             let row = &mut trace[t * batch * width..(t + 1) * batch * width];
-            for b in 0..batch {
+            // Batch rows on all threads: each writes its own row of the trace.
+            row.par_chunks_mut(width).enumerate().for_each(|(b, out)| {
                 for j in 0..hidden {
                     let mut xs = [0.0; 4];
                     let mut rs = [0.0; 4];
@@ -125,10 +135,10 @@ pub(crate) fn run_scan_cpu(
                     let s = b * hidden + j;
                     let y = forward_cell(kind, xs, rs, h[s].to_f64(), c[s].to_f64());
                     for (block, v) in y.iter().take(kind.trace_blocks()).enumerate() {
-                        row[b * width + block * hidden + j] = T::from_f64(*v);
+                        out[block * hidden + j] = T::from_f64(*v);
                     }
                 }
-            }
+            });
             for b in 0..batch {
                 let blocks = |block: usize| b * width + block * hidden..b * width + (block + 1) * hidden;
                 h[b * hidden..(b + 1) * hidden].copy_from_slice(&row[blocks(0)]);
@@ -183,54 +193,61 @@ pub(crate) fn run_scan_grad_cpu(
             }
             let row = t.map_or(0, |t| t + 1);
             let row = &mut d[row * batch * width..(row + 1) * batch * width];
-            for b in 0..batch {
-                for j in 0..hidden {
-                    let s = b * hidden + j;
-                    let outer = |block: usize| match t {
-                        None => 0.0,
-                        Some(t) => g[(t * batch + b) * trace_width + block * hidden + j].to_f64(),
-                    };
-                    let mut dh = outer(0);
-                    let mut dc = if lstm { outer(1) } else { 0.0 };
-                    if let Some(n) = next_t {
-                        dh += through_w[s].to_f64();
-                        match kind {
-                            CellKind::Gru => dh += later_dh[s] * traced(n, b, 2, j),
-                            CellKind::Lstm => dc += later_dc[s] * traced(n, b, 3, j),
-                            _ => {}
-                        }
-                    }
-                    let blocks = match t {
-                        None => {
-                            let mut initial = [0.0; 6];
-                            initial[dh_block] = dh;
-                            initial[dh_block + 1] = dc;
-                            initial
-                        }
-                        Some(t) => {
-                            let mut ys = [0.0; 6];
-                            for (block, v) in ys.iter_mut().take(kind.trace_blocks()).enumerate() {
-                                *v = traced(t, b, block, j);
+            // Batch rows on all threads: each writes its own gradient row and hand-on.
+            let handed = later
+                .par_chunks_mut(rows)
+                .zip(later_dh.par_chunks_mut(hidden))
+                .zip(later_dc.par_chunks_mut(hidden));
+            row.par_chunks_mut(width).zip(handed).enumerate().for_each(
+                |(b, (out, ((later, later_dh), later_dc)))| {
+                    for j in 0..hidden {
+                        let s = b * hidden + j;
+                        let outer = |block: usize| match t {
+                            None => 0.0,
+                            Some(t) => g[(t * batch + b) * trace_width + block * hidden + j].to_f64(),
+                        };
+                        let mut dh = outer(0);
+                        let mut dc = if lstm { outer(1) } else { 0.0 };
+                        if let Some(n) = next_t {
+                            dh += through_w[s].to_f64();
+                            match kind {
+                                CellKind::Gru => dh += later_dh[j] * traced(n, b, 2, j),
+                                CellKind::Lstm => dc += later_dc[j] * traced(n, b, 3, j),
+                                _ => {}
                             }
-                            let previous = if k == 1 {
-                                (h0[s].to_f64(), c0.map_or(0.0, |c| c[s].to_f64()))
-                            } else {
-                                let p = scan.time(k - 2, steps);
-                                (traced(p, b, 0, j), if lstm { traced(p, b, 1, j) } else { 0.0 })
-                            };
-                            backward_cell(kind, ys, previous, (dh, dc))
                         }
-                    };
-                    for (block, v) in blocks.iter().take(kind.grad_blocks()).enumerate() {
-                        row[b * width + block * hidden + j] = T::from_f64(*v);
+                        let blocks = match t {
+                            None => {
+                                let mut initial = [0.0; 6];
+                                initial[dh_block] = dh;
+                                initial[dh_block + 1] = dc;
+                                initial
+                            }
+                            Some(t) => {
+                                let mut ys = [0.0; 6];
+                                for (block, v) in ys.iter_mut().take(kind.trace_blocks()).enumerate() {
+                                    *v = traced(t, b, block, j);
+                                }
+                                let previous = if k == 1 {
+                                    (h0[s].to_f64(), c0.map_or(0.0, |c| c[s].to_f64()))
+                                } else {
+                                    let p = scan.time(k - 2, steps);
+                                    (traced(p, b, 0, j), if lstm { traced(p, b, 1, j) } else { 0.0 })
+                                };
+                                backward_cell(kind, ys, previous, (dh, dc))
+                            }
+                        };
+                        for (block, v) in blocks.iter().take(kind.grad_blocks()).enumerate() {
+                            out[block * hidden + j] = T::from_f64(*v);
+                        }
+                        for gate in 0..kind.gates() {
+                            later[gate * hidden + j] = T::from_f64(blocks[kind.recurrent_grad_block(gate)]);
+                        }
+                        later_dh[j] = blocks[dh_block];
+                        later_dc[j] = blocks[dh_block + 1];
                     }
-                    for gate in 0..kind.gates() {
-                        later[b * rows + gate * hidden + j] = T::from_f64(blocks[kind.recurrent_grad_block(gate)]);
-                    }
-                    later_dh[s] = blocks[dh_block];
-                    later_dc[s] = blocks[dh_block + 1];
-                }
-            }
+                },
+            );
         }
     });
     Ok(())

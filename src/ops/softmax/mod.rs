@@ -5,7 +5,6 @@
 
 pub(crate) mod cpu;
 mod dense_rows;
-mod fast_exp;
 pub(crate) mod gpu;
 
 use crate::error::Result;
