@@ -68,6 +68,16 @@ impl CellKind {
         }
     }
 
+    /// The cell of `code` (see `code`); an LSTM for codes past the last.
+    pub(crate) const fn from_code(code: u32) -> CellKind {
+        match code {
+            0 => CellKind::RnnTanh,
+            1 => CellKind::RnnRelu,
+            3 => CellKind::Gru,
+            _ => CellKind::Lstm,
+        }
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             CellKind::RnnTanh => "rnn_tanh",
