@@ -43,10 +43,10 @@ fn recipe(arch: CharArch, vocab: usize) -> Recipe {
                 },
                 vocab,
             ),
-            iterations: 600,
+            iterations: 1000,
             batch_size: 32,
             lr: 4e-3,
-            eval_every: 200,
+            eval_every: 500,
         },
         CharArch::Transformer => Recipe {
             config: CharLmConfig::baby_gpt(vocab),
