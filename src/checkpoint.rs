@@ -112,12 +112,23 @@ pub fn save(
     write_atomic(path, &bytes).map_err(|e| err(path, e.to_string()))
 }
 
-/// The metadata alone (what a model's sizes are read from before it is built).
-pub fn metadata(path: &Path) -> Result<HashMap<String, String>> {
+/// Each tensor's shape by name.
+pub type Shapes = HashMap<String, Vec<usize>>;
+
+/// The metadata and each tensor's shape, without the tensors: what a model's sizes are read
+/// and checked from before it is built (the shapes are the data's, so they bound the sizes).
+pub fn header(path: &Path) -> Result<(HashMap<String, String>, Shapes)> {
     let bytes = std::fs::read(path).map_err(|e| err(path, e.to_string()))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| err(path, format!("truncated or corrupt: {e}")))?;
+    let shapes = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.shape().to_vec()))
+        .collect();
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| err(path, format!("truncated or corrupt: {e}")))?;
-    Ok(meta.metadata().clone().unwrap_or_default())
+    Ok((meta.metadata().clone().unwrap_or_default(), shapes))
 }
 
 /// Every tensor in the file, on `device`, with the metadata.

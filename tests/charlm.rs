@@ -131,6 +131,32 @@ fn a_checkpoint_generates_the_same_text_on_every_device() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Sizes in the metadata that the tensors do not bear out are an error before any model is
+/// built (2^40 units would otherwise be an allocation past memory, an abort).
+#[test]
+fn a_checkpoint_whose_sizes_lie_is_refused() {
+    let vocab: Vec<char> = "abcdefghij\n".chars().collect();
+    let path = std::env::temp_dir().join(format!(
+        "lepton-charlm-lie-{}.safetensors",
+        std::process::id()
+    ));
+    let model = CharLm::new(small(Arch::Lstm), 5, &Device::cpu()).unwrap();
+    for (hidden, layers) in [(1 << 40, 2), (13, 3)] {
+        let claimed = CharLmConfig {
+            hidden,
+            layers,
+            ..model.config
+        };
+        let meta = charlm::save_metadata(&claimed, &vocab)
+            .into_iter()
+            .collect();
+        save_training(&path, &model, None, meta).unwrap();
+        let err = charlm::load(&path, &Device::cpu()).err().expect("refused");
+        assert!(err.to_string().contains("weight_hh"), "{err}");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn sampling_refuses_what_it_cannot_draw() {
     let device = Device::cpu();

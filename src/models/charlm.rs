@@ -335,8 +335,9 @@ impl CharLm {
 /// A model saved by `lepton train charlm --save` (or [`save_metadata`]'s keys), with its
 /// vocabulary.
 pub fn load(path: &std::path::Path, device: &Device) -> Result<(CharLm, Vec<char>)> {
-    let meta = crate::checkpoint::metadata(path)?;
+    let (meta, shapes) = crate::checkpoint::header(path)?;
     let config = CharLmConfig::from_metadata(&meta)?;
+    check_sizes(&config, &shapes)?;
     let vocab: Vec<char> = meta
         .get("vocab")
         .and_then(|v| serde_json::from_str::<String>(v).ok())
@@ -356,6 +357,54 @@ pub fn load(path: &std::path::Path, device: &Device) -> Result<(CharLm, Vec<char
     let model = CharLm::new(config, 0, device)?;
     crate::checkpoint::load_training(path, &model, None, device)?;
     Ok((model, vocab))
+}
+
+/// The sizes in a checkpoint's metadata against its tensors' shapes, before a model of those
+/// sizes is built: a corrupt size is an error, not an allocation past memory.
+fn check_sizes(
+    c: &CharLmConfig,
+    shapes: &std::collections::HashMap<String, Vec<usize>>,
+) -> Result<()> {
+    let last = c.layers.saturating_sub(1);
+    let wanted: Vec<(String, Vec<usize>)> = match c.arch {
+        Arch::Transformer => vec![
+            ("transformer.wte.weight".into(), vec![c.vocab, c.embed]),
+            ("transformer.wpe.weight".into(), vec![c.context, c.embed]),
+            (
+                format!("transformer.h.{last}.linear1.weight"),
+                vec![c.embed.saturating_mul(4), c.embed],
+            ),
+        ],
+        Arch::Lstm | Arch::Gru => {
+            let gates = if c.arch == Arch::Lstm { 4 } else { 3 };
+            vec![
+                ("embedding.weight".into(), vec![c.vocab, c.embed]),
+                (
+                    format!("rnn.weight_hh_l{last}"),
+                    vec![c.hidden.saturating_mul(gates), c.hidden],
+                ),
+                ("head.weight".into(), vec![c.vocab, c.hidden]),
+            ]
+        }
+    };
+    for (name, shape) in wanted {
+        if shapes.get(&name) != Some(&shape) {
+            return Err(Error::invalid(
+                "charlm",
+                format!(
+                    "the checkpoint's sizes ({c:?}) want {name} of shape {shape:?}, the file has {:?}",
+                    shapes.get(&name)
+                ),
+            ));
+        }
+    }
+    if c.arch == Arch::Transformer && (c.heads == 0 || c.heads > c.embed) {
+        return Err(Error::invalid(
+            "charlm",
+            format!("{} heads for width {}", c.heads, c.embed),
+        ));
+    }
+    Ok(())
 }
 
 /// Metadata that [`load`] reads: the sizes, and the vocabulary as a JSON string.
