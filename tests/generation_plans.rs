@@ -29,14 +29,6 @@ fn cached_steps_build_nothing_new() {
             step(id as f32);
         }
         let after = stats();
-        assert_eq!(after.plans_built, before.plans_built, "plans on {device}");
-        assert_eq!(
-            after.pipelines_created, before.pipelines_created,
-            "pipelines on {device}"
-        );
-        assert_eq!(
-            after.buffers_allocated, before.buffers_allocated,
-            "buffers on {device}"
-        );
+        common::assert_built_nothing(&before, &after, &format!("on {device}"));
     }
 }

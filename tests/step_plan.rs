@@ -37,15 +37,7 @@ common::on_every_device! {
             last < first,
             "training lowers the loss on {device}: {first} -> {last}"
         );
-        assert_eq!(after.plans_built, before.plans_built, "plans on {device}");
-        assert_eq!(
-            after.pipelines_created, before.pipelines_created,
-            "pipelines on {device}"
-        );
-        assert_eq!(
-            after.buffers_allocated, before.buffers_allocated,
-            "buffers on {device}"
-        );
+        common::assert_built_nothing(&before, &after, &format!("on {device}"));
         let per_step = (after.submissions - before.submissions) / 5;
         assert_eq!(
             per_step,

@@ -130,9 +130,9 @@ pub fn generate(
             }
             next = match &state {
                 Some(s) => {
-                    let (logits, after) = model.forward_with_state(&ids(&[id])?, Some(s))?;
-                    state = after.map(|a| settled(&a)).transpose()?;
-                    last_logits(&logits)?
+                    let (logits, after) = recurrent_step(model, &ids(&[id])?, s)?;
+                    state = Some(after);
+                    logits
                 }
                 None if caches[0].len() < context => feed_cached(&mut caches, &[id])?,
                 None => {
@@ -146,11 +146,18 @@ pub fn generate(
     })
 }
 
-/// The state computed, so the next step's graph starts from data, not from every step
-/// before it.
-fn settled(state: &RecurrentState) -> Result<RecurrentState> {
-    let mut all = vec![&state.h];
-    all.extend(state.c.as_ref());
+/// One character through a recurrent model from `state`: its logits and the state after
+/// it, computed in one submission and cut from the graph, so the next step's graph starts
+/// from data, not from every step before it.
+fn recurrent_step(
+    model: &CharLm,
+    id: &Tensor,
+    state: &RecurrentState,
+) -> Result<(Vec<f32>, RecurrentState)> {
+    let (logits, after) = model.forward_with_state(id, Some(state))?;
+    let after = after.ok_or_else(|| Error::invalid("generate", "the model returned no state"))?;
+    let mut all = vec![&logits, &after.h];
+    all.extend(after.c.as_ref());
     crate::realize::realize(&all)?;
-    Ok(state.detach())
+    Ok((logits.to_vec()?, after.detach()))
 }

@@ -128,6 +128,20 @@ pub fn rounded(values: &[f64], dtype: DType) -> Vec<f64> {
 /// |got − want| ≤ atol + rtol·|want| elementwise; NaN matches NaN, ±inf matches itself.
 /// A failure names the worst index and the first mismatches.
 #[track_caller]
+/// Between two `lepton::stats()` readings, no plan built, pipeline created or buffer
+/// allocated.
+pub fn assert_built_nothing(before: &lepton::Stats, after: &lepton::Stats, what: &str) {
+    assert_eq!(after.plans_built, before.plans_built, "plans: {what}");
+    assert_eq!(
+        after.pipelines_created, before.pipelines_created,
+        "pipelines: {what}"
+    );
+    assert_eq!(
+        after.buffers_allocated, before.buffers_allocated,
+        "buffers: {what}"
+    );
+}
+
 pub fn assert_close(got: &[f64], want: &[f64], atol: f64, rtol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut bad = Vec::new();
