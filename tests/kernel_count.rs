@@ -1,10 +1,14 @@
 //! Kept elementwise results of one shape run as one kernel on every device, and an Adam
 //! step updates each parameter and its two moments in one kernel; an LSTM step runs two
-//! kernels per timestep. Own process, and one test at a time: the counters are global.
+//! kernels per timestep; attention is one fused kernel forward and two backward. Own
+//! process, and one test at a time: the counters are global.
 
 mod common;
 
-use lepton::nn::{loss, CellKind, Linear, Module, Recurrent, RecurrentConfig};
+use lepton::nn::{
+    composed_attention, loss, scaled_dot_product_attention, CellKind, Linear, Module, Recurrent,
+    RecurrentConfig,
+};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{stats, DType, Tensor};
 
@@ -79,5 +83,42 @@ common::on_every_device! {
             let k = kernels(steps);
             assert!(k <= 2 * steps as u64 + 1 + 45, "{k} kernels for T = {steps} on {device}");
         }
+    }
+}
+
+/// Kernels run to realize `tensors`.
+fn kernels(tensors: &[&Tensor]) -> u64 {
+    let before = stats().kernels;
+    lepton::realize(tensors).unwrap();
+    stats().kernels - before
+}
+
+common::on_every_device! {
+    fn attention_is_one_kernel_forward_and_two_backward(device) {
+        let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+        let qkv: Vec<Tensor> = (0..3)
+            .map(|i| {
+                let x = Tensor::rand_normal(&[2, 2, 9, 4], 0.0, 1.0, i, DType::F32, &device).unwrap();
+                lepton::realize(&[&x]).unwrap();
+                x.set_requires_grad(true);
+                x
+            })
+            .collect();
+        let leaves: Vec<&Tensor> = qkv.iter().collect();
+        let out = scaled_dot_product_attention(&qkv[0], &qkv[1], &qkv[2], None, true).unwrap();
+        let grads = lepton::grad(&out.sum(&[], false).unwrap(), &leaves).unwrap();
+        assert_eq!(kernels(&[&out]), 1, "forward on {device}");
+        // Backward from the realized output: the loss's gradient, placed beside the output's
+        // log Σ exp column, δ = Σ dO·O (a product and a row sum, fused on the CPU path), and
+        // the two passes; dk and dv are views of one output.
+        let backward = kernels(&grads.iter().collect::<Vec<_>>());
+        assert!(backward <= 6, "backward: {backward} kernels on {device}");
+        let composed = composed_attention(&qkv[0], &qkv[1], &qkv[2], None, true).unwrap();
+        let composed_grads = lepton::grad(&composed.sum(&[], false).unwrap(), &leaves).unwrap();
+        let mut everything = vec![&composed];
+        everything.extend(&composed_grads);
+        let reference = kernels(&everything);
+        eprintln!("attention: fused 1 + {backward} kernels, composed {reference} on {device}");
+        assert!(1 + backward < reference, "composed {reference} on {device}");
     }
 }

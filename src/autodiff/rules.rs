@@ -61,6 +61,9 @@ pub(crate) fn backward(
             None,
         ]),
         Op::Recurrent(scan) => crate::ops::recurrent::grad(*scan, inputs, y, g),
+        Op::Attention(spec) if spec.pass == crate::ops::attention::Pass::Forward => {
+            crate::ops::attention::grad(*spec, inputs, y, g)
+        }
         Op::Concat { axis } => {
             let mut start = 0;
             inputs
@@ -84,7 +87,8 @@ pub(crate) fn backward(
         | Op::Conv2dGradWeight(_)
         | Op::Pool2dGrad(..)
         | Op::ScatterAdd { .. }
-        | Op::RecurrentGrad(_) => {
+        | Op::RecurrentGrad(_)
+        | Op::Attention(_) => {
             unreachable!("recorded only by grad, under no_grad, so no gradient reaches it")
         }
     }

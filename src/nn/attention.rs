@@ -1,14 +1,17 @@
 //! Attention in PyTorch's conventions: `scaled_dot_product_attention` as a function and
 //! `MultiheadAttention` (batch first, `in_proj_weight` and `out_proj`, causal and
-//! key-padding masks, dropout on the weights). Both are composed from the engine's ops:
-//! the score matrix is materialized, which a fused kernel with an online softmax is still to
-//! avoid; this composed form stays as the reference such a kernel is tested against.
+//! key-padding masks, dropout on the weights). Both run the fused kernels (ops/attention/:
+//! an online softmax, the score matrix never written) where they apply, and otherwise the
+//! composed form, which materializes the scores and is the reference the fused kernels are
+//! tested against: head sizes above 256, batch axes that differ between q, k and v, a
+//! mask that needs a gradient, and dropout on the weights in training.
 
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::nn::{prefixed, Dropout, Init, Linear, Module, Parameter};
+use crate::ops::attention;
 
 /// softmax(q·kᵀ/√d + mask)·v over the last two axes: q [.., Tq, d], k [.., Tk, d], v [.., Tk,
 /// dv]; `mask` is added to the scores (−inf hides a key) and broadcasts to [.., Tq, Tk];
@@ -16,6 +19,23 @@ use crate::nn::{prefixed, Dropout, Init, Linear, Module, Parameter};
 /// triangle when Tq ≠ Tk).
 #[track_caller]
 pub fn scaled_dot_product_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    causal: bool,
+) -> Result<Tensor> {
+    if attention::fusable(q, k, v, mask) {
+        attention::fused(q, k, v, mask, causal)
+    } else {
+        composed_attention(q, k, v, mask, causal)
+    }
+}
+
+/// `scaled_dot_product_attention` composed from matrix products, the mask and a softmax,
+/// with the score matrix materialized: the reference that the fused kernels are held to.
+#[track_caller]
+pub fn composed_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
@@ -148,11 +168,14 @@ impl MultiheadAttention {
                 None => additive,
             });
         }
-        let mut weights = attention_weights(&q, &k, scores_mask.as_ref(), causal)?;
-        if let Some(dropout) = &self.dropout {
-            weights = dropout.forward(&weights)?;
-        }
-        self.join_heads(&weights.matmul(&v)?)
+        let attended = match &self.dropout {
+            Some(dropout) if dropout.active() => {
+                let weights = attention_weights(&q, &k, scores_mask.as_ref(), causal)?;
+                dropout.forward(&weights)?.matmul(&v)?
+            }
+            _ => scaled_dot_product_attention(&q, &k, &v, scores_mask.as_ref(), causal)?,
+        };
+        self.join_heads(&attended)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::attention::attention_weights;
+use crate::nn::attention::scaled_dot_product_attention;
 use crate::nn::MultiheadAttention;
 
 /// Keys and values [batch, heads, capacity, head_dim] of the first `len` positions.
@@ -119,8 +119,8 @@ impl MultiheadAttention {
             }
         };
         let (keys, values) = (write(&cache.keys, &k)?, write(&cache.values, &v)?);
-        let weights = attention_weights(&q, &keys, Some(&at.mask), false)?;
-        let out = self.join_heads(&weights.matmul(&values)?)?;
+        let attended = scaled_dot_product_attention(&q, &keys, &values, Some(&at.mask), false)?;
+        let out = self.join_heads(&attended)?;
         cache.keys = Some(keys);
         cache.values = Some(values);
         cache.len += 1;

@@ -120,6 +120,11 @@ impl Dropout {
         })
     }
 
+    /// Whether `forward` drops anything: in training, with p > 0.
+    pub fn active(&self) -> bool {
+        self.training && self.p > 0.0
+    }
+
     fn seed_tensor(seed: u32, device: &Device) -> Result<Tensor> {
         Tensor::from_vec(vec![seed as f32], &[], device)
     }

@@ -5,6 +5,7 @@
 //! paths in files named for what they are. This file routes a plan step to its family's
 //! kernels; `op.rs` lists the primitives, `dispatch.rs` describes GPU dispatches.
 
+pub(crate) mod attention;
 pub(crate) mod conv;
 pub(crate) mod cross_entropy;
 pub(crate) mod dispatch;
@@ -29,6 +30,8 @@ pub use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
 pub use op::ReduceOp;
 
 use crate::error::Result;
+use crate::ops::attention::cpu as attention_cpu;
+use crate::ops::attention::gpu as attention_gpu;
 use crate::ops::conv::cpu as conv_cpu;
 use crate::ops::conv::geometry::Product;
 use crate::ops::conv::gpu as conv_gpu;
@@ -83,6 +86,7 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         Op::Multinomial => sample_gpu::lower(step),
         Op::Recurrent(scan) => recurrent_gpu::lower(*scan, false, step),
         Op::RecurrentGrad(scan) => recurrent_gpu::lower(*scan, true, step),
+        Op::Attention(spec) => attention_gpu::lower(*spec, step),
         Op::Concat { axis } => movement_gpu::lower_concat(*axis, step),
         Op::Place { region, value } => movement_gpu::lower_place(region, *value, step),
     }
@@ -119,6 +123,7 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]
         Op::Multinomial => sample_cpu::run_multinomial_cpu(step, inputs, out),
         Op::Recurrent(scan) => recurrent_cpu::run_scan_cpu(*scan, step, inputs, out),
         Op::RecurrentGrad(scan) => recurrent_cpu::run_scan_grad_cpu(*scan, step, inputs, out),
+        Op::Attention(spec) => attention_cpu::run_attention_cpu(*spec, step, inputs, out),
         Op::Concat { axis } => movement_cpu::run_concat_cpu(*axis, step, inputs, out),
         Op::Place { region, value } => {
             movement_cpu::run_place_cpu(region, *value, step, inputs, out)

@@ -2,6 +2,7 @@
 //! kernel (which reduction, which softmax).
 
 use crate::dtype::DType;
+use crate::ops::attention::spec::Attention;
 use crate::ops::conv::geometry::Conv2dSpec;
 use crate::ops::elementwise::fused::Kernel;
 use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
@@ -72,6 +73,9 @@ pub(crate) enum Op {
     Recurrent(Scan),
     /// Its gradient rows: inputs the trace's gradient, the trace, W_hh, h0 and c0.
     RecurrentGrad(Scan),
+    /// Fused scaled dot-product attention, or one of its backward passes
+    /// (ops/attention/).
+    Attention(Attention),
     /// Join the inputs along `axis`.
     Concat {
         axis: usize,
@@ -121,6 +125,7 @@ impl Op {
             Op::Multinomial => "multinomial",
             Op::Recurrent(_) => "recurrent",
             Op::RecurrentGrad(_) => "recurrent_grad",
+            Op::Attention(spec) => spec.name(),
             Op::Concat { .. } => "concat",
             Op::Place { .. } => "place",
         }

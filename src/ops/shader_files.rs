@@ -6,6 +6,7 @@
 //! some rendered variant.
 
 use crate::dtype::DType;
+use crate::ops::attention::gpu::{every_variant as attention_variants, AttentionParams};
 use crate::ops::conv::gpu::{every_variant as conv_variants, ConvParams};
 use crate::ops::dispatch::ShaderVariant;
 use crate::ops::elementwise::gpu::{
@@ -113,6 +114,7 @@ shader_files! {
         with RecurrentParams, variants recurrent_variants;
     RecurrentGrad = "recurrent_grad.wgsl" after RecurrentParameters
         with RecurrentParams, variants recurrent_variants;
+    Attention = "attention.wgsl" with AttentionParams, variants attention_variants;
     SubgroupCheck = "subgroup_check.wgsl";
 }
 
