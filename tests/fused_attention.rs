@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use lepton::nn::{composed_attention, scaled_dot_product_attention, Parameter};
+use lepton::nn::{composed_attention, fused_attention, Parameter};
 use lepton::{DType, Device, Tensor};
 
 /// q, k, v [batch, heads, t, d] with values in [−1, 1], as gradient leaves.
@@ -76,10 +76,7 @@ fn compare(device: &Device, d: usize, t: usize) {
     };
     for &(causal, padded) in combinations {
         let m = padded.then_some(&mask);
-        let fused = run(
-            &|q, k, v| scaled_dot_product_attention(q, k, v, m, causal),
-            &qkv,
-        );
+        let fused = run(&|q, k, v| fused_attention(q, k, v, m, causal), &qkv);
         let composed = run(&|q, k, v| composed_attention(q, k, v, m, causal), &qkv);
         for (part, (got, want)) in ["output", "dq", "dk", "dv"]
             .iter()
@@ -119,7 +116,7 @@ on_every_device! {
         let qkv = [make(&[2, 1, 3, 5, 7], 1), make(&[2, 1, 3, 11, 7], 2), make(&[2, 1, 3, 11, 3], 3)];
         let mask = tensor(&data(5 * 11, 4, -2.0, 2.0), &[5, 11], DType::F32, &device);
         for causal in [false, true] {
-            let fused = run(&|q, k, v| scaled_dot_product_attention(q, k, v, Some(&mask), causal), &qkv);
+            let fused = run(&|q, k, v| fused_attention(q, k, v, Some(&mask), causal), &qkv);
             let composed = run(&|q, k, v| composed_attention(q, k, v, Some(&mask), causal), &qkv);
             for (part, (got, want)) in ["output", "dq", "dk", "dv"].iter().zip(fused.iter().zip(&composed)) {
                 assert_close(got, want, 2e-6, 2e-5, &format!("{part}, causal {causal} on {device}"));
@@ -153,7 +150,7 @@ fn fused_gradients_match_central_differences() {
     let params = [("k", &k), ("v", &v)].map(|(n, t)| (n.to_string(), Parameter::new(t.clone())));
     let forward = |q: &Tensor| {
         let (k, v) = (params[0].1.get(), params[1].1.get());
-        scaled_dot_product_attention(q, &k, &v, Some(&mask), true)
+        fused_attention(q, &k, &v, Some(&mask), true)
     };
     gradcheck_module(
         "fused attention",

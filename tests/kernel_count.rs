@@ -6,8 +6,8 @@
 mod common;
 
 use lepton::nn::{
-    composed_attention, loss, scaled_dot_product_attention, CellKind, Linear, Module, Recurrent,
-    RecurrentConfig,
+    composed_attention, fused_attention, loss, scaled_dot_product_attention, CellKind, Linear,
+    Module, Recurrent, RecurrentConfig,
 };
 use lepton::optim::{Adam, Optimizer};
 use lepton::{stats, DType, Tensor};
@@ -105,7 +105,7 @@ common::on_every_device! {
             })
             .collect();
         let leaves: Vec<&Tensor> = qkv.iter().collect();
-        let out = scaled_dot_product_attention(&qkv[0], &qkv[1], &qkv[2], None, true).unwrap();
+        let out = fused_attention(&qkv[0], &qkv[1], &qkv[2], None, true).unwrap();
         let grads = lepton::grad(&out.sum(&[], false).unwrap(), &leaves).unwrap();
         assert_eq!(kernels(&[&out]), 1, "forward on {device}");
         // Backward from the realized output: the loss's gradient, placed beside the output's
@@ -120,5 +120,20 @@ common::on_every_device! {
         let reference = kernels(&everything);
         eprintln!("attention: fused 1 + {backward} kernels, composed {reference} on {device}");
         assert!(1 + backward < reference, "composed {reference} on {device}");
+    }
+}
+
+common::on_every_device! {
+    fn attention_is_fused_on_a_gpu_from_128_keys(device) {
+        let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+        for keys in [64, 128] {
+            let qkv: Vec<Tensor> = (0..3)
+                .map(|i| Tensor::rand_normal(&[2, keys, 8], 0.0, 1.0, i, DType::F32, &device).unwrap())
+                .collect();
+            lepton::realize(&qkv.iter().collect::<Vec<_>>()).unwrap();
+            let out = scaled_dot_product_attention(&qkv[0], &qkv[1], &qkv[2], None, true).unwrap();
+            let fused = kernels(&[&out]) == 1;
+            assert_eq!(fused, device.is_gpu() && keys >= 128, "{keys} keys on {device}");
+        }
     }
 }

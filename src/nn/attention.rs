@@ -1,10 +1,12 @@
 //! Attention in PyTorch's conventions: `scaled_dot_product_attention` as a function and
 //! `MultiheadAttention` (batch first, `in_proj_weight` and `out_proj`, causal and
 //! key-padding masks, dropout on the weights). Both run the fused kernels (ops/attention/:
-//! an online softmax, the score matrix never written) where they apply, and otherwise the
-//! composed form, which materializes the scores and is the reference the fused kernels are
-//! tested against: head sizes above 256, batch axes that differ between q, k and v, a
-//! mask that needs a gradient, and dropout on the weights in training.
+//! an online softmax, the score matrix never written) where those are faster (on a GPU
+//! from 128 keys) or the score matrix would be large (on the CPU path from 64 MiB), and
+//! otherwise the composed form, which materializes the scores and is the reference the
+//! fused kernels are tested against; always composed for head sizes above 256, batch axes
+//! that differ between q, k and v, a mask that needs a gradient, and dropout on the
+//! weights in training. `fused_attention` asks for the fused kernels outright.
 
 use crate::device::Device;
 use crate::dtype::DType;
@@ -25,11 +27,25 @@ pub fn scaled_dot_product_attention(
     mask: Option<&Tensor>,
     causal: bool,
 ) -> Result<Tensor> {
-    if attention::fusable(q, k, v, mask) {
+    if attention::fusable(q, k, v, mask) && attention::prefers_fused(q, k) {
         attention::fused(q, k, v, mask, causal)
     } else {
         composed_attention(q, k, v, mask, causal)
     }
+}
+
+/// `scaled_dot_product_attention` by the fused kernels whatever the sizes (an error where
+/// they do not apply: head sizes above 256, batch axes that differ, a mask that needs a
+/// gradient): the score matrix is never held, on either device.
+#[track_caller]
+pub fn fused_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    causal: bool,
+) -> Result<Tensor> {
+    attention::fused(q, k, v, mask, causal)
 }
 
 /// `scaled_dot_product_attention` composed from matrix products, the mask and a softmax,

@@ -14,7 +14,9 @@ mod transformer;
 use std::sync::{Arc, RwLock};
 
 pub use crate::ops::conv::geometry::Conv2dSpec;
-pub use attention::{composed_attention, scaled_dot_product_attention, MultiheadAttention};
+pub use attention::{
+    composed_attention, fused_attention, scaled_dot_product_attention, MultiheadAttention,
+};
 pub use conv::{Conv2d, Flatten, Pool2d};
 pub use init::Init;
 pub use kv_cache::{KvCache, Position};
