@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use lepton::nn::{composed_attention, fused_attention, Parameter};
+use lepton::nn::{composed_attention, fused_attention, scaled_dot_product_attention, Parameter};
 use lepton::{DType, Device, Tensor};
 
 /// q, k, v [batch, heads, t, d] with values in [−1, 1], as gradient leaves.
@@ -157,5 +157,38 @@ fn fused_gradients_match_central_differences() {
         &forward,
         (&values(&q), &[2, tq, d]),
         &params,
+    );
+}
+
+#[test]
+fn what_the_fused_kernels_cannot_take_is_an_error() {
+    let device = Device::cpu();
+    let t = |shape: &[usize]| {
+        tensor(
+            &data(shape.iter().product(), 30, -1.0, 1.0),
+            shape,
+            DType::F32,
+            &device,
+        )
+    };
+    // A head wider than 256, batch axes that differ, no keys, keys and values of unequal
+    // lengths.
+    for (q, k, v) in [
+        (t(&[2, 300]), t(&[3, 300]), t(&[3, 4])),
+        (t(&[2, 2, 4]), t(&[3, 2, 4]), t(&[3, 2, 4])),
+        (t(&[2, 4]), t(&[0, 4]), t(&[0, 4])),
+        (t(&[2, 4]), t(&[3, 4]), t(&[5, 4])),
+    ] {
+        let got = fused_attention(&q, &k, &v, None, false);
+        assert!(
+            matches!(got, Err(lepton::Error::InvalidArgument { .. })),
+            "{:?}",
+            q.shape()
+        );
+    }
+    // The composed form still takes the wide head.
+    assert!(
+        scaled_dot_product_attention(&t(&[2, 300]), &t(&[3, 300]), &t(&[3, 4]), None, false)
+            .is_ok()
     );
 }

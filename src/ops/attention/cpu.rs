@@ -1,5 +1,5 @@
-//! The CPU path's fused attention (mod.rs), the definition in f64 that attention.wgsl is
-//! tested against. Each batch-and-head task first copies the rows it reads many times
+//! The CPU path's fused attention (mod.rs), in f64; it and attention.wgsl are each held to
+//! the composed form on their own device (tests/fused_attention.rs). Each batch-and-head task first copies the rows it reads many times
 //! into dense f64 matrices, so that every inner loop is a dense dot product or update;
 //! its query (or key) rows then run in parallel blocks.
 

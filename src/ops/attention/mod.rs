@@ -90,8 +90,10 @@ pub(crate) fn fused(
         return Err(Error::invalid(
             "attention",
             format!(
-                "the fused kernels need q [.., Tq, d], k [.., Tk, d], v [.., Tk, dv] with the \
-                 same batch axes and head sizes 1 to {MAX_FUSED_HEAD}, got {:?}, {:?}, {:?}",
+                "the fused kernels need q [.., Tq, d], k [.., Tk ≥ 1, d], v [.., Tk, dv] of one \
+                 dtype and device with the same batch axes, head sizes 1 to {MAX_FUSED_HEAD}, \
+                 and a mask (if any) that broadcasts to the scores and needs no gradient; got \
+                 {:?}, {:?}, {:?}",
                 q.shape(),
                 k.shape(),
                 v.shape()
