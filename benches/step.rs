@@ -46,7 +46,7 @@ fn step(c: &mut Criterion) {
         let model = Mlp::new(&[784, 256, 256, 10], Activation::Relu, 1, &device).expect("model");
         let mut opt = Adam::new(model.parameters(), 1e-3);
         let x = Tensor::rand_normal(&[128, 784], 0.0, 1.0, 2, DType::F32, &device).expect("inputs");
-        let labels: Vec<f32> = (0..128).map(|i| (i * 7 % 10) as f32).collect();
+        let labels: Vec<i32> = (0..128).map(|i| i * 7 % 10).collect();
         let y = Tensor::from_vec(labels, &[128], &device).expect("labels");
         time_steps(c, format!("mlp784/{name}"), 128, || {
             let logits = model.forward(&x).expect("forward");
@@ -70,7 +70,7 @@ fn lstm_step(c: &mut Criterion) {
         let mut opt = Adam::new(parameters, 1e-3);
         let x = Tensor::rand_normal(&[batch, steps, 28], 0.0, 1.0, 3, DType::F32, &device)
             .expect("inputs");
-        let labels: Vec<f32> = (0..batch).map(|i| (i * 7 % 10) as f32).collect();
+        let labels: Vec<i32> = (0..batch as i32).map(|i| i * 7 % 10).collect();
         let y = Tensor::from_vec(labels, &[batch], &device).expect("labels");
         let last = steps as isize - 1;
         time_steps(c, format!("lstm/{name}"), batch as u64, || {
@@ -91,9 +91,9 @@ fn gpt_step(c: &mut Criterion) {
             .betas(0.9, 0.99)
             .weight_decay(0.1)
             .clip_grad_norm(1.0);
-        let ids = |seed: usize| -> Vec<f32> {
+        let ids = |seed: usize| -> Vec<i32> {
             (0..batch * context)
-                .map(|i| ((i * 31 + seed * 17) % vocab) as f32)
+                .map(|i| ((i * 31 + seed * 17) % vocab) as i32)
                 .collect()
         };
         let x = Tensor::from_vec(ids(0), &[batch, context], &device).expect("inputs");

@@ -142,6 +142,19 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     dst[o.dst] = TO(unary_op(f32(src0[o.s0])));
 }
 
+// Each element stored as it was read (TI is TO), exact for every storage type: i32 past
+// 2^24 would not survive the f32 that `unary` computes in.
+@compute @workgroup_size(256)
+fn copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= params.count) {
+        return;
+    }
+    let o = offsets(i);
+    dst[o.dst] = TO(src0[o.s0]);
+}
+
 @compute @workgroup_size(256)
 fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {

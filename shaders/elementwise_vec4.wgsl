@@ -129,6 +129,22 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     dst[i] = vec4<TO>(unary_op(load0(i)));
 }
 
+// Each element stored as it was read (TI is TO), as elementwise.wgsl's `copy`.
+@compute @workgroup_size(256)
+fn copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = vector(wg, nwg, lid);
+    if (i >= params.count) {
+        return;
+    }
+    let at = source_offset(0u);
+    if ((params.dense & 1u) != 0u) {
+        dst[i] = vec4<TO>(src0[at + i]);
+    } else {
+        dst[i] = vec4<TO>(TO(src0[at / 4u][at % 4u]));
+    }
+}
+
 @compute @workgroup_size(256)
 fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {

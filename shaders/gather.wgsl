@@ -2,8 +2,8 @@
 // output element; arithmetic runs in f32 whatever the storage type.
 //
 // `gather`: the output has the index's shape; element p reads `src` at p with its AXIS
-// coordinate replaced by the index's value at p. A value that names no position (negative,
-// fractional, NaN, or past the axis) reads NaN, where the CPU path reports an error.
+// coordinate replaced by the index's value at p (i32). A value that names no position
+// (negative, or past the axis) reads NaN, where the CPU path reports an error.
 //
 // `scatter_add`: the output has the gathered source's shape; each element sums, in index
 // order along the axis, the terms of `src` (the gather's output gradient, of the index's
@@ -30,7 +30,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<TI>;
-@group(0) @binding(2) var<storage, read> index: array<f32>;
+@group(0) @binding(2) var<storage, read> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<TO>;
 
 const WORKGROUP: u32 = 256u;
@@ -52,10 +52,8 @@ fn element(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 }
 
 // The position index value v names along an axis of `size`, or `size` when it names none.
-// NaN is tested by its bits: compilers may assume v == v.
-fn position(v: f32, size: u32) -> u32 {
-    let nan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-    if (nan || v < 0.0 || v >= f32(size) || floor(v) != v) {
+fn position(v: i32, size: u32) -> u32 {
+    if (v < 0 || u32(v) >= size) {
         return size;
     }
     return u32(v);
@@ -118,7 +116,7 @@ fn scatter_add(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
         let step_source = src_stride(params.axis);
         let step_k = index_stride(params.axis);
         for (var j = 0u; j < params.axis_size; j++) {
-            if (index[k + j * step_k] == f32(at)) {
+            if (index[k + j * step_k] == i32(at)) {
                 sum += f32(src[source + j * step_source]);
             }
         }

@@ -9,7 +9,7 @@
 // entry of a vector before summing: the matrix-vector products of src/ops/matmul/gpu.rs.
 //
 // The vector is read at rows.wgsl's `weights_offset` and `weights_stride` (DOT = 1).
-// A position is the element's index within its row, stored in the result as a float.
+// A position is the element's index within its row, stored in the result (i32).
 const OP: u32 = {{OP}}u;
 const DOT: u32 = {{DOT}}u;
 // 1 in the eight-wide variant (see rows.wgsl): `reduce` then reads octets.
@@ -261,7 +261,7 @@ fn arg(ids: Ids) {
     let t = task(ids);
     let b = best_of(t, OP);
     if (t.live && t.lane == 0u) {
-        results[t.index] = TO(f32(position_of(b)));
+        results[t.index] = TO(position_of(b));
     }
 }
 
@@ -288,7 +288,7 @@ fn arg_merge(ids: Ids) {
         if (b.position != NONE) {
             position = positions_in[t.row * params.row_length + b.position];
         }
-        results[t.index] = TO(f32(position));
+        results[t.index] = TO(position);
     }
 }
 

@@ -2,10 +2,10 @@
 // row. Defined in f32 with every sum taken in order, so the CPU path, which does the same
 // operations, draws the same categories: u from hash.wgsl (exact in f32), the threshold
 // u·total (one correctly rounded product), and the first category whose running sum
-// passes it. A row with a negative, NaN or infinite weight, or none above zero, gets NaN,
+// passes it. A row with a negative, NaN or infinite weight, or none above zero, gets −1,
 // where the CPU path reports an error.
 //
-// Rendered after hash.wgsl, with the weights' storage type TI and the output's TO.
+// Rendered after hash.wgsl, with the weights' storage type TI and the output's TO (i32).
 alias TI = {{TI}};
 alias TO = {{TO}};
 
@@ -45,7 +45,7 @@ fn multinomial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
         total += w;
     }
     if (!valid || !finite_nonnegative(total) || total == 0.0) {
-        dst[row] = TO(bitcast<f32>(0x7fc00000u));
+        dst[row] = TO(-1);
         return;
     }
     let threshold = hashed_uniform(u32(seed[params.seed_offset]), row) * total;
@@ -63,5 +63,5 @@ fn multinomial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
         }
     }
     // Rounding can leave the running sum at the threshold: the last category with weight.
-    dst[row] = TO(f32(select(last, pick, pick < params.length)));
+    dst[row] = TO(select(last, pick, pick < params.length));
 }

@@ -10,7 +10,7 @@
 // and its gradient `incoming_offset` and `incoming_stride` (0 when one value serves every
 // row).
 const LOG: u32 = {{LOG}}u;
-@group(0) @binding(6) var<storage, read> targets: array<TI>;
+@group(0) @binding(6) var<storage, read> targets: array<i32>;
 @group(0) @binding(7) var<storage, read> incoming: array<TI>;
 
 // exp(m − to) for a running maximum m overtaken by `to`; 0 while both are −inf, where the
@@ -120,11 +120,11 @@ fn logsumexp(ids: Ids) {
     }
 }
 
-// The row's class, or n when the target is not an integer in [0, n): such rows give NaN.
+// The row's class, or n when the target is not in [0, n): such rows give NaN.
 fn target_class(t: Task) -> u32 {
-    let v = f32(targets[params.targets_offset + t.row * params.targets_stride]);
+    let v = targets[params.targets_offset + t.row * params.targets_stride];
     let n = params.row_length;
-    if (v >= 0.0 && v < f32(n) && v == floor(v)) {
+    if (v >= 0 && u32(v) < n) {
         return u32(v);
     }
     return n;

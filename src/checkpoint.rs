@@ -55,6 +55,7 @@ fn to_safetensors(dtype: DType) -> Dtype {
         DType::F16 => Dtype::F16,
         DType::F32 => Dtype::F32,
         DType::F64 => Dtype::F64,
+        DType::I32 => Dtype::I32,
     }
 }
 
@@ -63,6 +64,7 @@ fn host(t: &Tensor) -> Result<Host> {
         DType::F16 => bytemuck::cast_slice(&t.to_vec::<half::f16>()?).to_vec(),
         DType::F32 => bytemuck::cast_slice(&t.to_vec::<f32>()?).to_vec(),
         DType::F64 => bytemuck::cast_slice(&t.to_vec::<f64>()?).to_vec(),
+        DType::I32 => bytemuck::cast_slice(&t.to_vec::<i32>()?).to_vec(),
     };
     Ok(Host {
         dtype: to_safetensors(t.dtype()),
@@ -157,10 +159,26 @@ pub fn load(path: &Path, device: &Device) -> Result<(NamedTensors, HashMap<Strin
                 &shape,
                 device,
             )?,
+            Dtype::I32 => Tensor::from_vec(
+                bytemuck::pod_collect_to_vec::<u8, i32>(data),
+                &shape,
+                device,
+            )?,
+            // PyTorch stores integers as i64 (step counts, token ids): read as i32 when
+            // every value fits.
+            Dtype::I64 => {
+                let wide = bytemuck::pod_collect_to_vec::<u8, i64>(data);
+                let narrow = wide
+                    .iter()
+                    .map(|&v| i32::try_from(v))
+                    .collect::<std::result::Result<Vec<i32>, _>>()
+                    .map_err(|_| err(path, format!("{name}: an i64 value does not fit in i32")))?;
+                Tensor::from_vec(narrow, &shape, device)?
+            }
             other => {
                 return Err(err(
                     path,
-                    format!("{name}: dtype {other:?} is not f16, f32 or f64"),
+                    format!("{name}: dtype {other:?} is not f16, f32, f64, i32 or i64"),
                 ))
             }
         };

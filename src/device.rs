@@ -92,6 +92,7 @@ impl Device {
                 DType::F32 => true,
                 DType::F16 => ctx.features().contains(wgpu::Features::SHADER_F16),
                 DType::F64 => false,
+                DType::I32 => true,
             },
         }
     }

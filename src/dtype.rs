@@ -3,12 +3,15 @@
 use half::f16;
 
 /// The element type of a tensor. f16 and f32 run on both devices; f64 only on the CPU path,
-/// where it serves as the reference for tests and gradient checks.
+/// where it serves as the reference for tests and gradient checks. i32 holds what counts
+/// and names positions (token ids, class targets, `argmax` results, indices) exactly, on
+/// both devices; arithmetic on it is refused (cast to a float first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F16,
     F32,
     F64,
+    I32,
 }
 
 impl DType {
@@ -17,6 +20,7 @@ impl DType {
             DType::F16 => 2,
             DType::F32 => 4,
             DType::F64 => 8,
+            DType::I32 => 4,
         }
     }
 
@@ -25,7 +29,13 @@ impl DType {
             DType::F16 => "f16",
             DType::F32 => "f32",
             DType::F64 => "f64",
+            DType::I32 => "i32",
         }
+    }
+
+    /// Whether the dtype is a floating-point one, which every op computes in.
+    pub fn is_float(self) -> bool {
+        self != DType::I32
     }
 
     /// The WGSL scalar type that stores this dtype, if a shader can.
@@ -34,6 +44,7 @@ impl DType {
             DType::F16 => Some("f16"),
             DType::F32 => Some("f32"),
             DType::F64 => None,
+            DType::I32 => Some("i32"),
         }
     }
 }
@@ -78,5 +89,16 @@ impl Element for f16 {
     }
     fn from_f64(v: f64) -> Self {
         f16::from_f64(v)
+    }
+}
+
+impl Element for i32 {
+    const DTYPE: DType = DType::I32;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    /// Rounds toward zero and saturates at the type's bounds (NaN gives 0), as Rust's `as`.
+    fn from_f64(v: f64) -> Self {
+        v as i32
     }
 }

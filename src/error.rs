@@ -54,6 +54,13 @@ pub enum Error {
         rhs: DType,
         location: &'static Location<'static>,
     },
+    #[error("{op}: needs {expected}, got {got} at {location}")]
+    WrongDtype {
+        op: &'static str,
+        expected: &'static str,
+        got: DType,
+        location: &'static Location<'static>,
+    },
     #[error("{op}: dtype {dtype} is not supported on {device}: {why}")]
     UnsupportedDtype {
         op: &'static str,
@@ -110,6 +117,32 @@ pub enum Error {
 }
 
 impl Error {
+    /// An i32 operand where the op computes: i32 holds indices and counts, not values.
+    #[track_caller]
+    pub(crate) fn integer_arithmetic(op: &'static str) -> Self {
+        Error::WrongDtype {
+            op,
+            expected: "a float dtype (i32 tensors hold indices: cast with .cast(DType::F32) \
+                       to compute on them)",
+            got: DType::I32,
+            location: Location::caller(),
+        }
+    }
+
+    /// An error unless `got` is i32: indices, targets and token ids are i32 tensors.
+    #[track_caller]
+    pub(crate) fn expect_indices(op: &'static str, got: DType) -> Result<()> {
+        if got == DType::I32 {
+            return Ok(());
+        }
+        Err(Error::WrongDtype {
+            op,
+            expected: "i32 indices (whole-number floats convert with .cast(DType::I32))",
+            got,
+            location: Location::caller(),
+        })
+    }
+
     #[track_caller]
     pub(crate) fn invalid(op: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidArgument {

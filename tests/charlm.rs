@@ -24,7 +24,7 @@ fn small(arch: Arch) -> CharLmConfig {
 }
 
 fn ids(values: &[u32], device: &Device) -> Tensor {
-    let v: Vec<f32> = values.iter().map(|&i| i as f32).collect();
+    let v: Vec<i32> = values.iter().map(|&i| i as i32).collect();
     Tensor::from_vec(v, &[1, values.len()], device).unwrap()
 }
 

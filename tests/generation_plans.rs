@@ -17,16 +17,16 @@ fn cached_steps_build_nothing_new() {
         };
         let model = CharLm::new(config, 1, &device).unwrap();
         let mut caches = model.kv_caches();
-        let mut step = |id: f32| {
+        let mut step = |id: i32| {
             let ids = Tensor::from_vec(vec![id], &[1, 1], &device).unwrap();
             model.forward_cached(&ids, &mut caches).unwrap()
         };
         for id in 0..3 {
-            step(id as f32);
+            step(id);
         }
         let before = stats();
         for id in 3..10 {
-            step(id as f32);
+            step(id);
         }
         let after = stats();
         common::assert_built_nothing(&before, &after, &format!("on {device}"));

@@ -36,7 +36,7 @@ common::on_every_device! {
         let layer = Linear::new(8, 3, true, 1, DType::F32, &device).unwrap();
         let mut opt = Adam::new(layer.parameters(), 1e-2);
         let x = Tensor::rand_normal(&[5, 8], 0.0, 1.0, 3, DType::F32, &device).unwrap();
-        let y = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 1.0, 0.0], &[5], &device).unwrap();
+        let y = Tensor::from_vec(vec![0i32, 1, 2, 1, 0], &[5], &device).unwrap();
         let step = |opt: &mut Adam| {
             opt.step(&loss::cross_entropy(&layer.forward(&x).unwrap(), &y, 0.0).unwrap())
                 .unwrap()
@@ -65,7 +65,7 @@ common::on_every_device! {
             parameters.extend(head.parameters());
             let mut opt = Adam::new(parameters, 1e-2);
             let x = Tensor::rand_normal(&[steps, 3, 5], 0.0, 1.0, 3, DType::F32, &device).unwrap();
-            let y = Tensor::from_vec(vec![0.0f32, 3.0, 1.0], &[3], &device).unwrap();
+            let y = Tensor::from_vec(vec![0i32, 3, 1], &[3], &device).unwrap();
             let mut step = || {
                 let out = lstm.forward(&x).unwrap();
                 let last = out.slice(0, -1, steps as isize, 1).unwrap().squeeze(0).unwrap();

@@ -387,7 +387,7 @@ on_every_device! {
         let flat: Vec<f64> = rows.concat();
         let t = tensor(&flat, &[4, 5], DType::F32, &device);
         let argmax = t.argmax(Some(1), false).unwrap();
-        assert_eq!(argmax.dtype(), DType::F32);
+        assert_eq!(argmax.dtype(), DType::I32);
         assert_eq!(
             values(&argmax),
             vec![1.0, 1.0, 0.0, 0.0],
@@ -409,11 +409,7 @@ on_every_device! {
         if device.supports(DType::F16) {
             let half = tensor(&flat, &[4, 5], DType::F16, &device);
             let positions = half.argmax(Some(1), false).unwrap();
-            assert_eq!(
-                positions.dtype(),
-                DType::F32,
-                "positions beyond 2048 need f32"
-            );
+            assert_eq!(positions.dtype(), DType::I32);
             assert_eq!(values(&positions), vec![1.0, 1.0, 0.0, 0.0]);
         }
     }
@@ -463,16 +459,30 @@ on_every_device! {
 }
 
 #[test]
-fn positions_need_a_nonempty_axis_of_at_most_2_pow_24() {
+fn positions_need_a_nonempty_axis_of_at_most_2_pow_28() {
     let cpu = lepton::Device::cpu();
     let empty = Tensor::zeros(&[3, 0], DType::F32, &cpu).unwrap();
     let e = empty.argmax(Some(1), false).unwrap_err();
     assert!(e.to_string().contains("positions exist for 1 to"), "{e}");
     let huge = Tensor::zeros(&[1], DType::F32, &cpu)
         .unwrap()
-        .broadcast_to(&[(1 << 24) + 1])
+        .broadcast_to(&[(1 << 28) + 1])
         .unwrap();
     assert!(huge.argmin(None, false).is_err());
+}
+
+#[test]
+fn positions_past_2_pow_24_are_exact() {
+    // 2^24 + 1 is the first whole number f32 cannot hold.
+    let cpu = lepton::Device::cpu();
+    let at = (1usize << 24) + 1;
+    let zeros = Tensor::zeros(&[at], DType::F32, &cpu).unwrap();
+    let one = Tensor::ones(&[1], DType::F32, &cpu).unwrap();
+    let v = Tensor::concat(&[&zeros, &one], 0).unwrap();
+    assert_eq!(
+        v.argmax(None, false).unwrap().item::<i32>().unwrap(),
+        at as i32
+    );
 }
 
 on_every_device! {

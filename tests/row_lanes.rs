@@ -152,7 +152,7 @@ fn softmax_family_and_cross_entropy() {
             let logs = values(&x.log_softmax(-1).unwrap());
             let lse = values(&x.logsumexp(-1, false).unwrap());
             let targets: Vec<f64> = (0..rows).map(|r| ((r * 7) % n) as f64).collect();
-            let t = tensor(&targets, &[rows], DType::F32, device);
+            let t = tensor(&targets, &[rows], DType::I32, device);
             x.set_requires_grad(true);
             let loss = lepton::nn::loss::cross_entropy_per_sample(&x, &t, 0.0).unwrap();
             let grad = lepton::grad(&loss.sum(&[], false).unwrap(), &[&x]).unwrap();

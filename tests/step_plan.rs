@@ -19,7 +19,7 @@ common::on_every_device! {
         let mut opt = Adam::new(model.parameters(), 1e-3);
         let x = Tensor::rand_normal(&[16, 20], 0.0, 1.0, 3, DType::F32, &device).unwrap();
         let y =
-            Tensor::from_vec((0..16).map(|i| (i % 5) as f32).collect(), &[16], &device).unwrap();
+            Tensor::from_vec((0..16).map(|i| i % 5).collect::<Vec<i32>>(), &[16], &device).unwrap();
         let step = |opt: &mut Adam| {
             opt.step(&loss::cross_entropy(&model.forward(&x).unwrap(), &y, 0.0).unwrap())
                 .unwrap()

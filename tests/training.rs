@@ -175,7 +175,7 @@ fn losses_match_hand_computation() {
     assert!((item(loss::huber(&p, &y, 1.5)) - (0.5 + 2.0 * 1.875) / 3.0).abs() < 1e-15);
 
     let logits = t(&[2.0, 1.0, 0.1, 0.5, 2.5, -1.0], &[2, 3]);
-    let targets = t(&[0.0, 1.0], &[2]);
+    let targets = Tensor::from_vec(vec![0i32, 1], &[2], &Device::cpu()).unwrap();
     let lse = |r: &[f64]| r.iter().map(|x| x.exp()).sum::<f64>().ln();
     let (r0, r1) = ([2.0, 1.0, 0.1], [0.5, 2.5, -1.0]);
     let ce = ((lse(&r0) - 2.0) + (lse(&r1) - 2.5)) / 2.0;
@@ -241,7 +241,7 @@ on_every_device! {
             &device,
         )
         .unwrap();
-        let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], &[4], &device).unwrap();
+        let y = Tensor::from_vec(vec![0i32, 1, 1, 0], &[4], &device).unwrap();
         let mut last = 0.0;
         for _ in 0..300 {
             last = opt
@@ -280,7 +280,7 @@ on_every_device! {
         use lepton::nn::Embedding;
         let emb = Embedding::new(5, 3, 1, DType::F32, &device).unwrap();
         let table = emb.weight.get().to_vec::<f32>().unwrap();
-        let ids = Tensor::from_vec(vec![4.0f32, 0.0, 4.0, 2.0], &[2, 2], &device).unwrap();
+        let ids = Tensor::from_vec(vec![4i32, 0, 4, 2], &[2, 2], &device).unwrap();
         let out = emb.forward(&ids).unwrap();
         assert_eq!(out.shape(), &[2, 2, 3]);
         // d Σ out / d table: each row once per time it was looked up. (Gradients are taken
@@ -386,7 +386,7 @@ on_every_device! {
         let mut opt = Adam::new(model.parameters(), 0.01);
         let x = Tensor::rand_normal(&[16, 4], 0.0, 1.0, 3, DType::F32, &device).unwrap();
         let y =
-            Tensor::from_vec((0..16).map(|i| (i % 2) as f32).collect(), &[16], &device).unwrap();
+            Tensor::from_vec((0..16).map(|i| i % 2).collect::<Vec<i32>>(), &[16], &device).unwrap();
         for _ in 0..3 {
             opt.step(&loss::cross_entropy(&model.forward(&x).unwrap(), &y, 0.0).unwrap())
                 .unwrap();

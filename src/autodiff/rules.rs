@@ -28,6 +28,8 @@ pub(crate) fn backward(
                 Some(inputs[0].where_cond(&zero, g)?),
             ])
         }
+        // Integers are steps: nothing flows through a cast to or from i32.
+        Op::Cast if !(inputs[0].dtype().is_float() && y.dtype().is_float()) => Ok(vec![None]),
         Op::Cast => Ok(vec![Some(g.cast(inputs[0].dtype())?)]),
         Op::Copy => Ok(vec![Some(g.clone())]),
         Op::Fill(_) => Ok(Vec::new()),

@@ -13,7 +13,8 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 
-/// Rows of features with one target each (a class index, stored as a float, or a value).
+/// Rows of features with one target each (a class index, held here as a float, or a
+/// value).
 #[derive(Clone, Debug)]
 pub struct Dataset {
     /// Row-major, `rows × cols`.
@@ -197,12 +198,18 @@ impl Dataset {
         self.features.iter_mut().for_each(|v| *v *= factor);
     }
 
-    /// Features [rows, cols] and targets [rows] as f32 tensors.
+    /// Features [rows, cols] as f32, and targets [rows]: i32 class indices for a
+    /// classification set, f32 values otherwise.
     pub fn tensors(&self, device: &Device) -> Result<(Tensor, Tensor)> {
-        Ok((
-            Tensor::from_slice(&self.features, &[self.rows, self.cols], device)?,
-            Tensor::from_slice(&self.targets, &[self.rows], device)?,
-        ))
+        let features = Tensor::from_slice(&self.features, &[self.rows, self.cols], device)?;
+        let targets = match self.classes {
+            Some(_) => {
+                let labels: Vec<i32> = self.targets.iter().map(|&t| t as i32).collect();
+                Tensor::from_vec(labels, &[self.rows], device)?
+            }
+            None => Tensor::from_slice(&self.targets, &[self.rows], device)?,
+        };
+        Ok((features, targets))
     }
 
     /// The batches of one epoch: shuffled by (seed, epoch) when `shuffle` is set, the last

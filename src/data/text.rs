@@ -15,11 +15,11 @@ pub struct CharCorpus {
     pub ids: Vec<u32>,
 }
 
-/// Inputs and next-character targets of `rows` windows of `context` characters, as f32
-/// ids [rows, context] (whole numbers, exact below 2^24).
+/// Inputs and next-character targets of `rows` windows of `context` characters, as ids
+/// [rows, context].
 pub struct Windows {
-    pub inputs: Vec<f32>,
-    pub targets: Vec<f32>,
+    pub inputs: Vec<i32>,
+    pub targets: Vec<i32>,
     pub rows: usize,
     pub context: usize,
 }
@@ -141,8 +141,8 @@ fn windows_at(ids: &[u32], starts: Vec<usize>, context: usize) -> Windows {
     let mut inputs = Vec::with_capacity(starts.len() * context);
     let mut targets = Vec::with_capacity(starts.len() * context);
     for &s in &starts {
-        inputs.extend(ids[s..s + context].iter().map(|&i| i as f32));
-        targets.extend(ids[s + 1..s + context + 1].iter().map(|&i| i as f32));
+        inputs.extend(ids[s..s + context].iter().map(|&i| i as i32));
+        targets.extend(ids[s + 1..s + context + 1].iter().map(|&i| i as i32));
     }
     Windows {
         inputs,
@@ -178,18 +178,18 @@ mod tests {
         let w = random_windows(&ids, 3, 7, 1, 0).unwrap();
         for r in 0..3 {
             let (x, y) = (&w.inputs[r * 7..r * 7 + 7], &w.targets[r * 7..r * 7 + 7]);
-            assert!(x.windows(2).all(|p| p[1] == p[0] + 1.0));
-            assert!(x.iter().zip(y).all(|(a, b)| *b == a + 1.0));
-            assert!(y[6] <= 49.0);
+            assert!(x.windows(2).all(|p| p[1] == p[0] + 1));
+            assert!(x.iter().zip(y).all(|(a, b)| *b == a + 1));
+            assert!(y[6] <= 49);
         }
         assert_eq!(random_windows(&ids, 3, 7, 1, 0).unwrap().inputs, w.inputs);
         assert_ne!(random_windows(&ids, 3, 7, 1, 1).unwrap().inputs, w.inputs);
         // A text with room for one window gives that window.
         let tight = random_windows(&ids, 4, 49, 2, 0).unwrap();
-        assert!(tight.inputs.chunks(49).all(|x| x[0] == 0.0));
+        assert!(tight.inputs.chunks(49).all(|x| x[0] == 0));
         assert!(random_windows(&ids, 1, 50, 1, 0).is_err());
         let all = consecutive_windows(&ids, 7);
         assert_eq!(all.rows, 7);
-        assert_eq!(all.targets.last(), Some(&49.0));
+        assert_eq!(all.targets.last(), Some(&49));
     }
 }

@@ -92,7 +92,8 @@ impl Tensor {
         if !grad_enabled() {
             inputs.iter_mut().for_each(|t| t.detached = true);
         }
-        let requires_grad = inputs.iter().any(|t| !t.detached && t.node.requires_grad());
+        let requires_grad =
+            dtype.is_float() && inputs.iter().any(|t| !t.detached && t.node.requires_grad());
         let layout = Layout::contiguous(&shape);
         Tensor {
             node: Node::new(

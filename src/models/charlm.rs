@@ -137,7 +137,7 @@ enum Body {
     },
 }
 
-/// A character language model: ids [batch, time] (f32 whole numbers) to next-character
+/// A character language model: i32 ids [batch, time] to next-character
 /// logits [batch, time, vocab].
 pub struct CharLm {
     pub config: CharLmConfig,

@@ -93,7 +93,7 @@ pub fn generate(
         ));
     }
     let ids = |xs: &[u32]| -> Result<Tensor> {
-        let v: Vec<f32> = xs.iter().map(|&i| i as f32).collect();
+        let v: Vec<i32> = xs.iter().map(|&i| i as i32).collect();
         Tensor::from_vec(v, &[1, xs.len()], device)
     };
     let last_logits = |logits: &Tensor| -> Result<Vec<f32>> {

@@ -44,8 +44,8 @@ impl Module for LayerNorm {
     }
 }
 
-/// A lookup table of `count` vectors of size `dim`; indices (whole numbers stored as floats,
-/// of any float dtype) select rows through `index_select`, and the table's gradient adds
+/// A lookup table of `count` vectors of size `dim`; i32 indices select rows through
+/// `index_select`, and the table's gradient adds
 /// each row's gradients in index order. An index that names no row is an error on the CPU
 /// path and reads NaN on the GPU.
 pub struct Embedding {
@@ -73,7 +73,8 @@ impl Module for Embedding {
         let weight = self.weight.get();
         let mut shape: Vec<isize> = indices.shape().iter().map(|&d| d as isize).collect();
         shape.push(weight.shape()[1] as isize);
-        let rows = indices.cast(DType::F32)?.reshape(&[-1])?;
+        crate::error::Error::expect_indices("embedding", indices.dtype())?;
+        let rows = indices.reshape(&[-1])?;
         weight.index_select(0, &rows)?.reshape(&shape)
     }
 

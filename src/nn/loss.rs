@@ -47,7 +47,7 @@ pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
         .mean(&[], false)
 }
 
-/// Cross-entropy of `logits` [N, C] against class indices `targets` [N] (stored as floats),
+/// Cross-entropy of `logits` [N, C] against i32 class indices `targets` [N],
 /// with optional label smoothing ε: the target distribution is (1−ε)·one_hot + ε/C. One
 /// fused kernel forward and one backward. A target that is not a class index gives NaN.
 #[track_caller]

@@ -12,6 +12,7 @@ pub(crate) mod dispatch;
 pub(crate) mod elementwise;
 pub(crate) mod fast_exp;
 pub(crate) mod gather;
+pub(crate) mod integers;
 pub(crate) mod masks;
 pub(crate) mod matmul;
 pub(crate) mod movement;
@@ -95,6 +96,7 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
 /// Run `step` on the CPU, writing `outs` (dense, already sized to the output; one per
 /// output of the op).
 pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]) -> Result<()> {
+    integers::check(step)?;
     if let Op::Fused(kernel) = step.op {
         return fused::run_cpu(kernel, step, inputs, outs);
     }

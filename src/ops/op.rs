@@ -54,7 +54,7 @@ pub(crate) enum Op {
     Pool2dGrad(PoolKind, Window),
     /// Batched matmul of two inputs of shapes [..., M, K] and [..., K, N] with equal batch dims.
     Matmul,
-    /// Read the first input along `axis` at the positions the second (an f32 index of the
+    /// Read the first input along `axis` at the positions the second (an i32 index of the
     /// output's shape) names.
     Gather {
         axis: usize,
@@ -139,8 +139,8 @@ pub enum ReduceOp {
     Max,
     Min,
     Prod,
-    /// The position of the maximum within the reduced axes (row-major over them), as a
-    /// float: exact up to 2^24. Ties go to the first; NaN elements are passed over.
+    /// The position of the maximum within the reduced axes (row-major over them), as i32.
+    /// Ties go to the first; NaN elements are passed over.
     ArgMax,
     ArgMin,
 }

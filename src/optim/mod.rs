@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::graph::no_grad;
 use crate::graph::Tensor;
 use crate::nn::Parameter;
-use crate::storage::with_dtype;
+use crate::storage::with_float_dtype;
 
 pub trait Optimizer {
     /// One training step on `loss`; returns the loss value.
@@ -134,7 +134,7 @@ impl Core {
             return Ok(Vec::new());
         };
         let first = first.get();
-        let all = with_dtype!(first.dtype(), T => {
+        let all = with_float_dtype!(first.dtype(), T => {
             Tensor::from_vec(values.iter().map(|&v| T::from_f64(v)).collect::<Vec<T>>(), &[values.len()], first.device())
         })?;
         (0..values.len())
@@ -153,7 +153,7 @@ impl Core {
         let buffers: Vec<Tensor> = self.buffers.iter().map(Parameter::get).collect();
         let mut also: Vec<&Tensor> = params.iter().chain(&buffers).collect();
         also.extend_from_slice(state);
-        let value = with_dtype!(loss.dtype(), T => loss.to_vec_with::<T>(&also)?[0].to_f64());
+        let value = with_float_dtype!(loss.dtype(), T => loss.to_vec_with::<T>(&also)?[0].to_f64());
         for ((_, p), new) in self.params.iter().zip(params) {
             p.set(new);
         }

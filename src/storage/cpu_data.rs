@@ -9,12 +9,15 @@ pub enum CpuData {
     F16(Vec<f16>),
     F32(Vec<f32>),
     F64(Vec<f64>),
+    I32(Vec<i32>),
 }
 
-/// Run `$body` with `$T` bound to the Rust type of dtype `$dt`.
-macro_rules! with_dtype {
-    ($dt:expr, $T:ident => $body:expr) => {
+/// `match` on dtype `$dt`: `$body` with `$T` bound to the float's Rust type, or `$int` for
+/// i32. The two macros below are its uses.
+macro_rules! match_dtype {
+    ($dt:expr, $T:ident => $body:expr, i32 => $int:expr) => {
         match $dt {
+            $crate::dtype::DType::I32 => $int,
             $crate::dtype::DType::F16 => {
                 type $T = half::f16;
                 $body
@@ -30,7 +33,31 @@ macro_rules! with_dtype {
         }
     };
 }
+pub(crate) use match_dtype;
+
+/// Run `$body` with `$T` bound to the Rust type of dtype `$dt`, any dtype: for code that
+/// only moves elements ([`Element`]).
+macro_rules! with_dtype {
+    ($dt:expr, $T:ident => $body:expr) => {
+        $crate::storage::match_dtype!($dt, $T => $body, i32 => {
+            type $T = i32;
+            $body
+        })
+    };
+}
 pub(crate) use with_dtype;
+
+/// Run `$body` with `$T` bound to the Rust type of float dtype `$dt`: for kernels that
+/// compute. An i32 `$dt` returns the error that `ops::integers` gives before any kernel
+/// runs, so reaching it means a plan slipped past that check.
+macro_rules! with_float_dtype {
+    ($dt:expr, $T:ident => $body:expr) => {
+        $crate::storage::match_dtype!($dt, $T => $body, i32 => {
+            return Err($crate::error::Error::integer_arithmetic(module_path!()))
+        })
+    };
+}
+pub(crate) use with_float_dtype;
 
 impl CpuData {
     pub fn zeros(dtype: DType, len: usize) -> CpuData {
@@ -38,6 +65,7 @@ impl CpuData {
             DType::F16 => CpuData::F16(vec![f16::ZERO; len]),
             DType::F32 => CpuData::F32(vec![0.0; len]),
             DType::F64 => CpuData::F64(vec![0.0; len]),
+            DType::I32 => CpuData::I32(vec![0; len]),
         }
     }
 
@@ -46,6 +74,7 @@ impl CpuData {
             DType::F16 => CpuData::F16(bytemuck::allocation::cast_vec(data)),
             DType::F32 => CpuData::F32(bytemuck::allocation::cast_vec(data)),
             DType::F64 => CpuData::F64(bytemuck::allocation::cast_vec(data)),
+            DType::I32 => CpuData::I32(bytemuck::allocation::cast_vec(data)),
         }
     }
 
@@ -54,6 +83,7 @@ impl CpuData {
             CpuData::F16(_) => DType::F16,
             CpuData::F32(_) => DType::F32,
             CpuData::F64(_) => DType::F64,
+            CpuData::I32(_) => DType::I32,
         }
     }
 
@@ -64,6 +94,7 @@ impl CpuData {
             CpuData::F16(v) => bytemuck::cast_slice(v),
             CpuData::F32(v) => bytemuck::cast_slice(v),
             CpuData::F64(v) => bytemuck::cast_slice(v),
+            CpuData::I32(v) => bytemuck::cast_slice(v),
         }
     }
 
@@ -73,6 +104,7 @@ impl CpuData {
             CpuData::F16(v) => bytemuck::cast_slice_mut(v),
             CpuData::F32(v) => bytemuck::cast_slice_mut(v),
             CpuData::F64(v) => bytemuck::cast_slice_mut(v),
+            CpuData::I32(v) => bytemuck::cast_slice_mut(v),
         }
     }
 
@@ -81,6 +113,7 @@ impl CpuData {
             CpuData::F16(v) => bytemuck::cast_slice(v),
             CpuData::F32(v) => bytemuck::cast_slice(v),
             CpuData::F64(v) => bytemuck::cast_slice(v),
+            CpuData::I32(v) => bytemuck::cast_slice(v),
         }
     }
 }

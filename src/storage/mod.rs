@@ -7,5 +7,5 @@ mod cpu_data;
 mod recycle;
 pub(crate) mod strided;
 
-pub(crate) use cpu_data::with_dtype;
 pub use cpu_data::CpuData;
+pub(crate) use cpu_data::{match_dtype, with_dtype, with_float_dtype};

@@ -24,6 +24,7 @@ struct Spares {
     f16: HashMap<usize, Vec<Vec<f16>>>,
     f32: HashMap<usize, Vec<Vec<f32>>>,
     f64: HashMap<usize, Vec<Vec<f64>>>,
+    i32: HashMap<usize, Vec<Vec<i32>>>,
 }
 
 static SPARES: LazyLock<Mutex<Spares>> = LazyLock::new(Default::default);
@@ -63,6 +64,7 @@ impl CpuData {
             DType::F16 => take(len, |s| &mut s.f16).map(CpuData::F16),
             DType::F32 => take(len, |s| &mut s.f32).map(CpuData::F32),
             DType::F64 => take(len, |s| &mut s.f64).map(CpuData::F64),
+            DType::I32 => take(len, |s| &mut s.i32).map(CpuData::I32),
         };
         kept.unwrap_or_else(|| CpuData::zeros(dtype, len))
     }
@@ -74,6 +76,7 @@ impl Drop for CpuData {
             CpuData::F16(v) => keep(std::mem::take(v), |s| &mut s.f16),
             CpuData::F32(v) => keep(std::mem::take(v), |s| &mut s.f32),
             CpuData::F64(v) => keep(std::mem::take(v), |s| &mut s.f64),
+            CpuData::I32(v) => keep(std::mem::take(v), |s| &mut s.i32),
         }
     }
 }

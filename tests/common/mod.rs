@@ -91,6 +91,7 @@ pub fn tensor(values: &[f64], shape: &[usize], dtype: DType, device: &Device) ->
             shape,
             device,
         ),
+        DType::I32 => Tensor::from_vec(values.iter().map(|&v| v as i32).collect(), shape, device),
     }
     .expect("valid test tensor")
 }
@@ -110,6 +111,12 @@ pub fn values(t: &Tensor) -> Vec<f64> {
             .into_iter()
             .map(f64::from)
             .collect(),
+        DType::I32 => t
+            .to_vec::<i32>()
+            .expect("read")
+            .into_iter()
+            .map(f64::from)
+            .collect(),
     }
 }
 
@@ -121,6 +128,7 @@ pub fn rounded(values: &[f64], dtype: DType) -> Vec<f64> {
             DType::F64 => v,
             DType::F32 => v as f32 as f64,
             DType::F16 => half::f16::from_f64(v).to_f64(),
+            DType::I32 => v as i32 as f64,
         })
         .collect()
 }

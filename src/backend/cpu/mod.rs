@@ -99,5 +99,6 @@ fn resize(data: &mut CpuData, len: usize) {
         CpuData::F16(v) => v.resize(len, half::f16::ZERO),
         CpuData::F32(v) => v.resize(len, 0.0),
         CpuData::F64(v) => v.resize(len, 0.0),
+        CpuData::I32(v) => v.resize(len, 0),
     }
 }

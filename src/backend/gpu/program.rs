@@ -74,6 +74,7 @@ pub(crate) fn fold(total: u32, max_per_dim: u32) -> (u32, u32) {
 fn check_supported(ctx: &GpuContext, plan: &Plan) -> Result<()> {
     let f16 = ctx.features().contains(wgpu::Features::SHADER_F16);
     for step in &plan.steps {
+        crate::ops::integers::check(&step.desc())?;
         let dtypes = step.inputs.iter().map(|(_, d, _)| *d).chain([step.dtype]);
         for dtype in dtypes {
             if dtype.wgsl().is_none() || (dtype == DType::F16 && !f16) {

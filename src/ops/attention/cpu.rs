@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::ops::attention::spec::{Attention, Pass};
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// Rows of the output per parallel task within one batch-and-head.
 const ROW_BLOCK: usize = 32;
@@ -253,7 +253,7 @@ pub(crate) fn run_attention_cpu(
     let (tq, d) = (layout(0).shape[2], layout(0).shape[3]);
     let (tk, dv) = (layout(2).shape[2], layout(2).shape[3]);
     let mask_at = if spec.pass == Pass::Forward { 3 } else { 6 };
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let operand = |k: usize| Operand { data: inputs[k].slice::<T>(), layout: layout(k) };
         let problem = Problem {
             spec,

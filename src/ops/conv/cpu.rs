@@ -8,7 +8,7 @@ use crate::ops::conv::geometry::{at, Conv2dSpec, Product};
 use crate::ops::conv::im2col;
 use crate::ops::conv::winograd;
 use crate::ops::op::StepDesc;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// `product` by its definition. Every (image n, output channel o, output pixel, channel c
 /// of o's group, tap (i, j)) whose tap lands inside the image pairs image[n, c, y, x] with
@@ -76,7 +76,7 @@ pub(crate) fn run_cpu(
     out: &mut CpuData,
 ) -> Result<()> {
     if crate::autotune::plain_cpu() {
-        with_dtype!(step.out_dtype, T => {
+        with_float_dtype!(step.out_dtype, T => {
             let slices: Vec<&[T]> = inputs.iter().map(|data| data.slice::<T>()).collect();
             plain(product, geo, step, &slices, out.slice_mut::<T>());
         });

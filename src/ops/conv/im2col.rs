@@ -13,7 +13,7 @@ use crate::ops::conv::per_thread::per_thread;
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
 use crate::storage::strided::dense;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// Visit every run of one window row that lies inside the image: for channel c (within
 /// the group), image row y and the window's first column x, the run of outputs [lo, hi)
@@ -138,7 +138,7 @@ pub(crate) fn run(
     let k = cg * d.kh * d.kw;
     let p = d.oh * d.ow;
     let (xi, wi, gi) = product.input_indices();
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let x = inputs[xi].slice::<T>();
         let weights = dense(inputs[wi].slice::<T>(), wl);
         let dst = out.slice_mut::<T>();

@@ -4,11 +4,11 @@ use crate::dtype::Element;
 use crate::error::Result;
 use crate::ops::op::StepDesc;
 use crate::ops::softmax::cpu::{for_rows, log_sum_exp, row_layout, row_stats};
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// The row's class, if the target names one of `n`.
-fn class(target: f64, n: usize) -> Option<usize> {
-    (target >= 0.0 && target < n as f64 && target.fract() == 0.0).then_some(target as usize)
+fn class(target: i32, n: usize) -> Option<usize> {
+    usize::try_from(target).ok().filter(|&c| c < n)
 }
 
 pub(crate) fn run_cpu(
@@ -22,13 +22,13 @@ pub(crate) fn run_cpu(
     let (outer, n, stride) = row_layout(step.inputs[0].1);
     let t_layout = step.inputs[1].1;
     let width = if backward { n } else { 1 };
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let src = inputs[0].slice::<T>();
-        let targets = inputs[1].slice::<T>();
+        let targets = inputs[1].slice::<i32>();
         let incoming = backward.then(|| (inputs[2].slice::<T>(), step.inputs[2].1));
         for_rows(&outer, n, width, out.slice_mut::<T>(), |r, base, dst: &mut [T]| {
             let x = |i: usize| src[base + i * stride].to_f64();
-            let target = targets[t_layout.offset + r * t_layout.strides[0]].to_f64();
+            let target = targets[t_layout.offset + r * t_layout.strides[0]];
             let (m, s) = row_stats(x, n);
             let Some(c) = class(target, n) else {
                 dst.iter_mut().for_each(|o| *o = T::from_f64(f64::NAN));

@@ -1,7 +1,7 @@
 //! Cross-entropy from logits [N, C] with class-index targets [N], as two row kernels: the
 //! loss of each row, logsumexp(x) − Σ w·x, and its gradient g·(softmax(x) − w), where the
-//! weights are w = (1 − ε)·onehot(target) + ε/C. A target that is not an integer in [0, C)
-//! makes its row NaN, on every device, rather than reading outside the row.
+//! weights are w = (1 − ε)·onehot(target) + ε/C. Targets are i32; one outside [0, C) makes
+//! its row NaN, on every device, rather than reading outside the row.
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
@@ -25,14 +25,7 @@ pub(crate) fn per_row(logits: &Tensor, targets: &Tensor, smoothing: f64) -> Resu
             location: Location::caller(),
         });
     }
-    if logits.dtype() != targets.dtype() {
-        return Err(Error::DtypeMismatch {
-            op: "cross_entropy",
-            lhs: logits.dtype(),
-            rhs: targets.dtype(),
-            location: Location::caller(),
-        });
-    }
+    Error::expect_indices("cross_entropy", targets.dtype())?;
     if !(0.0..=1.0).contains(&smoothing) {
         return Err(Error::InvalidArgument {
             op: "cross_entropy",

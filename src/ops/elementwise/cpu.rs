@@ -1,23 +1,32 @@
 //! The CPU path's elementwise kernels: every input read through its layout.
 
-use crate::dtype::Element;
+use crate::dtype::{DType, Element};
 use crate::error::Result;
 use crate::ops::op::Op;
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
 use crate::storage::strided::map_n;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_dtype, with_float_dtype, CpuData};
+
+/// Where a cast to i32 saturates: at the largest i32 that the source type holds, as WGSL
+/// defines its conversions (f32 and f16: 2^31 − 128), so the devices agree.
+fn largest_i32_in(from: DType) -> f64 {
+    match from {
+        DType::F64 | DType::I32 => i32::MAX as f64,
+        DType::F16 | DType::F32 => (i32::MAX as f32).next_down() as f64,
+    }
+}
 
 pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
     let ins: Vec<&Layout> = step.inputs.iter().map(|(_, l)| *l).collect();
     match step.op {
-        Op::Unary(op) => with_dtype!(step.out_dtype, T => {
+        Op::Unary(op) => with_float_dtype!(step.out_dtype, T => {
             op.map_cpu::<T>((inputs[0].slice(), ins[0]), out.slice_mut())
         }),
-        Op::Binary(op) => with_dtype!(step.out_dtype, T => {
+        Op::Binary(op) => with_float_dtype!(step.out_dtype, T => {
             op.map_cpu::<T>((inputs[0].slice(), ins[0]), (inputs[1].slice(), ins[1]), out.slice_mut())
         }),
-        Op::Where => with_dtype!(step.out_dtype, T => map_n(
+        Op::Where => with_float_dtype!(step.out_dtype, T => map_n(
             [(inputs[0].slice::<T>(), ins[0]), (inputs[1].slice(), ins[1]), (inputs[2].slice(), ins[2])],
             out.slice_mut::<T>(),
             |[c, a, b]| if c.to_f64() != 0.0 { a } else { b },
@@ -25,13 +34,19 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         Op::Copy => with_dtype!(step.out_dtype, T => {
             map_n([(inputs[0].slice::<T>(), ins[0])], out.slice_mut::<T>(), |[v]| v)
         }),
+        Op::Cast if step.out_dtype == DType::I32 => with_float_dtype!(step.inputs[0].0, I => {
+            let top = largest_i32_in(I::DTYPE);
+            map_n([(inputs[0].slice::<I>(), ins[0])], out.slice_mut::<i32>(), |[v]| {
+                v.to_f64().clamp(i32::MIN as f64, top) as i32
+            })
+        }),
         Op::Cast => with_dtype!(step.inputs[0].0, I => with_dtype!(step.out_dtype, O => {
             map_n([(inputs[0].slice::<I>(), ins[0])], out.slice_mut::<O>(), |[v]| O::from_f64(v.to_f64()))
         })),
         Op::Fill(bits) => with_dtype!(step.out_dtype, T => {
             out.slice_mut::<T>().fill(T::from_f64(f64::from_bits(*bits)))
         }),
-        Op::Random => with_dtype!(step.inputs[0].0, S => with_dtype!(step.out_dtype, T => {
+        Op::Random => with_dtype!(step.inputs[0].0, S => with_float_dtype!(step.out_dtype, T => {
             let seed = inputs[0].slice::<S>()[ins[0].offset].to_f64() as u32;
             out.slice_mut::<T>().iter_mut().enumerate().for_each(|(i, o)| *o = T::from_f64(super::random::hashed_uniform(seed, i as u32)));
         })),

@@ -197,7 +197,8 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
             0.0,
         ),
         Op::Where => (variant("select3", in_dtype, step.out_dtype, None), 0.0),
-        Op::Cast | Op::Copy => (variant("unary", in_dtype, step.out_dtype, Some("x")), 0.0),
+        Op::Cast => (variant("unary", in_dtype, step.out_dtype, Some("x")), 0.0),
+        Op::Copy => (variant("copy", in_dtype, step.out_dtype, None), 0.0),
         Op::Fill(bits) => (
             variant("fill", step.out_dtype, step.out_dtype, None),
             f64::from_bits(*bits) as f32,
@@ -220,6 +221,7 @@ pub(crate) fn every_variant() -> Vec<ShaderVariant> {
     for t in RENDERED_TYPES {
         out.extend(variants_of(t));
     }
+    out.extend(integer_variants());
     // Every variant but `random` also exists four elements at a time.
     let vectorized: Vec<ShaderVariant> = out
         .iter()
@@ -255,11 +257,22 @@ fn variants_of(t: DType) -> Vec<ShaderVariant> {
                 .map(|op| variant("binary", t, t, Some(op.wgsl()))),
         )
         .collect();
-    for entry in ["select3", "fill", "random"] {
+    for entry in ["select3", "fill", "random", "copy"] {
         out.push(variant(entry, t, t, None));
     }
     for o in RENDERED_TYPES {
         out.push(variant("unary", t, o, Some("x")));
     }
+    // Casts to and from i32.
+    out.push(variant("unary", t, DType::I32, Some("x")));
+    out.push(variant("unary", DType::I32, t, Some("x")));
     out
+}
+
+/// What moves i32 data: copies and fills (its casts are among the float types' variants).
+fn integer_variants() -> Vec<ShaderVariant> {
+    ["copy", "fill"]
+        .iter()
+        .map(|entry| variant(entry, DType::I32, DType::I32, None))
+        .collect()
 }

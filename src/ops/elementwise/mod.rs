@@ -74,6 +74,9 @@ impl Tensor {
         let name = op.name();
         let device = self.same_device(name, rhs)?;
         self.same_dtype(name, rhs)?;
+        if !self.dtype().is_float() {
+            return Err(Error::integer_arithmetic(name));
+        }
         let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
         let inputs = vec![self.expand_view(&shape), rhs.expand_view(&shape)];
         Ok(Tensor::from_op(
@@ -143,7 +146,10 @@ impl Tensor {
         Ok(Tensor::from_op(Op::Where, inputs, shape, a.dtype(), device))
     }
 
-    /// Convert to `dtype` (a no-op when it already is).
+    /// Convert to `dtype` (a no-op when it already is). To i32, values round toward zero
+    /// and saturate at the largest i32 the source type holds (f32 and f16: 2^31 − 128, as
+    /// WGSL defines it); NaN gives 0 on the CPU path and an unspecified value on a GPU.
+    /// From i32, values round to the nearest, ties to even.
     #[track_caller]
     pub fn cast(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype() {
@@ -173,11 +179,22 @@ impl Tensor {
         )
     }
 
-    /// A tensor of `shape` whose every element is `value`. Lazy: nothing is uploaded.
+    /// A tensor of `shape` whose every element is `value`. Lazy: nothing is uploaded, but
+    /// for i32, whose value is one shared element seen through a broadcast view (a fill
+    /// kernel passes its value as f32, exact only to 2^24).
     #[track_caller]
     pub fn full(shape: &[usize], value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
         check_rank("full", shape)?;
         device.check_dtype("full", dtype)?;
+        if dtype == DType::I32 {
+            if value.fract() != 0.0 || value < i32::MIN as f64 || value > i32::MAX as f64 {
+                return Err(Error::invalid(
+                    "full",
+                    format!("{value} is not an i32 value"),
+                ));
+            }
+            return Ok(Tensor::constant(value, dtype, device)?.expand_view(shape));
+        }
         Ok(Tensor::from_op(
             Op::Fill(value.to_bits()),
             Vec::new(),

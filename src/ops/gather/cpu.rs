@@ -6,12 +6,12 @@ use crate::error::{Error, Result};
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
 use crate::storage::strided::offsets;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// The position that index value `v` names along an axis of `size`, or an error naming it.
-fn position(op: &'static str, v: f32, size: usize) -> Result<usize> {
-    if v >= 0.0 && (v as f64) < size as f64 && v.fract() == 0.0 {
-        return Ok(v as usize);
+fn position(op: &'static str, v: i32, size: usize) -> Result<usize> {
+    if let Some(at) = usize::try_from(v).ok().filter(|&at| at < size) {
+        return Ok(at);
     }
     Err(Error::invalid(
         op,
@@ -49,8 +49,8 @@ pub(crate) fn run_gather_cpu(
     out: &mut CpuData,
 ) -> Result<()> {
     let (src, index) = (step.inputs[0].1, step.inputs[1].1);
-    let indices = inputs[1].slice::<f32>();
-    with_dtype!(step.out_dtype, T => {
+    let indices = inputs[1].slice::<i32>();
+    with_float_dtype!(step.out_dtype, T => {
         let (from, dst) = (inputs[0].slice::<T>(), out.slice_mut::<T>());
         let mut c = vec![0; index.rank()];
         for (e, k) in offsets(index).enumerate() {
@@ -72,9 +72,9 @@ pub(crate) fn run_scatter_add_cpu(
 ) -> Result<()> {
     let (g, index) = (step.inputs[0].1, step.inputs[1].1);
     let dense = Layout::contiguous(step.out_shape);
-    let indices = inputs[1].slice::<f32>();
+    let indices = inputs[1].slice::<i32>();
     let mut sums = vec![0.0f64; dense.numel()];
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let terms = inputs[0].slice::<T>();
         let mut c = vec![0; index.rank()];
         for (k, t) in offsets(index).zip(offsets(g)) {

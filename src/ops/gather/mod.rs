@@ -3,15 +3,14 @@
 //! positions, a gather through a broadcast index). The gradient is the adjoint, a scatter-add
 //! of the output's gradient into the source's shape: one kernel, each of its elements
 //! summing the terms that land on it in index order, so the result is the same every run.
-//! Indices are f32 tensors of whole numbers (exact below 2^24); one that names no position
-//! is an error on the CPU path and reads NaN on the GPU (cpu.rs, gpu.rs).
+//! Indices are i32 tensors; one that names no position is an error on the CPU path and
+//! reads NaN on the GPU (cpu.rs, gpu.rs).
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
 
 use std::panic::Location;
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::ops::op::Op;
@@ -19,13 +18,13 @@ use crate::shape::normalize_axis;
 
 impl Tensor {
     /// PyTorch's `gather`: the output has `index`'s shape, and element p reads this tensor
-    /// at p with its `axis` coordinate replaced by `index[p]`. `index` is f32, of this
+    /// at p with its `axis` coordinate replaced by `index[p]`. `index` is i32, of this
     /// tensor's rank, and no larger than it along the other axes.
     #[track_caller]
     pub fn gather(&self, axis: isize, index: &Tensor) -> Result<Tensor> {
         let device = self.same_device("gather", index)?;
         let d = normalize_axis("gather", axis, self.rank())?;
-        check_index("gather", index)?;
+        Error::expect_indices("gather", index.dtype())?;
         let fits = index.rank() == self.rank()
             && (0..self.rank()).all(|k| k == d || index.shape()[k] <= self.shape()[k]);
         if !fits {
@@ -48,12 +47,12 @@ impl Tensor {
         ))
     }
 
-    /// PyTorch's `index_select`: the slices of this tensor at the positions `indices` (f32,
+    /// PyTorch's `index_select`: the slices of this tensor at the positions `indices` (i32,
     /// one axis) lists along `axis`, in that order, repeats allowed.
     #[track_caller]
     pub fn index_select(&self, axis: isize, indices: &Tensor) -> Result<Tensor> {
         let d = normalize_axis("index_select", axis, self.rank())?;
-        check_index("index_select", indices)?;
+        Error::expect_indices("index_select", indices.dtype())?;
         if indices.rank() != 1 {
             return Err(Error::invalid(
                 "index_select",
@@ -69,20 +68,6 @@ impl Tensor {
         shape[d] = indices.numel();
         self.gather(d as isize, &indices.reshape(&along)?.broadcast_to(&shape)?)
     }
-}
-
-#[track_caller]
-fn check_index(op: &'static str, index: &Tensor) -> Result<()> {
-    if index.dtype() != DType::F32 {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "indices are f32 tensors of whole numbers, got {}",
-                index.dtype()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The gradient of `x.gather(axis, index)` with respect to `x`: `g` scattered back and

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::ops::matmul::gemm_blocks::{self, batch_offsets};
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// C[b] = A[b]·B[b] by its definition: each output the sum, in f64, of its k products,
 /// with A [..., m, k] (`x` read through layout `a`) and B [..., k, n] (`y` through `b`),
@@ -43,7 +43,7 @@ pub(crate) fn product<T: Element>(a: &Layout, b: &Layout, (x, y): (&[T], &[T]), 
 
 pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -> Result<()> {
     let (a, b) = (step.inputs[0].1, step.inputs[1].1);
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         product(a, b, (inputs[0].slice::<T>(), inputs[1].slice::<T>()), out.slice_mut::<T>());
     });
     Ok(())

@@ -7,7 +7,7 @@ use crate::ops::op::StepDesc;
 use crate::shape::{numel, Layout};
 
 fn copy_variant(step: &StepDesc) -> ShaderVariant {
-    variant("unary", step.out_dtype, step.out_dtype, Some("x"))
+    variant("copy", step.out_dtype, step.out_dtype, None)
 }
 
 pub(crate) fn lower_concat(axis: usize, step: &StepDesc) -> Lowering {

@@ -11,7 +11,7 @@ use crate::ops::pool::window::{ColumnRuns, PoolKind, Window};
 use crate::shape::Layout;
 use crate::storage::arithmetic::{Compute, Real};
 use crate::storage::strided::PARALLEL_THRESHOLD;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// Run `plane(scratch, b, out)` for each (image, channel) plane b of a dense output, in
 /// parallel when there is enough work; each task makes its scratch (`init`) once.
@@ -142,7 +142,7 @@ pub(crate) fn run_cpu(
     };
     let work = xl.numel() * window.kernel.0 * window.kernel.1;
     let columns = window.column_runs(w, ow);
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let dst = out.slice_mut::<T>();
         let x = inputs[image].slice::<T>();
         if backward {

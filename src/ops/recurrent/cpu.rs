@@ -12,7 +12,7 @@ use crate::ops::matmul::cpu::product;
 use crate::ops::op::StepDesc;
 use crate::ops::recurrent::cell::{CellKind, Scan};
 use crate::shape::Layout;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 #[inline(always)]
 fn sigmoid(v: f64) -> f64 {
@@ -267,7 +267,7 @@ pub(crate) fn run_scan_cpu(
     let hidden = width / kind.trace_blocks();
     let rows = kind.gates() * hidden;
     let at = |k: usize| step.inputs[k].1.offset;
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let input = |k: usize| &inputs[k].slice::<T>()[at(k)..];
         let (x, wt, bias) = (input(0), input(1), input(2));
         let states = batch * hidden;
@@ -321,7 +321,7 @@ pub(crate) fn run_scan_grad_cpu(
     let hidden = width / kind.grad_blocks();
     let (rows, lstm) = (kind.gates() * hidden, kind == CellKind::Lstm);
     let at = |k: usize| step.inputs[k].1.offset;
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let input = |k: usize| &inputs[k].slice::<T>()[at(k)..];
         let (g, y, w, h0) = (input(0), input(1), input(2), input(3));
         let c0 = lstm.then(|| input(4));

@@ -12,7 +12,7 @@ use crate::ops::row_tasks::split;
 use crate::shape::Layout;
 use crate::storage::arithmetic::Compute;
 use crate::storage::strided::{offsets, PARALLEL_THRESHOLD};
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_dtype, with_float_dtype, CpuData};
 
 /// A running reduction of one row, in f64: sums with Neumaier's compensation, since the CPU
 /// path is the reference the GPU is held to.
@@ -228,7 +228,7 @@ pub(crate) fn run_cpu(
     let (kept_shape, kept_strides) = Layout::coalesce(&[&outer]);
     let kept_dense = kept_shape.len() == 1 && kept_strides[0][0] == 1;
     let in_dtype = step.inputs[0].0;
-    with_dtype!(in_dtype, T => {
+    with_float_dtype!(in_dtype, T => {
         let data = inputs[0].slice::<T>();
         with_dtype!(step.out_dtype, O => {
             let dst = out.slice_mut::<O>();

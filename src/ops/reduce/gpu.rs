@@ -42,7 +42,8 @@ const CHUNK: usize = 16384;
 
 /// The passes of one reduction: the first reads the input; while rows are longer than a
 /// chunk, it writes f32 partials that the next pass folds; only the last applies the mean's
-/// scale. Positions take at most two passes (rows ≤ 2^24 elements make ≤ 1024 chunks).
+/// scale. Positions take at most two passes (rows ≤ 2^28 elements make ≤ 2^14 chunks,
+/// which one task of the merge folds).
 /// Every pass combines its lanes the way the tuner picks (`choose_lanes`).
 pub(crate) fn lower(op: ReduceOp, reduced: usize, step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
     let wide = tuner.wide_loads();
@@ -341,8 +342,16 @@ pub(crate) fn every_variant() -> Vec<ShaderVariant> {
 fn variants_of(t: DType) -> Vec<ShaderVariant> {
     let mut out = Vec::new();
     for o in RENDERED_TYPES {
+        // Positions are i32; the chunked search keeps its partial values in f32.
+        let entries = [
+            ("reduce", (t, o)),
+            ("reduce_columns", (t, o)),
+            ("arg", (t, DType::I32)),
+            ("arg_chunks", (t, DType::F32)),
+            ("arg_merge", (DType::F32, DType::I32)),
+        ];
         for quads in [false, true] {
-            for entry in ["reduce", "reduce_columns", "arg", "arg_chunks", "arg_merge"] {
+            for (entry, dtypes) in entries {
                 // (lanes, subgroup size, op, dot)
                 for (lanes, size, op, dot) in [
                     (1, None, 0, 0),
@@ -365,7 +374,7 @@ fn variants_of(t: DType) -> Vec<ShaderVariant> {
                             row_variant(
                                 ShaderFile::Reduce,
                                 entry,
-                                (t, o),
+                                dtypes,
                                 lanes,
                                 size,
                                 (quads, false),

@@ -14,8 +14,9 @@ use crate::graph::Tensor;
 use crate::ops::op::{Op, ReduceOp};
 use crate::shape::{normalize_axis, numel};
 
-/// Positions are stored as f32, whose integers are exact up to here.
-const MAX_POSITIONS: usize = 1 << 24;
+/// The longest row positions are searched in: two GPU passes of 2^14 (reduce/gpu.rs's
+/// chunks, then one merge of at most as many winners).
+const MAX_POSITIONS: usize = 1 << 28;
 
 impl Tensor {
     /// Sum over `axes` (negative counts from the end; empty means every axis).
@@ -91,16 +92,12 @@ impl Tensor {
                     op: op.name(),
                     message: format!(
                         "the reduced axes hold {count} elements; positions exist for 1 to \
-                         {MAX_POSITIONS} (2^24, exact in f32)"
+                         {MAX_POSITIONS} (2^28)"
                     ),
                     location: Location::caller(),
                 });
             }
-            if self.dtype() == DType::F64 {
-                DType::F64
-            } else {
-                DType::F32
-            }
+            DType::I32
         } else {
             self.dtype()
         };

@@ -5,7 +5,7 @@ use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::ops::elementwise::random::hashed_uniform;
 use crate::ops::op::StepDesc;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// The category that `u` (uniform in [0, 1)) selects from `weights`, or None for a row that
 /// has a negative, NaN or infinite weight, or none above zero.
@@ -43,9 +43,9 @@ pub(crate) fn run_multinomial_cpu(
     let (src, seed) = (step.inputs[0].1, step.inputs[1].1);
     let length = src.shape[src.rank() - 1];
     let seed = inputs[1].slice::<f32>()[seed.offset] as u32;
-    with_dtype!(step.inputs[0].0, T => {
+    with_float_dtype!(step.inputs[0].0, T => {
         let weights = &inputs[0].slice::<T>()[src.offset..];
-        for (row, o) in out.slice_mut::<f32>().iter_mut().enumerate() {
+        for (row, o) in out.slice_mut::<i32>().iter_mut().enumerate() {
             let row_weights = weights[row * length..(row + 1) * length].iter().map(|w| w.to_f64() as f32);
             let u = hashed_uniform(seed, row as u32) as f32;
             *o = pick(row_weights, u).ok_or_else(|| {
@@ -53,7 +53,7 @@ pub(crate) fn run_multinomial_cpu(
                     "multinomial",
                     format!("row {row} has a negative, NaN or infinite weight, or none above zero"),
                 )
-            })? as f32;
+            })? as i32;
         }
     });
     Ok(())

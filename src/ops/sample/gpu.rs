@@ -21,7 +21,7 @@ kernel_params! {
 const WORKGROUP: usize = 64;
 
 fn variant(weights: DType) -> ShaderVariant {
-    ShaderVariant::new(ShaderFile::Sample, "multinomial", (weights, DType::F32))
+    ShaderVariant::new(ShaderFile::Sample, "multinomial", (weights, DType::I32))
 }
 
 pub(crate) fn lower(step: &StepDesc) -> Lowering {

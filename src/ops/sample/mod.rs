@@ -12,10 +12,10 @@ use crate::ops::op::Op;
 
 impl Tensor {
     /// One category per row of these weights (along the last axis; they need not sum to
-    /// 1), as f32 indices of the leading shape. `seed` is a one-element tensor holding an
+    /// 1), as i32 indices of the leading shape. `seed` is a one-element tensor holding an
     /// integer below 2^24: a new seed each call draws anew without building a new plan.
     /// A row with a negative, NaN or infinite weight, or none above zero, is an error on
-    /// the CPU path and gives NaN on the GPU.
+    /// the CPU path and gives −1 on the GPU.
     #[track_caller]
     pub fn multinomial(&self, seed: &Tensor) -> Result<Tensor> {
         let device = self.same_device("multinomial", seed)?;
@@ -34,7 +34,7 @@ impl Tensor {
             Op::Multinomial,
             vec![self.contiguous(), seed.cast(DType::F32)?.reshape(&[])?],
             shape,
-            DType::F32,
+            DType::I32,
             device,
         ))
     }

@@ -10,7 +10,7 @@ use crate::ops::op::StepDesc;
 use crate::ops::softmax::dense_rows;
 use crate::shape::Layout;
 use crate::storage::strided::{offsets, PARALLEL_THRESHOLD};
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// Each row of `src` (first elements at `outer`'s offsets, `n` elements `stride` apart)
 /// by the definitions: softmax exp(x − m)/s, log_softmax x − log s − m and logsumexp
@@ -102,7 +102,7 @@ pub(crate) fn run_cpu(
     out: &mut CpuData,
 ) -> Result<()> {
     let (outer, n, stride) = row_layout(step.inputs[0].1);
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         let (src, dst) = (inputs[0].slice::<T>(), out.slice_mut::<T>());
         // f64 data, the tests' reference, keeps libm and the ordered sum.
         if stride == 1 && T::DTYPE != DType::F64 && !crate::autotune::plain_cpu() {

@@ -25,7 +25,7 @@ use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 use crate::storage::arithmetic::{Compute, Real};
 use crate::storage::strided::PARALLEL_THRESHOLD;
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_float_dtype, CpuData};
 
 /// The most inputs one fused kernel reads: their offsets fill the four-wide shader's
 /// 16-word parameter block after the count and the dense mask.
@@ -234,7 +234,7 @@ pub(crate) fn run_cpu(
     outs: &mut [CpuData],
 ) -> Result<()> {
     let program = Program::compile(kernel);
-    with_dtype!(step.out_dtype, T => {
+    with_float_dtype!(step.out_dtype, T => {
         type C = <T as Compute>::C;
         let sources: Vec<(&[T], bool)> = inputs
             .iter()
