@@ -2,14 +2,16 @@
 // Arithmetic runs in f32 whatever the storage type.
 //
 // Rendered after elementwise_math.wgsl and hash.wgsl, with the storage types TI and TO, and
-// the op: UNARY an expression of x, BINARY one of a and b, FUSED the fused kernel's
-// `fused_store` with the functions it calls (src/ops/elementwise/).
+// the op: UNARY an expression of x, BINARY one of a and b, COMPARE a comparison of a and b
+// in the storage type, FUSED the fused kernel's `fused_store` with the functions it calls
+// (src/ops/elementwise/).
 alias TI = {{TI}};
 alias TO = {{TO}};
 alias F = f32;
 alias B = bool;
 fn unary_op(x: f32) -> f32 { return {{UNARY}}; }
 fn binary_op(a: f32, b: f32) -> f32 { return {{BINARY}}; }
+fn compare_op(a: TI, b: TI) -> bool { return {{COMPARE}}; }
 
 // Parameters (src/ops/elementwise/gpu.rs, `ElementwiseParams`). Source k is the fused
 // kernel's input k, or the other entry points' operand k (src0..src2); the fused kernel
@@ -140,6 +142,18 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let o = offsets(i);
     dst[o.dst] = TO(unary_op(f32(src0[o.s0])));
+}
+
+// A comparison in the storage type (i32 compares exactly), as 1 or 0.
+@compute @workgroup_size(256)
+fn compare(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, nwg, lid);
+    if (i >= params.count) {
+        return;
+    }
+    let o = offsets(i);
+    dst[o.dst] = TO(select(0, 1, compare_op(src0[o.s0], src1[o.s1])));
 }
 
 // Each element stored as it was read (TI is TO), exact for every storage type: i32 past

@@ -12,6 +12,7 @@ alias F = vec4<f32>;
 alias B = vec4<bool>;
 fn unary_op(x: vec4<f32>) -> vec4<f32> { return {{UNARY}}; }
 fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return {{BINARY}}; }
+fn compare_op(a: vec4<TI>, b: vec4<TI>) -> vec4<bool> { return {{COMPARE}}; }
 
 // Parameters (src/ops/elementwise/gpu.rs, `ElementwiseVec4Params`). Source k is the
 // fused kernel's input k, or the other entry points' operand k.
@@ -129,6 +130,34 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     dst[i] = vec4<TO>(unary_op(load0(i)));
 }
 
+// Source k at vector i in its storage type: a dense vector, or a scalar splat.
+fn raw0(i: u32) -> vec4<TI> {
+    let at = source_offset(0u);
+    if ((params.dense & 1u) != 0u) {
+        return src0[at + i];
+    }
+    return vec4<TI>(src0[at / 4u][at % 4u]);
+}
+
+fn raw1(i: u32) -> vec4<TI> {
+    let at = source_offset(1u);
+    if ((params.dense & 2u) != 0u) {
+        return src1[at + i];
+    }
+    return vec4<TI>(src1[at / 4u][at % 4u]);
+}
+
+// A comparison in the storage type, as elementwise.wgsl's `compare`.
+@compute @workgroup_size(256)
+fn compare(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = vector(wg, nwg, lid);
+    if (i >= params.count) {
+        return;
+    }
+    dst[i] = vec4<TO>(select(vec4<i32>(0), vec4<i32>(1), compare_op(raw0(i), raw1(i))));
+}
+
 // Each element stored as it was read (TI is TO), as elementwise.wgsl's `copy`.
 @compute @workgroup_size(256)
 fn copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -137,12 +166,7 @@ fn copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (i >= params.count) {
         return;
     }
-    let at = source_offset(0u);
-    if ((params.dense & 1u) != 0u) {
-        dst[i] = vec4<TO>(src0[at + i]);
-    } else {
-        dst[i] = vec4<TO>(TO(src0[at / 4u][at % 4u]));
-    }
+    dst[i] = vec4<TO>(raw0(i));
 }
 
 @compute @workgroup_size(256)

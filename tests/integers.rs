@@ -28,6 +28,13 @@ const AWKWARD: [i32; 15] = [
     -987_654_321,
 ];
 
+/// A comparison method of `Tensor`, its name, and the same comparison on the host.
+type Comparison = (
+    &'static str,
+    fn(&Tensor, &Tensor) -> lepton::Result<Tensor>,
+    fn(i32, i32) -> bool,
+);
+
 fn ints(values: &[i32], shape: &[usize], device: &Device) -> Tensor {
     Tensor::from_vec(values.to_vec(), shape, device).unwrap()
 }
@@ -118,6 +125,42 @@ on_every_device! {
         // The way out works: cast, compute, and cast back.
         let doubled = x.cast(DType::F32).unwrap().mul_scalar(2.0).unwrap().cast(DType::I32).unwrap();
         assert_eq!(doubled.to_vec::<i32>().unwrap(), [2, 4, 6], "on {device}");
+    }
+}
+
+on_every_device! {
+    fn i32_comparisons_are_exact_and_give_i32(device) {
+        let reversed: Vec<i32> = AWKWARD.iter().rev().copied().collect();
+        let (a, b) = (ints(&AWKWARD, &[3, 5], &device), ints(&reversed, &[3, 5], &device));
+        let pivot = ints(&[16_777_216], &[1], &device);
+        let ops: [Comparison; 6] = [
+            ("eq", Tensor::eq, |x, y| x == y),
+            ("ne", Tensor::ne, |x, y| x != y),
+            ("lt", Tensor::lt, |x, y| x < y),
+            ("le", Tensor::le, |x, y| x <= y),
+            ("gt", Tensor::gt, |x, y| x > y),
+            ("ge", Tensor::ge, |x, y| x >= y),
+        ];
+        for (name, op, want) in ops {
+            let dense = op(&a, &b).unwrap();
+            assert_eq!(dense.dtype(), DType::I32);
+            let expect: Vec<i32> = AWKWARD.iter().zip(&reversed).map(|(&x, &y)| want(x, y) as i32).collect();
+            assert_eq!(dense.to_vec::<i32>().unwrap(), expect, "{name} on {device}");
+            // Strided operands (transposed views), and a broadcast scalar that f32 cannot
+            // tell from its neighbours.
+            let strided = op(&a.t().unwrap(), &b.t().unwrap()).unwrap();
+            let expect_t: Vec<i32> = (0..15).map(|e| expect[(e % 3) * 5 + e / 3]).collect();
+            assert_eq!(strided.to_vec::<i32>().unwrap(), expect_t, "{name} of views on {device}");
+            let scalar = op(&a, &pivot).unwrap();
+            let expect: Vec<i32> = AWKWARD.iter().map(|&x| want(x, 16_777_216) as i32).collect();
+            assert_eq!(scalar.to_vec::<i32>().unwrap(), expect, "{name} with a scalar on {device}");
+        }
+        // Accuracy, as a training loop counts it: positions against targets, then a mean.
+        let logits = Tensor::from_vec(vec![0.1f32, 0.9, 0.8, 0.2, 0.3, 0.7], &[3, 2], &device).unwrap();
+        let targets = ints(&[1, 1, 1], &[3], &device);
+        let hits = logits.argmax(Some(1), false).unwrap().eq(&targets).unwrap();
+        let accuracy = hits.cast(DType::F32).unwrap().mean(&[], false).unwrap();
+        assert!((accuracy.item::<f32>().unwrap() - 2.0 / 3.0).abs() < 1e-7, "on {device}");
     }
 }
 

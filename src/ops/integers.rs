@@ -1,7 +1,7 @@
 //! Where i32 tensors may appear in a step: as data that is moved (copies, joins, padding,
-//! casts, fills), as the indices an op reads (gather's index, cross-entropy's targets),
-//! and as the positions an op writes (`argmax`, `multinomial`). Every other operand is a
-//! float. The ops' methods refuse i32 where they can say so at the call; this check runs
+//! casts, fills), as operands of comparisons (which then give i32), as the indices an op
+//! reads (gather's index, cross-entropy's targets), and as the positions an op writes
+//! (`argmax`, `multinomial`). Every other operand is a float. The ops' methods refuse i32 where they can say so at the call; this check runs
 //! on every step before a kernel does, on both devices, for the rest (unary functions,
 //! which return no `Result`).
 
@@ -31,6 +31,7 @@ impl Kind {
 fn input(op: &Op, k: usize) -> Kind {
     match (op, k) {
         (Op::Cast | Op::Copy | Op::Concat { .. } | Op::Place { .. }, _) => Kind::Any,
+        (Op::Binary(b), _) if b.comparison().is_some() => Kind::Any,
         (Op::Gather { .. } | Op::ScatterAdd { .. }, 1) => Kind::Index,
         (Op::CrossEntropy(_) | Op::CrossEntropyGrad(_), 1) => Kind::Index,
         _ => Kind::Float,
@@ -41,6 +42,7 @@ fn input(op: &Op, k: usize) -> Kind {
 fn output(op: &Op) -> Kind {
     match op {
         Op::Cast | Op::Copy | Op::Concat { .. } | Op::Place { .. } | Op::Fill(_) => Kind::Any,
+        Op::Binary(b) if b.comparison().is_some() => Kind::Any,
         Op::Reduce { op, .. } if op.is_arg() => Kind::Index,
         Op::Multinomial => Kind::Index,
         _ => Kind::Float,

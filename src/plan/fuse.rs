@@ -23,8 +23,10 @@ struct Group {
     inputs: Vec<(Src, Layout)>,
 }
 
+/// Fused kernels compute in floats: i32 comparisons run alone, exactly.
 fn fusable(step: &KeyStep) -> bool {
     matches!(step.op, Op::Unary(_) | Op::Binary(_) | Op::Where)
+        && step.dtype.is_float()
         && step
             .inputs
             .iter()

@@ -1,7 +1,7 @@
 //! The CPU path's elementwise kernels: every input read through its layout.
 
 use crate::dtype::{DType, Element};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::op::Op;
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
@@ -23,6 +23,18 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
         Op::Unary(op) => with_float_dtype!(step.out_dtype, T => {
             op.map_cpu::<T>((inputs[0].slice(), ins[0]), out.slice_mut())
         }),
+        Op::Binary(op) if step.out_dtype == DType::I32 => {
+            // `binary` admits i32 only into comparisons; a plan that slips past is refused.
+            if op.comparison().is_none() {
+                return Err(Error::integer_arithmetic(op.name()));
+            }
+            let (a, b) = (inputs[0].slice::<i32>(), inputs[1].slice::<i32>());
+            map_n(
+                [(a, ins[0]), (b, ins[1])],
+                out.slice_mut::<i32>(),
+                |[x, y]| i32::from(op.compare(x, y) == Some(true)),
+            )
+        }
         Op::Binary(op) => with_float_dtype!(step.out_dtype, T => {
             op.map_cpu::<T>((inputs[0].slice(), ins[0]), (inputs[1].slice(), ins[1]), out.slice_mut())
         }),

@@ -151,14 +151,16 @@ pub(crate) fn dispatch(
 
 /// What the op placeholders of elementwise.wgsl hold in variants of the entry points that
 /// do not call them: code that compiles and never runs.
-const IDLE: [(&str, &str); 3] = [
+const IDLE: [(&str, &str); 4] = [
     ("UNARY", "x"),
     ("BINARY", "a"),
+    ("COMPARE", "a == b"),
     ("FUSED", "fn fused_store(i: u32) {}"),
 ];
 
 /// The variant of elementwise.wgsl's `entry` whose op is `code`: an expression of x
-/// (`unary`) or of a and b (`binary`), or the fused kernel's `fused_store` (`fused`).
+/// (`unary`) or of a and b (`binary`), a comparison of a and b (`compare`), or the fused
+/// kernel's `fused_store` (`fused`).
 pub(crate) fn variant(
     entry: &'static str,
     input: DType,
@@ -168,6 +170,7 @@ pub(crate) fn variant(
     let slot = match entry {
         "unary" => "UNARY",
         "binary" => "BINARY",
+        "compare" => "COMPARE",
         "fused" => "FUSED",
         _ => "",
     };
@@ -190,6 +193,10 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
     let (v, value) = match step.op {
         Op::Unary(op) => (
             variant("unary", in_dtype, step.out_dtype, Some(op.wgsl())),
+            0.0,
+        ),
+        Op::Binary(op) if in_dtype == DType::I32 => (
+            variant("compare", in_dtype, step.out_dtype, op.comparison()),
             0.0,
         ),
         Op::Binary(op) => (
@@ -269,10 +276,13 @@ fn variants_of(t: DType) -> Vec<ShaderVariant> {
     out
 }
 
-/// What moves i32 data: copies and fills (its casts are among the float types' variants).
+/// What i32 data runs: copies, fills and comparisons (its casts are among the float types'
+/// variants).
 fn integer_variants() -> Vec<ShaderVariant> {
+    let comparisons = BinaryOp::ALL.iter().filter_map(|op| op.comparison());
     ["copy", "fill"]
         .iter()
         .map(|entry| variant(entry, DType::I32, DType::I32, None))
+        .chain(comparisons.map(|c| variant("compare", DType::I32, DType::I32, Some(c))))
         .collect()
 }

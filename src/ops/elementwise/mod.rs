@@ -53,6 +53,8 @@ macro_rules! binary_methods {
     };
 }
 
+// Comparisons give 1 or 0 in the operands' dtype: floats, which masks multiply and fused
+// kernels take, or i32, compared exactly.
 binary_methods! {
     add Add; sub Sub; mul Mul; div Div; pow Pow; maximum Maximum; minimum Minimum;
     eq Eq; ne Ne; lt Lt; le Le; gt Gt; ge Ge;
@@ -74,7 +76,7 @@ impl Tensor {
         let name = op.name();
         let device = self.same_device(name, rhs)?;
         self.same_dtype(name, rhs)?;
-        if !self.dtype().is_float() {
+        if !self.dtype().is_float() && op.comparison().is_none() {
             return Err(Error::integer_arithmetic(name));
         }
         let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;

@@ -152,6 +152,35 @@ macro_rules! binary_table {
     };
 }
 
+impl BinaryOp {
+    /// A comparison as a WGSL expression of `a` and `b` of the storage type, giving
+    /// booleans (of vectors, lane by lane): what i32 comparisons run, exactly.
+    pub(crate) fn comparison(self) -> Option<&'static str> {
+        Some(match self {
+            BinaryOp::Eq => "a == b",
+            BinaryOp::Ne => "a != b",
+            BinaryOp::Lt => "a < b",
+            BinaryOp::Le => "a <= b",
+            BinaryOp::Gt => "a > b",
+            BinaryOp::Ge => "a >= b",
+            _ => return None,
+        })
+    }
+
+    /// The comparison of two values of any ordered type, for i32 on the CPU path.
+    pub(crate) fn compare<T: PartialOrd>(self, a: T, b: T) -> Option<bool> {
+        Some(match self {
+            BinaryOp::Eq => a == b,
+            BinaryOp::Ne => a != b,
+            BinaryOp::Lt => a < b,
+            BinaryOp::Le => a <= b,
+            BinaryOp::Gt => a > b,
+            BinaryOp::Ge => a >= b,
+            _ => return None,
+        })
+    }
+}
+
 fn flag<R: Real>(c: bool) -> R {
     R::k(if c { 1.0 } else { 0.0 })
 }
