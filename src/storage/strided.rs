@@ -82,6 +82,40 @@ pub fn map_n<const K: usize, T: Copy + Send + Sync, O: Send>(
     });
 }
 
+/// `dst` at the elements of `to` receives `src` at the elements of `from` (one shape), in
+/// rows of the coalesced shape: a row contiguous on both sides is one slice copy. (An
+/// element-by-element walk of both layouts took 7% of an LSTM training step.)
+pub fn copy_strided<T: Copy>(src: &[T], from: &Layout, dst: &mut [T], to: &Layout) {
+    if from.numel() == 0 {
+        return;
+    }
+    let (shape, strides) = Layout::coalesce(&[to, from]);
+    let inner = shape.last().copied().unwrap_or(1);
+    let (to_step, from_step) = match shape.len() {
+        0 => (1, 1),
+        n => (strides[0][n - 1], strides[1][n - 1]),
+    };
+    let outer = &shape[..shape.len().saturating_sub(1)];
+    let rows: usize = outer.iter().product();
+    for r in 0..rows {
+        let (mut o, mut i) = (to.offset, from.offset);
+        let mut rem = r;
+        for d in (0..outer.len()).rev() {
+            let c = rem % outer[d];
+            rem /= outer[d];
+            o += c * strides[0][d];
+            i += c * strides[1][d];
+        }
+        if to_step == 1 && from_step == 1 {
+            dst[o..o + inner].copy_from_slice(&src[i..i + inner]);
+        } else {
+            for j in 0..inner {
+                dst[o + j * to_step] = src[i + j * from_step];
+            }
+        }
+    }
+}
+
 /// Element offsets of `layout`, in row-major logical order.
 pub fn offsets(layout: &Layout) -> impl Iterator<Item = usize> + '_ {
     let n = layout.numel();
@@ -112,4 +146,60 @@ pub fn dense<'a, T: Copy + Send + Sync + Default>(data: &'a [T], l: &Layout) -> 
     let mut out = vec![T::default(); l.numel()];
     map_n([(data, l)], &mut out, |[v]| v);
     Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition: element by element through both layouts.
+    fn walk(src: &[u32], from: &Layout, dst: &mut [u32], to: &Layout) {
+        for (i, o) in offsets(from).zip(offsets(to)) {
+            dst[o] = src[i];
+        }
+    }
+
+    #[test]
+    fn strided_copies_match_the_element_walk() {
+        let src: Vec<u32> = (0..7 * 5 * 3).collect();
+        let dense = Layout::contiguous(&[7, 5, 3]);
+        let cases = [
+            // A permuted source into a dense destination, and into a slab of a wider one.
+            (dense.permute(&[2, 0, 1]), Layout::contiguous(&[3, 7, 5])),
+            (
+                dense.clone(),
+                Layout::contiguous(&[7, 9, 3]).slice(1, 2, 5, 1),
+            ),
+            // Stepped and offset on both sides; a single element; a broadcast source.
+            (
+                dense.slice(0, 1, 3, 2),
+                Layout::contiguous(&[3, 5, 6]).slice(2, 1, 3, 2),
+            ),
+            (
+                dense.slice(0, 6, 1, 1).slice(1, 4, 1, 1).slice(2, 2, 1, 1),
+                Layout::contiguous(&[1, 1, 1]),
+            ),
+            (
+                Layout {
+                    strides: vec![0, 3, 1],
+                    ..dense.clone()
+                }
+                .slice(1, 0, 5, 1),
+                Layout::contiguous(&[7, 5, 3]),
+            ),
+        ];
+        for (k, (from, to)) in cases.iter().enumerate() {
+            let size = to.offset
+                + to.shape
+                    .iter()
+                    .zip(&to.strides)
+                    .map(|(n, s)| (n - 1) * s)
+                    .sum::<usize>()
+                + 1;
+            let (mut want, mut got) = (vec![u32::MAX; size], vec![u32::MAX; size]);
+            walk(&src, from, &mut want, to);
+            copy_strided(&src, from, &mut got, to);
+            assert_eq!(got, want, "case {k}");
+        }
+    }
 }

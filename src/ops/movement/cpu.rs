@@ -4,7 +4,7 @@ use crate::dtype::Element;
 use crate::error::Result;
 use crate::ops::op::StepDesc;
 use crate::shape::{contiguous_strides, Layout};
-use crate::storage::strided::offsets;
+use crate::storage::strided::copy_strided;
 use crate::storage::{with_dtype, CpuData};
 
 /// Where each concat input lands in the dense output.
@@ -25,12 +25,6 @@ pub(crate) fn concat_regions(axis: usize, step: &StepDesc) -> Vec<Layout> {
         .collect()
 }
 
-fn copy_into<T: Element>(src: &[T], from: &Layout, dst: &mut [T], to: &Layout) {
-    for (i, o) in offsets(from).zip(offsets(to)) {
-        dst[o] = src[i];
-    }
-}
-
 pub(crate) fn run_concat_cpu(
     axis: usize,
     step: &StepDesc,
@@ -40,7 +34,7 @@ pub(crate) fn run_concat_cpu(
     with_dtype!(step.out_dtype, T => {
         let dst = out.slice_mut::<T>();
         for ((input, (_, from)), to) in inputs.iter().zip(&step.inputs).zip(concat_regions(axis, step)) {
-            copy_into(input.slice::<T>(), from, dst, &to);
+            copy_strided(input.slice::<T>(), from, dst, &to);
         }
     });
     Ok(())
@@ -58,7 +52,7 @@ pub(crate) fn run_place_cpu(
         if region.numel() != dst.len() {
             dst.fill(T::from_f64(f64::from_bits(value)));
         }
-        copy_into(inputs[0].slice::<T>(), step.inputs[0].1, dst, region);
+        copy_strided(inputs[0].slice::<T>(), step.inputs[0].1, dst, region);
     });
     Ok(())
 }

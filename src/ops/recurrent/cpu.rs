@@ -104,14 +104,29 @@ struct RowInputs<'a, T> {
 
 /// The forward gate pass over batch row `b` into its trace row `out`, with the cell
 /// (`CELL`, `CellKind::code`) fixed at compile time so the loop over units has no branch
-/// and vectorizes; where the CPU has AVX2, four f64 lanes wide instead of SSE's two (the
-/// same IEEE operations lane by lane, so the same results).
+/// and vectorizes; where the CPU has AVX-512, eight f64 lanes wide, or AVX2's four, instead
+/// of SSE's two (the same IEEE operations lane by lane, so the same results).
 fn forward_row<T: Element, const CELL: u32>(i: &RowInputs<T>, b: usize, out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { forward_row_avx512::<T, CELL>(i, b, out) };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { forward_row_avx2::<T, CELL>(i, b, out) };
     }
+    forward_row_portable::<T, CELL>(i, b, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_row_avx512<T: Element, const CELL: u32>(
+    i: &RowInputs<T>,
+    b: usize,
+    out: &mut [T],
+) {
     forward_row_portable::<T, CELL>(i, b, out)
 }
 
@@ -151,6 +166,8 @@ struct BackwardInputs<'a, T> {
     h0: &'a [T],
     c0: Option<&'a [T]>,
     through_w: &'a [T],
+    /// `hidden` zeros, which stand in for the operands of a missing timestep.
+    zeros: &'a [T],
     batch: usize,
     hidden: usize,
     t: Option<usize>,
@@ -163,7 +180,7 @@ struct BackwardInputs<'a, T> {
 type Handed<'a, T> = ((&'a mut [T], &'a mut [f64]), &'a mut [f64]);
 
 /// The backward gate pass over batch row `b` into its gradient row `out`, the cell fixed at
-/// compile time and AVX2 where the CPU has it, as in `forward_row`.
+/// compile time and as wide as the CPU allows, as in `forward_row`.
 fn backward_row<T: Element, const CELL: u32>(
     i: &BackwardInputs<T>,
     b: usize,
@@ -171,10 +188,26 @@ fn backward_row<T: Element, const CELL: u32>(
     handed: Handed<T>,
 ) {
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { backward_row_avx512::<T, CELL>(i, b, out, handed) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { backward_row_avx2::<T, CELL>(i, b, out, handed) };
     }
+    backward_row_portable::<T, CELL>(i, b, out, handed)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn backward_row_avx512<T: Element, const CELL: u32>(
+    i: &BackwardInputs<T>,
+    b: usize,
+    out: &mut [T],
+    handed: Handed<T>,
+) {
     backward_row_portable::<T, CELL>(i, b, out, handed)
 }
 
@@ -190,8 +223,8 @@ unsafe fn backward_row_avx2<T: Element, const CELL: u32>(
 }
 
 #[inline(always)]
-fn backward_row_portable<T: Element, const CELL: u32>(
-    i: &BackwardInputs<T>,
+fn backward_row_portable<'a, T: Element, const CELL: u32>(
+    i: &BackwardInputs<'a, T>,
     b: usize,
     out: &mut [T],
     ((later, later_dh), later_dc): Handed<T>,
@@ -199,46 +232,111 @@ fn backward_row_portable<T: Element, const CELL: u32>(
     let kind = CellKind::from_code(CELL);
     let (hidden, lstm, dh_block) = (i.hidden, kind == CellKind::Lstm, kind.grad_h_block());
     let width = kind.trace_blocks() * hidden;
-    let traced = |t: usize, block: usize, j: usize| {
-        i.trace[(t * i.batch + b) * width + block * hidden + j].to_f64()
+    // Block `block` of row b at timestep t of the trace or its gradient. Every operand of
+    // the loop below is such a slice (or zeros where a timestep is missing), so the loop
+    // has no branch and vectorizes.
+    let block = |data: &'a [T], t: usize, block: usize| -> &'a [T] {
+        let start = (t * i.batch + b) * width + block * hidden;
+        &data[start..start + hidden]
     };
-    for j in 0..hidden {
-        let s = b * hidden + j;
-        let outer = |block: usize| match i.t {
-            None => 0.0,
-            Some(t) => i.grad[(t * i.batch + b) * width + block * hidden + j].to_f64(),
-        };
-        let mut dh = outer(0);
-        let mut dc = if lstm { outer(1) } else { 0.0 };
-        if let Some(n) = i.next_t {
-            dh += i.through_w[s].to_f64();
+    let state = b * hidden..(b + 1) * hidden;
+    let zeros = &i.zeros[..hidden];
+    // h's gradient through W_hh from the timestep after, and that timestep's factor on the
+    // gradient handed back (GRU: its z on h; LSTM: its f on c).
+    let (through_w, next_factor) = match i.next_t {
+        Some(n) => (
+            &i.through_w[state.clone()],
             match kind {
-                CellKind::Gru => dh += later_dh[j] * traced(n, 2, j),
-                CellKind::Lstm => dc += later_dc[j] * traced(n, 3, j),
+                CellKind::Gru => block(i.trace, n, 2),
+                CellKind::Lstm => block(i.trace, n, 3),
+                _ => zeros,
+            },
+        ),
+        None => (zeros, zeros),
+    };
+    let Some(t) = i.t else {
+        // The initial state's row: its h and c gradients only.
+        for j in 0..hidden {
+            let mut dh = through_w[j].to_f64();
+            let mut dc = 0.0;
+            match kind {
+                CellKind::Gru => dh += later_dh[j] * next_factor[j].to_f64(),
+                CellKind::Lstm => dc = later_dc[j] * next_factor[j].to_f64(),
                 _ => {}
             }
+            let mut blocks = [0.0; 6];
+            (blocks[dh_block], blocks[dh_block + 1]) = (dh, dc);
+            for (k, v) in blocks.iter().take(kind.grad_blocks()).enumerate() {
+                out[k * hidden + j] = T::from_f64(*v);
+            }
         }
-        let blocks = match i.t {
-            None => {
-                let mut initial = [0.0; 6];
-                initial[dh_block] = dh;
-                initial[dh_block + 1] = dc;
-                initial
-            }
-            Some(t) => {
-                let mut ys = [0.0; 6];
-                for (block, v) in ys.iter_mut().take(kind.trace_blocks()).enumerate() {
-                    *v = traced(t, block, j);
-                }
-                let previous = match i.previous_t {
-                    None => (i.h0[s].to_f64(), i.c0.map_or(0.0, |c| c[s].to_f64())),
-                    Some(p) => (traced(p, 0, j), if lstm { traced(p, 1, j) } else { 0.0 }),
-                };
-                backward_cell(kind, ys, previous, (dh, dc))
-            }
-        };
-        for (block, v) in blocks.iter().take(kind.grad_blocks()).enumerate() {
-            out[block * hidden + j] = T::from_f64(*v);
+        return;
+    };
+    let outer_dh = block(i.grad, t, 0);
+    let outer_dc = if lstm { block(i.grad, t, 1) } else { zeros };
+    let ys: [&[T]; 6] = std::array::from_fn(|k| {
+        if k < kind.trace_blocks() {
+            block(i.trace, t, k)
+        } else {
+            zeros
+        }
+    });
+    let (h_prev, c_prev) = match i.previous_t {
+        None => (
+            &i.h0[state.clone()],
+            i.c0.map_or(zeros, |c| &c[state.clone()]),
+        ),
+        Some(p) => (
+            block(i.trace, p, 0),
+            if lstm { block(i.trace, p, 1) } else { zeros },
+        ),
+    };
+    let operands = UnitOperands {
+        outer: (outer_dh, outer_dc),
+        through_w,
+        next_factor,
+        ys,
+        previous: (h_prev, c_prev),
+    };
+    backward_units::<T, CELL>(&operands, out, later, later_dh, later_dc);
+}
+
+/// The slices of one batch row that the backward pass over its units reads, each `hidden`
+/// long: the gradients from outside the scan (h, c), h's through W_hh, the later
+/// timestep's factor, the trace blocks, and the previous state (h, c).
+struct UnitOperands<'a, T> {
+    outer: (&'a [T], &'a [T]),
+    through_w: &'a [T],
+    next_factor: &'a [T],
+    ys: [&'a [T]; 6],
+    previous: (&'a [T], &'a [T]),
+}
+
+/// The backward pass over one row's units. The outputs are parameters of their own, so the
+/// compiler knows that they alias nothing the loop reads, and vectorizes it.
+#[inline(always)]
+fn backward_units<T: Element, const CELL: u32>(
+    o: &UnitOperands<T>,
+    out: &mut [T],
+    later: &mut [T],
+    later_dh: &mut [f64],
+    later_dc: &mut [f64],
+) {
+    let kind = CellKind::from_code(CELL);
+    let (hidden, dh_block) = (o.through_w.len(), kind.grad_h_block());
+    for j in 0..hidden {
+        let mut dh = o.outer.0[j].to_f64() + o.through_w[j].to_f64();
+        let mut dc = o.outer.1[j].to_f64();
+        match kind {
+            CellKind::Gru => dh += later_dh[j] * o.next_factor[j].to_f64(),
+            CellKind::Lstm => dc += later_dc[j] * o.next_factor[j].to_f64(),
+            _ => {}
+        }
+        let y: [f64; 6] = std::array::from_fn(|k| o.ys[k][j].to_f64());
+        let previous = (o.previous.0[j].to_f64(), o.previous.1[j].to_f64());
+        let blocks = backward_cell(kind, y, previous, (dh, dc));
+        for (k, v) in blocks.iter().take(kind.grad_blocks()).enumerate() {
+            out[k * hidden + j] = T::from_f64(*v);
         }
         for gate in 0..kind.gates() {
             later[gate * hidden + j] = T::from_f64(blocks[kind.recurrent_grad_block(gate)]);
@@ -332,6 +430,7 @@ pub(crate) fn run_scan_grad_cpu(
         let mut later_dh = vec![0.0; batch * hidden];
         let mut later_dc = vec![0.0; batch * hidden];
         let mut through_w = vec![T::from_f64(0.0); batch * hidden];
+        let zeros = vec![T::from_f64(0.0); hidden];
         for k in (0..=steps).rev() {
             // k > 0: the timestep `scan` ran k-th (from 1); k = 0: the initial state.
             let t = (k > 0).then(|| scan.time(k - 1, steps));
@@ -352,6 +451,7 @@ pub(crate) fn run_scan_grad_cpu(
                 h0,
                 c0,
                 through_w: &through_w,
+                zeros: &zeros,
                 batch,
                 hidden,
                 t,
