@@ -10,7 +10,6 @@ pub(crate) mod conv;
 pub(crate) mod cross_entropy;
 pub(crate) mod dispatch;
 pub(crate) mod elementwise;
-pub(crate) mod fast_exp;
 pub(crate) mod gather;
 pub(crate) mod integers;
 pub(crate) mod masks;

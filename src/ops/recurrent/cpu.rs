@@ -1,17 +1,17 @@
 //! The CPU path's recurrent scans: per timestep the recurrent product (matmul's product,
 //! plain or fast as the matmul itself runs) and one pass over the units for the gate
-//! arithmetic, in f64 (exp without libm: fast_exp.rs, within 2 ulp). `forward_cell` and
+//! arithmetic, in f64 (exp without libm: storage/fast_exp.rs, within 2 ulp). `forward_cell` and
 //! `backward_cell` are the definitions that recurrent.wgsl is tested against.
 
 use rayon::prelude::*;
 
 use crate::dtype::Element;
 use crate::error::Result;
-use crate::ops::fast_exp::exp;
 use crate::ops::matmul::cpu::product;
 use crate::ops::op::StepDesc;
 use crate::ops::recurrent::cell::{CellKind, Scan};
 use crate::shape::Layout;
+use crate::storage::fast_exp::exp;
 use crate::storage::{with_float_dtype, CpuData};
 
 #[inline(always)]

@@ -1,13 +1,13 @@
-//! The CPU path's fast softmax rows: dense f32 and f16 rows through ops/fast_exp.rs's vectorized
+//! The CPU path's fast softmax rows: dense f32 and f16 rows through storage/fast_exp.rs's vectorized
 //! exp and an eight-lane sum, compiled for AVX2 where the CPU has it. Held to the plain
 //! kernel in cpu.rs by the test below.
 
 use crate::dtype::Element;
-use crate::ops::fast_exp::exp;
 use crate::ops::op::SoftmaxKind;
 use crate::ops::reduce::cpu::plain_sum;
 use crate::ops::softmax::cpu::{for_rows, log_sum_exp};
 use crate::shape::Layout;
+use crate::storage::fast_exp::exp;
 
 /// Every dense row of length `n` (first elements at `outer`'s offsets) of `src` into `dst`.
 pub(super) fn run<T: Element>(
@@ -36,7 +36,7 @@ pub(super) fn run<T: Element>(
     });
 }
 
-/// Softmax of a dense row into `out`, in f64 with ops/fast_exp.rs's exp (within 2 ulp) and an
+/// Softmax of a dense row into `out`, in f64 with storage/fast_exp.rs's exp (within 2 ulp) and an
 /// eight-lane sum: errors some 2⁻⁵⁰ of the result, far under f32's rounding (the outputs of
 /// 4096×4096 normal inputs came out bit for bit as with libm). Where the CPU has AVX2,
 /// compiled for it: four f64 lanes instead of SSE's two, the same IEEE operations lane by
@@ -87,7 +87,7 @@ fn dense_row_stats_portable<T: Element>(row: &[T]) -> (f64, f64) {
     (m, plain_sum(&e, 0, 1, 0..e.len()))
 }
 
-/// A dense row's maximum m and each exp(x − m), with ops/fast_exp.rs's exp.
+/// A dense row's maximum m and each exp(x − m), with storage/fast_exp.rs's exp.
 #[inline(always)]
 fn max_and_exponentials<T: Element>(row: &[T]) -> (f64, Vec<f64>) {
     let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
