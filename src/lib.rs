@@ -43,7 +43,7 @@
 //! 10. autodiff: `autodiff/` (reverse mode over the lazy graph)
 //! 11. nn: `nn/` (modules, layers, losses, initialization)
 //! 12. optim: `optim/` (optimizers and schedules)
-//! 13. data: `data/` (data sets and batches)
+//! 13. data: `data/` `rl/` (data sets and batches; reinforcement-learning environments)
 //! 14. checkpoints: `checkpoint.rs` (safetensors files of modules and optimizers)
 //! 15. models: `models/` (one file per model family)
 //! 16. cli: `cli/` `main.rs` (the lepton binary and its commands)
@@ -66,6 +66,7 @@ mod ops;
 pub mod optim;
 mod plan;
 mod realize;
+pub mod rl;
 pub mod shaders;
 mod shape;
 mod stats;
