@@ -8,7 +8,8 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn bits(seed: u64, i: u64) -> u64 {
+/// 64 random bits of sample i of stream `seed`.
+pub fn bits(seed: u64, i: u64) -> u64 {
     mix(mix(seed).wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 

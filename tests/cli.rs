@@ -281,3 +281,35 @@ fn recurrent_families_learn_digits_as_sequences() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn qlearn_reaches_the_target_and_resumes_exactly() {
+    let d = scratch("qlearn");
+    let (ck, a, b, png) = (
+        d.join("q.safetensors"),
+        d.join("a.json"),
+        d.join("b.json"),
+        d.join("q.png"),
+    );
+    let text = lepton(&["train", "qlearn", "--metrics", s(&a), "--plot", s(&png)]);
+    assert!(text.contains("greedy success"), "{text}");
+    let m = metrics(&a);
+    let greedy = m["final"]["greedy_success"].as_f64().unwrap();
+    assert!(greedy >= 0.70, "{greedy}");
+    assert!(m["final"]["exact_greedy_success"].as_f64().unwrap() > 0.74);
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    // Half the episodes, saved; then the rest from the checkpoint: the same final table.
+    lepton(&["train", "qlearn", "--stop-after", "20000", "--save", s(&ck)]);
+    let text = lepton(&["train", "qlearn", "--resume", s(&ck), "--metrics", s(&b)]);
+    assert!(text.contains("resumed from"), "{text}");
+    assert_eq!(metrics(&a)["final"], metrics(&b)["final"]);
+    assert_eq!(metrics(&b)["history"].as_array().unwrap().len(), 10);
+    // A checkpoint of another run length or seed is refused, with the reason.
+    let refused = Command::new(env!("CARGO_BIN_EXE_lepton"))
+        .args(["train", "qlearn", "--resume", s(&ck), "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--seed"));
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -4,6 +4,7 @@ mod adapters_command;
 mod charlm;
 mod generate;
 mod plot;
+mod qlearn;
 mod train;
 
 use clap::{Parser, Subcommand};

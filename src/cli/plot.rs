@@ -65,6 +65,22 @@ fn panel(
     Ok(())
 }
 
+/// Success rates (in %) against episodes, one panel: what tabular Q-learning draws.
+pub fn rates(path: &Path, title: &str, series: &[(&str, Vec<(f64, f64)>)]) -> anyhow::Result<()> {
+    register_font();
+    let root = BitMapBackend::new(path, (700, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let colors = [BLUE, RED];
+    let series: Vec<Series> = series
+        .iter()
+        .zip(colors.iter().cycle())
+        .map(|((name, points), &color)| (*name, color, points.clone()))
+        .collect();
+    panel(&root, (title, "episodes"), &series)?;
+    root.present()?;
+    Ok(())
+}
+
 /// Loss (and accuracy) curves of `history` against its `x_axis` (epochs, or steps), the
 /// held-out set's curve named `held_out`.
 pub fn curves(

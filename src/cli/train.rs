@@ -13,7 +13,7 @@ use lepton::models::{self, Evaluation, Prepared, Settings, Task};
 use lepton::nn::CellKind;
 use lepton::Device;
 
-use crate::cli::{charlm, plot};
+use crate::cli::{charlm, plot, qlearn};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Family {
@@ -32,6 +32,9 @@ pub enum Family {
     /// A character language model of the tiny Shakespeare text (--arch lstm, gru or
     /// transformer), trained for --iterations steps; validation in nats per character.
     Charlm,
+    /// Tabular Q-learning on the slippery FrozenLake 4×4, on the host (--iterations
+    /// episodes, --lr the step size); the greedy policy's success rate over 1,000 episodes.
+    Qlearn,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -80,10 +83,12 @@ pub struct TrainArgs {
     /// charlm only: the network.
     #[arg(long, value_enum)]
     pub arch: Option<CharArch>,
-    /// charlm only: optimizer steps in the run (the learning-rate schedule spans them).
+    /// charlm: optimizer steps in the run (the learning-rate schedule spans them); qlearn:
+    /// episodes.
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// charlm only: measure the validation loss every this many steps (and at the end).
+    /// charlm: measure the validation loss every this many steps (and at the end); qlearn:
+    /// the greedy policy's success rate every this many episodes.
     #[arg(long)]
     pub eval_every: Option<usize>,
 }
@@ -105,7 +110,7 @@ fn defaults(args: &TrainArgs) -> Settings {
         Family::Mlp => models::mlp::DEFAULTS,
         Family::Cnn => models::cnn::DEFAULTS,
         Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
-        Family::Charlm => unreachable!("charlm trains in charlm.rs"),
+        Family::Charlm | Family::Qlearn => unreachable!("these train in their own files"),
     }
 }
 
@@ -114,11 +119,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Some(name) => Device::parse(name)?,
         None => Device::from_env()?,
     };
-    if let Family::Charlm = args.family {
-        return charlm::run(&args, &device);
+    match args.family {
+        Family::Charlm => return charlm::run(&args, &device),
+        Family::Qlearn => return qlearn::run(&args),
+        _ => {}
     }
     if args.arch.is_some() || args.iterations.is_some() || args.eval_every.is_some() {
-        anyhow::bail!("--arch, --iterations and --eval-every are for charlm only");
+        anyhow::bail!("--arch, --iterations and --eval-every are for charlm and qlearn only");
     }
     let d = defaults(&args);
     let settings = Settings {
@@ -141,7 +148,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
         Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
         Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
-        Family::Charlm => unreachable!("charlm trains in charlm.rs"),
+        Family::Charlm | Family::Qlearn => unreachable!("these train in their own files"),
         Family::Rnn | Family::Lstm | Family::Gru => {
             let kind = match args.family {
                 Family::Rnn => CellKind::RnnTanh,

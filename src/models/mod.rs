@@ -6,6 +6,7 @@ pub mod cnn;
 pub mod generate;
 pub mod linreg;
 pub mod mlp;
+pub mod qlearn;
 pub mod recurrent_digits;
 
 use crate::data::Dataset;

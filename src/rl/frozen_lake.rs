@@ -112,6 +112,23 @@ impl FrozenLake {
         (value[0], policy)
     }
 
+    /// The exact probability that `policy` (an action per cell) reaches the goal from the
+    /// start within `horizon` steps: the model's expectation, free of sampling noise.
+    pub fn policy_success(policy: &[usize; CELLS], horizon: usize) -> f64 {
+        let mut value = [0.0f64; CELLS];
+        for _ in 0..horizon {
+            value = std::array::from_fn(|cell| {
+                FrozenLake::transitions(cell, policy[cell])
+                    .iter()
+                    .map(|m| {
+                        m.probability * (m.reward + if m.terminal { 0.0 } else { value[m.cell] })
+                    })
+                    .sum()
+            });
+        }
+        value[0]
+    }
+
     /// The agent's cell.
     pub fn cell(&self) -> usize {
         self.cell

@@ -3,6 +3,7 @@
 //! the batch's seed and the episode's number), and the observation that ended it is kept
 //! in `VecStep::final_observations` for bootstrapping through a truncation.
 
+use crate::counter_rng;
 use crate::error::{Error, Result};
 use crate::rl::Env;
 
@@ -105,6 +106,5 @@ impl<E: Env> VecEnv<E> {
 
 /// The seed of the batch's episode number `episode`.
 fn episode_seed(seed: u64, episode: u64) -> u64 {
-    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(episode)
+    counter_rng::bits(seed, episode)
 }
