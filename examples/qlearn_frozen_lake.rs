@@ -58,8 +58,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let sampled = wins as f64 / 1000.0;
-    let exact = FrozenLake::policy_success(&policy, 100);
-    let (best, _) = FrozenLake::optimal_success(100);
+    let exact = FrozenLake::policy_success(&policy, FrozenLake::MAX_STEPS);
+    let (best, _) = FrozenLake::optimal_success(FrozenLake::MAX_STEPS);
     println!(
         "greedy success {sampled:.3} over 1000 episodes; exactly {exact:.4}, the best {best:.4}"
     );

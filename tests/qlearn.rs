@@ -11,8 +11,9 @@ use lepton::rl::FrozenLake;
 fn three_seeds_reach_the_target_with_an_optimal_policy() {
     // The best policy overall changes its mind near the time limit (0.7442); the best that
     // keeps one action per cell is the one with the most steps left (0.7402).
-    let (optimum, policies) = FrozenLake::optimal_success(100);
-    let stationary = FrozenLake::policy_success(&policies[99], 100);
+    let limit = FrozenLake::MAX_STEPS;
+    let (optimum, policies) = FrozenLake::optimal_success(limit);
+    let stationary = FrozenLake::policy_success(&policies[limit - 1], limit);
     assert!(
         stationary <= optimum && optimum - stationary < 0.005,
         "{stationary} {optimum}"
@@ -24,7 +25,7 @@ fn three_seeds_reach_the_target_with_an_optimal_policy() {
         assert!(rate >= 0.70, "seed {seed}: greedy success {rate}");
         // The sampled rate carries noise (standard error 0.014); the model's expectation
         // does not.
-        let exact = FrozenLake::policy_success(&q.policy(), 100);
+        let exact = FrozenLake::policy_success(&q.policy(), limit);
         assert!(
             exact >= stationary - 1e-12,
             "seed {seed}: {exact} against {stationary}"

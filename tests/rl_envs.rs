@@ -103,7 +103,7 @@ fn frozen_lake_has_gymnasiums_model() {
 
 #[test]
 fn the_best_frozen_lake_policy_succeeds_about_74_percent_and_sampling_agrees() {
-    let (best, policy) = FrozenLake::optimal_success(100);
+    let (best, policy) = FrozenLake::optimal_success(FrozenLake::MAX_STEPS);
     assert!((best - 0.74).abs() < 0.005, "optimum {best}");
     // 20,000 sampled episodes under that policy: the success share's standard error is
     // 0.0031, and the bound is 4 of them. The draws are fixed by the seeds.
@@ -112,7 +112,7 @@ fn the_best_frozen_lake_policy_succeeds_about_74_percent_and_sampling_agrees() {
     let mut env = FrozenLake::new();
     for e in 0..episodes {
         env.reset(e);
-        let mut left = 100;
+        let mut left = FrozenLake::MAX_STEPS;
         loop {
             let step = env.step(policy[left - 1][env.cell()]).unwrap();
             left -= 1;

@@ -52,7 +52,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         (q, start) = resume(path, args.seed, config.episodes)?;
         println!("resumed from {} after episode {start}", path.display());
     }
-    let (optimum, _) = FrozenLake::optimal_success(100);
+    let (optimum, _) = FrozenLake::optimal_success(FrozenLake::MAX_STEPS);
     println!(
         "training qlearn on the host: {} episodes, lr {}, gamma {}, epsilon {} to {} over the first {:.0}%; the best policy succeeds {optimum:.4}",
         config.episodes, config.lr, config.gamma, config.epsilon_start, config.epsilon_end, 100.0 * config.explore_share
@@ -81,7 +81,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             training_success: wins / window.max(1) as f64,
             td_error: td / window.max(1) as f64,
             greedy_success: success_rate(&q, EVAL_EPISODES, args.seed)?,
-            exact_success: FrozenLake::policy_success(&q.policy(), 100),
+            exact_success: FrozenLake::policy_success(&q.policy(), FrozenLake::MAX_STEPS),
         };
         bar.set_message(format!(
             "epsilon {:.2}  greedy success {:.3}",
@@ -162,7 +162,11 @@ fn save(
     (done, planned): (usize, usize),
     seed: u64,
 ) -> anyhow::Result<()> {
-    let table = Tensor::from_vec(q.flat(), &[16, 4], &Device::cpu())?;
+    let table = Tensor::from_vec(
+        q.flat(),
+        &[FrozenLake::CELLS, FrozenLake::ACTIONS],
+        &Device::cpu(),
+    )?;
     let meta = HashMap::from([
         ("family".to_string(), "qlearn".to_string()),
         ("episodes".to_string(), done.to_string()),

@@ -9,8 +9,8 @@ use crate::counter_rng;
 use crate::error::{Error, Result};
 use crate::rl::{Env, FrozenLake};
 
-const CELLS: usize = 16;
-const ACTIONS: usize = 4;
+const CELLS: usize = FrozenLake::CELLS;
+const ACTIONS: usize = FrozenLake::ACTIONS;
 
 /// How a run learns.
 #[derive(Clone, Copy, Debug, PartialEq)]

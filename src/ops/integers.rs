@@ -1,9 +1,9 @@
 //! Where i32 tensors may appear in a step: as data that is moved (copies, joins, padding,
 //! casts, fills), as operands of comparisons (which then give i32), as the indices an op
 //! reads (gather's index, cross-entropy's targets), and as the positions an op writes
-//! (`argmax`, `multinomial`). Every other operand is a float. The ops' methods refuse i32 where they can say so at the call; this check runs
-//! on every step before a kernel does, on both devices, for the rest (unary functions,
-//! which return no `Result`).
+//! (`argmax`, `multinomial`). Every other operand is a float. The ops' methods refuse i32
+//! where they can say so at the call; this check runs on every step before a kernel does,
+//! on both devices, for the rest (unary functions, which return no `Result`).
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};

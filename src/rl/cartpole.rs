@@ -20,8 +20,6 @@ const POLE_MASS_LENGTH: f64 = MASS_POLE * LENGTH;
 const FORCE: f64 = 10.0;
 const TAU: f64 = 0.02;
 const X_LIMIT: f64 = 2.4;
-/// Steps before truncation (CartPole-v1's time limit).
-pub const MAX_STEPS: usize = 500;
 
 /// 12°, in the order Gymnasium computes it.
 fn theta_limit() -> f64 {
@@ -40,6 +38,9 @@ pub struct CartPole {
 }
 
 impl CartPole {
+    /// Steps before truncation (CartPole-v1's time limit).
+    pub const MAX_STEPS: usize = 500;
+
     pub fn new() -> CartPole {
         CartPole::default()
     }
@@ -116,7 +117,7 @@ impl Env for CartPole {
         let limit = theta_limit();
         let terminated = !(-X_LIMIT..=X_LIMIT).contains(&x) || !(-limit..=limit).contains(&theta);
         // Gymnasium's time limit truncates on the last step even when it also terminates.
-        let truncated = self.steps >= MAX_STEPS;
+        let truncated = self.steps >= CartPole::MAX_STEPS;
         self.running = !(terminated || truncated);
         Ok(Step {
             observation: self.observation(),

@@ -12,10 +12,8 @@ use crate::rl::{Env, Space, Step};
 
 const MAP: [&[u8; 4]; 4] = [b"SFFF", b"FHFH", b"FFFH", b"HFFG"];
 const SIDE: usize = 4;
-pub const CELLS: usize = SIDE * SIDE;
-pub const ACTIONS: usize = 4;
-/// Steps before truncation (FrozenLake-v1's time limit).
-pub const MAX_STEPS: usize = 100;
+const CELLS: usize = FrozenLake::CELLS;
+const ACTIONS: usize = FrozenLake::ACTIONS;
 
 /// One outcome of an action: its probability, the cell reached, the reward, and whether
 /// the episode ends there.
@@ -54,6 +52,11 @@ pub struct FrozenLake {
 }
 
 impl FrozenLake {
+    pub const CELLS: usize = SIDE * SIDE;
+    pub const ACTIONS: usize = 4;
+    /// Steps before truncation (FrozenLake-v1's time limit).
+    pub const MAX_STEPS: usize = 100;
+
     pub fn new() -> FrozenLake {
         FrozenLake::default()
     }
@@ -183,7 +186,7 @@ impl Env for FrozenLake {
             .unwrap_or(&moves[moves.len() - 1]);
         self.cell = taken.cell;
         self.steps += 1;
-        let truncated = self.steps >= MAX_STEPS;
+        let truncated = self.steps >= FrozenLake::MAX_STEPS;
         self.running = !(taken.terminal || truncated);
         Ok(Step {
             observation: vec![self.cell as f32],
