@@ -27,6 +27,10 @@ struct Params {
     index_offset: u32,
     // `gather`: the source's size along the axis; `scatter_add`: the index's.
     axis_size: u32,
+    // `scatter_add`: the positions along the index's axis that this dispatch sums; a span
+    // after the first continues the sum the one before stored (src/ops/gather/gpu.rs).
+    span_start: u32,
+    span_end: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<TI>;
@@ -112,10 +116,13 @@ fn scatter_add(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
         }
     }
     var sum = 0.0;
+    if (params.span_start > 0u) {
+        sum = f32(dst[e]);
+    }
     if (reached) {
         let step_source = src_stride(params.axis);
         let step_k = index_stride(params.axis);
-        for (var j = 0u; j < params.axis_size; j++) {
+        for (var j = params.span_start; j < params.span_end; j++) {
             if (index[k + j * step_k] == i32(at)) {
                 sum += f32(src[source + j * step_source]);
             }

@@ -86,6 +86,25 @@ on_every_device! {
 }
 
 on_every_device! {
+    fn a_gradient_summed_over_more_than_65535_indices_is_whole(device) {
+        // The software Vulkan device stops an invocation's loops after 65,535 iterations;
+        // the scatter-add must sum all 70,001 terms of each row anyway.
+        let n = 70_001usize;
+        let ids: Vec<i32> = (0..n).map(|i| ((i * 7 + i / 3) % 5) as i32).collect();
+        let table = tensor(&[0.5; 15], &[5, 3], DType::F32, &device);
+        table.set_requires_grad(true);
+        let list = Tensor::from_vec(ids.clone(), &[n], &device).unwrap();
+        let picked = table.index_select(0, &list).unwrap();
+        let g = grad(&picked.sum(&[], false).unwrap(), &[&table]).unwrap();
+        let mut counts = [0.0f64; 5];
+        ids.iter().for_each(|&i| counts[i as usize] += 1.0);
+        let want: Vec<f64> = counts.iter().flat_map(|&c| [c; 3]).collect();
+        // Sums of ones below 2^24: exact in f32.
+        assert_close(&values(&g[0]), &want, 0.0, 0.0, &format!("on {device}"));
+    }
+}
+
+on_every_device! {
     fn an_index_that_names_no_position_fails_or_reads_nan(device) {
         let x = tensor(&[1.0, 2.0, 3.0], &[3], DType::F32, &device);
         for bad in [3, -1, i32::MAX, i32::MIN] {

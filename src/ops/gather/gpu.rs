@@ -1,4 +1,8 @@
 //! Gather and scatter-add as dispatches of gather.wgsl, one invocation per output element.
+//! A scatter-add element loops over the index's whole length along the axis, and the
+//! software Vulkan device (llvmpipe) silently stops an invocation's loops after 65,535
+//! iterations in all: so the loop runs in spans, a dispatch each, every span continuing
+//! the sum the one before stored, in the same order.
 
 use crate::dtype::DType;
 use crate::ops::dispatch::{Arg, Dispatch, Lowering, ShaderVariant};
@@ -21,9 +25,14 @@ kernel_params! {
         src_offset: u32,
         index_offset: u32,
         axis_size: u32,
-        _pad: [u32; 2],
+        span_start: u32,
+        span_end: u32,
     }
 }
+
+/// Loop iterations an invocation may run (the software device stops at 65,535), with room
+/// for the loop over dimensions.
+const LOOP_BUDGET: usize = 60_000;
 
 /// Invocations per workgroup in gather.wgsl.
 const WORKGROUP: usize = 256;
@@ -54,14 +63,32 @@ pub(crate) fn lower(axis: usize, scatter: bool, step: &StepDesc) -> Lowering {
         src_offset: src.offset as u32,
         index_offset: index.offset as u32,
         axis_size: axis_size as u32,
-        ..Default::default()
+        span_start: 0,
+        span_end: axis_size as u32,
     };
-    Lowering::of(vec![Dispatch {
-        variant: variant(scatter, (dtype, step.out_dtype)),
-        params: Params::of(&params),
-        bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output(0))],
-        workgroups: count.div_ceil(WORKGROUP) as u32,
-    }])
+    // Only the scatter-add loops along the axis.
+    let spans = if scatter {
+        axis_size.div_ceil(LOOP_BUDGET).max(1)
+    } else {
+        1
+    };
+    let dispatches = (0..spans)
+        .map(|s| Dispatch {
+            variant: variant(scatter, (dtype, step.out_dtype)),
+            params: Params::of(&GatherParams {
+                span_start: (s * LOOP_BUDGET) as u32,
+                span_end: if scatter {
+                    ((s + 1) * LOOP_BUDGET).min(axis_size) as u32
+                } else {
+                    axis_size as u32
+                },
+                ..params
+            }),
+            bindings: vec![(1, Arg::Input(0)), (2, Arg::Input(1)), (3, Arg::Output(0))],
+            workgroups: count.div_ceil(WORKGROUP) as u32,
+        })
+        .collect();
+    Lowering::of(dispatches)
 }
 
 /// The catalog's variants of gather.wgsl (src/shaders.rs): both entries in every type.
