@@ -49,6 +49,18 @@ impl Layout {
         numel(&self.shape)
     }
 
+    /// Elements a buffer must hold for this view: one past its farthest element (at least
+    /// one past the offset).
+    pub fn reach(&self) -> usize {
+        let last: usize = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .map(|(&n, &s)| n.saturating_sub(1) * s)
+            .sum();
+        self.offset + last + 1
+    }
+
     /// Whether the elements sit densely in row-major order (from `offset` on).
     pub fn is_contiguous(&self) -> bool {
         let mut expected = 1;

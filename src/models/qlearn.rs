@@ -138,10 +138,10 @@ pub fn learn(
     for e in from..to {
         let episode_seed = stream(seed, e as u64, 0);
         let mut cell = observed(&env.reset(episode_seed));
-        let (epsilon, mut draws) = (config.epsilon(e), 0u64);
+        let (epsilon, agent, mut draws) = (config.epsilon(e), stream(seed, e as u64, 1), 0u64);
         let mut draw = || {
             draws += 1;
-            counter_rng::uniform(stream(seed, e as u64, 1), draws)
+            counter_rng::uniform(agent, draws)
         };
         let (mut reward, mut td, mut updates) = (0.0, 0.0, 0usize);
         loop {

@@ -189,13 +189,7 @@ mod tests {
             ),
         ];
         for (k, (from, to)) in cases.iter().enumerate() {
-            let size = to.offset
-                + to.shape
-                    .iter()
-                    .zip(&to.strides)
-                    .map(|(n, s)| (n - 1) * s)
-                    .sum::<usize>()
-                + 1;
+            let size = to.reach();
             let (mut want, mut got) = (vec![u32::MAX; size], vec![u32::MAX; size]);
             walk(&src, from, &mut want, to);
             copy_strided(&src, from, &mut got, to);

@@ -64,13 +64,7 @@ impl Tuner for GpuContext {
 
 /// Bytes a strided view reaches from the start of its buffer.
 fn extent(layout: &Layout, element: usize) -> u64 {
-    let last: usize = layout
-        .shape
-        .iter()
-        .zip(&layout.strides)
-        .map(|(&n, &s)| n.saturating_sub(1) * s)
-        .sum();
-    ((layout.offset + last + 1) * element).max(4) as u64
+    (layout.reach() * element).max(4) as u64
 }
 
 impl GpuContext {

@@ -61,16 +61,7 @@ mod tests {
         let mut out_shape = a.shape.clone();
         out_shape[r - 1] = b.shape[r - 1];
         let k = a.shape[r - 1];
-        let values = |l: &Layout, s: u64| -> Vec<f32> {
-            let len = l.offset
-                + l.shape
-                    .iter()
-                    .zip(&l.strides)
-                    .map(|(d, st)| (d - 1) * st)
-                    .sum::<usize>()
-                + 1;
-            signed_values(len, s)
-        };
+        let values = |l: &Layout, s: u64| -> Vec<f32> { signed_values(l.reach(), s) };
         let (x, y) = (values(&a, seed), values(&b, seed + 1));
         let len: usize = out_shape.iter().product();
         let mut fast = vec![0.0f32; len];
