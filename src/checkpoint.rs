@@ -1,5 +1,6 @@
 //! Checkpoints as safetensors files: parameters under their module names, optimizer state
-//! under `optim.`, and string metadata. Written atomically (a temporary file beside the
+//! under `optim.`, the rest of a run's state (a replay buffer, environments) under `run.`,
+//! and string metadata. Written atomically (a temporary file beside the
 //! target, fsync, rename, fsync of the directory); loading checks every name, shape and
 //! dtype before changing anything, so a bad file leaves the model and optimizer untouched.
 
@@ -20,6 +21,7 @@ use crate::optim::Optimizer;
 pub type NamedTensors = Vec<(String, Tensor)>;
 
 const OPTIM_PREFIX: &str = "optim.";
+const RUN_PREFIX: &str = "run.";
 const STEPS_KEY: &str = "optim.steps";
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
@@ -193,6 +195,18 @@ pub fn save_training(
     path: &Path,
     model: &dyn Module,
     optimizer: Option<&dyn Optimizer>,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    save_run(path, model, optimizer, &[], metadata)
+}
+
+/// [`save_training`] with more of a run's state: tensors that [`load_run`] gives back by
+/// the same names.
+pub fn save_run(
+    path: &Path,
+    model: &dyn Module,
+    optimizer: Option<&dyn Optimizer>,
+    state: &[(String, Tensor)],
     mut metadata: HashMap<String, String>,
 ) -> Result<()> {
     let mut tensors: Vec<(String, Tensor)> = model
@@ -209,6 +223,11 @@ pub fn save_training(
         );
         metadata.insert(STEPS_KEY.into(), steps.to_string());
     }
+    tensors.extend(
+        state
+            .iter()
+            .map(|(n, t)| (format!("{RUN_PREFIX}{n}"), t.clone())),
+    );
     save(path, &tensors, metadata)
 }
 
@@ -221,18 +240,42 @@ pub fn load_training(
     optimizer: Option<&mut dyn Optimizer>,
     device: &Device,
 ) -> Result<HashMap<String, String>> {
+    load_checked(path, model, optimizer, device, false).map(|(metadata, _)| metadata)
+}
+
+/// Load what [`save_run`] wrote, as [`load_training`] does, and give back the run's state
+/// tensors by the names they were saved under.
+pub fn load_run(
+    path: &Path,
+    model: &dyn Module,
+    optimizer: Option<&mut dyn Optimizer>,
+    device: &Device,
+) -> Result<(HashMap<String, String>, NamedTensors)> {
+    load_checked(path, model, optimizer, device, true)
+}
+
+fn load_checked(
+    path: &Path,
+    model: &dyn Module,
+    optimizer: Option<&mut dyn Optimizer>,
+    device: &Device,
+    with_run_state: bool,
+) -> Result<(HashMap<String, String>, NamedTensors)> {
     let (tensors, metadata) = load(path, device)?;
     let params = model.parameters();
     let mut found: HashMap<String, Tensor> = HashMap::new();
     let mut optim = Vec::new();
+    let mut run = Vec::new();
     let mut problems = Vec::new();
     for (name, t) in tensors {
-        match name.strip_prefix(OPTIM_PREFIX) {
-            Some(rest) => optim.push((rest.to_string(), t)),
-            None if params.iter().any(|(n, _)| *n == name) => {
-                found.insert(name, t);
-            }
-            None => problems.push(format!("unexpected tensor {name}")),
+        if let Some(rest) = name.strip_prefix(OPTIM_PREFIX) {
+            optim.push((rest.to_string(), t));
+        } else if let Some(rest) = name.strip_prefix(RUN_PREFIX).filter(|_| with_run_state) {
+            run.push((rest.to_string(), t));
+        } else if params.iter().any(|(n, _)| *n == name) {
+            found.insert(name, t);
+        } else {
+            problems.push(format!("unexpected tensor {name}"));
         }
     }
     for (name, p) in &params {
@@ -268,5 +311,5 @@ pub fn load_training(
             p.set(t);
         }
     }
-    Ok(metadata)
+    Ok((metadata, run))
 }

@@ -313,3 +313,59 @@ fn qlearn_reaches_the_target_and_resumes_exactly() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--seed"));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn dqn_trains_resumes_exactly_and_refuses_bad_values() {
+    let d = scratch("dqn");
+    let (ck, a, b, png) = (
+        d.join("dqn.safetensors"),
+        d.join("a.json"),
+        d.join("b.json"),
+        d.join("dqn.png"),
+    );
+    let short = [
+        "train",
+        "dqn",
+        "--iterations",
+        "3000",
+        "--eval-every",
+        "1000",
+    ];
+    let text = lepton(&[&short[..], &["--metrics", s(&a), "--plot", s(&png)]].concat());
+    assert!(text.contains("greedy return"), "{text}");
+    let m = metrics(&a);
+    assert_eq!(m["environment_steps"], 3000);
+    assert_eq!(m["history"].as_array().unwrap().len(), 3);
+    assert!(m["final"]["held_out_mean_return"].as_f64().unwrap() >= 8.0);
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    // A third of the steps, saved; then the rest from the checkpoint: the same run.
+    lepton(&[&short[..], &["--stop-after", "1000", "--save", s(&ck)]].concat());
+    let text = lepton(&[&short[..], &["--resume", s(&ck), "--metrics", s(&b)]].concat());
+    assert!(text.contains("resumed from"), "{text}");
+    assert_eq!(metrics(&a)["final"], metrics(&b)["final"]);
+    assert_eq!(metrics(&a)["history"][2], metrics(&b)["history"][1]);
+    // Bad values and unwritable outputs are refused before any training.
+    let missing = d.join("no-such-folder").join("m.json");
+    for bad in [
+        &["--stop-at-return", "nan"][..],
+        &["--eval-every", "0"],
+        &["--batch-size", "0"],
+        &["--lr", "-1"],
+        &["--metrics", s(&missing)],
+        &["--epochs", "3"],
+        &["--resume", s(&ck), "--seed", "1"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
+            .args([&short[..], bad].concat())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(stderr.starts_with("error: "), "{bad:?}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("step "),
+            "{bad:?} trained before refusing"
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -4,7 +4,7 @@
 //! --eval-every steps, checkpoints that `lepton generate` reads, a plot and a metrics file.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,7 +18,7 @@ use lepton::optim::{Adam, Optimizer, Schedule};
 use lepton::Device;
 
 use crate::cli::plot;
-use crate::cli::train::{CharArch, EpochRecord, TrainArgs};
+use crate::cli::train::{check_outputs, write_metrics, CharArch, EpochRecord, TrainArgs};
 
 /// Validation windows per forward pass.
 const EVAL_ROWS: usize = 256;
@@ -79,22 +79,6 @@ fn optimizer(model: &CharLm, lr: f64, iterations: usize) -> Box<dyn Optimizer> {
     Box::new(adam.schedule(schedule).clip_grad_norm(1.0))
 }
 
-/// Every path the run will write, checked before it trains.
-fn check_outputs(paths: &[&Option<PathBuf>]) -> anyhow::Result<()> {
-    for path in paths.iter().filter_map(|p| p.as_ref()) {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(dir) = parent {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "{}: the folder {} does not exist",
-                path.display(),
-                dir.display()
-            );
-        }
-    }
-    Ok(())
-}
-
 fn save(
     path: &Path,
     model: &CharLm,
@@ -113,8 +97,8 @@ fn save(
 
 pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.epochs.is_none() && !args.toy,
-        "charlm trains for --iterations, not --epochs, and has no --toy"
+        args.epochs.is_none() && !args.toy && args.stop_at_return.is_none(),
+        "charlm trains for --iterations, not --epochs, and has no --toy or --stop-at-return"
     );
     let arch = args
         .arch
@@ -134,7 +118,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         lr.is_finite() && lr > 0.0,
         "--lr must be a positive number, got {lr}"
     );
-    check_outputs(&[&args.save, &args.plot, &args.metrics])?;
+    check_outputs(args)?;
     let model = CharLm::new(d.config, args.seed, device)?;
     let mut opt = optimizer(&model, lr, iterations);
     let mut start = 0;
@@ -242,9 +226,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
                 "characters_per_second": r.samples_per_second,
             })).collect::<Vec<_>>(),
         });
-        std::fs::write(path, serde_json::to_string_pretty(&json)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("metrics written to {}", path.display());
+        write_metrics(path, &json)?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod adapters_command;
 mod charlm;
+mod dqn;
 mod generate;
 mod plot;
 mod qlearn;

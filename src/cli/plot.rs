@@ -65,8 +65,13 @@ fn panel(
     Ok(())
 }
 
-/// Success rates (in %) against episodes, one panel: what tabular Q-learning draws.
-pub fn rates(path: &Path, title: &str, series: &[(&str, Vec<(f64, f64)>)]) -> anyhow::Result<()> {
+/// Lines against one x axis in one panel: success rates against episodes (Q-learning),
+/// returns against environment steps (DQN).
+pub fn lines(
+    path: &Path,
+    (title, x_axis): (&str, &str),
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> anyhow::Result<()> {
     register_font();
     let root = BitMapBackend::new(path, (700, 420)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -76,7 +81,7 @@ pub fn rates(path: &Path, title: &str, series: &[(&str, Vec<(f64, f64)>)]) -> an
         .zip(colors.iter().cycle())
         .map(|((name, points), &color)| (*name, color, points.clone()))
         .collect();
-    panel(&root, (title, "episodes"), &series)?;
+    panel(&root, (title, x_axis), &series)?;
     root.present()?;
     Ok(())
 }

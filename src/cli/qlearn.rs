@@ -14,7 +14,7 @@ use lepton::rl::FrozenLake;
 use lepton::{Device, Tensor};
 
 use crate::cli::plot;
-use crate::cli::train::TrainArgs;
+use crate::cli::train::{check_outputs, write_metrics, TrainArgs};
 
 /// Episodes the greedy policy is judged on.
 const EVAL_EPISODES: usize = 1000;
@@ -34,9 +34,15 @@ struct Record {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    if args.epochs.is_some() || args.batch_size.is_some() || args.arch.is_some() || args.toy {
-        anyhow::bail!("qlearn takes --iterations (episodes), --lr and --eval-every, not --epochs, --batch-size, --arch or --toy");
+    if args.epochs.is_some()
+        || args.batch_size.is_some()
+        || args.arch.is_some()
+        || args.toy
+        || args.stop_at_return.is_some()
+    {
+        anyhow::bail!("qlearn takes --iterations (episodes), --lr and --eval-every, not --epochs, --batch-size, --arch, --toy or --stop-at-return");
     }
+    check_outputs(args)?;
     if args.device.is_some() {
         println!("qlearn runs on the host: --device is not used");
     }
@@ -88,7 +94,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             config.epsilon(to),
             record.greedy_success
         ));
-        bar.println(describe(&record));
+        bar.suspend(|| println!("{}", describe(&record)));
         (wins, td, window) = (0.0, 0.0, 0);
         history.push(record);
         if let Some(path) = &args.save {
@@ -116,7 +122,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             ),
             ("greedy policy", points(&|r| r.greedy_success)),
         ];
-        plot::rates(path, "qlearn: success rate (%)", &series)
+        plot::lines(path, ("qlearn: success rate (%)", "episodes"), &series)
             .with_context(|| format!("plotting {}", path.display()))?;
         println!("plot written to {}", path.display());
     }
@@ -141,9 +147,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 "exact_greedy_success": r.exact_success,
             })).collect::<Vec<_>>(),
         });
-        std::fs::write(path, serde_json::to_string_pretty(&json)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("metrics written to {}", path.display());
+        write_metrics(path, &json)?;
     }
     Ok(())
 }

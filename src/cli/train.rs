@@ -2,7 +2,7 @@
 //! checkpoints, a plot and a metrics file.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -13,7 +13,7 @@ use lepton::models::{self, Evaluation, Prepared, Settings, Task};
 use lepton::nn::CellKind;
 use lepton::Device;
 
-use crate::cli::{charlm, plot, qlearn};
+use crate::cli::{charlm, dqn, plot, qlearn};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Family {
@@ -35,6 +35,9 @@ pub enum Family {
     /// Tabular Q-learning on the slippery FrozenLake 4×4, on the host (--iterations
     /// episodes, --lr the step size); the greedy policy's success rate over 1,000 episodes.
     Qlearn,
+    /// DQN on CartPole-v1 (--iterations environment steps, --batch-size, --lr), stopping
+    /// once the greedy policy's mean return over 100 episodes reaches --stop-at-return.
+    Dqn,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -73,8 +76,9 @@ pub struct TrainArgs {
     /// Write final metrics and the per-epoch history as JSON.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
-    /// Stop after this many epochs (charlm: steps) of this run, keeping the planned length
-    /// (its learning-rate schedule): for time-boxed jobs that --resume later.
+    /// Stop after this many epochs (charlm: steps; qlearn: episodes; dqn: environment steps)
+    /// of this run, keeping the planned length (its schedules): for time-boxed jobs that
+    /// --resume later.
     #[arg(long)]
     pub stop_after: Option<usize>,
     /// linreg only: the y = 2x toy problem.
@@ -84,13 +88,18 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub arch: Option<CharArch>,
     /// charlm: optimizer steps in the run (the learning-rate schedule spans them); qlearn:
-    /// episodes.
+    /// episodes; dqn: environment steps.
     #[arg(long)]
     pub iterations: Option<usize>,
     /// charlm: measure the validation loss every this many steps (and at the end); qlearn:
-    /// the greedy policy's success rate every this many episodes.
+    /// the greedy policy's success rate every this many episodes; dqn: its mean return
+    /// every this many environment steps.
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// dqn only: stop once the greedy policy's mean return over 100 episodes reaches this
+    /// (default 475, CartPole-v1 solved; inf takes every planned step).
+    #[arg(long)]
+    pub stop_at_return: Option<f64>,
 }
 
 /// One epoch's numbers.
@@ -103,6 +112,33 @@ pub struct EpochRecord {
     pub samples_per_second: f64,
 }
 
+/// Write a run's metrics as pretty JSON, and say where.
+pub fn write_metrics(path: &Path, json: &serde_json::Value) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(json)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("metrics written to {}", path.display());
+    Ok(())
+}
+
+/// Every path the run will write (--save, --plot, --metrics), checked before it trains.
+pub fn check_outputs(args: &TrainArgs) -> anyhow::Result<()> {
+    for path in [&args.save, &args.plot, &args.metrics]
+        .into_iter()
+        .flatten()
+    {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = parent {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "{}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn defaults(args: &TrainArgs) -> Settings {
     match args.family {
         Family::Linreg if args.toy => models::linreg::TOY_DEFAULTS,
@@ -110,7 +146,9 @@ fn defaults(args: &TrainArgs) -> Settings {
         Family::Mlp => models::mlp::DEFAULTS,
         Family::Cnn => models::cnn::DEFAULTS,
         Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
-        Family::Charlm | Family::Qlearn => unreachable!("these train in their own files"),
+        Family::Charlm | Family::Qlearn | Family::Dqn => {
+            unreachable!("these train in their own files")
+        }
     }
 }
 
@@ -122,11 +160,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     match args.family {
         Family::Charlm => return charlm::run(&args, &device),
         Family::Qlearn => return qlearn::run(&args),
+        Family::Dqn => return dqn::run(&args, &device),
         _ => {}
     }
-    if args.arch.is_some() || args.iterations.is_some() || args.eval_every.is_some() {
-        anyhow::bail!("--arch, --iterations and --eval-every are for charlm and qlearn only");
+    if args.arch.is_some()
+        || args.iterations.is_some()
+        || args.eval_every.is_some()
+        || args.stop_at_return.is_some()
+    {
+        anyhow::bail!("--arch, --iterations, --eval-every and --stop-at-return are for charlm, qlearn and dqn only");
     }
+    check_outputs(&args)?;
     let d = defaults(&args);
     let settings = Settings {
         epochs: args.epochs.unwrap_or(d.epochs),
@@ -148,7 +192,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
         Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
         Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
-        Family::Charlm | Family::Qlearn => unreachable!("these train in their own files"),
+        Family::Charlm | Family::Qlearn | Family::Dqn => {
+            unreachable!("these train in their own files")
+        }
         Family::Rnn | Family::Lstm | Family::Gru => {
             let kind = match args.family {
                 Family::Rnn => CellKind::RnnTanh,
@@ -260,9 +306,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.metrics {
         let json = metrics(&args, &device, task, seconds, &history, extra);
-        std::fs::write(path, serde_json::to_string_pretty(&json)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("metrics written to {}", path.display());
+        write_metrics(path, &json)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod charlm;
 pub mod cnn;
+pub mod dqn;
 pub mod generate;
 pub mod linreg;
 pub mod mlp;

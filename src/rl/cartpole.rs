@@ -8,7 +8,7 @@
 
 use crate::counter_rng;
 use crate::error::{Error, Result};
-use crate::rl::{Env, Space, Step};
+use crate::rl::{Env, Resumable, Space, Step};
 
 const GRAVITY: f64 = 9.8;
 const MASS_CART: f64 = 1.0;
@@ -125,5 +125,31 @@ impl Env for CartPole {
             terminated,
             truncated,
         })
+    }
+}
+
+impl Resumable for CartPole {
+    /// x, ẋ, θ, θ̇, the steps taken in the episode, and 1 while it runs.
+    fn snapshot(&self) -> Vec<f64> {
+        let mut s = self.state.to_vec();
+        s.extend([self.steps as f64, f64::from(u8::from(self.running))]);
+        s
+    }
+
+    fn restore(&mut self, state: &[f64]) -> Result<()> {
+        let fine = state.len() == 6
+            && state[..4].iter().all(|v| v.is_finite())
+            && state[4].fract() == 0.0
+            && (0.0..=CartPole::MAX_STEPS as f64).contains(&state[4])
+            && (state[5] == 0.0 || state[5] == 1.0);
+        if !fine {
+            return Err(Error::invalid(
+                "cartpole",
+                format!("{state:?} is not a snapshot of a CartPole"),
+            ));
+        }
+        self.state = std::array::from_fn(|i| state[i]);
+        (self.steps, self.running) = (state[4] as usize, state[5] == 1.0);
+        Ok(())
     }
 }

@@ -5,12 +5,16 @@
 //! comes from the seed given to `reset`, so a seed fixes an episode.
 
 mod cartpole;
+mod evaluate;
 mod frozen_lake;
+mod replay;
 mod vec_env;
 
 pub use cartpole::{CartPole, CartPoleState};
+pub use evaluate::first_episodes;
 pub use frozen_lake::{FrozenLake, Move};
-pub use vec_env::{VecEnv, VecStep};
+pub use replay::{ReplayBatch, ReplayBuffer, Transition};
+pub use vec_env::{VecEnv, VecSnapshot, VecStep};
 
 use crate::error::Result;
 
@@ -65,4 +69,15 @@ pub trait Env {
     /// Act once. An action outside the action space, or a step after the episode ended
     /// (or before the first reset), is an error, and the episode is left as it was.
     fn step(&mut self, action: Self::Action) -> Result<Step>;
+}
+
+/// An environment whose episode in progress can be saved and restored, so that a training
+/// run resumed from a checkpoint goes on exactly as if it had not stopped.
+pub trait Resumable: Env + Clone {
+    /// The whole state, as numbers.
+    fn snapshot(&self) -> Vec<f64>;
+
+    /// Return to a state that [`Resumable::snapshot`] gave; a malformed one is an error,
+    /// and then the environment is left as it was.
+    fn restore(&mut self, state: &[f64]) -> Result<()>;
 }

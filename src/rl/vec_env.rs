@@ -5,7 +5,7 @@
 
 use crate::counter_rng;
 use crate::error::{Error, Result};
-use crate::rl::Env;
+use crate::rl::{Env, Resumable};
 
 /// One step of every environment: observations [envs, width] row-major (the next episode's
 /// first for those that ended), and per environment the reward and how its episode ended.
@@ -19,6 +19,7 @@ pub struct VecStep {
     pub final_observations: Vec<(usize, Vec<f32>)>,
 }
 
+#[derive(Clone)]
 pub struct VecEnv<E: Env> {
     envs: Vec<E>,
     seed: u64,
@@ -101,6 +102,52 @@ impl<E: Env> VecEnv<E> {
         }
         self.observations.clone_from(&out.observations);
         Ok(out)
+    }
+}
+
+/// Where a batch of environments stands: the episodes begun, each environment's own
+/// snapshot and the current observations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VecSnapshot {
+    pub episodes: u64,
+    pub envs: Vec<Vec<f64>>,
+    pub observations: Vec<f32>,
+}
+
+impl<E: Resumable> VecEnv<E> {
+    pub fn snapshot(&self) -> VecSnapshot {
+        VecSnapshot {
+            episodes: self.episodes,
+            envs: self.envs.iter().map(Resumable::snapshot).collect(),
+            observations: self.observations.clone(),
+        }
+    }
+
+    /// Return to `snapshot` (of a batch of the same size and seed); a mismatch is an
+    /// error, and then the batch is left as it was.
+    pub fn restore(&mut self, snapshot: &VecSnapshot) -> Result<()> {
+        if snapshot.envs.len() != self.envs.len()
+            || snapshot.observations.len() != self.observations.len()
+        {
+            return Err(Error::invalid(
+                "vec_env",
+                format!(
+                    "a snapshot of {} environments and {} observation values for {} and {}",
+                    snapshot.envs.len(),
+                    snapshot.observations.len(),
+                    self.envs.len(),
+                    self.observations.len()
+                ),
+            ));
+        }
+        let mut envs = self.envs.clone();
+        for (env, state) in envs.iter_mut().zip(&snapshot.envs) {
+            env.restore(state)?;
+        }
+        self.envs = envs;
+        self.episodes = snapshot.episodes;
+        self.observations.clone_from(&snapshot.observations);
+        Ok(())
     }
 }
 
