@@ -4,8 +4,8 @@
 //! and one episode is played by hand through the `Env` trait. Exits non-zero when the
 //! policy misses 475 on the held-out episodes or the run needs more than 100,000 steps.
 
-use lepton::models::dqn::{held_out_seed, mean, Dqn, DEFAULTS, SOLVED};
-use lepton::rl::{CartPole, Env};
+use lepton::models::dqn::{Dqn, DEFAULTS, SOLVED};
+use lepton::rl::{held_out_seed, mean, CartPole, Env};
 use lepton::Device;
 
 fn main() -> anyhow::Result<()> {

@@ -369,3 +369,60 @@ fn dqn_trains_resumes_exactly_and_refuses_bad_values() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn policy_gradients_train_resume_exactly_and_refuse_bad_values() {
+    let d = scratch("policy-gradient");
+    for (family, length, every, part) in [
+        ("reinforce", "40", "8", "16"),
+        ("a2c", "4000", "1000", "2000"),
+    ] {
+        let (ck, a, b, png) = (
+            d.join(format!("{family}.safetensors")),
+            d.join(format!("{family}-a.json")),
+            d.join(format!("{family}-b.json")),
+            d.join(format!("{family}.png")),
+        );
+        let short = [
+            "train",
+            family,
+            "--iterations",
+            length,
+            "--eval-every",
+            every,
+        ];
+        let text = lepton(&[&short[..], &["--metrics", s(&a), "--plot", s(&png)]].concat());
+        assert!(text.contains("running return"), "{text}");
+        let m = metrics(&a);
+        assert_eq!(m["progress"].to_string(), length, "{family}");
+        let reports = length.parse::<usize>().unwrap() / every.parse::<usize>().unwrap();
+        assert_eq!(m["history"].as_array().unwrap().len(), reports, "{family}");
+        assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+        // Part of the run, saved; then the rest from the checkpoint: the same run.
+        lepton(&[&short[..], &["--stop-after", part, "--save", s(&ck)]].concat());
+        let text = lepton(&[&short[..], &["--resume", s(&ck), "--metrics", s(&b)]].concat());
+        assert!(text.contains("resumed from"), "{text}");
+        assert_eq!(metrics(&a)["final"], metrics(&b)["final"], "{family}");
+        let missing = d.join("no-such-folder").join("p.png");
+        for bad in [
+            &["--stop-at-return", "nan"][..],
+            &["--lr", "0"],
+            &["--plot", s(&missing)],
+            &["--arch", "lstm"],
+            &["--resume", s(&ck), "--seed", "9"],
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
+                .args([&short[..], bad].concat())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{family} {bad:?} was accepted");
+            assert!(stderr.starts_with("error: "), "{family} {bad:?}: {stderr}");
+            assert!(
+                !String::from_utf8_lossy(&out.stdout).contains("running return"),
+                "{family} {bad:?} trained before refusing"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

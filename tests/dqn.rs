@@ -3,9 +3,11 @@
 //! the budget of 100,000 environment steps; a seed fixes the run; a run saved and resumed
 //! is the run that did not stop; bad settings and checkpoints are refused.
 
-use lepton::models::dqn::{held_out_seed, mean, Dqn, DqnConfig, Record, DEFAULTS, SOLVED};
+use lepton::models::dqn::{Dqn, DqnConfig, Record, DEFAULTS, SOLVED};
 use lepton::nn::Module;
-use lepton::rl::{first_episodes, Env, ReplayBatch, ReplayBuffer, Space, Step, Transition};
+use lepton::rl::{
+    first_episodes, held_out_seed, mean, Env, ReplayBatch, ReplayBuffer, Space, Step, Transition,
+};
 use lepton::{Device, Error};
 
 #[test]

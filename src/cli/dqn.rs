@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use lepton::models::dqn::{
-    held_out_seed, mean, Dqn, DqnConfig, Record, DEFAULTS, EVAL_EPISODES, SOLVED,
-};
+use lepton::models::dqn::{Dqn, DqnConfig, Record, DEFAULTS, EVAL_EPISODES, SOLVED};
+use lepton::rl::{held_out_seed, mean};
 use lepton::Device;
 
 use crate::cli::plot;

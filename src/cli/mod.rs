@@ -5,6 +5,7 @@ mod charlm;
 mod dqn;
 mod generate;
 mod plot;
+mod policy_gradient;
 mod qlearn;
 mod train;
 

@@ -13,7 +13,7 @@ use lepton::models::{self, Evaluation, Prepared, Settings, Task};
 use lepton::nn::CellKind;
 use lepton::Device;
 
-use crate::cli::{charlm, dqn, plot, qlearn};
+use crate::cli::{charlm, dqn, plot, policy_gradient, qlearn};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Family {
@@ -38,6 +38,12 @@ pub enum Family {
     /// DQN on CartPole-v1 (--iterations environment steps, --batch-size, --lr), stopping
     /// once the greedy policy's mean return over 100 episodes reaches --stop-at-return.
     Dqn,
+    /// REINFORCE on CartPole-v1 (--iterations episodes, --batch-size episodes per update,
+    /// --lr), stopping once the running return passes --stop-at-return.
+    Reinforce,
+    /// A2C on CartPole-v1 (--iterations environment steps, --lr), stopping once the
+    /// running return passes --stop-at-return.
+    A2c,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -96,8 +102,9 @@ pub struct TrainArgs {
     /// every this many environment steps.
     #[arg(long)]
     pub eval_every: Option<usize>,
-    /// dqn only: stop once the greedy policy's mean return over 100 episodes reaches this
-    /// (default 475, CartPole-v1 solved; inf takes every planned step).
+    /// dqn: stop once the greedy policy's mean return over 100 episodes reaches this;
+    /// reinforce and a2c: once the running return passes it (default 475, CartPole-v1
+    /// solved; inf trains for the whole planned run).
     #[arg(long)]
     pub stop_at_return: Option<f64>,
 }
@@ -146,7 +153,7 @@ fn defaults(args: &TrainArgs) -> Settings {
         Family::Mlp => models::mlp::DEFAULTS,
         Family::Cnn => models::cnn::DEFAULTS,
         Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
-        Family::Charlm | Family::Qlearn | Family::Dqn => {
+        Family::Charlm | Family::Qlearn | Family::Dqn | Family::Reinforce | Family::A2c => {
             unreachable!("these train in their own files")
         }
     }
@@ -161,6 +168,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Charlm => return charlm::run(&args, &device),
         Family::Qlearn => return qlearn::run(&args),
         Family::Dqn => return dqn::run(&args, &device),
+        Family::Reinforce | Family::A2c => return policy_gradient::run(&args, &device),
         _ => {}
     }
     if args.arch.is_some()
@@ -168,7 +176,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         || args.eval_every.is_some()
         || args.stop_at_return.is_some()
     {
-        anyhow::bail!("--arch, --iterations, --eval-every and --stop-at-return are for charlm, qlearn and dqn only");
+        anyhow::bail!("--arch, --iterations, --eval-every and --stop-at-return are for charlm and the reinforcement-learning families only");
     }
     check_outputs(&args)?;
     let d = defaults(&args);
@@ -192,7 +200,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
         Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
         Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
-        Family::Charlm | Family::Qlearn | Family::Dqn => {
+        Family::Charlm | Family::Qlearn | Family::Dqn | Family::Reinforce | Family::A2c => {
             unreachable!("these train in their own files")
         }
         Family::Rnn | Family::Lstm | Family::Gru => {

@@ -7,8 +7,12 @@ pub mod dqn;
 pub mod generate;
 pub mod linreg;
 pub mod mlp;
+pub mod policy_gradient;
 pub mod qlearn;
 pub mod recurrent_digits;
+mod run_state;
+
+pub(crate) use run_state::{check_run, environment_state, run_field, run_metadata, RunState};
 
 use crate::data::Dataset;
 use crate::device::Device;

@@ -1,6 +1,7 @@
 //! Judging a policy: the returns of the first episode of each of a batch of environments,
 //! all stepped together so that one call of the policy acts for every one of them.
 
+use crate::counter_rng;
 use crate::error::Result;
 use crate::rl::{Env, VecEnv};
 
@@ -28,4 +29,15 @@ pub fn first_episodes<E: Env>(
         }
     }
     Ok(returns)
+}
+
+/// The seed of evaluation episodes that no decision of a run with `seed` saw, for an
+/// unbiased final figure.
+pub fn held_out_seed(seed: u64) -> u64 {
+    counter_rng::bits(seed, 0x4e1d)
+}
+
+/// The mean of `values`; None for none.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }

@@ -11,7 +11,7 @@ mod replay;
 mod vec_env;
 
 pub use cartpole::{CartPole, CartPoleState};
-pub use evaluate::first_episodes;
+pub use evaluate::{first_episodes, held_out_seed, mean};
 pub use frozen_lake::{FrozenLake, Move};
 pub use replay::{ReplayBatch, ReplayBuffer, Transition};
 pub use vec_env::{VecEnv, VecSnapshot, VecStep};

@@ -7,20 +7,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{Dqn, DqnConfig, WIDTH};
-use crate::checkpoint::{load_run, save_run, NamedTensors};
+use crate::checkpoint::{load_run, save_run};
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::Tensor;
-use crate::rl::{ReplayBatch, ReplayBuffer, VecSnapshot};
+use crate::models::{check_run, environment_state, run_field, run_metadata, RunState};
+use crate::rl::{ReplayBatch, ReplayBuffer};
 
 const FAMILY: &str = "dqn";
-
-fn err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Checkpoint {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
-}
 
 impl Dqn {
     /// Save the run with `metadata` beside its own (family, seed, settings, steps).
@@ -28,9 +22,7 @@ impl Dqn {
         let cpu = Device::cpu();
         let replay = self.buffer.stored().clone();
         let n = replay.actions.len();
-        let envs = self.envs.snapshot();
-        let per_env = envs.envs.first().map_or(0, Vec::len);
-        let state = vec![
+        let mut state = vec![
             (
                 "replay.observations".to_string(),
                 Tensor::from_vec(replay.observations, &[n, WIDTH], &cpu)?,
@@ -51,25 +43,15 @@ impl Dqn {
                 "replay.terminated".to_string(),
                 Tensor::from_vec(replay.terminated, &[n], &cpu)?,
             ),
-            (
-                "envs.states".to_string(),
-                Tensor::from_vec(envs.envs.concat(), &[envs.envs.len(), per_env], &cpu)?,
-            ),
-            (
-                "envs.observations".to_string(),
-                Tensor::from_vec(envs.observations, &[envs.envs.len(), WIDTH], &cpu)?,
-            ),
-            (
-                "envs.returns".to_string(),
-                Tensor::from_vec(self.returns.clone(), &[self.returns.len()], &cpu)?,
-            ),
         ];
+        state.extend(environment_state(&self.envs.snapshot(), &self.returns)?);
+        metadata.extend(run_metadata(
+            FAMILY,
+            self.seed,
+            &format!("{:?}", self.config),
+        ));
         metadata.extend([
-            ("family".to_string(), FAMILY.to_string()),
-            ("seed".to_string(), self.seed.to_string()),
-            ("config".to_string(), format!("{:?}", self.config)),
             ("steps".to_string(), self.steps.to_string()),
-            ("episodes".to_string(), envs.episodes.to_string()),
             (
                 "replay_next".to_string(),
                 self.buffer.next_slot().to_string(),
@@ -94,33 +76,10 @@ impl Dqn {
     ) -> Result<(Dqn, HashMap<String, String>)> {
         let mut dqn = Dqn::new(config, seed, device)?;
         let (metadata, state) = load_run(path, &dqn.networks, Some(&mut dqn.optimizer), device)?;
-        let field = |key: &str| metadata.get(key).map(String::as_str);
-        if field("family") != Some(FAMILY) {
-            return Err(err(path, "not a dqn checkpoint"));
-        }
-        if field("seed") != Some(seed.to_string().as_str()) {
-            return Err(err(
-                path,
-                format!("trained with seed {:?}, not {seed}", field("seed")),
-            ));
-        }
-        if field("config") != Some(format!("{config:?}").as_str()) {
-            return Err(err(
-                path,
-                format!(
-                    "trained with settings {:?}, not {config:?}",
-                    field("config")
-                ),
-            ));
-        }
-        let count = |key: &str| {
-            field(key)
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| err(path, format!("{key} is {:?}, not a count", field(key))))
-        };
-        let steps = count("steps")? as usize;
-        let episodes = count("episodes")?;
-        let mut state = Named(state, path);
+        check_run(path, &metadata, FAMILY, seed, &format!("{config:?}"))?;
+        let steps: usize = run_field(path, &metadata, "steps")?;
+        let next: usize = run_field(path, &metadata, "replay_next")?;
+        let mut state = RunState::new(state, path);
         let replay = ReplayBatch {
             observations: state.take("replay.observations")?,
             actions: state.take("replay.actions")?,
@@ -128,46 +87,12 @@ impl Dqn {
             next_observations: state.take("replay.next_observations")?,
             terminated: state.take("replay.terminated")?,
         };
-        let next = count("replay_next")? as usize;
         dqn.buffer = ReplayBuffer::restore(config.buffer_capacity, WIDTH, replay, next)
-            .map_err(|e| err(path, e.to_string()))?;
-        let states: Vec<f64> = state.take("envs.states")?;
-        let per_env = states.len() / config.envs;
-        let snapshot = VecSnapshot {
-            episodes,
-            envs: states.chunks(per_env.max(1)).map(<[f64]>::to_vec).collect(),
-            observations: state.take("envs.observations")?,
-        };
-        dqn.envs
-            .restore(&snapshot)
-            .map_err(|e| err(path, e.to_string()))?;
-        let returns: Vec<f64> = state.take("envs.returns")?;
-        if returns.len() != config.envs {
-            return Err(err(path, format!("{} episode returns", returns.len())));
-        }
+            .map_err(|e| state.error(e))?;
+        let (snapshot, returns) = state.take_environments(config.envs)?;
+        dqn.envs.restore(&snapshot).map_err(|e| state.error(e))?;
         dqn.returns = returns;
         dqn.steps = steps;
         Ok((dqn, metadata))
-    }
-}
-
-/// A checkpoint's run state, taken tensor by tensor with errors that name the file.
-struct Named<'a>(NamedTensors, &'a Path);
-
-impl Named<'_> {
-    fn take<T: crate::dtype::Element>(&mut self, name: &str) -> Result<Vec<T>> {
-        let k = self
-            .0
-            .iter()
-            .position(|(n, _)| n == name)
-            .ok_or_else(|| err(self.1, format!("missing tensor run.{name}")))?;
-        let (_, t) = self.0.swap_remove(k);
-        if t.dtype() != T::DTYPE {
-            return Err(err(
-                self.1,
-                format!("run.{name} is {}, not {}", t.dtype(), T::DTYPE),
-            ));
-        }
-        t.to_vec()
     }
 }

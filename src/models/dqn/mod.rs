@@ -18,7 +18,7 @@ use crate::graph::{no_grad, Tensor};
 use crate::models::mlp::Mlp;
 use crate::nn::{loss, prefixed, Activation, Module, Parameter};
 use crate::optim::{Adam, Optimizer};
-use crate::rl::{first_episodes, CartPole, ReplayBuffer, Transition, VecEnv};
+use crate::rl::{first_episodes, mean, CartPole, ReplayBuffer, Transition, VecEnv};
 
 /// CartPole's observation width and action count.
 const WIDTH: usize = 4;
@@ -163,21 +163,10 @@ const EXPLORE: u64 = 0xe4b1;
 const RANDOM_ACTION: u64 = 0xac71;
 const REPLAY: u64 = 0x4e91;
 const EVALUATION: u64 = 0xe7a1;
-const HELD_OUT: u64 = 0x4e1d;
 
 /// The seed of the episodes that judge a run's greedy policy during training.
 pub fn evaluation_seed(seed: u64) -> u64 {
     counter_rng::bits(seed, EVALUATION)
-}
-
-/// The seed of episodes that no decision of the run saw, for a final, unbiased figure.
-pub fn held_out_seed(seed: u64) -> u64 {
-    counter_rng::bits(seed, HELD_OUT)
-}
-
-/// The mean of `values`, None for none.
-pub fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 pub struct Dqn {

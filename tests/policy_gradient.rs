@@ -1,0 +1,189 @@
+//! REINFORCE and A2C on CartPole-v1: the defaults solve it (the running return passes 475,
+//! and the policy's most probable actions return at least 475 on average over 100
+//! held-out episodes) within their budgets; a seed fixes the run; a run saved and resumed
+//! is the run that did not stop; bad settings and other runs' checkpoints are refused.
+
+use lepton::models::policy_gradient::{
+    train, A2c, A2cConfig, Agent, Reinforce, ReinforceConfig, Update, A2C_DEFAULTS,
+    REINFORCE_DEFAULTS, SOLVED,
+};
+use lepton::nn::Module;
+use lepton::rl::{held_out_seed, mean};
+use lepton::{Device, Error};
+
+fn solves(agent: &mut impl Agent, what: &str) {
+    let planned = agent.planned();
+    assert!(
+        train(agent, planned, Some(SOLVED), |_, _| Ok(())).unwrap(),
+        "{what}"
+    );
+    assert!(agent.running_return() > SOLVED);
+    let held_out = mean(&agent.evaluate(100, held_out_seed(0)).unwrap()).unwrap();
+    assert!(
+        held_out >= SOLVED,
+        "{what}: held-out mean return {held_out}"
+    );
+}
+
+#[test]
+fn the_defaults_solve_cartpole() {
+    let cpu = Device::cpu();
+    let mut reinforce = Reinforce::new(REINFORCE_DEFAULTS, 0, &cpu).unwrap();
+    solves(&mut reinforce, "reinforce");
+    let mut a2c = A2c::new(A2C_DEFAULTS, 0, &cpu).unwrap();
+    solves(&mut a2c, "a2c");
+    // A2C's budget is counted in environment steps.
+    assert!(a2c.progress() <= 500_000);
+}
+
+fn updates(agent: &mut impl Agent, n: usize) -> Vec<Update> {
+    (0..n).map(|_| agent.update().unwrap()).collect()
+}
+
+fn parameters(model: &dyn Module) -> Vec<Vec<f32>> {
+    model
+        .parameters()
+        .into_iter()
+        .map(|(_, p)| p.get().to_vec::<f32>().unwrap())
+        .collect()
+}
+
+/// Whole runs of `first + rest` updates with seeds 5 (twice) and 6, and a run of seed 5
+/// saved after `first` updates and resumed for the rest: the same updates and parameters.
+fn check_resume<A: Agent>(
+    new: impl Fn(u64) -> A,
+    resume: impl Fn(&std::path::Path) -> A,
+    model: impl Fn(&A) -> &dyn Module,
+    (first, rest): (usize, usize),
+    what: &str,
+) {
+    let whole = |seed| {
+        let mut agent = new(seed);
+        let seen = updates(&mut agent, first + rest);
+        (seen, parameters(model(&agent)))
+    };
+    let (seen, params) = whole(5);
+    assert_eq!((seen.clone(), params.clone()), whole(5), "{what}");
+    assert_ne!(params, whole(6).1, "{what}");
+    let path = std::env::temp_dir().join(format!(
+        "lepton-{what}-resume-{}.safetensors",
+        std::process::id()
+    ));
+    let mut agent = new(5);
+    let mut split = updates(&mut agent, first);
+    agent.save(&path, Default::default()).unwrap();
+    drop(agent);
+    let mut resumed = resume(&path);
+    split.extend(updates(&mut resumed, rest));
+    assert_eq!(split, seen, "{what}");
+    assert_eq!(parameters(model(&resumed)), params, "{what}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_seed_fixes_the_run_and_a_resumed_run_is_the_same_run() {
+    let cpu = Device::cpu();
+    let small = ReinforceConfig {
+        hidden: 16,
+        ..REINFORCE_DEFAULTS
+    };
+    check_resume(
+        |seed| Reinforce::new(small, seed, &cpu).unwrap(),
+        |path| Reinforce::resume(small, 5, path, &cpu).unwrap().0,
+        |a| &a.policy,
+        (4, 4),
+        "reinforce",
+    );
+    // Enough steps for episodes to end mid-rollout and to run across the checkpoint.
+    let small = A2cConfig {
+        hidden: 16,
+        ..A2C_DEFAULTS
+    };
+    check_resume(
+        |seed| A2c::new(small, seed, &cpu).unwrap(),
+        |path| A2c::resume(small, 5, path, &cpu).unwrap().0,
+        |a| &a.networks,
+        (7, 9),
+        "a2c",
+    );
+}
+
+#[test]
+fn bad_settings_and_other_runs_checkpoints_are_refused() {
+    let cpu = Device::cpu();
+    for config in [
+        ReinforceConfig {
+            batch_episodes: 0,
+            ..REINFORCE_DEFAULTS
+        },
+        ReinforceConfig {
+            lr: f64::NAN,
+            ..REINFORCE_DEFAULTS
+        },
+        ReinforceConfig {
+            gamma: -0.1,
+            ..REINFORCE_DEFAULTS
+        },
+    ] {
+        assert!(
+            matches!(
+                Reinforce::new(config, 0, &cpu),
+                Err(Error::InvalidArgument {
+                    op: "reinforce",
+                    ..
+                })
+            ),
+            "{config:?}"
+        );
+    }
+    for config in [
+        A2cConfig {
+            envs: 0,
+            ..A2C_DEFAULTS
+        },
+        A2cConfig {
+            n_steps: 0,
+            ..A2C_DEFAULTS
+        },
+        A2cConfig {
+            entropy_coef: -1.0,
+            ..A2C_DEFAULTS
+        },
+    ] {
+        assert!(
+            matches!(
+                A2c::new(config, 0, &cpu),
+                Err(Error::InvalidArgument { op: "a2c", .. })
+            ),
+            "{config:?}"
+        );
+    }
+    let path = std::env::temp_dir().join(format!(
+        "lepton-pg-refused-{}.safetensors",
+        std::process::id()
+    ));
+    let mut a2c = A2c::new(A2C_DEFAULTS, 1, &cpu).unwrap();
+    a2c.update().unwrap();
+    a2c.save(&path, Default::default()).unwrap();
+    let refused = |result: lepton::Result<()>, what: &str| match result {
+        Err(Error::Checkpoint { message, .. }) => assert!(!message.is_empty(), "{what}"),
+        other => panic!("{what}: {other:?}"),
+    };
+    refused(
+        A2c::resume(A2C_DEFAULTS, 2, &path, &cpu).map(|_| ()),
+        "another seed",
+    );
+    let other = A2cConfig {
+        lr: 1e-3,
+        ..A2C_DEFAULTS
+    };
+    refused(
+        A2c::resume(other, 1, &path, &cpu).map(|_| ()),
+        "other settings",
+    );
+    refused(
+        Reinforce::resume(REINFORCE_DEFAULTS, 1, &path, &cpu).map(|_| ()),
+        "another family",
+    );
+    std::fs::remove_file(&path).unwrap();
+}
