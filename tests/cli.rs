@@ -376,6 +376,7 @@ fn policy_gradients_train_resume_exactly_and_refuse_bad_values() {
     for (family, length, every, part) in [
         ("reinforce", "40", "8", "16"),
         ("a2c", "4000", "1000", "2000"),
+        ("ppo", "4096", "1024", "2048"),
     ] {
         let (ck, a, b, png) = (
             d.join(format!("{family}.safetensors")),
@@ -392,7 +393,7 @@ fn policy_gradients_train_resume_exactly_and_refuse_bad_values() {
             every,
         ];
         let text = lepton(&[&short[..], &["--metrics", s(&a), "--plot", s(&png)]].concat());
-        assert!(text.contains("running return"), "{text}");
+        assert!(text.contains("episode return"), "{text}");
         let m = metrics(&a);
         assert_eq!(m["progress"].to_string(), length, "{family}");
         let reports = length.parse::<usize>().unwrap() / every.parse::<usize>().unwrap();
@@ -419,7 +420,7 @@ fn policy_gradients_train_resume_exactly_and_refuse_bad_values() {
             assert!(!out.status.success(), "{family} {bad:?} was accepted");
             assert!(stderr.starts_with("error: "), "{family} {bad:?}: {stderr}");
             assert!(
-                !String::from_utf8_lossy(&out.stdout).contains("running return"),
+                !String::from_utf8_lossy(&out.stdout).contains("episode return"),
                 "{family} {bad:?} trained before refusing"
             );
         }

@@ -1,15 +1,16 @@
 //! The reinforcement-learning families alternate several kinds of work, each its own
 //! cached plan: DQN the ε-greedy forward pass over the environments, the gradient step
 //! (both networks, the loss and Adam) and the evaluation's forward pass; REINFORCE and A2C
-//! the policy's forward pass, the update, and A2C the critic's values of the next
-//! observations. After warm-up none of them builds a plan, a pipeline or a buffer, on
+//! the policy's forward pass, the update, and A2C and PPO the critic's values of the
+//! rollout; PPO its minibatch steps. After warm-up none of them builds a plan, a pipeline or a buffer, on
 //! either device. Own process, one test: the counters are global.
 
 mod common;
 
 use lepton::models::dqn::{Dqn, DqnConfig, DEFAULTS};
 use lepton::models::policy_gradient::{
-    A2c, A2cConfig, Agent, Reinforce, ReinforceConfig, A2C_DEFAULTS, REINFORCE_DEFAULTS,
+    A2c, A2cConfig, Agent, Ppo, PpoConfig, Reinforce, ReinforceConfig, A2C_DEFAULTS, PPO_DEFAULTS,
+    REINFORCE_DEFAULTS,
 };
 use lepton::stats;
 
@@ -70,5 +71,13 @@ fn training_and_evaluation_replay_their_plans() {
         };
         let mut a2c = A2c::new(config, 3, &device).unwrap();
         policy_gradient(&mut a2c, &format!("a2c on {device}"));
+        let config = PpoConfig {
+            hidden: 16,
+            n_steps: 16,
+            epochs: 2,
+            ..PPO_DEFAULTS
+        };
+        let mut ppo = Ppo::new(config, 3, &device).unwrap();
+        policy_gradient(&mut ppo, &format!("ppo on {device}"));
     }
 }

@@ -1,9 +1,9 @@
-//! `lepton train reinforce` and `lepton train a2c`: policy gradients on CartPole-v1, with a
-//! progress bar, a report every --eval-every episodes (REINFORCE) or environment steps
-//! (A2C), a stop once the running return (PyTorch's exponential mean, weight 0.05) passes
-//! --stop-at-return, the policy's most probable actions judged on 100 held-out episodes at
-//! the end, checkpoints that --resume continues exactly, a plot of returns and a metrics
-//! file.
+//! `lepton train reinforce|a2c|ppo`: policy gradients on CartPole-v1, with a progress bar,
+//! a report every --eval-every episodes (REINFORCE) or environment steps (A2C, PPO), a stop
+//! once the score (the running return, PyTorch's exponential mean of weight 0.05; for PPO
+//! the mean return of the last 100 episodes) reaches --stop-at-return, the policy's most
+//! probable actions judged on 100 held-out episodes at the end, checkpoints that --resume
+//! continues exactly, a plot of returns and a metrics file.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use lepton::models::policy_gradient::{
-    train, A2c, A2cConfig, Agent, Reinforce, ReinforceConfig, A2C_DEFAULTS, REINFORCE_DEFAULTS,
-    SOLVED,
+    train, A2c, A2cConfig, Agent, Ppo, PpoConfig, Reinforce, ReinforceConfig, A2C_DEFAULTS,
+    PPO_DEFAULTS, REINFORCE_DEFAULTS, SOLVED,
 };
 use lepton::rl::{held_out_seed, mean};
 use lepton::Device;
@@ -23,13 +23,13 @@ use crate::cli::train::{check_outputs, write_metrics, Family, TrainArgs};
 /// Episodes the final policy is judged on.
 const EVAL_EPISODES: usize = 100;
 
-/// One report: the run's progress, the running return, and over the updates since the last
-/// report the mean episode return and the mean loss.
+/// One report: the run's progress, its score, and over the updates since the last report
+/// the mean episode return and the mean loss.
 #[derive(Clone, Debug)]
 struct Record {
     progress: usize,
     updates: u64,
-    running: f64,
+    score: f64,
     episode_return: Option<f64>,
     loss: f64,
 }
@@ -82,6 +82,26 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
             );
             drive(agent, "environment steps", args, device, stop_at)
         }
+        Family::Ppo => {
+            anyhow::ensure!(
+                args.batch_size.is_none(),
+                "ppo's minibatches are a quarter of its 4 environments × 128 steps; it takes no --batch-size"
+            );
+            let config = PpoConfig {
+                env_steps: args.iterations.unwrap_or(PPO_DEFAULTS.env_steps),
+                lr: args.lr.unwrap_or(PPO_DEFAULTS.lr),
+                ..PPO_DEFAULTS
+            };
+            let agent = match &args.resume {
+                Some(path) => Ppo::resume(config, args.seed, path, device)?.0,
+                None => Ppo::new(config, args.seed, device)?,
+            };
+            println!(
+                "training ppo on {device}: CartPole-v1, up to {} environment steps, {} environments × {} steps per rollout, {} epochs of {} minibatches, lr {} annealed",
+                config.env_steps, config.envs, config.n_steps, config.epochs, config.minibatches, config.lr
+            );
+            drive(agent, "environment steps", args, device, stop_at)
+        }
         other => unreachable!("{other:?} is not a policy-gradient family"),
     }
 }
@@ -119,26 +139,29 @@ fn drive<A: Agent>(
     let began = Instant::now();
     let mut history: Vec<Record> = Vec::new();
     let (mut returns, mut losses) = (Vec::new(), Vec::new());
-    let mut reached = agent.running_return() > stop_at;
+    let mut reached = agent.score() >= stop_at;
     if reached {
-        println!("the checkpoint's running return had passed {stop_at}: nothing to train");
+        println!(
+            "the checkpoint's {} had reached {stop_at}: nothing to train",
+            A::SCORE
+        );
     } else {
         reached = train(&mut agent, until, Some(stop_at), |agent, update| {
             returns.extend_from_slice(&update.returns);
             losses.push(update.loss);
             bar.set_position(agent.progress() as u64);
-            bar.set_message(format!("running return {:.1}", update.running));
-            let done = update.running > stop_at || agent.progress() >= until;
+            bar.set_message(format!("{} {:.1}", A::SCORE, update.score));
+            let done = update.score >= stop_at || agent.progress() >= until;
             let last = history.last().map_or(0, |r| r.progress);
             if agent.progress() / every > last / every || done {
                 let record = Record {
                     progress: agent.progress(),
                     updates: agent.updates(),
-                    running: update.running,
+                    score: update.score,
                     episode_return: mean(&returns),
                     loss: mean(&losses).unwrap_or(f64::NAN),
                 };
-                bar.suspend(|| println!("{}", describe(&record, unit)));
+                bar.suspend(|| println!("{}", describe(&record, unit, A::SCORE)));
                 (returns, losses) = (Vec::new(), Vec::new());
                 if let Some(path) = &args.save {
                     agent.save(path, HashMap::new())?;
@@ -153,11 +176,12 @@ fn drive<A: Agent>(
     let held_out = agent.evaluate(EVAL_EPISODES, held_out_seed(args.seed))?;
     let held_out_mean = mean(&held_out).unwrap_or(0.0);
     println!(
-        "{} after {} {unit} ({} updates) in {seconds:.1} s: running return {:.1}; on {EVAL_EPISODES} held-out episodes the most probable actions return {held_out_mean:.1} on average",
-        if reached { "passed the target" } else { "stopped" },
+        "{} after {} {unit} ({} updates) in {seconds:.1} s: {} {:.1}; on {EVAL_EPISODES} held-out episodes the most probable actions return {held_out_mean:.1} on average",
+        if reached { "reached the target" } else { "stopped" },
         agent.progress(),
         agent.updates(),
-        agent.running_return()
+        A::SCORE,
+        agent.score()
     );
     if let Some(path) = &args.plot {
         let series = [
@@ -169,10 +193,10 @@ fn drive<A: Agent>(
                     .collect(),
             ),
             (
-                "running return (exponential, 0.05)",
+                A::SCORE,
                 history
                     .iter()
-                    .map(|r| (r.progress as f64, r.running))
+                    .map(|r| (r.progress as f64, r.score))
                     .collect(),
             ),
         ];
@@ -191,15 +215,16 @@ fn drive<A: Agent>(
             "updates": agent.updates(),
             "reached": reached,
             "stop_at_return": stop_at,
+            "score": A::SCORE,
             "final": {
-                "running_return": agent.running_return(),
+                "score": agent.score(),
                 "held_out_mean_return": held_out_mean,
                 "evaluation_episodes": EVAL_EPISODES,
             },
             "history": history.iter().map(|r| serde_json::json!({
                 "progress": r.progress,
                 "updates": r.updates,
-                "running_return": r.running,
+                "score": r.score,
                 "episode_return": r.episode_return,
                 "loss": r.loss,
             })).collect::<Vec<_>>(),
@@ -209,11 +234,11 @@ fn drive<A: Agent>(
     Ok(())
 }
 
-fn describe(r: &Record, unit: &str) -> String {
+fn describe(r: &Record, unit: &str, score: &str) -> String {
     format!(
-        "{unit} {:>7}: running return {:.1}  episode return {}  loss {:.4}",
+        "{unit} {:>7}: {score} {:.1}  episode return {}  loss {:.4}",
         r.progress,
-        r.running,
+        r.score,
         r.episode_return
             .map_or("-".to_string(), |v| format!("{v:.1}")),
         r.loss

@@ -44,6 +44,9 @@ pub enum Family {
     /// A2C on CartPole-v1 (--iterations environment steps, --lr), stopping once the
     /// running return passes --stop-at-return.
     A2c,
+    /// PPO on CartPole-v1 (--iterations environment steps, --lr), stopping once the mean
+    /// return of the last 100 episodes reaches --stop-at-return.
+    Ppo,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -103,8 +106,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub eval_every: Option<usize>,
     /// dqn: stop once the greedy policy's mean return over 100 episodes reaches this;
-    /// reinforce and a2c: once the running return passes it (default 475, CartPole-v1
-    /// solved; inf trains for the whole planned run).
+    /// reinforce and a2c: once the running return does; ppo: once the mean return of the
+    /// last 100 episodes does (default 475, CartPole-v1 solved; inf trains for the whole
+    /// planned run).
     #[arg(long)]
     pub stop_at_return: Option<f64>,
 }
@@ -153,7 +157,12 @@ fn defaults(args: &TrainArgs) -> Settings {
         Family::Mlp => models::mlp::DEFAULTS,
         Family::Cnn => models::cnn::DEFAULTS,
         Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
-        Family::Charlm | Family::Qlearn | Family::Dqn | Family::Reinforce | Family::A2c => {
+        Family::Charlm
+        | Family::Qlearn
+        | Family::Dqn
+        | Family::Reinforce
+        | Family::A2c
+        | Family::Ppo => {
             unreachable!("these train in their own files")
         }
     }
@@ -168,7 +177,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Charlm => return charlm::run(&args, &device),
         Family::Qlearn => return qlearn::run(&args),
         Family::Dqn => return dqn::run(&args, &device),
-        Family::Reinforce | Family::A2c => return policy_gradient::run(&args, &device),
+        Family::Reinforce | Family::A2c | Family::Ppo => {
+            return policy_gradient::run(&args, &device)
+        }
         _ => {}
     }
     if args.arch.is_some()
@@ -200,7 +211,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
         Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
         Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
-        Family::Charlm | Family::Qlearn | Family::Dqn | Family::Reinforce | Family::A2c => {
+        Family::Charlm
+        | Family::Qlearn
+        | Family::Dqn
+        | Family::Reinforce
+        | Family::A2c
+        | Family::Ppo => {
             unreachable!("these train in their own files")
         }
         Family::Rnn | Family::Lstm | Family::Gru => {

@@ -13,6 +13,11 @@ pub enum Schedule {
         total: u64,
         min_lr: f64,
     },
+    /// Linearly from the base rate down to `min_lr` over `total` steps, then `min_lr`.
+    Linear {
+        total: u64,
+        min_lr: f64,
+    },
     /// Rise linearly from base/steps to the base over `steps` steps, then follow `then`
     /// (counting its steps from the end of the warm-up).
     Warmup {
@@ -29,6 +34,10 @@ impl Schedule {
             Schedule::Cosine { total, min_lr } => {
                 let progress = (t as f64 / (*total).max(1) as f64).min(1.0);
                 min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+            Schedule::Linear { total, min_lr } => {
+                let progress = (t as f64 / (*total).max(1) as f64).min(1.0);
+                base + (min_lr - base) * progress
             }
             Schedule::Warmup { steps, then } => {
                 if t < *steps {

@@ -1,13 +1,17 @@
-//! Policy-gradient methods on CartPole-v1: REINFORCE (Williams, 1992) and the advantage
-//! actor-critic, A2C (Mnih et al., 2016). Both act by sampling a categorical policy on the
-//! host from the probabilities of one forward pass over every environment, and both are
-//! judged as PyTorch's examples judge them: by a running mean of the episode returns (an
-//! exponential average of weight 0.05, starting from 10), solved above 475.
+//! Policy-gradient methods on CartPole-v1: REINFORCE (Williams, 1992), the advantage
+//! actor-critic, A2C (Mnih et al., 2016), and PPO (Schulman et al., 2017). All act by
+//! sampling a categorical policy on the host from the probabilities of one forward pass
+//! over every environment. REINFORCE and A2C are judged as PyTorch's examples judge them,
+//! by a running mean of the episode returns (an exponential average of weight 0.05,
+//! starting from 10); PPO by the mean return of the last 100 episodes; 475 is solved.
 
 mod a2c;
+mod ppo;
 mod reinforce;
+mod rollout;
 
-pub use a2c::{A2c, A2cConfig, ActorCritic, A2C_DEFAULTS};
+pub use a2c::{A2c, A2cConfig, A2C_DEFAULTS};
+pub use ppo::{Ppo, PpoConfig, PPO_DEFAULTS, WINDOW};
 pub use reinforce::{Reinforce, ReinforceConfig, REINFORCE_DEFAULTS};
 
 use std::collections::HashMap;
@@ -17,7 +21,7 @@ use crate::device::Device;
 use crate::error::Result;
 use crate::graph::{no_grad, Tensor};
 use crate::models::mlp::Mlp;
-use crate::nn::Module;
+use crate::nn::{prefixed, Activation, Module, Parameter};
 use crate::rl::{first_episodes, CartPole};
 
 /// CartPole's observation width and action count.
@@ -28,7 +32,7 @@ const ACTIONS: usize = 2;
 pub const RUNNING_WEIGHT: f64 = 0.05;
 pub const RUNNING_START: f64 = 10.0;
 
-/// A running return above this counts as solving CartPole-v1.
+/// A score of this counts as solving CartPole-v1.
 pub const SOLVED: f64 = 475.0;
 
 /// The exponential running mean of episode returns.
@@ -47,14 +51,45 @@ impl RunningReturn {
     }
 }
 
+/// The actor (action logits) and the critic (a state's value), saved as `actor.*` and
+/// `critic.*`.
+pub struct ActorCritic {
+    pub actor: Mlp,
+    pub critic: Mlp,
+}
+
+impl ActorCritic {
+    /// Separate 4-hidden-hidden tanh networks, as Stable-Baselines3's default policy.
+    pub fn new(hidden: usize, seed: u64, device: &Device) -> Result<ActorCritic> {
+        let sizes = |out| [WIDTH, hidden, hidden, out];
+        Ok(ActorCritic {
+            actor: Mlp::new(&sizes(ACTIONS), Activation::Tanh, seed, device)?,
+            critic: Mlp::new(&sizes(1), Activation::Tanh, seed ^ 0xc417, device)?,
+        })
+    }
+}
+
+impl Module for ActorCritic {
+    /// The actor's logits.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.actor.forward(x)
+    }
+
+    fn parameters(&self) -> Vec<(String, Parameter)> {
+        let mut all = prefixed("actor", self.actor.parameters());
+        all.extend(prefixed("critic", self.critic.parameters()));
+        all
+    }
+}
+
 /// What one update did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Update {
     /// The returns of the episodes that ended in the update's rollout, in order.
     pub returns: Vec<f64>,
     pub loss: f64,
-    /// The running return after these episodes.
-    pub running: f64,
+    /// The run's score after these episodes ([`Agent::score`]).
+    pub score: f64,
 }
 
 /// A policy-gradient run on CartPole, for the training loop, the CLI and the tests.
@@ -69,7 +104,12 @@ pub trait Agent {
     /// Roll out with the current policy and take one gradient step.
     fn update(&mut self) -> Result<Update>;
 
-    fn running_return(&self) -> f64;
+    /// The figure the run is judged by: the running return (REINFORCE, A2C) or the mean
+    /// return of the last 100 episodes (PPO).
+    fn score(&self) -> f64;
+
+    /// What [`Agent::score`] is, for reports.
+    const SCORE: &'static str;
 
     /// Updates taken so far.
     fn updates(&self) -> u64;
@@ -81,8 +121,8 @@ pub trait Agent {
     fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()>;
 }
 
-/// Update `agent` until `until` (at most the planned length) or a running return above
-/// `stop_at`, handing each update to `on_update`; whether it got above `stop_at`.
+/// Update `agent` until `until` (at most the planned length) or a score of `stop_at`,
+/// handing each update to `on_update`; whether it reached `stop_at`.
 pub fn train<A: Agent>(
     agent: &mut A,
     until: usize,
@@ -93,7 +133,7 @@ pub fn train<A: Agent>(
     while agent.progress() < until {
         let update = agent.update()?;
         on_update(agent, &update)?;
-        if stop_at.is_some_and(|goal| update.running > goal) {
+        if stop_at.is_some_and(|goal| update.score >= goal) {
             return Ok(true);
         }
     }
@@ -118,6 +158,16 @@ fn sample(probabilities: &[f32], u: f64) -> usize {
 fn probabilities(policy: &Mlp, observations: &[f32], device: &Device) -> Result<Vec<f32>> {
     let x = Tensor::from_slice(observations, &[observations.len() / WIDTH, WIDTH], device)?;
     no_grad(|| policy.forward(&x)?.softmax(-1))?.to_vec()
+}
+
+/// The mean entropy of the categorical distributions of `logits` [n, actions].
+fn entropy(logits: &Tensor) -> Result<Tensor> {
+    Ok(logits
+        .softmax(-1)?
+        .mul(&logits.log_softmax(-1)?)?
+        .sum(&[-1], false)?
+        .mean(&[], false)?
+        .neg())
 }
 
 /// The returns of `episodes` CartPole episodes seeded from `seed` under the policy's most

@@ -169,7 +169,9 @@ impl Agent for Reinforce {
         self.optimizer.steps()
     }
 
-    fn running_return(&self) -> f64 {
+    const SCORE: &'static str = "running return";
+
+    fn score(&self) -> f64 {
         self.running.0
     }
 
@@ -213,7 +215,7 @@ impl Agent for Reinforce {
         Ok(Update {
             returns: totals,
             loss,
-            running: self.running.0,
+            score: self.running.0,
         })
     }
 
