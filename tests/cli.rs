@@ -355,17 +355,7 @@ fn dqn_trains_resumes_exactly_and_refuses_bad_values() {
         &["--epochs", "3"],
         &["--resume", s(&ck), "--seed", "1"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
-            .args([&short[..], bad].concat())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{bad:?} was accepted");
-        assert!(stderr.starts_with("error: "), "{bad:?}: {stderr}");
-        assert!(
-            !String::from_utf8_lossy(&out.stdout).contains("step "),
-            "{bad:?} trained before refusing"
-        );
+        refused(&[&short[..], bad].concat(), "step ");
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -412,18 +402,69 @@ fn policy_gradients_train_resume_exactly_and_refuse_bad_values() {
             &["--arch", "lstm"],
             &["--resume", s(&ck), "--seed", "9"],
         ] {
-            let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
-                .args([&short[..], bad].concat())
-                .output()
-                .unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(!out.status.success(), "{family} {bad:?} was accepted");
-            assert!(stderr.starts_with("error: "), "{family} {bad:?}: {stderr}");
-            assert!(
-                !String::from_utf8_lossy(&out.stdout).contains("episode return"),
-                "{family} {bad:?} trained before refusing"
-            );
+            refused(&[&short[..], bad].concat(), "episode return");
         }
     }
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn vae_trains_resumes_exactly_and_draws_its_digits() {
+    let d = scratch("vae");
+    let (ck, a, b, png, grid) = (
+        d.join("vae.safetensors"),
+        d.join("a.json"),
+        d.join("b.json"),
+        d.join("vae.png"),
+        d.join("digits.png"),
+    );
+    let short = ["train", "vae", "--epochs", "6"];
+    let text = lepton(
+        &[
+            &short[..],
+            &["--metrics", s(&a), "--plot", s(&png), "--images", s(&grid)],
+        ]
+        .concat(),
+    );
+    assert!(text.contains("test negative ELBO"), "{text}");
+    let m = metrics(&a);
+    let nelbo = m["final"]["test_negative_elbo"].as_f64().unwrap();
+    assert!(
+        nelbo < m["final"]["pixel_mean_baseline"].as_f64().unwrap(),
+        "{nelbo}"
+    );
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    assert!(std::fs::metadata(&grid).unwrap().len() > 1000);
+    // Half the epochs, saved; then the rest from the checkpoint: the same run.
+    lepton(&[&short[..], &["--stop-after", "3", "--save", s(&ck)]].concat());
+    let text = lepton(&[&short[..], &["--resume", s(&ck), "--metrics", s(&b)]].concat());
+    assert!(text.contains("resumed from"), "{text}");
+    assert_eq!(metrics(&a)["final"], metrics(&b)["final"]);
+    let missing = d.join("no-such-folder").join("g.png");
+    for bad in [
+        &["--batch-size", "0"][..],
+        &["--lr", "nan"],
+        &["--images", s(&missing)],
+        &["--iterations", "5"],
+        &["--resume", s(&ck), "--seed", "4"],
+    ] {
+        refused(&[&short[..], bad].concat(), "test negative ELBO");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The command fails with an `error: ` line before it prints `trained` (a line only
+/// training prints).
+fn refused(args: &[&str], trained: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} was accepted");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(trained),
+        "{args:?} trained before refusing"
+    );
 }

@@ -7,13 +7,12 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use lepton::models::dqn::{Dqn, DqnConfig, Record, DEFAULTS, EVAL_EPISODES, SOLVED};
 use lepton::rl::{held_out_seed, mean};
 use lepton::Device;
 
 use crate::cli::plot;
-use crate::cli::train::{check_outputs, write_metrics, TrainArgs};
+use crate::cli::train::{check_outputs, progress_bar, write_metrics, TrainArgs};
 
 /// The last record's greedy return, in a checkpoint's metadata.
 const GREEDY_RETURN: &str = "greedy_return";
@@ -56,12 +55,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     let until = args
         .stop_after
         .map_or(config.env_steps, |n| agent.steps().saturating_add(n));
-    let bar = ProgressBar::new(config.env_steps as u64).with_prefix("steps");
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    let bar = progress_bar(config.env_steps as u64, "steps");
     bar.set_position(agent.steps() as u64);
     let began = Instant::now();
     let mut history = Vec::new();

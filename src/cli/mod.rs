@@ -4,10 +4,12 @@ mod adapters_command;
 mod charlm;
 mod dqn;
 mod generate;
+mod images;
 mod plot;
 mod policy_gradient;
 mod qlearn;
 mod train;
+mod vae;
 
 use clap::{Parser, Subcommand};
 

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use crate::cli::train::EpochRecord;
 
-fn register_font() {
+pub fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The font is compiled in; registering it cannot fail for a valid TTF.

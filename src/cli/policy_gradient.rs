@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use lepton::models::policy_gradient::{
     train, A2c, A2cConfig, Agent, Ppo, PpoConfig, Reinforce, ReinforceConfig, A2C_DEFAULTS,
     PPO_DEFAULTS, REINFORCE_DEFAULTS, SOLVED,
@@ -18,7 +17,7 @@ use lepton::rl::{held_out_seed, mean};
 use lepton::Device;
 
 use crate::cli::plot;
-use crate::cli::train::{check_outputs, write_metrics, Family, TrainArgs};
+use crate::cli::train::{check_outputs, progress_bar, write_metrics, Family, TrainArgs};
 
 /// Episodes the final policy is judged on.
 const EVAL_EPISODES: usize = 100;
@@ -129,12 +128,7 @@ fn drive<A: Agent>(
     let until = args
         .stop_after
         .map_or(agent.planned(), |n| agent.progress().saturating_add(n));
-    let bar = ProgressBar::new(agent.planned() as u64).with_prefix(unit.to_string());
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    let bar = progress_bar(agent.planned() as u64, unit.to_string());
     bar.set_position(agent.progress() as u64);
     let began = Instant::now();
     let mut history: Vec<Record> = Vec::new();

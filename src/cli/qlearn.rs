@@ -7,14 +7,13 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use lepton::checkpoint;
 use lepton::models::qlearn::{learn, success_rate, QLearnConfig, QTable, DEFAULTS};
 use lepton::rl::FrozenLake;
 use lepton::{Device, Tensor};
 
 use crate::cli::plot;
-use crate::cli::train::{check_outputs, write_metrics, TrainArgs};
+use crate::cli::train::{check_outputs, progress_bar, write_metrics, TrainArgs};
 
 /// Episodes the greedy policy is judged on.
 const EVAL_EPISODES: usize = 1000;
@@ -66,12 +65,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let end = args
         .stop_after
         .map_or(config.episodes, |n| (start + n).min(config.episodes));
-    let bar = ProgressBar::new((end - start) as u64).with_prefix("episodes");
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    let bar = progress_bar((end - start) as u64, "episodes");
     let began = Instant::now();
     let mut history = Vec::new();
     let (mut wins, mut td, mut window) = (0.0, 0.0, 0usize);
