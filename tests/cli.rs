@@ -344,6 +344,10 @@ fn dqn_trains_resumes_exactly_and_refuses_bad_values() {
     assert!(text.contains("resumed from"), "{text}");
     assert_eq!(metrics(&a)["final"], metrics(&b)["final"]);
     assert_eq!(metrics(&a)["history"][2], metrics(&b)["history"][1]);
+    // --eval reports the checkpoint's figures and trains nothing.
+    let text = lepton(&[&short[..], &["--resume", s(&ck), "--eval"]].concat());
+    assert!(text.contains("held-out episodes"), "{text}");
+    assert!(!text.contains("step   "), "{text}");
     // Bad values and unwritable outputs are refused before any training.
     let missing = d.join("no-such-folder").join("m.json");
     for bad in [
@@ -437,9 +441,24 @@ fn vae_trains_resumes_exactly_and_draws_its_digits() {
     assert!(std::fs::metadata(&grid).unwrap().len() > 1000);
     // Half the epochs, saved; then the rest from the checkpoint: the same run.
     lepton(&[&short[..], &["--stop-after", "3", "--save", s(&ck)]].concat());
-    let text = lepton(&[&short[..], &["--resume", s(&ck), "--metrics", s(&b)]].concat());
+    let finished = d.join("finished.safetensors");
+    let rest = [
+        "--resume",
+        s(&ck),
+        "--metrics",
+        s(&b),
+        "--save",
+        s(&finished),
+    ];
+    let text = lepton(&[&short[..], &rest].concat());
     assert!(text.contains("resumed from"), "{text}");
     assert_eq!(metrics(&a)["final"], metrics(&b)["final"]);
+    // --eval of the finished run gives its final figure again, training nothing.
+    let c = d.join("c.json");
+    let eval = ["--resume", s(&finished), "--eval", "--metrics", s(&c)];
+    let text = lepton(&[&short[..], &eval].concat());
+    assert!(!text.contains(": train "), "{text}");
+    assert_eq!(metrics(&c)["final"], metrics(&a)["final"]);
     let missing = d.join("no-such-folder").join("g.png");
     for bad in [
         &["--batch-size", "0"][..],
@@ -447,6 +466,8 @@ fn vae_trains_resumes_exactly_and_draws_its_digits() {
         &["--images", s(&missing)],
         &["--iterations", "5"],
         &["--resume", s(&ck), "--seed", "4"],
+        &["--eval"],
+        &["--resume", s(&ck), "--eval", "--save", s(&ck)],
     ] {
         refused(&[&short[..], bad].concat(), "test negative ELBO");
     }

@@ -18,7 +18,9 @@ use lepton::optim::{Adam, Optimizer, Schedule};
 use lepton::Device;
 
 use crate::cli::plot;
-use crate::cli::train::{check_outputs, write_metrics, CharArch, EpochRecord, TrainArgs};
+use crate::cli::train::{
+    check_outputs, stop_point, write_metrics, CharArch, EpochRecord, TrainArgs,
+};
 
 /// Validation windows per forward pass.
 const EVAL_ROWS: usize = 256;
@@ -137,9 +139,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         train.len(),
         validation.len()
     );
-    let end = args
-        .stop_after
-        .map_or(iterations, |n| (start + n).min(iterations));
+    let end = stop_point(args, start, iterations);
     let bar = ProgressBar::new((end - start) as u64);
     bar.set_style(
         ProgressStyle::with_template("step {pos}/{len} [{bar:30}] {msg}")?.progress_chars("=> "),
@@ -206,6 +206,12 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         )
         .with_context(|| format!("plotting {}", path.display()))?;
         println!("plot written to {}", path.display());
+    }
+    if history.is_empty() {
+        println!(
+            "the checkpoint's validation loss is {:.4} nats/char",
+            model.validation_loss(validation, EVAL_ROWS, device)?
+        );
     }
     if let Some(path) = &args.metrics {
         let json = serde_json::json!({

@@ -12,7 +12,7 @@ use lepton::rl::{held_out_seed, mean};
 use lepton::Device;
 
 use crate::cli::plot;
-use crate::cli::train::{check_outputs, progress_bar, write_metrics, TrainArgs};
+use crate::cli::train::{check_outputs, progress_bar, stop_point, write_metrics, TrainArgs};
 
 /// The last record's greedy return, in a checkpoint's metadata.
 const GREEDY_RETURN: &str = "greedy_return";
@@ -52,9 +52,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         "training dqn on {device}: CartPole-v1, {} environment steps, batch {}, lr {}, {} targets, the greedy policy judged on {EVAL_EPISODES} episodes every {every} steps until its mean return reaches {stop_at}",
         config.env_steps, config.batch_size, config.lr, if config.double { "double-Q" } else { "plain" }
     );
-    let until = args
-        .stop_after
-        .map_or(config.env_steps, |n| agent.steps().saturating_add(n));
+    let until = stop_point(args, agent.steps(), config.env_steps);
     let bar = progress_bar(config.env_steps as u64, "steps");
     bar.set_position(agent.steps() as u64);
     let began = Instant::now();

@@ -17,7 +17,9 @@ use lepton::rl::{held_out_seed, mean};
 use lepton::Device;
 
 use crate::cli::plot;
-use crate::cli::train::{check_outputs, progress_bar, write_metrics, Family, TrainArgs};
+use crate::cli::train::{
+    check_outputs, progress_bar, stop_point, write_metrics, Family, TrainArgs,
+};
 
 /// Episodes the final policy is judged on.
 const EVAL_EPISODES: usize = 100;
@@ -125,9 +127,7 @@ fn drive<A: Agent>(
         .eval_every
         .unwrap_or(agent.planned().div_ceil(50))
         .max(1);
-    let until = args
-        .stop_after
-        .map_or(agent.planned(), |n| agent.progress().saturating_add(n));
+    let until = stop_point(args, agent.progress(), agent.planned());
     let bar = progress_bar(agent.planned() as u64, unit.to_string());
     bar.set_position(agent.progress() as u64);
     let began = Instant::now();

@@ -13,7 +13,7 @@ use lepton::rl::FrozenLake;
 use lepton::{Device, Tensor};
 
 use crate::cli::plot;
-use crate::cli::train::{check_outputs, progress_bar, write_metrics, TrainArgs};
+use crate::cli::train::{check_outputs, progress_bar, stop_point, write_metrics, TrainArgs};
 
 /// Episodes the greedy policy is judged on.
 const EVAL_EPISODES: usize = 1000;
@@ -62,9 +62,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         "training qlearn on the host: {} episodes, lr {}, gamma {}, epsilon {} to {} over the first {:.0}%; the best policy succeeds {optimum:.4}",
         config.episodes, config.lr, config.gamma, config.epsilon_start, config.epsilon_end, 100.0 * config.explore_share
     );
-    let end = args
-        .stop_after
-        .map_or(config.episodes, |n| (start + n).min(config.episodes));
+    let end = stop_point(args, start, config.episodes);
     let bar = progress_bar((end - start) as u64, "episodes");
     let began = Instant::now();
     let mut history = Vec::new();
@@ -101,6 +99,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let last = history.last();
     if let Some(last) = last {
         println!("done in {seconds:.2} s: {}", describe(last));
+    } else {
+        println!(
+            "the checkpoint's greedy policy succeeds {:.3} over {EVAL_EPISODES} episodes (exactly {:.4})",
+            success_rate(&q, EVAL_EPISODES, args.seed)?,
+            FrozenLake::policy_success(&q.policy(), FrozenLake::MAX_STEPS)
+        );
     }
     if let Some(path) = &args.plot {
         let points = |f: &dyn Fn(&Record) -> f64| -> Vec<(f64, f64)> {

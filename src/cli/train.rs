@@ -117,6 +117,10 @@ pub struct TrainArgs {
     /// vae only: a PNG of test digits, their reconstructions and samples from the prior.
     #[arg(long)]
     pub images: Option<PathBuf>,
+    /// Train nothing: report the --resume checkpoint's figures (the final evaluation, the
+    /// plot of its images, the metrics file).
+    #[arg(long)]
+    pub eval: bool,
 }
 
 /// One epoch's numbers.
@@ -127,6 +131,16 @@ pub struct EpochRecord {
     pub train: Evaluation,
     pub test: Evaluation,
     pub samples_per_second: f64,
+}
+
+/// Where this run stops, in the family's unit, having done `done` of `planned`: nowhere
+/// with --eval, else after --stop-after more, else at the end.
+pub fn stop_point(args: &TrainArgs, done: usize, planned: usize) -> usize {
+    if args.eval {
+        return done;
+    }
+    args.stop_after
+        .map_or(planned, |n| done.saturating_add(n).min(planned))
 }
 
 /// A progress bar of `len` steps with the training commands' one style.
@@ -183,6 +197,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Some(name) => Device::parse(name)?,
         None => Device::from_env()?,
     };
+    if args.eval {
+        anyhow::ensure!(
+            args.resume.is_some(),
+            "--eval evaluates a checkpoint: name it with --resume"
+        );
+        anyhow::ensure!(
+            args.save.is_none() && args.stop_after.is_none(),
+            "--eval trains nothing, so it takes no --save or --stop-after"
+        );
+    }
     match args.family {
         Family::Charlm => return charlm::run(&args, &device),
         Family::Qlearn => return qlearn::run(&args),
@@ -247,7 +271,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     let mut history = Vec::new();
     let began = Instant::now();
-    let end = args.stop_after.map_or(epochs, |n| (start + n).min(epochs));
+    let end = stop_point(&args, start, epochs);
     for epoch in start..end {
         let batches = train.batches(batch_size, Some((args.seed, epoch as u64)));
         let bar = progress_bar(
@@ -294,6 +318,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     let seconds = began.elapsed().as_secs_f64();
+    if history.is_empty() {
+        let test_eval = task.evaluate(model.as_ref(), &test, &device)?;
+        let accuracy = test_eval
+            .accuracy
+            .map_or(String::new(), |a| format!(", accuracy {:.2}%", 100.0 * a));
+        println!(
+            "the checkpoint's test loss is {:.4}{accuracy}",
+            test_eval.loss
+        );
+    }
     let mut extra = serde_json::Map::new();
     if let (Family::Linreg, false) = (args.family, args.toy) {
         let (w, b) = models::linreg::least_squares(&train)?;

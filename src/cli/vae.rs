@@ -14,7 +14,7 @@ use lepton::nn::Module;
 use lepton::optim::{Adam, Optimizer};
 use lepton::Device;
 
-use crate::cli::train::{check_outputs, progress_bar, write_metrics, TrainArgs};
+use crate::cli::train::{check_outputs, progress_bar, stop_point, write_metrics, TrainArgs};
 use crate::cli::{images, plot};
 
 /// Latent draws per image in the final figure.
@@ -81,7 +81,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         "training vae on {device}: {} train / {} test digits binarized at 8/16, {epochs} epochs, batch {batch_size}, lr {lr}; independent pixels score {baseline:.2} nats per image",
         train.rows, test.rows
     );
-    let end = args.stop_after.map_or(epochs, |n| (start + n).min(epochs));
+    let end = stop_point(args, start, epochs);
     let began = Instant::now();
     let mut history = Vec::new();
     for epoch in start..end {
