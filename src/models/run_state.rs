@@ -6,12 +6,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::checkpoint::NamedTensors;
+use crate::checkpoint::{load_run, NamedTensors};
 use crate::device::Device;
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::rl::VecSnapshot;
+use crate::nn::Module;
+use crate::optim::Optimizer;
+use crate::rl::{Resumable, VecEnv, VecSnapshot};
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
     Error::Checkpoint {
@@ -75,8 +77,18 @@ pub(crate) struct RunState<'a> {
 }
 
 impl RunState<'_> {
-    pub fn new(tensors: NamedTensors, path: &Path) -> RunState<'_> {
-        RunState { tensors, path }
+    /// Load what `save_run` wrote at `path` into `model` and `optimizer`, refusing a
+    /// checkpoint of another family, seed or settings ([`check_run`]); the metadata and the
+    /// run's state tensors.
+    pub fn load<'a>(
+        path: &'a Path,
+        (model, optimizer): (&dyn Module, &mut dyn Optimizer),
+        device: &Device,
+        (family, seed, config): (&str, u64, &str),
+    ) -> Result<(HashMap<String, String>, RunState<'a>)> {
+        let (metadata, tensors) = load_run(path, model, Some(optimizer), device)?;
+        check_run(path, &metadata, family, seed, config)?;
+        Ok((metadata, RunState { tensors, path }))
     }
 
     pub fn take<T: Element>(&mut self, name: &str) -> Result<Vec<T>> {
@@ -92,9 +104,16 @@ impl RunState<'_> {
         t.to_vec()
     }
 
+    /// Return `envs` to what [`environment_state`] saved; each environment's return so far.
+    pub fn restore_environments<E: Resumable>(&mut self, envs: &mut VecEnv<E>) -> Result<Vec<f64>> {
+        let (snapshot, returns) = self.take_environments(envs.len())?;
+        envs.restore(&snapshot).map_err(|e| self.error(e))?;
+        Ok(returns)
+    }
+
     /// What [`environment_state`] saved, for a batch of `count` environments: the
     /// snapshot and each environment's return so far.
-    pub fn take_environments(&mut self, count: usize) -> Result<(VecSnapshot, Vec<f64>)> {
+    fn take_environments(&mut self, count: usize) -> Result<(VecSnapshot, Vec<f64>)> {
         let episodes: Vec<f64> = self.take("envs.episodes")?;
         let states: Vec<f64> = self.take("envs.states")?;
         let returns: Vec<f64> = self.take("envs.returns")?;

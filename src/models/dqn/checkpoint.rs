@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{Dqn, DqnConfig, WIDTH};
-use crate::checkpoint::{load_run, save_run};
+use crate::checkpoint::save_run;
 use crate::device::Device;
 use crate::error::Result;
 use crate::graph::Tensor;
-use crate::models::{check_run, environment_state, run_field, run_metadata, RunState};
+use crate::models::{environment_state, run_field, run_metadata, RunState};
 use crate::rl::{ReplayBatch, ReplayBuffer};
 
 const FAMILY: &str = "dqn";
@@ -75,11 +75,14 @@ impl Dqn {
         device: &Device,
     ) -> Result<(Dqn, HashMap<String, String>)> {
         let mut dqn = Dqn::new(config, seed, device)?;
-        let (metadata, state) = load_run(path, &dqn.networks, Some(&mut dqn.optimizer), device)?;
-        check_run(path, &metadata, FAMILY, seed, &format!("{config:?}"))?;
+        let (metadata, mut state) = RunState::load(
+            path,
+            (&dqn.networks, &mut dqn.optimizer),
+            device,
+            (FAMILY, seed, &format!("{config:?}")),
+        )?;
         let steps: usize = run_field(path, &metadata, "steps")?;
         let next: usize = run_field(path, &metadata, "replay_next")?;
-        let mut state = RunState::new(state, path);
         let replay = ReplayBatch {
             observations: state.take("replay.observations")?,
             actions: state.take("replay.actions")?,
@@ -89,9 +92,7 @@ impl Dqn {
         };
         dqn.buffer = ReplayBuffer::restore(config.buffer_capacity, WIDTH, replay, next)
             .map_err(|e| state.error(e))?;
-        let (snapshot, returns) = state.take_environments(config.envs)?;
-        dqn.envs.restore(&snapshot).map_err(|e| state.error(e))?;
-        dqn.returns = returns;
+        dqn.returns = state.restore_environments(&mut dqn.envs)?;
         dqn.steps = steps;
         Ok((dqn, metadata))
     }

@@ -10,12 +10,12 @@ use std::path::Path;
 
 use super::rollout::{self, collect, gae, Rollout};
 use super::{entropy, evaluate_greedy, ActorCritic, Agent, RunningReturn, Update, WIDTH};
-use crate::checkpoint::{load_run, save_run};
+use crate::checkpoint::save_run;
 use crate::counter_rng;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::models::{check_run, environment_state, run_field, run_metadata, RunState};
+use crate::models::{environment_state, run_field, run_metadata, RunState};
 use crate::nn::{loss, Module};
 use crate::optim::{Adam, Optimizer};
 use crate::rl::{CartPole, VecEnv};
@@ -114,12 +114,13 @@ impl A2c {
         device: &Device,
     ) -> Result<(A2c, HashMap<String, String>)> {
         let mut run = A2c::new(config, seed, device)?;
-        let (metadata, state) = load_run(path, &run.networks, Some(&mut run.optimizer), device)?;
-        check_run(path, &metadata, FAMILY, seed, &format!("{config:?}"))?;
-        let mut state = RunState::new(state, path);
-        let (snapshot, returns) = state.take_environments(config.envs)?;
-        run.envs.restore(&snapshot).map_err(|e| state.error(e))?;
-        run.returns = returns;
+        let (metadata, mut state) = RunState::load(
+            path,
+            (&run.networks, &mut run.optimizer),
+            device,
+            (FAMILY, seed, &format!("{config:?}")),
+        )?;
+        run.returns = state.restore_environments(&mut run.envs)?;
         run.running = RunningReturn(run_field(path, &metadata, "running")?);
         Ok((run, metadata))
     }

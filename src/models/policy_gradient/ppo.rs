@@ -12,12 +12,12 @@ use std::path::Path;
 
 use super::rollout::{self, collect, gae, Rollout};
 use super::{entropy, evaluate_greedy, ActorCritic, Agent, Update, WIDTH};
-use crate::checkpoint::{load_run, save_run};
+use crate::checkpoint::save_run;
 use crate::counter_rng;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::models::{check_run, environment_state, run_metadata, RunState};
+use crate::models::{environment_state, run_metadata, RunState};
 use crate::nn::{loss, Module};
 use crate::optim::{Adam, Optimizer, Schedule};
 use crate::rl::{mean, CartPole, VecEnv};
@@ -164,12 +164,13 @@ impl Ppo {
         device: &Device,
     ) -> Result<(Ppo, HashMap<String, String>)> {
         let mut run = Ppo::new(config, seed, device)?;
-        let (metadata, state) = load_run(path, &run.networks, Some(&mut run.optimizer), device)?;
-        check_run(path, &metadata, FAMILY, seed, &format!("{config:?}"))?;
-        let mut state = RunState::new(state, path);
-        let (snapshot, returns) = state.take_environments(config.envs)?;
-        run.envs.restore(&snapshot).map_err(|e| state.error(e))?;
-        run.returns = returns;
+        let (metadata, mut state) = RunState::load(
+            path,
+            (&run.networks, &mut run.optimizer),
+            device,
+            (FAMILY, seed, &format!("{config:?}")),
+        )?;
+        run.returns = state.restore_environments(&mut run.envs)?;
         let recent: Vec<f64> = state.take("episodes.recent")?;
         if recent.len() > WINDOW {
             return Err(state.error(format!("{} recent episodes", recent.len())));
