@@ -26,13 +26,6 @@ fn model(seed: u64) -> Sequential {
         .push(Linear::new(8, 3, true, seed + 1, DType::F32, &cpu).unwrap())
 }
 
-fn params(m: &dyn Module) -> Vec<Vec<f32>> {
-    m.parameters()
-        .iter()
-        .map(|(_, p)| p.get().to_vec::<f32>().unwrap())
-        .collect()
-}
-
 #[test]
 fn tensors_round_trip_exactly_in_every_dtype() {
     let d = dir("roundtrip");
@@ -92,7 +85,7 @@ fn damaged_or_mismatched_files_are_refused_whole() {
     save_training(&path, &trained, Some(&opt), HashMap::new()).unwrap();
 
     let target = model(9);
-    let before = params(&target);
+    let before = common::parameter_values(&target);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
     let err = load_training(&path, &target, None, &Device::cpu()).unwrap_err();
@@ -123,7 +116,11 @@ fn damaged_or_mismatched_files_are_refused_whole() {
     ] {
         assert!(message.contains(needle), "{needle} in {message}");
     }
-    assert_eq!(params(&target), before, "nothing was half-loaded");
+    assert_eq!(
+        common::parameter_values(&target),
+        before,
+        "nothing was half-loaded"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -173,7 +170,10 @@ fn resuming_continues_bit_identically() {
     let tail = train(&resumed, &mut opt, &data, 4, 4);
     let joined: Vec<f64> = head.into_iter().chain(tail).collect();
     assert_eq!(joined, all, "losses after resume are bit-identical");
-    assert_eq!(params(&resumed), params(&straight));
+    assert_eq!(
+        common::parameter_values(&resumed),
+        common::parameter_values(&straight)
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -489,3 +489,51 @@ fn refused(args: &[&str], trained: &str) {
         "{args:?} trained before refusing"
     );
 }
+
+#[test]
+fn gan_trains_resumes_exactly_and_draws_its_samples() {
+    let d = scratch("gan");
+    let (ck, finished, a, b, png, dots) = (
+        d.join("gan.safetensors"),
+        d.join("finished.safetensors"),
+        d.join("a.json"),
+        d.join("b.json"),
+        d.join("gan.png"),
+        d.join("dots.png"),
+    );
+    let short = ["train", "gan", "--iterations", "40", "--eval-every", "20"];
+    let outputs = ["--metrics", s(&a), "--plot", s(&png), "--images", s(&dots)];
+    let text = lepton(&[&short[..], &outputs].concat());
+    assert!(text.contains("high quality"), "{text}");
+    assert_eq!(metrics(&a)["history"].as_array().unwrap().len(), 2);
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    assert!(std::fs::metadata(&dots).unwrap().len() > 1000);
+    // Half the steps, saved; then the rest from the checkpoint: the same run.
+    lepton(&[&short[..], &["--stop-after", "20", "--save", s(&ck)]].concat());
+    let rest = [
+        "--resume",
+        s(&ck),
+        "--metrics",
+        s(&b),
+        "--save",
+        s(&finished),
+    ];
+    let text = lepton(&[&short[..], &rest].concat());
+    assert!(text.contains("resumed from"), "{text}");
+    assert_eq!(metrics(&a)["final"], metrics(&b)["final"]);
+    let text = lepton(&[&short[..], &["--resume", s(&finished), "--eval"]].concat());
+    assert!(text.contains("of 8 modes"), "{text}");
+    assert!(!text.contains("step     "), "{text}");
+    for bad in [
+        &["--batch-size", "0"][..],
+        &["--batch-size", "7"],
+        &["--lr", "inf"],
+        &["--eval-every", "0"],
+        &["--epochs", "2"],
+        &["--resume", s(&ck), "--seed", "3"],
+    ] {
+        refused(&[&short[..], bad].concat(), "high quality");
+    }
+    refused(&["train", "linreg", "--toy", "--images", s(&dots)], "epoch");
+    std::fs::remove_dir_all(&d).unwrap();
+}

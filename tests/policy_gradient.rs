@@ -4,6 +4,8 @@
 //! episodes reaches 475 for PPO); a seed fixes the run; a run saved and resumed is the run
 //! that did not stop; bad settings and other runs' checkpoints are refused.
 
+mod common;
+
 use lepton::models::policy_gradient::{
     train, A2c, A2cConfig, Agent, Ppo, PpoConfig, Reinforce, ReinforceConfig, Update, A2C_DEFAULTS,
     PPO_DEFAULTS, REINFORCE_DEFAULTS, SOLVED,
@@ -46,14 +48,6 @@ fn updates(agent: &mut impl Agent, n: usize) -> Vec<Update> {
     (0..n).map(|_| agent.update().unwrap()).collect()
 }
 
-fn parameters(model: &dyn Module) -> Vec<Vec<f32>> {
-    model
-        .parameters()
-        .into_iter()
-        .map(|(_, p)| p.get().to_vec::<f32>().unwrap())
-        .collect()
-}
-
 /// Whole runs of `first + rest` updates with seeds 5 (twice) and 6, and a run of seed 5
 /// saved after `first` updates and resumed for the rest: the same updates and parameters.
 fn check_resume<A: Agent>(
@@ -66,7 +60,7 @@ fn check_resume<A: Agent>(
     let whole = |seed| {
         let mut agent = new(seed);
         let seen = updates(&mut agent, first + rest);
-        (seen, parameters(model(&agent)))
+        (seen, common::parameter_values(model(&agent)))
     };
     let (seen, params) = whole(5);
     assert_eq!((seen.clone(), params.clone()), whole(5), "{what}");
@@ -82,7 +76,7 @@ fn check_resume<A: Agent>(
     let mut resumed = resume(&path);
     split.extend(updates(&mut resumed, rest));
     assert_eq!(split, seen, "{what}");
-    assert_eq!(parameters(model(&resumed)), params, "{what}");
+    assert_eq!(common::parameter_values(model(&resumed)), params, "{what}");
     std::fs::remove_file(&path).unwrap();
 }
 

@@ -3,6 +3,7 @@
 mod adapters_command;
 mod charlm;
 mod dqn;
+mod gan;
 mod generate;
 mod images;
 mod plot;

@@ -133,3 +133,40 @@ pub fn curves(
     root.present()?;
     Ok(())
 }
+
+/// Points [n × 2] as dots over `centers`, the target's modes drawn as rings.
+pub fn scatter(
+    path: &Path,
+    title: &str,
+    points: &[f32],
+    centers: &[(f64, f64)],
+    radius: f64,
+) -> anyhow::Result<()> {
+    register_font();
+    let root = BitMapBackend::new(path, (560, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(-3.0..3.0, -3.0..3.0)?;
+    chart
+        .configure_mesh()
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    chart.draw_series(
+        points
+            .chunks(2)
+            .map(|p| Circle::new((p[0] as f64, p[1] as f64), 1, BLUE.mix(0.4).filled())),
+    )?;
+    chart.draw_series(centers.iter().map(|&(x, y)| {
+        let ring = (0..=32).map(|k| {
+            let a = k as f64 * std::f64::consts::TAU / 32.0;
+            (x + radius * a.cos(), y + radius * a.sin())
+        });
+        PathElement::new(ring.collect::<Vec<_>>(), RED.stroke_width(1))
+    }))?;
+    root.present()?;
+    Ok(())
+}

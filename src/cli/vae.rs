@@ -37,18 +37,6 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         anyhow::bail!("vae takes --epochs, --batch-size and --lr");
     }
     check_outputs(args)?;
-    if let Some(dir) = args
-        .images
-        .as_ref()
-        .and_then(|p| p.parent())
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        anyhow::ensure!(
-            dir.is_dir(),
-            "--images: the folder {} does not exist",
-            dir.display()
-        );
-    }
     let epochs = args.epochs.unwrap_or(DEFAULTS.epochs);
     let batch_size = args.batch_size.unwrap_or(DEFAULTS.batch_size);
     let lr = args.lr.unwrap_or(DEFAULTS.lr);

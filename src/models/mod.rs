@@ -4,6 +4,7 @@
 pub mod charlm;
 pub mod cnn;
 pub mod dqn;
+pub mod gan;
 pub mod generate;
 pub mod linreg;
 pub mod mlp;

@@ -104,6 +104,18 @@ impl RunState<'_> {
         t.to_vec()
     }
 
+    /// Every remaining tensor whose name starts with `prefix`, by the rest of its name.
+    pub fn take_prefixed(&mut self, prefix: &str) -> NamedTensors {
+        let (taken, kept) = std::mem::take(&mut self.tensors)
+            .into_iter()
+            .partition(|(n, _)| n.starts_with(prefix));
+        self.tensors = kept;
+        taken
+            .into_iter()
+            .map(|(n, t): (String, Tensor)| (n[prefix.len()..].to_string(), t))
+            .collect()
+    }
+
     /// Return `envs` to what [`environment_state`] saved; each environment's return so far.
     pub fn restore_environments<E: Resumable>(&mut self, envs: &mut VecEnv<E>) -> Result<Vec<f64>> {
         let (snapshot, returns) = self.take_environments(envs.len())?;

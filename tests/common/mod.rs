@@ -387,3 +387,12 @@ pub fn gradcheck_module(
         );
     }
 }
+
+/// Every parameter's values, in the module's order: runs compared bit for bit.
+pub fn parameter_values(model: &dyn lepton::nn::Module) -> Vec<Vec<f32>> {
+    model
+        .parameters()
+        .into_iter()
+        .map(|(_, p)| p.get().to_vec::<f32>().unwrap())
+        .collect()
+}
