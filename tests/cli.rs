@@ -504,7 +504,7 @@ fn gan_trains_resumes_exactly_and_draws_its_samples() {
     let short = ["train", "gan", "--iterations", "40", "--eval-every", "20"];
     let outputs = ["--metrics", s(&a), "--plot", s(&png), "--images", s(&dots)];
     let text = lepton(&[&short[..], &outputs].concat());
-    assert!(text.contains("high quality"), "{text}");
+    assert!(text.contains("high-quality"), "{text}");
     assert_eq!(metrics(&a)["history"].as_array().unwrap().len(), 2);
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);
     assert!(std::fs::metadata(&dots).unwrap().len() > 1000);
@@ -532,8 +532,33 @@ fn gan_trains_resumes_exactly_and_draws_its_samples() {
         &["--epochs", "2"],
         &["--resume", s(&ck), "--seed", "3"],
     ] {
-        refused(&[&short[..], bad].concat(), "high quality");
+        refused(&[&short[..], bad].concat(), "high-quality");
     }
     refused(&["train", "linreg", "--toy", "--images", s(&dots)], "epoch");
+    // The digits: a short run writes its grid of samples; --data is gan's alone, and a
+    // digits checkpoint does not resume a ring run.
+    let (grid, digits_ck) = (d.join("digits.png"), d.join("digits.safetensors"));
+    let digits = [
+        "train",
+        "gan",
+        "--data",
+        "digits",
+        "--iterations",
+        "20",
+        "--eval-every",
+        "10",
+    ];
+    let outputs = ["--images", s(&grid), "--save", s(&digits_ck)];
+    let text = lepton(&[&digits[..], &outputs].concat());
+    assert!(
+        text.contains("of 10 digits") && text.contains("Frechet distance"),
+        "{text}"
+    );
+    assert!(std::fs::metadata(&grid).unwrap().len() > 1000);
+    refused(&["train", "mlp", "--data", "digits"], "epoch");
+    refused(
+        &[&short[..], &["--resume", s(&digits_ck)]].concat(),
+        "high-quality",
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -121,6 +121,9 @@ pub struct TrainArgs {
     /// scatter of samples over the ring's modes.
     #[arg(long)]
     pub images: Option<PathBuf>,
+    /// gan only: what to learn to draw, the ring of 8 Gaussians (the default) or the digits.
+    #[arg(long, value_enum)]
+    pub data: Option<gan::GanData>,
     /// Train nothing: report the --resume checkpoint's figures (the final evaluation, the
     /// plot of its images, the metrics file).
     #[arg(long)]
@@ -215,6 +218,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.images.is_none() || matches!(args.family, Family::Vae | Family::Gan),
         "--images is for vae and gan only"
+    );
+    anyhow::ensure!(
+        args.data.is_none() || matches!(args.family, Family::Gan),
+        "--data is for gan only"
     );
     match args.family {
         Family::Charlm => return charlm::run(&args, &device),
