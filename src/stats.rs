@@ -10,6 +10,10 @@ static SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES_LIVE: AtomicI64 = AtomicI64::new(0);
 static TUNINGS: AtomicU64 = AtomicU64::new(0);
 static KERNELS: AtomicU64 = AtomicU64::new(0);
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+static BYTES_UPLOADED: AtomicU64 = AtomicU64::new(0);
+static READ_BACKS: AtomicU64 = AtomicU64::new(0);
+static BYTES_READ_BACK: AtomicU64 = AtomicU64::new(0);
 
 /// A snapshot of the counters. All but `bytes_live` only grow; compare two snapshots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,6 +36,13 @@ pub struct Stats {
     /// Kernels run: one per step of a plan on the CPU path, one per dispatch on a GPU (the
     /// autotuner's own runs not included).
     pub kernels: u64,
+    /// Host data written to GPU buffers: tensors made from host values (a constant cached
+    /// on the device counts once), not the kernels' own parameter words.
+    pub uploads: u64,
+    pub bytes_uploaded: u64,
+    /// GPU buffers read back to the host, and the bytes the caller asked for.
+    pub read_backs: u64,
+    pub bytes_read_back: u64,
 }
 
 pub fn stats() -> Stats {
@@ -44,6 +55,10 @@ pub fn stats() -> Stats {
         submissions: SUBMISSIONS.load(Ordering::Relaxed),
         tunings: TUNINGS.load(Ordering::Relaxed),
         kernels: KERNELS.load(Ordering::Relaxed),
+        uploads: UPLOADS.load(Ordering::Relaxed),
+        bytes_uploaded: BYTES_UPLOADED.load(Ordering::Relaxed),
+        read_backs: READ_BACKS.load(Ordering::Relaxed),
+        bytes_read_back: BYTES_READ_BACK.load(Ordering::Relaxed),
     }
 }
 
@@ -64,6 +79,14 @@ pub(crate) fn kernels_run(count: u64) {
 }
 pub(crate) fn submitted() {
     SUBMISSIONS.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn uploaded(bytes: usize) {
+    UPLOADS.fetch_add(1, Ordering::Relaxed);
+    BYTES_UPLOADED.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+pub(crate) fn read_back(bytes: usize) {
+    READ_BACKS.fetch_add(1, Ordering::Relaxed);
+    BYTES_READ_BACK.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 pub(crate) fn buffer_allocated(bytes: u64) {
     BUFFERS_ALLOCATED.fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! Replaying a computation reuses its plan: no new plan, pipeline, buffer or bind group,
-//! and exactly one submission. One test in its own process, since the counters are global.
+//! exactly one submission, and no transfer but the result's read-back. One test in its own
+//! process, since the counters are global.
 
 mod common;
 
@@ -21,6 +22,17 @@ fn run(device: &Device) {
     let second = step(&x, &y).to_vec::<f32>().unwrap();
     let after = stats();
     assert_eq!(first, second, "same inputs, same result on {device}");
+    // The inputs stay on the device; only the 33 results come back.
+    let expected = if device.is_gpu() {
+        (0, 0, 1, 33 * 4)
+    } else {
+        (0, 0, 0, 0)
+    };
+    assert_eq!(
+        common::transfers(&before, &after),
+        expected,
+        "transfers on replay ({device})"
+    );
     assert_eq!(
         after.plans_built - before.plans_built,
         0,

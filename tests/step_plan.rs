@@ -1,6 +1,7 @@
 //! A training step is a plan, replayed: after the first steps (whose structure differs while
 //! optimizer state appears), a step builds nothing and submits once, even with dropout
-//! drawing a new mask and batch norm updating its running statistics each step. Own process: the counters are global.
+//! drawing a new mask and batch norm updating its running statistics each step; it reads
+//! back only the loss and uploads only a few scalars. Own process: the counters are global.
 
 mod common;
 
@@ -38,6 +39,15 @@ common::on_every_device! {
             "training lowers the loss on {device}: {first} -> {last}"
         );
         common::assert_built_nothing(&before, &after, &format!("on {device}"));
+        // Per step the loss comes back (one f32) and the optimizer's step scalars (its
+        // rate and bias corrections) go up; parameters, gradients and moments stay put.
+        let (uploads, uploaded, reads, read) = common::transfers(&before, &after);
+        if device.is_gpu() {
+            assert_eq!((reads, read), (5, 5 * 4), "read-backs on {device}");
+            assert!(uploads <= 5 * 2 && uploaded <= 5 * 16, "uploads {uploads}, {uploaded} bytes on {device}");
+        } else {
+            assert_eq!((uploads, uploaded, reads, read), (0, 0, 0, 0), "the CPU moves nothing");
+        }
         let per_step = (after.submissions - before.submissions) / 5;
         assert_eq!(
             per_step,

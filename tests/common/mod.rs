@@ -396,3 +396,14 @@ pub fn parameter_values(model: &dyn lepton::nn::Module) -> Vec<Vec<f32>> {
         .map(|(_, p)| p.get().to_vec::<f32>().unwrap())
         .collect()
 }
+
+/// Host↔device traffic between two `lepton::stats()` readings: (uploads, bytes uploaded,
+/// read-backs, bytes read back).
+pub fn transfers(before: &lepton::Stats, after: &lepton::Stats) -> (u64, u64, u64, u64) {
+    (
+        after.uploads - before.uploads,
+        after.bytes_uploaded - before.bytes_uploaded,
+        after.read_backs - before.read_backs,
+        after.bytes_read_back - before.bytes_read_back,
+    )
+}

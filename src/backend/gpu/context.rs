@@ -222,6 +222,7 @@ impl GpuContext {
     pub(crate) fn upload(&self, bytes: &[u8]) -> Result<Arc<GpuBuffer>> {
         self.scoped("upload", || {
             let buffer = self.pool.storage("upload", bytes.len() as u64)?;
+            crate::stats::uploaded(bytes.len());
             // Queue writes must cover whole 4-byte words.
             let padded = bytes.len().div_ceil(4) * 4;
             if padded == bytes.len() {
@@ -405,6 +406,7 @@ impl Staged {
             view[self.skip..self.skip + self.len].to_vec()
         };
         self.staging.raw().unmap();
+        crate::stats::read_back(bytes.len());
         Ok(bytes)
     }
 }
