@@ -1,8 +1,10 @@
 //! Checkpoints as safetensors files: parameters under their module names, optimizer state
 //! under `optim.`, the rest of a run's state (a replay buffer, environments) under `run.`,
-//! and string metadata. Written atomically (a temporary file beside the
-//! target, fsync, rename, fsync of the directory); loading checks every name, shape and
-//! dtype before changing anything, so a bad file leaves the model and optimizer untouched.
+//! and string metadata, the header's keys sorted so that the same run writes the same
+//! bytes. Written atomically (a temporary file beside the target, fsync, rename, fsync of
+//! the directory; tests/kill_resume.rs kills runs mid-save); loading checks every name,
+//! shape and dtype before changing anything, so a bad file leaves the model and optimizer
+//! untouched.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -113,7 +115,31 @@ pub fn save(
         .collect::<Result<_>>()?;
     let bytes = safetensors::serialize(hosts.iter().map(|(n, h)| (n.as_str(), h)), Some(metadata))
         .map_err(|e| err(path, e.to_string()))?;
+    let bytes = sorted_header(bytes).map_err(|e| err(path, e))?;
     write_atomic(path, &bytes).map_err(|e| err(path, e.to_string()))
+}
+
+/// The file with its JSON header's keys in sorted order (the metadata arrives as a hash map,
+/// whose order changes from run to run), so that the same run writes the same bytes. The
+/// header stays padded with spaces to a multiple of 8 bytes, as safetensors aligns it.
+fn sorted_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let length = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .ok_or("a serialized file without its header length")? as usize;
+    let header = bytes
+        .get(8..8 + length)
+        .ok_or("a serialized header past the end of its file")?;
+    // serde_json's maps are ordered by key (this crate does not enable `preserve_order`).
+    let parsed: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let mut text = serde_json::to_vec(&parsed).map_err(|e| e.to_string())?;
+    text.resize(text.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - length);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + length..]);
+    Ok(out)
 }
 
 /// Each tensor's shape by name.

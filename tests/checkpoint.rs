@@ -191,3 +191,30 @@ fn same_seed_same_run() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn the_same_tensors_and_metadata_give_the_same_bytes() {
+    let cpu = Device::cpu();
+    let d = dir("bytes");
+    let a = Tensor::rand_normal(&[3, 5], 0.0, 1.0, 1, DType::F32, &cpu).unwrap();
+    let b = Tensor::rand_normal(&[7], 0.0, 1.0, 2, DType::F64, &cpu).unwrap();
+    let named = vec![("b".to_string(), b), ("a".to_string(), a)];
+    // Each map hashes with its own random keys, so two maps of the same twelve entries
+    // iterate in different orders: the file must not follow that order.
+    let metadata = || -> HashMap<String, String> {
+        (0..12)
+            .map(|i| (format!("key{i}"), i.to_string()))
+            .collect()
+    };
+    let (first, second) = (d.join("first.safetensors"), d.join("second.safetensors"));
+    save(&first, &named, metadata()).unwrap();
+    save(&second, &named, metadata()).unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    assert_eq!(bytes, std::fs::read(&second).unwrap());
+    // The header stays 8-byte aligned, and the file loads with every entry.
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    assert_eq!(header % 8, 0);
+    let (tensors, meta) = load(&first, &cpu).unwrap();
+    assert_eq!((tensors.len(), meta), (2, metadata()));
+    std::fs::remove_dir_all(&d).unwrap();
+}
