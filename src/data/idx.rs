@@ -36,8 +36,11 @@ fn read(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
             u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().expect("four bytes")) as usize
         })
         .collect();
-    let count: usize = dims.iter().product();
-    if bytes.len() != header + count {
+    let count = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| bad(path, format!("dimensions {dims:?} overflow a size")))?;
+    if bytes.len() - header != count {
         return Err(bad(
             path,
             format!(
@@ -58,7 +61,13 @@ pub(super) fn load(images: &Path, labels: &Path) -> Result<Dataset> {
             format!("images {dims:?} do not match labels {label_dims:?}"),
         ));
     }
-    let rows = dims[0];
+    let (rows, cols) = (dims[0], dims[1..].iter().product::<usize>());
+    if rows == 0 || cols == 0 {
+        return Err(bad(
+            images,
+            format!("images {dims:?} hold no pixels to learn from"),
+        ));
+    }
     let classes = label_bytes
         .iter()
         .copied()
@@ -68,7 +77,7 @@ pub(super) fn load(images: &Path, labels: &Path) -> Result<Dataset> {
         features: pixels.into_iter().map(f32::from).collect(),
         targets: label_bytes.into_iter().map(f32::from).collect(),
         rows,
-        cols: dims[1..].iter().product(),
+        cols,
         classes: Some(classes),
     })
 }
