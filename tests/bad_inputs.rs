@@ -1,14 +1,18 @@
-//! The bad-input corpus (#18), files first: checkpoints truncated at every byte of a small
+//! The bad-input corpus (#18), files and command lines: checkpoints truncated at every byte of a small
 //! file, with a header length past the file, a header that is not JSON, a wrong dtype or
 //! shape, a tensor missing or duplicated; IDX files with a wrong magic number, type or
 //! dimensions, truncated at every byte, with dimensions whose product overflows; data files
-//! that are empty or something else. Every case must end in the typed error it names, and
+//! that are empty or something else; every option of `lepton train` in every family with
+//! zero, negative, NaN, infinite, fractional, overflowing and malformed values, output paths
+//! into missing folders, missing and corrupt checkpoints to resume. Every case must end in the typed error it names, and
 //! nothing else; each runs under `catch_unwind`, so a panic is counted as a failure, not
 //! an abort. The test prints how many cases it ran.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use lepton::checkpoint::{load, load_training, save_training};
 use lepton::data::Dataset;
@@ -42,6 +46,34 @@ impl Corpus {
     }
 }
 
+impl Corpus {
+    /// Run a command line that must be refused: a non-zero exit and an `error: ` line (not
+    /// the Vulkan loader's notice about XDG_RUNTIME_DIR), with nothing on stdout, so
+    /// nothing ran before the refusal.
+    fn check_command(&mut self, name: &str, run: impl FnOnce() -> Option<(bool, String, String)>) {
+        self.cases += 1;
+        let failure = match run() {
+            None => Some("still running after 30 s".to_string()),
+            Some((true, ..)) => Some("accepted".to_string()),
+            Some((false, out, _)) if !out.is_empty() => Some(format!(
+                "printed before refusing: {}",
+                out.lines().next().unwrap_or("")
+            )),
+            Some((false, _, err))
+                if !err
+                    .lines()
+                    .any(|l| l.starts_with("error: ") && !l.contains("XDG_RUNTIME_DIR")) =>
+            {
+                Some(format!("no error line: {err}"))
+            }
+            Some(_) => None,
+        };
+        if let Some(failure) = failure {
+            self.failures.push(format!("{name}: {failure}"));
+        }
+    }
+}
+
 fn checkpoint_error(e: &Error) -> bool {
     matches!(e, Error::Checkpoint { .. })
 }
@@ -50,8 +82,8 @@ fn data_error(e: &Error) -> bool {
     matches!(e, Error::Data { .. })
 }
 
-fn scratch() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lepton-bad-inputs-{}", std::process::id()));
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lepton-bad-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -298,7 +330,7 @@ fn idx_files(corpus: &mut Corpus, dir: &Path) {
 
 #[test]
 fn bad_files_end_in_typed_errors_without_a_panic() {
-    let dir = scratch();
+    let dir = scratch("files");
     let mut corpus = Corpus::default();
     checkpoints(&mut corpus, &dir);
     idx_files(&mut corpus, &dir);
@@ -311,6 +343,131 @@ fn bad_files_end_in_typed_errors_without_a_panic() {
     assert!(
         corpus.failures.is_empty(),
         "{} of {} cases failed:\n{}",
+        corpus.failures.len(),
+        corpus.cases,
+        corpus.failures.join("\n")
+    );
+}
+
+/// Run `lepton` with `args`: its exit status, stdout and stderr, or `None` when it was
+/// still running after 30 s (it took the arguments and trained).
+fn lepton(args: &[&str]) -> Option<(bool, String, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lepton"))
+        .args(args)
+        .env("LEPTON_AUTOTUNE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let began = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if began.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = child.wait_with_output().unwrap();
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// Every option of `lepton train` with values no run can take, in every family: each is
+/// refused with a non-zero exit and an `error: ` line before the command prints anything,
+/// so no option and no output path is found wrong after training.
+#[test]
+fn bad_command_lines_are_refused_before_anything_runs() {
+    let dir = scratch("command-lines");
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a checkpoint").unwrap();
+    let (missing_dir, missing_file) = (
+        dir.join("no-such-folder").join("out.png"),
+        dir.join("no-such.safetensors"),
+    );
+    let (missing_dir, missing_file, garbage) = (
+        missing_dir.to_str().unwrap(),
+        missing_file.to_str().unwrap(),
+        garbage.to_str().unwrap(),
+    );
+    let mut bad: Vec<Vec<&str>> = Vec::new();
+    for flag in [
+        "--epochs",
+        "--batch-size",
+        "--iterations",
+        "--eval-every",
+        "--stop-after",
+    ] {
+        for value in ["0", "-1", "x", "1.5", "99999999999999999999999"] {
+            bad.push(vec![flag, value]);
+        }
+    }
+    for value in ["0", "-1", "nan", "inf", "-inf", "x", ""] {
+        bad.push(vec!["--lr", value]);
+    }
+    for value in ["-1", "x", "1e3"] {
+        bad.push(vec!["--seed", value]);
+    }
+    for value in ["nan", "x"] {
+        bad.push(vec!["--stop-at-return", value]);
+    }
+    for flag in ["--save", "--plot", "--metrics", "--images"] {
+        bad.push(vec![flag, missing_dir]);
+    }
+    for value in [missing_file, garbage] {
+        bad.push(vec!["--resume", value]);
+    }
+    bad.push(vec!["--eval"]);
+    bad.push(vec!["--no-such-option"]);
+    let families = [
+        "linreg",
+        "mlp",
+        "cnn",
+        "rnn",
+        "lstm",
+        "gru",
+        "charlm",
+        "qlearn",
+        "dqn",
+        "reinforce",
+        "a2c",
+        "ppo",
+        "vae",
+        "gan",
+    ];
+    let mut corpus = Corpus::default();
+    for family in families {
+        // charlm needs its architecture, or every case would fail for that alone.
+        let base: Vec<&str> = match family {
+            "charlm" => vec!["train", family, "--device", "cpu", "--arch", "lstm"],
+            _ => vec!["train", family, "--device", "cpu"],
+        };
+        let mut cases = bad.clone();
+        for device in ["", "tpu", "GPU", "gpu:99", "gpu:-1"] {
+            cases.push(vec!["--device", device]);
+        }
+        for (name, args) in cases.iter().map(|a| (a.join(" "), a)) {
+            corpus.check_command(&format!("train {family} {name}"), || {
+                // A later --device replaces the base's.
+                lepton(&[&base[..], &args[..]].concat())
+            });
+        }
+    }
+    corpus.check_command("an unknown family", || lepton(&["train", "transformer"]));
+    corpus.check_command("no family", || lepton(&["train"]));
+    corpus.check_command("an unknown command", || lepton(&["fly"]));
+    std::fs::remove_dir_all(&dir).unwrap();
+    println!(
+        "{} bad command lines, {} failed",
+        corpus.cases,
+        corpus.failures.len()
+    );
+    assert!(
+        corpus.failures.is_empty(),
+        "{} of {} command lines failed:\n{}",
         corpus.failures.len(),
         corpus.cases,
         corpus.failures.join("\n")

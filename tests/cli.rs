@@ -562,3 +562,36 @@ fn gan_trains_resumes_exactly_and_draws_its_samples() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
+    let d = scratch("diverge");
+    let ck = d.join("ck.safetensors");
+    let args = ["train", "linreg", "--device", "cpu", "--lr", "1e30"];
+    let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
+        .args([&args[..], &["--save", s(&ck)]].concat())
+        .env("LEPTON_AUTOTUNE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a diverging run reported success");
+    assert!(
+        stderr.contains("the loss became inf in epoch 2, step 1"),
+        "{stderr}"
+    );
+    // The first epoch's checkpoint is whole: it loads and evaluates.
+    let text = lepton(&[
+        "train",
+        "linreg",
+        "--device",
+        "cpu",
+        "--resume",
+        s(&ck),
+        "--eval",
+    ]);
+    assert!(
+        text.contains("resumed from") && text.contains("after epoch 1"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

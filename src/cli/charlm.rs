@@ -112,14 +112,6 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     let batch = args.batch_size.unwrap_or(d.batch_size);
     let lr = args.lr.unwrap_or(d.lr);
     let eval_every = args.eval_every.unwrap_or(d.eval_every);
-    anyhow::ensure!(
-        iterations > 0 && batch > 0 && eval_every > 0,
-        "--iterations, --batch-size and --eval-every must be at least 1"
-    );
-    anyhow::ensure!(
-        lr.is_finite() && lr > 0.0,
-        "--lr must be a positive number, got {lr}"
-    );
     check_outputs(args)?;
     let model = CharLm::new(d.config, args.seed, device)?;
     let mut opt = optimizer(&model, lr, iterations);

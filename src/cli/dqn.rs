@@ -34,7 +34,6 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         "--stop-at-return is NaN; give a return, or inf to take every planned step"
     );
     let every = args.eval_every.unwrap_or(2500);
-    anyhow::ensure!(every > 0, "--eval-every must be at least 1");
     let (mut agent, mut reached) = match &args.resume {
         Some(path) => {
             let (agent, meta) = Dqn::resume(config, args.seed, path, device)?;

@@ -43,7 +43,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     check_outputs(args)?;
     if args.device.is_some() {
-        println!("qlearn runs on the host: --device is not used");
+        eprintln!("note: qlearn runs on the host; --device is not used");
     }
     let config = QLearnConfig {
         episodes: args.iterations.unwrap_or(DEFAULTS.episodes),

@@ -189,6 +189,35 @@ pub fn check_outputs(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Values that no family trains with, refused before anything loads: counts of zero, a
+/// rate that is not a positive finite number, a NaN return to stop at, an empty device.
+fn check_values(args: &TrainArgs) -> anyhow::Result<()> {
+    for (flag, value) in [
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+        ("--iterations", args.iterations),
+        ("--eval-every", args.eval_every),
+        ("--stop-after", args.stop_after),
+    ] {
+        anyhow::ensure!(value != Some(0), "{flag} must be at least 1");
+    }
+    if let Some(lr) = args.lr {
+        anyhow::ensure!(
+            lr > 0.0 && lr.is_finite(),
+            "--lr must be a positive finite number, not {lr}"
+        );
+    }
+    anyhow::ensure!(
+        !args.stop_at_return.is_some_and(f64::is_nan),
+        "--stop-at-return must be a number (inf: never stop early)"
+    );
+    anyhow::ensure!(
+        !args.device.as_ref().is_some_and(|d| d.trim().is_empty()),
+        "--device needs a name: cpu, gpu, gpu:N or auto"
+    );
+    Ok(())
+}
+
 fn defaults(args: &TrainArgs) -> Settings {
     match args.family {
         Family::Linreg if args.toy => models::linreg::TOY_DEFAULTS,
@@ -215,6 +244,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "--eval trains nothing, so it takes no --save or --stop-after"
         );
     }
+    check_values(&args)?;
     anyhow::ensure!(
         args.images.is_none() || matches!(args.family, Family::Vae | Family::Gan),
         "--images is for vae and gan only"
@@ -299,8 +329,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let mut total = 0.0;
         for (i, batch) in batches.iter().enumerate() {
             let (x, y) = batch.tensors(&device)?;
-            let loss = task.loss(&model.forward(&x)?, &y)?;
-            total += optimizer.step(&loss)? * batch.rows as f64;
+            let loss = optimizer.step(&task.loss(&model.forward(&x)?, &y)?)?;
+            anyhow::ensure!(
+                loss.is_finite(),
+                "the loss became {loss} in epoch {}, step {}; stopped before saving, so --save \
+                 still holds the last good epoch (try a smaller --lr)",
+                epoch + 1,
+                i + 1
+            );
+            total += loss * batch.rows as f64;
             let rate = (i + 1) as f64 * batch_size as f64 / t0.elapsed().as_secs_f64();
             bar.set_message(format!(
                 "loss {:.4}  {rate:.0} samples/s",

@@ -40,11 +40,6 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     let epochs = args.epochs.unwrap_or(DEFAULTS.epochs);
     let batch_size = args.batch_size.unwrap_or(DEFAULTS.batch_size);
     let lr = args.lr.unwrap_or(DEFAULTS.lr);
-    anyhow::ensure!(batch_size > 0, "--batch-size must be at least 1");
-    anyhow::ensure!(
-        lr > 0.0 && lr.is_finite(),
-        "--lr must be a positive number, not {lr}"
-    );
     let (train, test) = vae::binarized_digits(args.seed)?;
     let model = Vae::new(args.seed, device)?;
     let mut optimizer = Adam::new(model.parameters(), lr);
