@@ -26,8 +26,8 @@
 //! higher than the rest of `ops/`.
 //!
 //! 1. leaf types: `dtype.rs` `shape.rs` `error.rs` `stats.rs` `counter_rng.rs` `autotune.rs`
-//!    `sum_bounds.rs` (element types, layouts, errors, counters, seeded random streams,
-//!    tuning choices, the unit tests' rounding bounds)
+//!    `sum_bounds.rs` `lru.rs` (element types, layouts, errors, counters, seeded random
+//!    streams, tuning choices, the unit tests' rounding bounds, the caches' eviction)
 //! 2. storage: `storage/` (CPU buffers and their recycling, the kernels' arithmetic,
 //!    strided loops)
 //! 3. op kernels: `ops/` (the primitives, each family's CPU kernel and GPU dispatch
@@ -59,6 +59,7 @@ mod dtype;
 mod error;
 mod graph;
 pub mod info;
+mod lru;
 pub mod models;
 pub mod nn;
 mod operators;

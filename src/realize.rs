@@ -9,14 +9,16 @@ use crate::backend::{cpu, Buffer};
 use crate::device::Device;
 use crate::error::Result;
 use crate::graph::{Node, State, Tensor};
+use crate::lru::Lru;
 use crate::ops::op::Op;
 use crate::plan::{KeyStep, Plan, PlanKey, Src};
 use crate::storage::CpuData;
 
-/// Plans kept for replay; past this many distinct computations the cache starts afresh.
+/// Plans kept for replay; past this many distinct computations the least recently used go.
 const MAX_PLANS: usize = 1024;
 
-static PLANS: LazyLock<Mutex<HashMap<PlanKey, Arc<Plan>>>> = LazyLock::new(Default::default);
+static PLANS: LazyLock<Mutex<Lru<PlanKey, Arc<Plan>>>> =
+    LazyLock::new(|| Mutex::new(Lru::new(MAX_PLANS)));
 
 struct Collected {
     key: PlanKey,
@@ -92,9 +94,6 @@ fn plan_for(key: PlanKey) -> Arc<Plan> {
     let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(plan) = plans.get(&key) {
         return plan.clone();
-    }
-    if plans.len() >= MAX_PLANS {
-        plans.clear();
     }
     let plan = Arc::new(Plan::build(&key));
     plans.insert(key, plan.clone());

@@ -10,6 +10,7 @@ use crate::backend::gpu::buffer_pool::{GpuBuffer, Pool};
 use crate::backend::gpu::program::{Executed, Program};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::lru::Lru;
 use crate::ops::dispatch::ShaderVariant;
 use crate::plan::Plan;
 
@@ -32,10 +33,10 @@ pub(crate) fn row_subgroup_size(features: wgpu::Features, info: &wgpu::AdapterIn
 }
 
 /// Compiled plans kept per device, and the device memory their intermediates may hold; past
-/// either the cache starts afresh (the buffers return to the pool for reuse).
+/// either the least recently used go (their buffers return to the pool for reuse).
 const MAX_PROGRAMS: usize = 256;
 const MAX_PROGRAM_BYTES: u64 = 1 << 30;
-/// Bind groups kept per device; past this many the cache starts afresh.
+/// Bind groups kept per device; past this many the least recently used go.
 const MAX_BIND_GROUPS: usize = 8192;
 
 pub(crate) type BindKey = (u64, Vec<(u32, u64, u64)>);
@@ -48,9 +49,9 @@ pub struct GpuContext {
     info: Option<wgpu::AdapterInfo>,
     pub(crate) pool: Pool,
     pipelines: Mutex<HashMap<ShaderVariant, (u64, Arc<wgpu::ComputePipeline>)>>,
-    bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    bind_groups: Mutex<Lru<BindKey, wgpu::BindGroup>>,
     /// Compiled plans by plan and pinned kernel (a pin changes what a plan compiles to).
-    programs: Mutex<HashMap<ProgramKey, Arc<Program>>>,
+    programs: Mutex<Lru<ProgramKey, Arc<Program>>>,
     constants: Mutex<HashMap<(DType, u64), Arc<GpuBuffer>>>,
     /// Kernel choices by problem class, read from the disk cache on first use.
     pub(crate) tuned: Mutex<Option<HashMap<String, String>>>,
@@ -110,8 +111,8 @@ impl GpuContext {
             info,
             pool,
             pipelines: Default::default(),
-            bind_groups: Default::default(),
-            programs: Default::default(),
+            bind_groups: Mutex::new(Lru::new(MAX_BIND_GROUPS)),
+            programs: Mutex::new(Lru::new(MAX_PROGRAMS)),
             constants: Default::default(),
             tuned: Default::default(),
             lost,
@@ -327,9 +328,6 @@ impl GpuContext {
         if let Some(g) = groups.get(&key) {
             return g.clone();
         }
-        if groups.len() >= MAX_BIND_GROUPS {
-            groups.clear();
-        }
         let group = make();
         crate::stats::bind_group_created();
         groups.insert(key, group.clone());
@@ -348,11 +346,9 @@ impl GpuContext {
         }
         let program = Arc::new(Program::compile(self, plan)?);
         let mut programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
-        let held: u64 = programs.values().map(|p| p.held_bytes()).sum();
-        if programs.len() >= MAX_PROGRAMS || held + program.held_bytes() > MAX_PROGRAM_BYTES {
-            programs.clear();
-        }
-        programs.insert(key, program.clone());
+        programs.insert_evicting(key, program.clone(), |held, new| {
+            held.map(|p| p.held_bytes()).sum::<u64>() + new.held_bytes() > MAX_PROGRAM_BYTES
+        });
         Ok(program)
     }
 
