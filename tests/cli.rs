@@ -593,5 +593,18 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
         text.contains("resumed from") && text.contains("after epoch 1"),
         "{text}"
     );
+    // The VAE stops the same way.
+    let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
+        .args([
+            "train", "vae", "--device", "cpu", "--lr", "1e30", "--epochs", "3",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a diverging VAE reported success");
+    assert!(
+        stderr.contains("the loss became NaN in epoch 1, step 2"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -189,6 +189,18 @@ pub fn check_outputs(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `loss`, the loss of step `step` of epoch `epoch` (both from 1), unless it is NaN or
+/// infinite: then the run stops before that epoch's checkpoint, so --save keeps the last
+/// good one.
+pub fn finite_loss(loss: f64, epoch: usize, step: usize) -> anyhow::Result<f64> {
+    anyhow::ensure!(
+        loss.is_finite(),
+        "the loss became {loss} in epoch {epoch}, step {step}; stopped before saving, so \
+         --save still holds the last good epoch (try a smaller --lr)"
+    );
+    Ok(loss)
+}
+
 /// Values that no family trains with, refused before anything loads: counts of zero, a
 /// rate that is not a positive finite number, a NaN return to stop at, an empty device.
 fn check_values(args: &TrainArgs) -> anyhow::Result<()> {
@@ -330,14 +342,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         for (i, batch) in batches.iter().enumerate() {
             let (x, y) = batch.tensors(&device)?;
             let loss = optimizer.step(&task.loss(&model.forward(&x)?, &y)?)?;
-            anyhow::ensure!(
-                loss.is_finite(),
-                "the loss became {loss} in epoch {}, step {}; stopped before saving, so --save \
-                 still holds the last good epoch (try a smaller --lr)",
-                epoch + 1,
-                i + 1
-            );
-            total += loss * batch.rows as f64;
+            total += finite_loss(loss, epoch + 1, i + 1)? * batch.rows as f64;
             let rate = (i + 1) as f64 * batch_size as f64 / t0.elapsed().as_secs_f64();
             bar.set_message(format!(
                 "loss {:.4}  {rate:.0} samples/s",

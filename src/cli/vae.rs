@@ -14,7 +14,9 @@ use lepton::nn::Module;
 use lepton::optim::{Adam, Optimizer};
 use lepton::Device;
 
-use crate::cli::train::{check_outputs, progress_bar, stop_point, write_metrics, TrainArgs};
+use crate::cli::train::{
+    check_outputs, finite_loss, progress_bar, stop_point, write_metrics, TrainArgs,
+};
 use crate::cli::{images, plot};
 
 /// Latent draws per image in the final figure.
@@ -74,11 +76,11 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
             format!("epoch {:>3}/{epochs}", epoch + 1),
         );
         let mut total = 0.0;
-        for batch in &batches {
+        for (i, batch) in batches.iter().enumerate() {
             let (x, _) = batch.tensors(device)?;
             let draw = optimizer.steps();
             let loss = model.negative_elbo(&x, args.seed, draw)?.mean(&[], false)?;
-            total += optimizer.step(&loss)? * batch.rows as f64;
+            total += finite_loss(optimizer.step(&loss)?, epoch + 1, i + 1)? * batch.rows as f64;
             bar.inc(1);
         }
         bar.finish_and_clear();
