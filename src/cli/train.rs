@@ -50,8 +50,9 @@ pub enum Family {
     /// A variational autoencoder of the digits binarized at 8/16 (8 latent dimensions);
     /// the test set's negative ELBO in nats per image.
     Vae,
-    /// A GAN on the ring of 8 Gaussians (--iterations steps of each network); modes
-    /// covered, high-quality samples and KL from uniform on 2,500 samples.
+    /// A GAN on the ring of 8 Gaussians or, with --data digits, the digits (--iterations
+    /// steps of each network); modes covered, high-quality samples and KL from uniform on
+    /// 2,500 samples, and for the digits a Frechet distance.
     Gan,
 }
 
@@ -118,7 +119,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub stop_at_return: Option<f64>,
     /// vae: a PNG of test digits, their reconstructions and samples from the prior; gan: a
-    /// scatter of samples over the ring's modes.
+    /// scatter of samples over the ring's modes, or a grid of digits at every evaluation.
     #[arg(long)]
     pub images: Option<PathBuf>,
     /// gan only: what to learn to draw, the ring of 8 Gaussians (the default) or the digits.
