@@ -267,11 +267,14 @@ impl Recurrent {
     ) -> Result<(Tensor, (Tensor, Option<Tensor>))> {
         // Every timestep's input projection as one product: [time, batch, gates·hidden].
         let mut projected = sequence.matmul(&w.ih.get().t()?)?;
-        if let Some((b_ih, _)) = &w.bias {
-            projected = projected.add(&b_ih.get())?;
-        }
-        let b_hh = match &w.bias {
-            Some((_, b)) => b.get(),
+        // The scan adds its bias to every gate: b_ih joins it there, except for a GRU, whose
+        // n gate adds b_hn inside the reset product and b_in outside it.
+        let bias = match &w.bias {
+            Some((b_ih, b_hh)) if self.kind == CellKind::Gru => {
+                projected = projected.add(&b_ih.get())?;
+                b_hh.get()
+            }
+            Some((b_ih, b_hh)) => b_ih.get().add(&b_hh.get())?,
             None => Tensor::zeros(
                 &[w.hh.get().shape()[0]],
                 sequence.dtype(),
@@ -282,7 +285,7 @@ impl Recurrent {
             cell: self.kind,
             reverse,
         };
-        let run = scan(spec, &projected, (&w.hh.get(), &b_hh), &h, c.as_ref())?;
+        let run = scan(spec, &projected, (&w.hh.get(), &bias), &h, c.as_ref())?;
         Ok((run.outputs, (run.h, run.c)))
     }
 }

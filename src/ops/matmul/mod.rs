@@ -49,18 +49,21 @@ impl Tensor {
             return Err(mismatch(format!("inner dimensions differ: {k} vs {k2}")));
         }
         // A batch against one matrix (a linear layer on [batch, time, features]) is one
-        // product of all the batch's rows when they lie as one matrix: its weight gradient is
-        // then one product too, where a batched one would need a sum over the batch after.
+        // product of all the batch's rows: its weight gradient is then one product too, where
+        // a batched one would need a sum over the batch after. Rows that do not lie as one
+        // matrix (a transposed batch) are copied into one first, K values per row for the
+        // K·N products each row takes.
         if a.rank() > 2 && b.rank() == 2 {
-            if let Some(rows) = a.layout.reshape(&[a.numel() / k.max(1), k]) {
-                let lead = &a.shape()[..a.rank() - 1];
-                let product = a.view(rows).matmul(&b)?;
-                let mut shape: Vec<usize> = lead.to_vec();
-                if rhs.rank() > 1 {
-                    shape.push(n);
-                }
-                return product.reshape_usize(&shape);
+            let shape = [a.numel() / k.max(1), k];
+            let rows = match a.layout.reshape(&shape) {
+                Some(rows) => a.view(rows),
+                None => a.contiguous().reshape_usize(&shape)?,
+            };
+            let mut out_shape = a.shape()[..a.rank() - 1].to_vec();
+            if rhs.rank() > 1 {
+                out_shape.push(n);
             }
+            return rows.matmul(&b)?.reshape_usize(&out_shape);
         }
         let batch = broadcast_shapes(
             "matmul",

@@ -13,7 +13,9 @@
 //! first row the initial state's.
 
 pub(crate) mod cell;
+pub(crate) mod cell_math;
 pub(crate) mod cpu;
+mod gate_rows;
 pub(crate) mod gpu;
 
 pub use cell::CellKind;
@@ -159,10 +161,13 @@ pub(crate) fn grad(
         Tensor::concat(&ordered, 0)?
     };
     let flat_recurrent = recurrent.reshape(&[(steps * batch) as isize, rows as isize])?;
-    let dwt = previous_h
-        .reshape(&[(steps * batch) as isize, hidden as isize])?
+    // W_hh's gradient in W_hh's own order [G·H, H], given as the transposed input's: the
+    // parameter's gradient is then dense, not a transposed view that every optimizer
+    // operation would read at a stride.
+    let dwt = flat_recurrent
         .t()?
-        .matmul(&flat_recurrent)?;
+        .matmul(&previous_h.reshape(&[(steps * batch) as isize, hidden as isize])?)?
+        .t()?;
     let db = flat_recurrent.sum(&[0], false)?;
     let dh0 = span(&initial, kind.grad_h_block(), 1)?;
     let mut grads = vec![Some(dx), Some(dwt), Some(db), Some(dh0)];
