@@ -60,15 +60,6 @@ macro_rules! with_float_dtype {
 pub(crate) use with_float_dtype;
 
 impl CpuData {
-    pub fn zeros(dtype: DType, len: usize) -> CpuData {
-        match dtype {
-            DType::F16 => CpuData::F16(vec![f16::ZERO; len]),
-            DType::F32 => CpuData::F32(vec![0.0; len]),
-            DType::F64 => CpuData::F64(vec![0.0; len]),
-            DType::I32 => CpuData::I32(vec![0; len]),
-        }
-    }
-
     pub fn from_vec<T: Element>(data: Vec<T>) -> CpuData {
         match T::DTYPE {
             DType::F16 => CpuData::F16(bytemuck::allocation::cast_vec(data)),

@@ -58,7 +58,10 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
                         resize(&mut d, len);
                         d
                     }
-                    _ => CpuData::for_output(step.dtype, len),
+                    _ => {
+                        let largest = plan.slots[s] as usize / step.dtype.size_in_bytes();
+                        CpuData::for_slot(step.dtype, len, largest)
+                    }
                 },
                 _ => CpuData::for_output(step.dtype, len),
             })

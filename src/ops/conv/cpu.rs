@@ -137,7 +137,7 @@ mod tests {
             .iter()
             .map(|v| CpuData::from_vec(v.clone()))
             .collect();
-        let mut fast = CpuData::zeros(DType::F32, len);
+        let mut fast = CpuData::from_vec(vec![0.0f32; len]);
         im2col::run(
             product,
             geo,
