@@ -290,11 +290,18 @@ fn reduce_leading<T: Compute, O: Element>(
             .zip(&folds)
             .for_each(|(o, f)| *o = O::from_f64(f.result(divisor)));
     };
-    const COLUMNS: usize = 1024;
-    if dst.len() * rows.len() >= PARALLEL_THRESHOLD && dst.len() > COLUMNS {
-        dst.par_chunks_mut(COLUMNS)
+    // One run of columns per thread, at least MIN_COLUMNS wide: each output's sum runs over
+    // the rows in the same order however the columns are cut.
+    const MIN_COLUMNS: usize = 64;
+    let columns = dst
+        .len()
+        .div_ceil(rayon::current_num_threads())
+        .next_multiple_of(16)
+        .max(MIN_COLUMNS);
+    if dst.len() * rows.len() >= PARALLEL_THRESHOLD && dst.len() > columns {
+        dst.par_chunks_mut(columns)
             .enumerate()
-            .for_each(|(c, out)| part(c * COLUMNS, out));
+            .for_each(|(c, out)| part(c * columns, out));
     } else {
         part(0, dst);
     }
