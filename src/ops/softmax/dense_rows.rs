@@ -110,6 +110,21 @@ mod tests {
     use super::*;
     use crate::ops::softmax::cpu::plain;
 
+    /// The outputs per row, and every row through the fast kernel and the plain one.
+    fn both_kernels(
+        kind: SoftmaxKind,
+        outer: &Layout,
+        n: usize,
+        src: &[f32],
+    ) -> (usize, Vec<f32>, Vec<f32>) {
+        let width = if kind == SoftmaxKind::LogSumExp { 1 } else { n };
+        let len = outer.numel() * width;
+        let (mut fast, mut want) = (vec![0f32; len], vec![0f32; len]);
+        run(kind, (outer, n), src, &mut fast);
+        plain(kind, (outer, n, 1), src, &mut want);
+        (width, fast, want)
+    }
+
     /// Both kernels compute in f64 and round once to f32: exp within 2 ulp of libm and a
     /// sum in another order leave the two f64 results some 2⁻⁴⁸ apart relatively, so after
     /// rounding they are the same f32 or its neighbour, at most 2⁻²³·|plain| apart (and
@@ -133,10 +148,7 @@ mod tests {
                 SoftmaxKind::LogSoftmax,
                 SoftmaxKind::LogSumExp,
             ] {
-                let width = if kind == SoftmaxKind::LogSumExp { 1 } else { n };
-                let (mut fast, mut want) = (vec![0f32; rows * width], vec![0f32; rows * width]);
-                run(kind, (&outer, n), &src, &mut fast);
-                plain(kind, (&outer, n, 1), &src, &mut want);
+                let (width, fast, want) = both_kernels(kind, &outer, n, &src);
                 for (i, (f, w)) in fast.iter().zip(&want).enumerate() {
                     let row_max = src[(i / width) * n..][..n]
                         .iter()
@@ -177,10 +189,7 @@ mod tests {
             SoftmaxKind::LogSoftmax,
             SoftmaxKind::LogSumExp,
         ] {
-            let width = if kind == SoftmaxKind::LogSumExp { 1 } else { n };
-            let (mut fast, mut want) = (vec![0f32; rows * width], vec![0f32; rows * width]);
-            run(kind, (&outer, n), &src, &mut fast);
-            plain(kind, (&outer, n, 1), &src, &mut want);
+            let (width, fast, want) = both_kernels(kind, &outer, n, &src);
             for (i, (f, w)) in fast.iter().zip(&want).enumerate() {
                 let same = f.to_bits() == w.to_bits()
                     || (f.is_nan() && w.is_nan())
