@@ -290,14 +290,16 @@ fn reduce_leading<T: Compute, O: Element>(
             .zip(&folds)
             .for_each(|(o, f)| *o = O::from_f64(f.result(divisor)));
     };
-    // One run of columns per thread, at least MIN_COLUMNS wide: each output's sum runs over
-    // the rows in the same order however the columns are cut.
+    // A run of columns per thread, 64 to 1,024 wide (wider runs' accumulators leave the
+    // cache): each output's sum runs over the rows in the same order however the columns
+    // are cut.
     const MIN_COLUMNS: usize = 64;
+    const MAX_COLUMNS: usize = 1024;
     let columns = dst
         .len()
         .div_ceil(rayon::current_num_threads())
         .next_multiple_of(16)
-        .max(MIN_COLUMNS);
+        .clamp(MIN_COLUMNS, MAX_COLUMNS);
     if dst.len() * rows.len() >= PARALLEL_THRESHOLD && dst.len() > columns {
         dst.par_chunks_mut(columns)
             .enumerate()

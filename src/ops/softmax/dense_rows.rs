@@ -110,6 +110,12 @@ mod tests {
     use super::*;
     use crate::ops::softmax::cpu::plain;
 
+    const KINDS: [SoftmaxKind; 3] = [
+        SoftmaxKind::Softmax,
+        SoftmaxKind::LogSoftmax,
+        SoftmaxKind::LogSumExp,
+    ];
+
     /// The outputs per row, and every row through the fast kernel and the plain one.
     fn both_kernels(
         kind: SoftmaxKind,
@@ -143,11 +149,7 @@ mod tests {
                     ((2.0 * u - 1.0) * scale) as f32
                 })
                 .collect();
-            for kind in [
-                SoftmaxKind::Softmax,
-                SoftmaxKind::LogSoftmax,
-                SoftmaxKind::LogSumExp,
-            ] {
+            for kind in KINDS {
                 let (width, fast, want) = both_kernels(kind, &outer, n, &src);
                 for (i, (f, w)) in fast.iter().zip(&want).enumerate() {
                     let row_max = src[(i / width) * n..][..n]
@@ -184,11 +186,7 @@ mod tests {
                 _ => (crate::counter_rng::uniform(3, i as u64) * 20.0 - 10.0) as f32,
             })
             .collect();
-        for kind in [
-            SoftmaxKind::Softmax,
-            SoftmaxKind::LogSoftmax,
-            SoftmaxKind::LogSumExp,
-        ] {
+        for kind in KINDS {
             let (width, fast, want) = both_kernels(kind, &outer, n, &src);
             for (i, (f, w)) in fast.iter().zip(&want).enumerate() {
                 let same = f.to_bits() == w.to_bits()
