@@ -64,9 +64,11 @@ pub trait Element: Copy + Send + Sync + bytemuck::Pod + std::fmt::Debug + 'stati
 
 impl Element for f32 {
     const DTYPE: DType = DType::F32;
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v as f32
     }
@@ -74,9 +76,11 @@ impl Element for f32 {
 
 impl Element for f64 {
     const DTYPE: DType = DType::F64;
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self
     }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v
     }
@@ -84,9 +88,11 @@ impl Element for f64 {
 
 impl Element for f16 {
     const DTYPE: DType = DType::F16;
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         f16::to_f64(self)
     }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         f16::from_f64(v)
     }
@@ -94,10 +100,12 @@ impl Element for f16 {
 
 impl Element for i32 {
     const DTYPE: DType = DType::I32;
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
     }
     /// Rounds toward zero and saturates at the type's bounds (NaN gives 0), as Rust's `as`.
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v as i32
     }

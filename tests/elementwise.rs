@@ -96,7 +96,10 @@ fn unary_cases() -> Vec<UnaryCase> {
             libm,
         ),
         case(UnaryOp::Relu, |x| x.max(0.0), (-4.0, 4.0), exact, exact),
-        // The engine's erf approximation is within 1.5e-7; gelu scales it by |x|/2 ≤ 2.
+        // The GPU's erf approximation is within 1.5e-7; gelu scales it by |x|/2 ≤ 2. The CPU's
+        // f32 erf is within 1.16 ulp (7e-8 near ±1), but for x < 0, 1 + erf cancels: that,
+        // the sum's rounding (6e-8) and x/√2's (≤ 3e-8 through erf), times |x|/2 ≤ 2, stay
+        // under 3.2e-7.
         case(
             UnaryOp::Gelu,
             |x| 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
@@ -104,7 +107,8 @@ fn unary_cases() -> Vec<UnaryCase> {
             (2e-6, 3e-6),
             (4e-7, 4.0 * U32),
         ),
-        // GELU's derivative: Φ carries half the erf approximation's 1.5e-7.
+        // GELU's derivative: Φ carries half the erf's error (the GPU's 1.5e-7; the CPU's
+        // 1.6e-7 of cancellation as in gelu), and x·φ(x) a few ulp of its at most 0.25.
         case(
             UnaryOp::GeluGrad,
             |x| {
@@ -141,12 +145,13 @@ fn unary_cases() -> Vec<UnaryCase> {
         ),
         // erf: the approximation's 1.5e-7; on the GPU, 1 − poly·exp(−x²) also cancels in f32
         // near 0: the polynomial's roundings (~3e-7) and exp's 3 ulp (3.6e-7) remain absolute.
+        // The CPU's f32 erf is within 1.16 ulp, at most 2.32 U32 of the value.
         case(
             UnaryOp::Erf,
             erf,
             (-3.0, 3.0),
             (1e-6, 3e-6),
-            (2e-7, 4.0 * U32),
+            (0.0, 2.4 * U32),
         ),
     ]
 }

@@ -3,7 +3,7 @@
 use half::f16;
 
 use crate::dtype::Element;
-use crate::storage::fast_exp;
+use crate::storage::{fast_erf, fast_exp};
 
 pub trait Real:
     Copy
@@ -35,8 +35,9 @@ pub trait Real:
     fn neg_infinity() -> Self;
     fn infinity() -> Self;
 
-    /// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the same formula the shaders use,
-    /// so that GELU means one thing on every device.
+    /// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the formula the shaders use;
+    /// f32 overrides it with a more accurate one that vectorizes (storage/fast_erf.rs).
+    #[inline(always)]
     fn erf(self) -> Self {
         let x = self.as_f64();
         Self::k(erf_given_exp(x, fast_exp::exp(-x * x)))
@@ -44,6 +45,7 @@ pub trait Real:
 
     /// GELU's derivative Φ(x) + x φ(x), with Φ through the erf above: one exp serves both,
     /// as exp(−(x/√2)²) = exp(−x²/2).
+    #[inline(always)]
     fn gelu_grad(self) -> Self {
         let x = self.as_f64();
         let e = fast_exp::exp(-0.5 * x * x);
@@ -69,48 +71,63 @@ fn erf_given_exp(x: f64, exp_minus_square: f64) -> f64 {
 }
 
 macro_rules! impl_real {
-    ($t:ty, |$x:ident| $exp:expr) => {
+    ($t:ty, |$x:ident| $exp:expr $(, $own:item)*) => {
         impl Real for $t {
+            $($own)*
+            #[inline(always)]
             fn k(v: f64) -> Self {
                 v as $t
             }
+            #[inline(always)]
             fn as_f64(self) -> f64 {
                 self as f64
             }
+            #[inline(always)]
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
+            #[inline(always)]
             fn exp(self) -> Self {
                 let $x = self;
                 $exp
             }
+            #[inline(always)]
             fn ln(self) -> Self {
                 <$t>::ln(self)
             }
+            #[inline(always)]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
+            #[inline(always)]
             fn sin(self) -> Self {
                 <$t>::sin(self)
             }
+            #[inline(always)]
             fn cos(self) -> Self {
                 <$t>::cos(self)
             }
+            #[inline(always)]
             fn tanh(self) -> Self {
                 <$t>::tanh(self)
             }
+            #[inline(always)]
             fn powf(self, e: Self) -> Self {
                 <$t>::powf(self, e)
             }
+            #[inline(always)]
             fn max(self, o: Self) -> Self {
                 <$t>::max(self, o)
             }
+            #[inline(always)]
             fn min(self, o: Self) -> Self {
                 <$t>::min(self, o)
             }
+            #[inline(always)]
             fn neg_infinity() -> Self {
                 <$t>::NEG_INFINITY
             }
+            #[inline(always)]
             fn infinity() -> Self {
                 <$t>::INFINITY
             }
@@ -119,8 +136,22 @@ macro_rules! impl_real {
 }
 // f32's exp goes through the f64 one of storage/fast_exp.rs (within 2 ulp of f64, so
 // rounded to f32 within half an ulp and a hair), which vectorizes where libm's calls do
-// not; f64, the reference, keeps libm's.
-impl_real!(f32, |x| fast_exp::exp(x as f64) as f32);
+// not; f64, the reference, keeps libm's. Its erf and GELU derivative stay in f32, where
+// sixteen lanes fit a vector, and a more accurate erf makes up for f32's rounding.
+impl_real!(
+    f32,
+    |x| fast_exp::exp(x as f64) as f32,
+    #[inline(always)]
+    fn erf(self) -> f32 {
+        fast_erf::erf_f32(self)
+    },
+    #[inline(always)]
+    fn gelu_grad(self) -> f32 {
+        let e = fast_exp::exp_f32(-0.5 * self * self);
+        let cdf = 0.5 * (1.0 + fast_erf::erf_f32(self * std::f32::consts::FRAC_1_SQRT_2));
+        cdf + self * e * 0.398_942_3
+    }
+);
 impl_real!(f64, |x| x.exp());
 
 /// A storable element together with the type its arithmetic runs in.

@@ -4,6 +4,7 @@
 
 pub(crate) mod arithmetic;
 mod cpu_data;
+pub(crate) mod fast_erf;
 pub(crate) mod fast_exp;
 mod recycle;
 pub(crate) mod strided;

@@ -32,10 +32,10 @@ macro_rules! unary_table {
             #[inline(always)]
             pub(crate) fn apply<R: Real>(self, xs: &mut [R]) {
                 match self {
-                    $(UnaryOp::$variant => xs.iter_mut().for_each(|v| {
+                    $(UnaryOp::$variant => for v in xs.iter_mut() {
                         let $x = *v;
                         *v = $cpu;
-                    })),*
+                    }),*
                 }
             }
 
@@ -43,10 +43,9 @@ macro_rules! unary_table {
             #[inline(always)]
             pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R]) {
                 match self {
-                    $(UnaryOp::$variant => out.iter_mut().zip(xs).for_each(|(o, v)| {
-                        let $x = *v;
+                    $(UnaryOp::$variant => for (o, &$x) in out.iter_mut().zip(xs) {
                         *o = $cpu;
-                    })),*
+                    }),*
                 }
             }
 
@@ -111,10 +110,10 @@ macro_rules! binary_table {
             #[inline(always)]
             pub(crate) fn apply<R: Real>(self, xs: &mut [R], ys: &[R]) {
                 match self {
-                    $(BinaryOp::$variant => xs.iter_mut().zip(ys).for_each(|(v, w)| {
-                        let ($a, $b) = (*v, *w);
+                    $(BinaryOp::$variant => for (v, &$b) in xs.iter_mut().zip(ys) {
+                        let $a = *v;
                         *v = $cpu;
-                    })),*
+                    }),*
                 }
             }
 
@@ -122,10 +121,10 @@ macro_rules! binary_table {
             #[inline(always)]
             pub(crate) fn apply_rev<R: Real>(self, xs: &[R], ys: &mut [R]) {
                 match self {
-                    $(BinaryOp::$variant => ys.iter_mut().zip(xs).for_each(|(w, v)| {
-                        let ($a, $b) = (*v, *w);
+                    $(BinaryOp::$variant => for (w, &$a) in ys.iter_mut().zip(xs) {
+                        let $b = *w;
                         *w = $cpu;
-                    })),*
+                    }),*
                 }
             }
 
@@ -133,10 +132,9 @@ macro_rules! binary_table {
             #[inline(always)]
             pub(crate) fn apply_to<R: Real>(self, out: &mut [R], xs: &[R], ys: &[R]) {
                 match self {
-                    $(BinaryOp::$variant => out.iter_mut().zip(xs.iter().zip(ys)).for_each(|(o, (v, w))| {
-                        let ($a, $b) = (*v, *w);
+                    $(BinaryOp::$variant => for (o, (&$a, &$b)) in out.iter_mut().zip(xs.iter().zip(ys)) {
                         *o = $cpu;
-                    })),*
+                    }),*
                 }
             }
 

@@ -125,6 +125,7 @@ fn plain_sum_applies<T: Compute>(op: ReduceOp) -> bool {
 /// Σ over `range` of a run of values `stride` apart, in f64 with eight accumulators so the
 /// adds vectorize. The rounding error, about n · 2⁻⁵³ of Σ|x|, stays far below the f32
 /// result's own rounding.
+#[inline(always)]
 pub(crate) fn plain_sum<T: Compute>(
     data: &[T],
     base: usize,

@@ -1,6 +1,8 @@
 //! The CPU path's fast softmax rows: dense f32 and f16 rows through storage/fast_exp.rs's vectorized
-//! exp and an eight-lane sum, compiled for AVX2 where the CPU has it. Held to the plain
+//! exp and an eight-lane sum, compiled for AVX-512 or AVX2 where the CPU has it. Held to the plain
 //! kernel in cpu.rs by the test below.
+
+use std::cell::RefCell;
 
 use crate::dtype::Element;
 use crate::ops::op::SoftmaxKind;
@@ -36,55 +38,98 @@ pub(super) fn run<T: Element>(
     });
 }
 
+thread_local! {
+    /// A row's exponentials in f64, kept per thread so that rows do not allocate.
+    static EXPONENTIALS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Softmax of a dense row into `out`, in f64 with storage/fast_exp.rs's exp (within 2 ulp) and an
 /// eight-lane sum: errors some 2⁻⁵⁰ of the result, far under f32's rounding (the outputs of
-/// 4096×4096 normal inputs came out bit for bit as with libm). Where the CPU has AVX2,
-/// compiled for it: four f64 lanes instead of SSE's two, the same IEEE operations lane by
-/// lane, so the same results.
+/// 4096×4096 normal inputs came out bit for bit as with libm).
 fn dense_softmax<T: Element>(row: &[T], out: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { dense_softmax_avx2(row, out) };
-    }
-    dense_softmax_portable(row, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dense_softmax_avx2<T: Element>(row: &[T], out: &mut [T]) {
-    dense_softmax_portable(row, out)
-}
-
-#[inline(always)]
-fn dense_softmax_portable<T: Element>(row: &[T], out: &mut [T]) {
-    let (_, e) = max_and_exponentials(row);
-    let s = plain_sum(&e, 0, 1, 0..e.len());
-    out.iter_mut()
-        .zip(&e)
-        .for_each(|(o, v)| *o = T::from_f64(v / s));
+    EXPONENTIALS.with_borrow_mut(|e| widest(row, Some(out), e));
 }
 
 /// The row's maximum and Σ exp(x − max), as `dense_softmax` computes them.
 fn dense_row_stats<T: Element>(row: &[T]) -> (f64, f64) {
+    EXPONENTIALS.with_borrow_mut(|e| widest(row, None, e))
+}
+
+/// `row_pass`, compiled for the widest vectors the CPU has: AVX-512's eight f64 lanes or
+/// AVX2's four instead of SSE's two, the same IEEE operations lane by lane, so the same
+/// results.
+fn widest<T: Element>(row: &[T], out: Option<&mut [T]>, e: &mut Vec<f64>) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+    {
+        // SAFETY: the CPU has these AVX-512 extensions, checked just above.
+        return unsafe { row_pass_avx512(row, out, e) };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { dense_row_stats_avx2(row) };
+        return unsafe { row_pass_avx2(row, out, e) };
     }
-    dense_row_stats_portable(row)
+    row_pass(row, out, e)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq")]
+unsafe fn row_pass_avx512<T: Element>(
+    row: &[T],
+    out: Option<&mut [T]>,
+    e: &mut Vec<f64>,
+) -> (f64, f64) {
+    row_pass(row, out, e)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dense_row_stats_avx2<T: Element>(row: &[T]) -> (f64, f64) {
-    dense_row_stats_portable(row)
+unsafe fn row_pass_avx2<T: Element>(
+    row: &[T],
+    out: Option<&mut [T]>,
+    e: &mut Vec<f64>,
+) -> (f64, f64) {
+    row_pass(row, out, e)
 }
 
+/// A dense row's maximum m and Σ exp(x − m), with each exp(x − m) left in `e`, by
+/// storage/fast_exp.rs's exp; with `out`, the softmax too. A NaN difference (an all −inf
+/// row) stays NaN, as in the plain kernel. Plain loops, not iterator folds: a fold is a call
+/// that the inliner may leave outside the wide-vector copy, where it ran two lanes wide.
 #[inline(always)]
-fn dense_row_stats_portable<T: Element>(row: &[T]) -> (f64, f64) {
-    let (m, e) = max_and_exponentials(row);
-    (m, plain_sum(&e, 0, 1, 0..e.len()))
+fn row_pass<T: Element>(row: &[T], out: Option<&mut [T]>, e: &mut Vec<f64>) -> (f64, f64) {
+    // Eight running maxima, compared and selected lane by lane: one running maximum is a
+    // chain of dependent scalar steps. NaNs are skipped, as f64::max skips them.
+    let mut lanes = [f64::NEG_INFINITY; 8];
+    let mut groups = row.chunks_exact(8);
+    for g in &mut groups {
+        for (l, v) in lanes.iter_mut().zip(g) {
+            let v = v.to_f64();
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    let m = groups
+        .remainder()
+        .iter()
+        .map(|v| v.to_f64())
+        .chain(lanes)
+        .fold(f64::NEG_INFINITY, f64::max);
+    e.clear();
+    e.resize(row.len(), 0.0);
+    for (o, v) in e.iter_mut().zip(row) {
+        let d = v.to_f64() - m;
+        *o = exp(if d < FLOOR { FLOOR } else { d });
+    }
+    let s = plain_sum(e, 0, 1, 0..e.len());
+    if let Some(out) = out {
+        for (o, v) in out.iter_mut().zip(e.iter()) {
+            *o = T::from_f64(v / s);
+        }
+    }
+    (m, s)
 }
 
 /// Differences x − m below this are raised to it: e⁻⁷⁰⁰ ≈ 1e-304 is far under anything an
@@ -92,18 +137,6 @@ fn dense_row_stats_portable<T: Element>(row: &[T]) -> (f64, f64) {
 /// through subnormal intermediates, which cost x86 cores some hundred cycles each: a masked
 /// attention softmax ran 3.5 times slower than an unmasked one.
 const FLOOR: f64 = -700.0;
-
-/// A dense row's maximum m and each exp(x − m), with storage/fast_exp.rs's exp. A NaN
-/// difference (an all −inf row) stays NaN, as in the plain kernel.
-#[inline(always)]
-fn max_and_exponentials<T: Element>(row: &[T]) -> (f64, Vec<f64>) {
-    let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
-    let floored = |d: f64| if d < FLOOR { FLOOR } else { d };
-    (
-        m,
-        row.iter().map(|v| exp(floored(v.to_f64() - m))).collect(),
-    )
-}
 
 #[cfg(test)]
 mod tests {
