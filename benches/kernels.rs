@@ -204,6 +204,45 @@ fn kernels(c: &mut Criterion) {
             &device,
             &|| square.softmax(-1).expect("softmax"),
         );
+        // The baby GPT's per-step shapes: attention rows of 64 keys (batch 12, 4 heads), the
+        // causal mask broadcast over them, LayerNorm's rows times their per-row scale, and
+        // the MLP's GELU.
+        let scores = rand(&[48, 64, 64], 8, &device);
+        let rows_bytes = 4 * 48 * 64 * 64;
+        bench(
+            c,
+            &format!("softmax/{dev}/3072x64"),
+            Throughput::Bytes(2 * rows_bytes),
+            &device,
+            &|| scores.softmax(-1).expect("softmax"),
+        );
+        let causal = Tensor::ones(&[64, 64], DType::F32, &device)
+            .and_then(|ones| ones.tril(0))
+            .expect("causal mask");
+        let minus_inf = Tensor::full(&[], f64::NEG_INFINITY, DType::F32, &device).expect("fill");
+        bench(
+            c,
+            &format!("where_mask/{dev}/48x64x64"),
+            Throughput::Bytes(2 * rows_bytes),
+            &device,
+            &|| causal.where_cond(&scores, &minus_inf).expect("where"),
+        );
+        let (activations, scale) = (rand(&[768, 128], 9, &device), rand(&[768, 1], 10, &device));
+        bench(
+            c,
+            &format!("broadcast_mul/{dev}/768x128"),
+            Throughput::Bytes(2 * 4 * 768 * 128),
+            &device,
+            &|| (&activations * &scale).expect("product"),
+        );
+        let hidden = rand(&[768, 512], 11, &device);
+        bench(
+            c,
+            &format!("gelu/{dev}/768x512"),
+            Throughput::Bytes(2 * 4 * 768 * 512),
+            &device,
+            &|| hidden.unary(lepton::UnaryOp::Gelu),
+        );
     }
 }
 

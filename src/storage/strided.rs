@@ -47,15 +47,15 @@ pub fn map_n<const K: usize, T: Copy + Send + Sync, O: Send>(
         if inner_strides.iter().all(|&s| s == 1) {
             let srcs: [&[T]; K] =
                 std::array::from_fn(|k| &inputs[k].0[base[k]..base[k] + dst.len()]);
-            for (j, o) in dst.iter_mut().enumerate() {
-                *o = f(std::array::from_fn(|k| srcs[k][j]));
-            }
-        } else {
+            dense_map(srcs, dst, &f);
+        } else if dst.len() < MIN_GATHERED_ROW {
             for (j, o) in dst.iter_mut().enumerate() {
                 *o = f(std::array::from_fn(|k| {
                     inputs[k].0[base[k] + j * inner_strides[k]]
                 }));
             }
+        } else {
+            gathered_map(inputs.map(|(data, _)| data), (base, inner_strides), dst, &f);
         }
     };
     if out.is_empty() || inner == 0 {
@@ -80,6 +80,120 @@ pub fn map_n<const K: usize, T: Copy + Send + Sync, O: Send>(
             part(r, 0, row);
         }
     });
+}
+
+/// Rows shorter than this are mapped element by element through their strides; longer ones
+/// are gathered block by block into dense scratch first.
+const MIN_GATHERED_ROW: usize = 16;
+
+/// Elements `dense_map` computes as one fixed-length group: whole vectors of f32 under
+/// AVX-512. A loop over a row's length was vectorized 64 elements at a time behind overlap
+/// checks, so rows of 32 or 48 (attention heads) ran one element at a time.
+const LANES: usize = 16;
+
+/// Elements per gathered block: a few KiB per input, which stays in L1.
+const GATHER_BLOCK: usize = 256;
+
+/// `dst[j] = f(inputs at bases[k] + j·strides[k])`, by blocks: each input whose stride is not 1
+/// (a broadcast's 0, a transpose's row length) is gathered into dense scratch, so that the
+/// function itself runs in `dense_map`'s vector loop. A broadcast operand read element by
+/// element through its stride kept the loop scalar (LayerNorm's products in the GPT step).
+fn gathered_map<const K: usize, T: Copy, O>(
+    data: [&[T]; K],
+    (bases, strides): ([usize; K], [usize; K]),
+    dst: &mut [O],
+    f: &impl Fn([T; K]) -> O,
+) {
+    let mut scratch = [[std::mem::MaybeUninit::<T>::uninit(); GATHER_BLOCK]; K];
+    for (b, block) in dst.chunks_mut(GATHER_BLOCK).enumerate() {
+        let start = b * GATHER_BLOCK;
+        let len = block.len();
+        for k in (0..K).filter(|&k| strides[k] != 1) {
+            if strides[k] == 0 {
+                scratch[k][..len].fill(std::mem::MaybeUninit::new(data[k][bases[k]]));
+                continue;
+            }
+            let at = |j: usize| data[k][bases[k] + (start + j) * strides[k]];
+            for (j, slot) in scratch[k][..len].iter_mut().enumerate() {
+                slot.write(at(j));
+            }
+        }
+        let srcs: [&[T]; K] = std::array::from_fn(|k| {
+            if strides[k] == 1 {
+                &data[k][bases[k] + start..][..len]
+            } else {
+                // SAFETY: the loop above wrote the first `len` elements of this scratch row.
+                unsafe { std::slice::from_raw_parts(scratch[k].as_ptr().cast::<T>(), len) }
+            }
+        });
+        dense_map(srcs, block, f);
+    }
+}
+
+/// `dst[j] = f(srcs at j)`, compiled for the widest vectors the CPU has (AVX-512 or AVX2,
+/// else the baseline): the same operations element by element, so the same results.
+fn dense_map<const K: usize, T: Copy, O>(srcs: [&[T]; K], dst: &mut [O], f: &impl Fn([T; K]) -> O) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+    {
+        // SAFETY: the CPU has these AVX-512 extensions, checked just above.
+        return unsafe { dense_map_avx512(srcs, dst, f) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { dense_map_avx2(srcs, dst, f) };
+    }
+    dense_map_portable(srcs, dst, f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq")]
+unsafe fn dense_map_avx512<const K: usize, T: Copy, O>(
+    srcs: [&[T]; K],
+    dst: &mut [O],
+    f: &impl Fn([T; K]) -> O,
+) {
+    dense_map_portable(srcs, dst, f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dense_map_avx2<const K: usize, T: Copy, O>(
+    srcs: [&[T]; K],
+    dst: &mut [O],
+    f: &impl Fn([T; K]) -> O,
+) {
+    dense_map_portable(srcs, dst, f)
+}
+
+#[inline(always)]
+fn dense_map_portable<const K: usize, T: Copy, O>(
+    srcs: [&[T]; K],
+    dst: &mut [O],
+    f: &impl Fn([T; K]) -> O,
+) {
+    let n = dst.len();
+    let srcs: [&[T]; K] = std::array::from_fn(|k| &srcs[k][..n]);
+    let mut groups = dst.chunks_exact_mut(LANES);
+    for (g, group) in (&mut groups).enumerate() {
+        let at = g * LANES;
+        // Operands and results by value: held in registers, they cannot overlap `dst`, so no
+        // overlap check stands between the group and one vector instruction per operation.
+        let lanes: [[T; LANES]; K] =
+            std::array::from_fn(|k| srcs[k][at..at + LANES].try_into().expect("LANES long"));
+        let results: [O; LANES] = std::array::from_fn(|l| f(std::array::from_fn(|k| lanes[k][l])));
+        for (o, r) in group.iter_mut().zip(results) {
+            *o = r;
+        }
+    }
+    let at = n - groups.into_remainder().len();
+    for (j, o) in dst[at..].iter_mut().enumerate() {
+        *o = f(std::array::from_fn(|k| srcs[k][at + j]));
+    }
 }
 
 /// `dst` at the elements of `to` receives `src` at the elements of `from` (one shape), in
@@ -156,6 +270,38 @@ mod tests {
     fn walk(src: &[u32], from: &Layout, dst: &mut [u32], to: &Layout) {
         for (i, o) in offsets(from).zip(offsets(to)) {
             dst[o] = src[i];
+        }
+    }
+
+    /// `map_n` against the definition, element by element through every layout, where rows
+    /// are long enough to be gathered: a broadcast column (stride 0), a stepped slice, a
+    /// transpose, all together (three inputs), rows crossing a gather block (300 = 256 + 44)
+    /// and rows whose length leaves a partial group of lanes (37).
+    #[test]
+    fn gathered_rows_match_the_element_walk() {
+        let data: Vec<u64> = (0..4 * 300 * 3).map(|v| v * 7 % 1009).collect();
+        for (rows, cols) in [(4, 300), (5, 37), (3, 16)] {
+            let shape = [rows, cols];
+            let dense = Layout::contiguous(&shape);
+            let column = Layout::contiguous(&[rows, 1]).expand(&shape);
+            let stepped = Layout::contiguous(&[rows, 3 * cols]).slice(1, 2, cols, 3);
+            let transposed = Layout::contiguous(&[cols, rows]).permute(&[1, 0]);
+            let cases = [
+                [&dense, &column, &stepped],
+                [&transposed, &dense, &column],
+                [&stepped, &transposed, &dense],
+            ];
+            for (c, [a, b, d]) in cases.iter().enumerate() {
+                let f = |[x, y, z]: [u64; 3]| x * 1_000_000 + y * 1000 + z;
+                let mut got = vec![0; rows * cols];
+                map_n([(&data, a), (&data, b), (&data, d)], &mut got, f);
+                let want: Vec<u64> = offsets(a)
+                    .zip(offsets(b))
+                    .zip(offsets(d))
+                    .map(|((i, j), k)| f([data[i], data[j], data[k]]))
+                    .collect();
+                assert_eq!(got, want, "{rows}x{cols}, case {c}");
+            }
         }
     }
 
