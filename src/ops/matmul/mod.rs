@@ -7,6 +7,7 @@
 pub(crate) mod cpu;
 mod gemm_blocks;
 pub(crate) mod gpu;
+pub(crate) mod packed_right;
 
 use std::panic::Location;
 

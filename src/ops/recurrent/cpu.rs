@@ -1,5 +1,5 @@
 //! The CPU path's recurrent scans: per timestep the recurrent product (matmul's product,
-//! plain or fast as the matmul itself runs) and one pass over the units for the gate
+//! plain or fast as the matmul itself runs, against W_hh packed once where it can be) and one pass over the units for the gate
 //! arithmetic (gate_rows.rs), in f32 for f32 and f16 data, in f64 for f64 data and where
 //! the CPU path runs its plain kernels (`autotune::plain_cpu`).
 
@@ -9,6 +9,7 @@ use crate::autotune::plain_cpu;
 use crate::dtype::{DType, Element};
 use crate::error::Result;
 use crate::ops::matmul::cpu::product;
+use crate::ops::matmul::packed_right::PackedRight;
 use crate::ops::op::StepDesc;
 use crate::ops::recurrent::cell::{CellKind, Scan};
 use crate::ops::recurrent::cell_math::GateReal;
@@ -24,6 +25,15 @@ fn matrix(rows: usize, cols: usize) -> Layout {
 /// Whether the gate passes over `T` data compute in f32, else in f64.
 fn in_f32<T: Element>() -> bool {
     T::DTYPE != DType::F64 && !plain_cpu()
+}
+
+/// The scan's recurrent weight ([k, n], dense) packed once for its every timestep's product,
+/// where the fast path runs and can pack it (`PackedRight`).
+fn packed<T: Element>(weight: &[T], k: usize, n: usize) -> Option<PackedRight> {
+    if plain_cpu() {
+        return None;
+    }
+    PackedRight::new(weight, k, n)
 }
 
 /// Inputs x [T, B, G·H], W_hhᵀ [H, G·H], b_hh [G·H], h0 [B, H] (and c0), all dense from
@@ -65,14 +75,18 @@ fn forward_scan<'a, T: Element, R: GateReal>(
         _ => vec![T::from_f64(0.0); states],
     };
     let mut recurrent = vec![T::from_f64(0.0); batch * rows];
+    let packed = packed(wt, hidden, rows);
     for k in 0..steps {
         let t = scan.time(k, steps);
-        product(
-            &matrix(batch, hidden),
-            &matrix(hidden, rows),
-            (&h, wt),
-            &mut recurrent,
-        );
+        match &packed {
+            Some(wt) => wt.product(&h, batch, &mut recurrent),
+            None => product(
+                &matrix(batch, hidden),
+                &matrix(hidden, rows),
+                (&h, wt),
+                &mut recurrent,
+            ),
+        }
         let row = &mut trace[t * batch * width..(t + 1) * batch * width];
         // Batch rows on all threads: each writes its own row of the trace.
         let inputs = RowInputs {
@@ -145,17 +159,20 @@ fn backward_scan<'a, T: Element, R: GateReal>(
     let mut later_dc = vec![R::k(0.0); batch * hidden];
     let mut through_w = vec![T::from_f64(0.0); batch * hidden];
     let zeros = vec![T::from_f64(0.0); hidden];
+    let packed = packed(w, rows, hidden);
     for k in (0..=steps).rev() {
         // k > 0: the timestep `scan` ran k-th (from 1); k = 0: the initial state.
         let t = (k > 0).then(|| scan.time(k - 1, steps));
         let next_t = (k < steps).then(|| scan.time(k, steps));
-        if next_t.is_some() {
-            product(
+        match (next_t, &packed) {
+            (None, _) => {}
+            (Some(_), Some(w)) => w.product(&later, batch, &mut through_w),
+            (Some(_), None) => product(
                 &matrix(batch, rows),
                 &matrix(rows, hidden),
                 (&later, w),
                 &mut through_w,
-            );
+            ),
         }
         let row = t.map_or(0, |t| t + 1);
         let row = &mut d[row * batch * width..(row + 1) * batch * width];
