@@ -45,6 +45,9 @@ fn stay_awake(done: &AtomicBool) {
 
 fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData>>> {
     let mut slots: Vec<Option<CpuData>> = vec![None; plan.slots.len()];
+    // How many leading elements of each slot's buffer have been written: up to there it is
+    // resized without zeroing.
+    let mut written = vec![0usize; plan.slots.len()];
     let mut outputs: Vec<Option<Arc<CpuData>>> = vec![None; plan.outputs];
     for step in &plan.steps {
         let len = numel(&step.shape);
@@ -55,11 +58,12 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
             .map(|out| match *out {
                 Loc::Slot(s) => match slots[s].take() {
                     Some(mut d) if d.dtype() == step.dtype => {
-                        resize(&mut d, len);
+                        resize(&mut d, len, &mut written[s]);
                         d
                     }
                     _ => {
                         let largest = plan.slots[s] as usize / step.dtype.size_in_bytes();
+                        written[s] = len;
                         CpuData::for_slot(step.dtype, len, largest)
                     }
                 },
@@ -90,6 +94,14 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
             }
         }
     }
+    // Kept at every value they hold, the buffers serve the next step's results without
+    // zeroing (a kept buffer is zeroed only past its length).
+    for (slot, written) in slots.iter_mut().zip(&mut written) {
+        if let Some(data) = slot {
+            let all = *written;
+            resize(data, all, written);
+        }
+    }
     crate::stats::kernels_run(plan.steps.len() as u64);
     Ok(outputs
         .into_iter()
@@ -97,11 +109,45 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
         .collect())
 }
 
-fn resize(data: &mut CpuData, len: usize) {
+/// `data` at `len` elements, where its first `written` elements hold values written before:
+/// those are kept as they are (stale: the kernel overwrites them), and only elements past
+/// them are zeroed. A slot's results come and go in one buffer step after step, and zeroing
+/// it at every growth took 5% of the baby GPT's CPU step.
+fn resize(data: &mut CpuData, len: usize, written: &mut usize) {
+    fn to<T: Copy>(v: &mut Vec<T>, len: usize, written: &mut usize, zero: T) {
+        if len <= *written && len <= v.capacity() {
+            // SAFETY: the first `written` elements of this allocation were initialized
+            // (truncating a Vec of Copy values leaves them as they are), and len ≤ written.
+            unsafe { v.set_len(len) };
+        } else {
+            v.resize(len, zero);
+            *written = len;
+        }
+    }
     match data {
-        CpuData::F16(v) => v.resize(len, half::f16::ZERO),
-        CpuData::F32(v) => v.resize(len, 0.0),
-        CpuData::F64(v) => v.resize(len, 0.0),
-        CpuData::I32(v) => v.resize(len, 0),
+        CpuData::F16(v) => to(v, len, written, half::f16::ZERO),
+        CpuData::F32(v) => to(v, len, written, 0.0),
+        CpuData::F64(v) => to(v, len, written, 0.0),
+        CpuData::I32(v) => to(v, len, written, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_regrows_over_its_written_values_and_zeroes_only_past_them() {
+        let mut data = CpuData::F32(vec![1.0, 2.0, 3.0]);
+        let mut written = 3;
+        resize(&mut data, 1, &mut written);
+        assert_eq!((data.slice::<f32>(), written), (&[1.0][..], 3));
+        resize(&mut data, 3, &mut written);
+        assert_eq!(data.slice::<f32>(), &[1.0, 2.0, 3.0]);
+        resize(&mut data, 5, &mut written);
+        assert_eq!(
+            (data.slice::<f32>(), written),
+            (&[1.0, 2.0, 3.0, 0.0, 0.0][..], 5)
+        );
     }
 }
