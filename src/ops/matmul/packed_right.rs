@@ -28,10 +28,10 @@ pub(crate) struct PackedRight {
 }
 
 impl PackedRight {
-    /// `b` ([k, n], dense) packed, where the data are f32 and the CPU has AVX-512F; None
-    /// otherwise.
+    /// `b` ([k, n], dense) packed, where the data are f32, neither side is empty and the CPU
+    /// has AVX-512F; None otherwise.
     pub(crate) fn new<T: Element>(b: &[T], k: usize, n: usize) -> Option<PackedRight> {
-        if TypeId::of::<T>() != TypeId::of::<f32>() || !has_avx512() {
+        if TypeId::of::<T>() != TypeId::of::<f32>() || k == 0 || n == 0 || !has_avx512() {
             return None;
         }
         let b: &[f32] = bytemuck::cast_slice(&b[..k * n]);
@@ -190,8 +190,10 @@ mod tests {
     }
 
     #[test]
-    fn other_types_are_not_packed() {
+    fn other_types_and_empty_operands_are_not_packed() {
         assert!(PackedRight::new(&[0.0f64; 4], 2, 2).is_none());
         assert!(PackedRight::new(&[half::f16::ZERO; 4], 2, 2).is_none());
+        assert!(PackedRight::new::<f32>(&[], 0, 5).is_none());
+        assert!(PackedRight::new::<f32>(&[], 5, 0).is_none());
     }
 }
