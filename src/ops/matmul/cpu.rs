@@ -101,5 +101,9 @@ mod tests {
         broadcast.strides.insert(0, 0);
         check(broadcast, c(&[3, 13, 8]), 6);
         check(c(&[257, 130]), transposed(&[130, 131]), 7);
+        // Outputs small beside k, cut along k where there are threads (a weight's gradient:
+        // both operands read transposed), and a ragged last run of k.
+        check(transposed(&[2048, 64]), c(&[2048, 48]), 8);
+        check(c(&[33, 1999]), transposed(&[1999, 17]), 9);
     }
 }
