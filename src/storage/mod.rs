@@ -8,6 +8,7 @@ pub(crate) mod fast_erf;
 pub(crate) mod fast_exp;
 mod recycle;
 pub(crate) mod strided;
+pub(crate) mod vector_width;
 
 pub use cpu_data::CpuData;
 pub(crate) use cpu_data::{match_dtype, with_dtype, with_float_dtype};

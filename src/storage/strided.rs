@@ -134,11 +134,7 @@ fn gathered_map<const K: usize, T: Copy, O>(
 /// else the baseline): the same operations element by element, so the same results.
 fn dense_map<const K: usize, T: Copy, O>(srcs: [&[T]; K], dst: &mut [O], f: &impl Fn([T; K]) -> O) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-    {
+    if crate::storage::vector_width::avx512() {
         // SAFETY: the CPU has these AVX-512 extensions, checked just above.
         return unsafe { dense_map_avx512(srcs, dst, f) };
     }

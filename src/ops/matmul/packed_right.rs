@@ -4,13 +4,14 @@
 //! operand is packed once, into panels of 32 columns (zero past its last column), and each
 //! product runs a register tile of 6 rows × 32 columns: per k, two vectors of the panel
 //! and six broadcast left values feed twelve fused multiply-adds into twelve accumulators.
-//! f32 on CPUs with AVX-512F; elsewhere callers keep the general product.
+//! f32 on CPUs with AVX-512; elsewhere callers keep the general product.
 
 use std::any::TypeId;
 
 use rayon::prelude::*;
 
 use crate::dtype::Element;
+use crate::storage::vector_width;
 
 /// Columns per panel: two 16-lane vectors.
 const PANEL: usize = 32;
@@ -29,9 +30,9 @@ pub(crate) struct PackedRight {
 
 impl PackedRight {
     /// `b` ([k, n], dense) packed, where the data are f32, neither side is empty and the CPU
-    /// has AVX-512F; None otherwise.
+    /// has AVX-512 (`vector_width::avx512`); None otherwise.
     pub(crate) fn new<T: Element>(b: &[T], k: usize, n: usize) -> Option<PackedRight> {
-        if TypeId::of::<T>() != TypeId::of::<f32>() || k == 0 || n == 0 || !has_avx512() {
+        if TypeId::of::<T>() != TypeId::of::<f32>() || k == 0 || n == 0 || !vector_width::avx512() {
             return None;
         }
         let b: &[f32] = bytemuck::cast_slice(&b[..k * n]);
@@ -72,7 +73,7 @@ impl PackedRight {
             for i in (0..m).step_by(TILE_ROWS) {
                 let a = &a[i * k..];
                 let out = &mut out[i * n + j * PANEL..];
-                // SAFETY: `new` found AVX-512F; each call's bounds are checked in `tile`.
+                // SAFETY: `new` found AVX-512 (F among it); each call's bounds are checked in `tile`.
                 unsafe {
                     match m - i {
                         1 => tile::<1>(a, panel, k, (out, n, cols)),
@@ -86,13 +87,6 @@ impl PackedRight {
             }
         }
     }
-}
-
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// out[i][c] = Σ_p a[i·k + p] · panel[p·32 + c] for i < R and c < cols, out's rows `stride`
@@ -157,8 +151,8 @@ mod tests {
     /// step's two products, and one large enough to be split among threads.
     #[test]
     fn packed_products_match_the_plain_kernel() {
-        if !has_avx512() {
-            eprintln!("skipped: this CPU has no AVX-512F, so products never take this path");
+        if !vector_width::avx512() {
+            eprintln!("skipped: this CPU has no AVX-512, so products never take this path");
             return;
         }
         let shapes = [

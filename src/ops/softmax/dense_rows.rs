@@ -60,10 +60,7 @@ fn dense_row_stats<T: Element>(row: &[T]) -> (f64, f64) {
 /// results.
 fn widest<T: Element>(row: &[T], out: Option<&mut [T]>, e: &mut Vec<f64>) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-    {
+    if crate::storage::vector_width::avx512() {
         // SAFETY: the CPU has these AVX-512 extensions, checked just above.
         return unsafe { row_pass_avx512(row, out, e) };
     }
@@ -76,7 +73,7 @@ fn widest<T: Element>(row: &[T], out: Option<&mut [T]>, e: &mut Vec<f64>) -> (f6
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq")]
 unsafe fn row_pass_avx512<T: Element>(
     row: &[T],
     out: Option<&mut [T]>,

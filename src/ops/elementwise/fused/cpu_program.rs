@@ -142,11 +142,7 @@ impl Program {
         regs: &mut [Vec<R>],
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-        {
+        if crate::storage::vector_width::avx512() {
             // SAFETY: the CPU has these AVX-512 extensions, checked just above.
             return unsafe { self.run_avx512(n, input, regs) };
         }
