@@ -172,8 +172,8 @@ struct Case {
     with_state: bool,
 }
 
-// Hidden sizes 1, 4 and 5 run only the CPU gate passes' remainder loop; 19 runs one full
-// 16-lane chunk and a remainder of 3.
+// Hidden sizes 1 and 4 run only the CPU gate passes' partial group; 32 runs two full
+// 16-lane groups and no partial one; 19 runs one full group and a partial one of 3.
 const CASES: [Case; 4] = [
     Case {
         layers: 1,
@@ -202,7 +202,7 @@ const CASES: [Case; 4] = [
         steps: 4,
         batch: 2,
         inputs: 3,
-        hidden: 5,
+        hidden: 32,
         with_state: true,
     },
     Case {

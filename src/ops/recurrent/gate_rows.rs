@@ -13,54 +13,75 @@ const LANES: usize = 16;
 
 type Lanes<R> = [R; LANES];
 
-/// `src` (at most LANES values) into the first lanes of `dst`. A whole group is copied as a
-/// fixed-length array: a copy of a variable length becomes a call to memmove, which cost
-/// more than the arithmetic.
+/// `src` (at most LANES values) into the first lanes of `dst`. `FULL` (src is LANES long)
+/// copies a fixed-length array; the last, partial group copies lane by lane. They are
+/// separate instantiations because LLVM merges two copies in one body into one call to
+/// memcpy of a variable length, which cost more than the arithmetic.
 #[inline(always)]
-fn load<T: Element, R: GateReal>(dst: &mut Lanes<R>, src: &[T]) {
-    match <&[T; LANES]>::try_from(src) {
-        Ok(all) => dst
-            .iter_mut()
-            .zip(all)
-            .for_each(|(d, s)| *d = R::k(s.to_f64())),
-        Err(_) => dst
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, s)| *d = R::k(s.to_f64())),
+fn load<T: Element, R: GateReal, const FULL: bool>(dst: &mut Lanes<R>, src: &[T]) {
+    if FULL {
+        if let Some(all) = src.first_chunk::<LANES>() {
+            *dst = std::array::from_fn(|l| R::k(all[l].to_f64()));
+            return;
+        }
     }
+    dst.iter_mut()
+        .zip(src)
+        .for_each(|(d, s)| *d = R::k(s.to_f64()));
 }
 
 /// The first `dst.len()` lanes of `src` into `dst`, a whole group as in `load`.
 #[inline(always)]
-fn store<T: Element, R: GateReal>(dst: &mut [T], src: &Lanes<R>) {
-    match <&mut [T; LANES]>::try_from(&mut *dst) {
-        Ok(all) => all
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, s)| *d = T::from_f64(s.as_f64())),
-        Err(_) => dst
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, s)| *d = T::from_f64(s.as_f64())),
+fn store<T: Element, R: GateReal, const FULL: bool>(dst: &mut [T], src: &Lanes<R>) {
+    if FULL {
+        if let Some(all) = dst.first_chunk_mut::<LANES>() {
+            *all = std::array::from_fn(|l| T::from_f64(src[l].as_f64()));
+            return;
+        }
     }
+    dst.iter_mut()
+        .zip(src)
+        .for_each(|(d, s)| *d = T::from_f64(s.as_f64()));
 }
 
 /// `load` for values already in `R`.
 #[inline(always)]
-fn load_real<R: GateReal>(dst: &mut Lanes<R>, src: &[R]) {
-    match <&[R; LANES]>::try_from(src) {
-        Ok(all) => *dst = *all,
-        Err(_) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s),
+fn load_real<R: GateReal, const FULL: bool>(dst: &mut Lanes<R>, src: &[R]) {
+    if FULL {
+        if let Some(all) = src.first_chunk::<LANES>() {
+            *dst = *all;
+            return;
+        }
     }
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
 }
 
 /// `store` for values already in `R`.
 #[inline(always)]
-fn store_real<R: GateReal>(dst: &mut [R], src: &Lanes<R>) {
-    match <&mut [R; LANES]>::try_from(&mut *dst) {
-        Ok(all) => *all = *src,
-        Err(_) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s),
+fn store_real<R: GateReal, const FULL: bool>(dst: &mut [R], src: &Lanes<R>) {
+    if FULL {
+        if let Some(all) = dst.first_chunk_mut::<LANES>() {
+            *all = *src;
+            return;
+        }
     }
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+}
+
+/// The units of the group from `first`: LANES of them when `FULL`, else the rest.
+#[inline(always)]
+fn group<const FULL: bool>(first: usize, hidden: usize) -> std::ops::Range<usize> {
+    if FULL {
+        first..first + LANES
+    } else {
+        first..hidden
+    }
+}
+
+/// The units in full groups: the last, partial group (if any) starts here.
+#[inline(always)]
+fn whole_groups(hidden: usize) -> usize {
+    hidden - hidden % LANES
 }
 
 /// What one timestep's forward gate pass reads: the timestep's input projections [B, G·H],
@@ -123,38 +144,53 @@ fn forward_row_portable<T: Element, R: GateReal, const CELL: u32>(
     b: usize,
     out: &mut [T],
 ) {
+    let whole = whole_groups(i.hidden);
+    for first in (0..whole).step_by(LANES) {
+        forward_group::<T, R, CELL, true>(i, b, out, first);
+    }
+    if whole < i.hidden {
+        forward_group::<T, R, CELL, false>(i, b, out, whole);
+    }
+}
+
+/// The forward gate pass over one group of units from `first`.
+#[inline(always)]
+fn forward_group<T: Element, R: GateReal, const CELL: u32, const FULL: bool>(
+    i: &RowInputs<T>,
+    b: usize,
+    out: &mut [T],
+    first: usize,
+) {
     let kind = CellKind::from_code(CELL);
     let (hidden, rows) = (i.hidden, kind.gates() * i.hidden);
     let zero = [R::k(0.0); LANES];
-    for first in (0..hidden).step_by(LANES) {
-        let units = first..hidden.min(first + LANES);
-        let (mut x, mut r, mut bias) = ([zero; 4], [zero; 4], [zero; 4]);
-        for g in 0..kind.gates() {
-            let at = b * rows + g * hidden;
-            load(&mut x[g], &i.x[at..][units.clone()]);
-            load(&mut r[g], &i.recurrent[at..][units.clone()]);
-            load(&mut bias[g], &i.bias[g * hidden..][units.clone()]);
+    let units = group::<FULL>(first, hidden);
+    let (mut x, mut r, mut bias) = ([zero; 4], [zero; 4], [zero; 4]);
+    for g in 0..kind.gates() {
+        let at = b * rows + g * hidden;
+        load::<T, R, FULL>(&mut x[g], &i.x[at..][units.clone()]);
+        load::<T, R, FULL>(&mut r[g], &i.recurrent[at..][units.clone()]);
+        load::<T, R, FULL>(&mut bias[g], &i.bias[g * hidden..][units.clone()]);
+    }
+    let (mut h, mut c) = (zero, zero);
+    load::<T, R, FULL>(&mut h, &i.h[b * hidden..][units.clone()]);
+    load::<T, R, FULL>(&mut c, &i.c[b * hidden..][units.clone()]);
+    let mut y = [zero; 6];
+    for l in 0..LANES {
+        let xl = [x[0][l], x[1][l], x[2][l], x[3][l]];
+        let rl = [
+            r[0][l] + bias[0][l],
+            r[1][l] + bias[1][l],
+            r[2][l] + bias[2][l],
+            r[3][l] + bias[3][l],
+        ];
+        let cell = forward_cell(kind, xl, rl, h[l], c[l]);
+        for (block, v) in cell.into_iter().enumerate() {
+            y[block][l] = v;
         }
-        let (mut h, mut c) = (zero, zero);
-        load(&mut h, &i.h[b * hidden..][units.clone()]);
-        load(&mut c, &i.c[b * hidden..][units.clone()]);
-        let mut y = [zero; 6];
-        for l in 0..LANES {
-            let xl = [x[0][l], x[1][l], x[2][l], x[3][l]];
-            let rl = [
-                r[0][l] + bias[0][l],
-                r[1][l] + bias[1][l],
-                r[2][l] + bias[2][l],
-                r[3][l] + bias[3][l],
-            ];
-            let cell = forward_cell(kind, xl, rl, h[l], c[l]);
-            for (block, v) in cell.into_iter().enumerate() {
-                y[block][l] = v;
-            }
-        }
-        for (block, y) in y.iter().enumerate().take(kind.trace_blocks()) {
-            store(&mut out[block * hidden..][units.clone()], y);
-        }
+    }
+    for (block, y) in y.iter().enumerate().take(kind.trace_blocks()) {
+        store::<T, R, FULL>(&mut out[block * hidden..][units.clone()], y);
     }
 }
 
@@ -324,49 +360,66 @@ fn backward_units<T: Element, R: GateReal, const CELL: u32>(
     later_dh: &mut [R],
     later_dc: &mut [R],
 ) {
+    let mut handed = (later, later_dh, later_dc);
+    let (hidden, whole) = (o.through_w.len(), whole_groups(o.through_w.len()));
+    for first in (0..whole).step_by(LANES) {
+        backward_group::<T, R, CELL, true>(o, out, &mut handed, first);
+    }
+    if whole < hidden {
+        backward_group::<T, R, CELL, false>(o, out, &mut handed, whole);
+    }
+}
+
+/// The backward pass over one group of units from `first`.
+#[inline(always)]
+fn backward_group<T: Element, R: GateReal, const CELL: u32, const FULL: bool>(
+    o: &UnitOperands<T>,
+    out: &mut [T],
+    (later, later_dh, later_dc): &mut (&mut [T], &mut [R], &mut [R]),
+    first: usize,
+) {
     let kind = CellKind::from_code(CELL);
     let (hidden, dh_block) = (o.through_w.len(), kind.grad_h_block());
     let zero = [R::k(0.0); LANES];
-    for first in (0..hidden).step_by(LANES) {
-        let units = first..hidden.min(first + LANES);
-        let lanes = |src: &[T]| {
-            let mut v = zero;
-            load(&mut v, &src[units.clone()]);
-            v
-        };
-        let (outer_dh, outer_dc) = (lanes(o.outer.0), lanes(o.outer.1));
-        let (through_w, next_factor) = (lanes(o.through_w), lanes(o.next_factor));
-        let mut ys = [zero; 6];
-        for (y, src) in ys.iter_mut().zip(o.ys) {
-            load(y, &src[units.clone()]);
-        }
-        let (h, c) = (lanes(o.previous.0), lanes(o.previous.1));
-        let (mut handed_dh, mut handed_dc) = (zero, zero);
-        load_real(&mut handed_dh, &later_dh[units.clone()]);
-        load_real(&mut handed_dc, &later_dc[units.clone()]);
-        let mut blocks = [zero; 6];
-        for l in 0..LANES {
-            let mut dh = outer_dh[l] + through_w[l];
-            let mut dc = outer_dc[l];
-            match kind {
-                CellKind::Gru => dh = dh + handed_dh[l] * next_factor[l],
-                CellKind::Lstm => dc = dc + handed_dc[l] * next_factor[l],
-                _ => {}
-            }
-            let y = [ys[0][l], ys[1][l], ys[2][l], ys[3][l], ys[4][l], ys[5][l]];
-            let cell = backward_cell(kind, y, (h[l], c[l]), (dh, dc));
-            for (k, v) in cell.into_iter().enumerate() {
-                blocks[k][l] = v;
-            }
-        }
-        for (k, block) in blocks.iter().enumerate().take(kind.grad_blocks()) {
-            store(&mut out[k * hidden..][units.clone()], block);
-        }
-        for gate in 0..kind.gates() {
-            let block = &blocks[kind.recurrent_grad_block(gate)];
-            store(&mut later[gate * hidden..][units.clone()], block);
-        }
-        store_real(&mut later_dh[units.clone()], &blocks[dh_block]);
-        store_real(&mut later_dc[units.clone()], &blocks[dh_block + 1]);
+    let units = group::<FULL>(first, hidden);
+    let lanes = |src: &[T]| {
+        let mut v = zero;
+        load::<T, R, FULL>(&mut v, &src[units.clone()]);
+        v
+    };
+    let (outer_dh, outer_dc) = (lanes(o.outer.0), lanes(o.outer.1));
+    let (through_w, next_factor) = (lanes(o.through_w), lanes(o.next_factor));
+    // A loop, not `map`: `map` is a call that the wide-vector target does not reach.
+    let mut ys = [zero; 6];
+    for (y, src) in ys.iter_mut().zip(o.ys) {
+        *y = lanes(src);
     }
+    let (h, c) = (lanes(o.previous.0), lanes(o.previous.1));
+    let (mut handed_dh, mut handed_dc) = (zero, zero);
+    load_real::<R, FULL>(&mut handed_dh, &later_dh[units.clone()]);
+    load_real::<R, FULL>(&mut handed_dc, &later_dc[units.clone()]);
+    let mut blocks = [zero; 6];
+    for l in 0..LANES {
+        let mut dh = outer_dh[l] + through_w[l];
+        let mut dc = outer_dc[l];
+        match kind {
+            CellKind::Gru => dh = dh + handed_dh[l] * next_factor[l],
+            CellKind::Lstm => dc = dc + handed_dc[l] * next_factor[l],
+            _ => {}
+        }
+        let y = [ys[0][l], ys[1][l], ys[2][l], ys[3][l], ys[4][l], ys[5][l]];
+        let cell = backward_cell(kind, y, (h[l], c[l]), (dh, dc));
+        for (k, v) in cell.into_iter().enumerate() {
+            blocks[k][l] = v;
+        }
+    }
+    for (k, block) in blocks.iter().enumerate().take(kind.grad_blocks()) {
+        store::<T, R, FULL>(&mut out[k * hidden..][units.clone()], block);
+    }
+    for gate in 0..kind.gates() {
+        let block = &blocks[kind.recurrent_grad_block(gate)];
+        store::<T, R, FULL>(&mut later[gate * hidden..][units.clone()], block);
+    }
+    store_real::<R, FULL>(&mut later_dh[units.clone()], &blocks[dh_block]);
+    store_real::<R, FULL>(&mut later_dc[units.clone()], &blocks[dh_block + 1]);
 }
