@@ -8,6 +8,7 @@ pub(crate) mod fast_erf;
 pub(crate) mod fast_exp;
 mod recycle;
 pub(crate) mod strided;
+pub(crate) mod transpose;
 pub(crate) mod vector_width;
 
 pub use cpu_data::CpuData;

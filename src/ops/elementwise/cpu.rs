@@ -8,6 +8,7 @@ use crate::ops::op::Op;
 use crate::ops::op::StepDesc;
 use crate::shape::Layout;
 use crate::storage::strided::map_n;
+use crate::storage::transpose::copy_transposing;
 use crate::storage::{with_dtype, with_float_dtype, CpuData};
 
 /// Where a cast to i32 saturates: at the largest i32 that the source type holds, as WGSL
@@ -71,7 +72,10 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], out: &mut CpuData) -
             |[c, a, b]| if c.to_f64() != 0.0 { a } else { b },
         )),
         Op::Copy => with_dtype!(step.out_dtype, T => {
-            map_n([(inputs[0].slice::<T>(), ins[0])], out.slice_mut::<T>(), |[v]| v)
+            let (src, dst) = (inputs[0].slice::<T>(), out.slice_mut::<T>());
+            if !copy_transposing(src, ins[0], dst, &Layout::contiguous(&ins[0].shape)) {
+                map_n([(src, ins[0])], dst, |[v]| v)
+            }
         }),
         Op::Cast if step.out_dtype == DType::I32 => with_float_dtype!(step.inputs[0].0, I => {
             let top = largest_i32_in(I::DTYPE);
