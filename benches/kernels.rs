@@ -205,7 +205,7 @@ fn kernels(c: &mut Criterion) {
             &|| square.softmax(-1).expect("softmax"),
         );
         // The baby GPT's per-step shapes: attention rows of 64 keys (batch 12, 4 heads), the
-        // causal mask broadcast over them, LayerNorm's rows times their per-row scale, and
+        // causal mask broadcast over them, LayerNorm's rows, those rows times their per-row scale, and
         // the MLP's GELU.
         let scores = rand(&[48, 64, 64], 8, &device);
         let rows_bytes = 4 * 48 * 64 * 64;
@@ -234,6 +234,13 @@ fn kernels(c: &mut Criterion) {
             Throughput::Bytes(2 * 4 * 768 * 128),
             &device,
             &|| (&activations * &scale).expect("product"),
+        );
+        bench(
+            c,
+            &format!("layer_norm/{dev}/768x128"),
+            Throughput::Bytes(2 * 4 * 768 * 128),
+            &device,
+            &|| activations.layer_norm(1e-5).expect("layer_norm"),
         );
         let hidden = rand(&[768, 512], 11, &device);
         bench(

@@ -50,6 +50,8 @@ struct Params {
     smoothing: f32,
     incoming_offset: u32,
     incoming_stride: u32,
+    // Layer normalization's ε (layer_norm.wgsl).
+    epsilon: f32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<TI>;

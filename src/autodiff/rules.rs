@@ -41,6 +41,9 @@ pub(crate) fn backward(
         Op::Softmax(kind) => Ok(vec![Some(crate::ops::softmax::grad(
             *kind, &inputs[0], y, g,
         )?)]),
+        Op::LayerNorm(eps) => Ok(vec![Some(crate::ops::layer_norm::grad(
+            *eps, &inputs[0], g,
+        ))]),
         Op::CrossEntropy(eps) => Ok(vec![
             Some(crate::ops::cross_entropy::grad(
                 *eps, &inputs[0], &inputs[1], g,
@@ -85,6 +88,7 @@ pub(crate) fn backward(
         Op::Place { region, .. } => Ok(vec![Some(super::view_through(g, region)?)]),
         Op::Fused(_) => unreachable!("fusion happens in plans, after differentiation"),
         Op::CrossEntropyGrad(_)
+        | Op::LayerNormGrad(_)
         | Op::Conv2dGradInput(_)
         | Op::Conv2dGradWeight(_)
         | Op::Pool2dGrad(..)

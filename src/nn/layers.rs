@@ -30,10 +30,9 @@ impl LayerNorm {
 impl Module for LayerNorm {
     // x: [..., features] -> same shape
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let centered = x.sub(&x.mean(&[-1], true)?)?;
-        let var = centered.square().mean(&[-1], true)?;
-        let normalized = centered.mul(&var.add_scalar(self.eps)?.rsqrt())?;
-        normalized.mul(&self.weight.get())?.add(&self.bias.get())
+        x.layer_norm(self.eps)?
+            .mul(&self.weight.get())?
+            .add(&self.bias.get())
     }
 
     fn parameters(&self) -> Vec<(String, Parameter)> {

@@ -12,6 +12,7 @@ pub(crate) mod dispatch;
 pub(crate) mod elementwise;
 pub(crate) mod gather;
 pub(crate) mod integers;
+pub(crate) mod layer_norm;
 pub(crate) mod masks;
 pub(crate) mod matmul;
 pub(crate) mod movement;
@@ -43,6 +44,8 @@ use crate::ops::elementwise::fused;
 use crate::ops::elementwise::gpu as elementwise_gpu;
 use crate::ops::gather::cpu as gather_cpu;
 use crate::ops::gather::gpu as gather_gpu;
+use crate::ops::layer_norm::cpu as layer_norm_cpu;
+use crate::ops::layer_norm::gpu as layer_norm_gpu;
 use crate::ops::matmul::cpu as matmul_cpu;
 use crate::ops::matmul::gpu as matmul_gpu;
 use crate::ops::movement::cpu as movement_cpu;
@@ -72,6 +75,8 @@ pub(crate) fn lower(step: &StepDesc, tuner: &dyn Tuner) -> Lowering {
         | Op::Random => elementwise_gpu::lower(step),
         Op::Reduce { op, reduced } => reduce_gpu::lower(*op, *reduced, step, tuner),
         Op::Softmax(kind) => softmax_gpu::lower(*kind, step, tuner),
+        Op::LayerNorm(eps) => layer_norm_gpu::lower(*eps, false, step, tuner),
+        Op::LayerNormGrad(eps) => layer_norm_gpu::lower(*eps, true, step, tuner),
         Op::CrossEntropy(eps) => cross_entropy_gpu::lower(*eps, false, step, tuner),
         Op::CrossEntropyGrad(eps) => cross_entropy_gpu::lower(*eps, true, step, tuner),
         Op::Conv2d(g) => conv_gpu::lower(Product::Forward, *g, step, tuner),
@@ -110,6 +115,8 @@ pub(crate) fn run_cpu(step: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]
         | Op::Random => elementwise_cpu::run_cpu(step, inputs, out),
         Op::Reduce { op, reduced } => reduce_cpu::run_cpu(*op, *reduced, step, inputs, out),
         Op::Softmax(kind) => softmax_cpu::run_cpu(*kind, step, inputs, out),
+        Op::LayerNorm(eps) => layer_norm_cpu::run_cpu(*eps, false, step, inputs, out),
+        Op::LayerNormGrad(eps) => layer_norm_cpu::run_cpu(*eps, true, step, inputs, out),
         Op::CrossEntropy(eps) => cross_entropy_cpu::run_cpu(*eps, false, step, inputs, out),
         Op::CrossEntropyGrad(eps) => cross_entropy_cpu::run_cpu(*eps, true, step, inputs, out),
         Op::Conv2d(g) => conv_cpu::run_cpu(Product::Forward, *g, step, inputs, out),

@@ -33,6 +33,10 @@ pub(crate) enum Op {
     },
     /// Softmax, log_softmax or logsumexp along the last axis of the (permuted) input.
     Softmax(SoftmaxKind),
+    /// Each row along the last axis to (x − mean)/sqrt(var + ε) (ε's f64 bits).
+    LayerNorm(u64),
+    /// Its gradient: inputs x and the output's gradient (ops/layer_norm/).
+    LayerNormGrad(u64),
     /// The cross-entropy of each row of logits [N, C] against targets [N], with label
     /// smoothing (f64 bits).
     CrossEntropy(u64),
@@ -111,6 +115,8 @@ impl Op {
             Op::Random => "random",
             Op::Reduce { op, .. } => op.name(),
             Op::Softmax(kind) => kind.name(),
+            Op::LayerNorm(_) => "layer_norm",
+            Op::LayerNormGrad(_) => "layer_norm_grad",
             Op::CrossEntropy(_) => "cross_entropy",
             Op::CrossEntropyGrad(_) => "cross_entropy_grad",
             Op::Conv2d(_) => "conv2d",

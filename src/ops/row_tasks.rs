@@ -37,6 +37,9 @@ kernel_params! {
         smoothing: f32,
         incoming_offset: u32,
         incoming_stride: u32,
+        /// Layer normalization's ε (layer_norm.wgsl).
+        epsilon: f32,
+        _pad: [u32; 3],
     }
 }
 
@@ -187,13 +190,13 @@ impl Rows<'_> {
                     size,
                     (vectors, eight),
                 );
-                if self.file == ShaderFile::Reduce {
-                    variant
+                match self.file {
+                    ShaderFile::Reduce => variant
                         .with("OP", op)
                         .with("DOT", self.weighted as u32)
-                        .with("COLUMN_QUADS", 1)
-                } else {
-                    variant.with("LOG", op)
+                        .with("COLUMN_QUADS", 1),
+                    ShaderFile::Softmax => variant.with("LOG", op),
+                    _ => variant,
                 }
             },
             params: Params::of(&params),

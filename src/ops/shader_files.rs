@@ -13,6 +13,7 @@ use crate::ops::elementwise::gpu::{
     every_variant as elementwise_variants, ElementwiseParams, ElementwiseVec4Params,
 };
 use crate::ops::gather::gpu::{every_variant as gather_variants, GatherParams};
+use crate::ops::layer_norm::gpu::every_variant as layer_norm_variants;
 use crate::ops::matmul::gpu::{every_variant as matmul_variants, MatmulParams};
 use crate::ops::params::{KernelParams, ParamsLayout};
 use crate::ops::pool::gpu::{every_variant as pool_variants, PoolParams};
@@ -94,6 +95,7 @@ shader_files! {
     Rows = "rows.wgsl";
     Reduce = "reduce.wgsl" after Rows with RowParams, variants reduce_variants;
     Softmax = "softmax.wgsl" after Rows with RowParams, variants softmax_variants;
+    LayerNorm = "layer_norm.wgsl" after Rows with RowParams, variants layer_norm_variants;
     /// What the register-tile product kernels share.
     Tiles = "tiles.wgsl";
     /// What the matrix product kernels share: their parameters' struct.

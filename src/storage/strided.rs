@@ -309,7 +309,6 @@ mod tests {
 
     #[test]
     fn strided_copies_match_the_element_walk() {
-        let src: Vec<u32> = (0..7 * 5 * 3).collect();
         let dense = Layout::contiguous(&[7, 5, 3]);
         let cases = [
             // A permuted source into a dense destination, and into a slab of a wider one.
