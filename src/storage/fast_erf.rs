@@ -8,10 +8,14 @@
 //!   so exp's argument carries the Gaussian's decay and 1 − exp(·) never cancels badly
 //!   (exp(Q) ≤ 0.19 there).
 //!
-//! Evaluated without fused multiply-adds (so every CPU rounds the same), with
-//! storage/fast_exp.rs's `exp_f32`, it is within 1.16 ulp of the exact value: over every f32
-//! in [2⁻¹², 4] the worst is 1.157 ulp, at 0.92642 (checked once against an f64 erf; the test
-//! below samples a grid). That is more accurate than the Abramowitz & Stegun 7.1.26 formula (1.5e-7 absolute) that the
+//! Evaluated with fused multiply-adds, as Juffa wrote them, and storage/fast_exp.rs's
+//! `exp_f32`, it is within 1.001 ulp of the exact value on the test's grid (3 million points
+//! of [−6, 6], and those times 10⁻³ and 10⁻³⁰), the worst at 0.67483. A fused multiply-add
+//! rounds once on every CPU, so every CPU still gets the same results: the wide-vector
+//! copies of the loops that call this (AVX-512, and AVX2 with FMA) compile each to one
+//! instruction; elsewhere it is libm's `fmaf`, exact but slow. Against separate products
+//! and sums (1.157 ulp at worst) GELU ran 21% faster (`gelu/cpu/768x512` 650–690 against
+//! 510–540 µs at 1 thread, alternately in the same minutes). That is more accurate than the Abramowitz & Stegun 7.1.26 formula (1.5e-7 absolute) that the
 //! shaders and the f64 reference use.
 
 use crate::storage::fast_exp::exp_f32;
@@ -32,12 +36,17 @@ const NEAR: [f32; 6] = [
 pub(crate) fn erf_f32(x: f32) -> f32 {
     let t = x.abs();
     let s = x * x;
-    let near = NEAR[1..].iter().fold(NEAR[0], |p, &c| p * s + c) * x + x;
-    let mut q = (-1.728_534_7e-5 * t + 3.831_971_3e-4) * s + (-3.883_964_4e-3 * t + 2.425_462_2e-2);
-    q = q * t - 1.067_778_8e-1;
-    q = q * t - 6.348_467e-1;
-    q = q * t - 1.287_175_1e-1;
-    q = q * t - t;
+    let near = NEAR[1..]
+        .iter()
+        .fold(NEAR[0], |p, &c| p.mul_add(s, c))
+        .mul_add(x, x);
+    let mut q = (-1.728_534_7e-5f32)
+        .mul_add(t, 3.831_971_3e-4)
+        .mul_add(s, (-3.883_964_4e-3f32).mul_add(t, 2.425_462_2e-2));
+    q = q.mul_add(t, -1.067_778_8e-1);
+    q = q.mul_add(t, -6.348_467e-1);
+    q = q.mul_add(t, -1.287_175_1e-1);
+    q = q.mul_add(t, -t);
     let far = (1.0 - exp_f32(q)).copysign(x);
     // NaN fails the comparison and takes `near`, which keeps it NaN.
     if t > SPLIT {
@@ -73,7 +82,7 @@ mod tests {
     }
 
     #[test]
-    fn within_1_16_ulp() {
+    fn within_1_01_ulp() {
         let steps = 1_000_000;
         let mut worst = (0.0, 0.0);
         for i in 0..=steps {
@@ -85,7 +94,7 @@ mod tests {
                 }
             }
         }
-        assert!(worst.0 <= 1.16, "{} ulp at {}", worst.0, worst.1);
+        assert!(worst.0 <= 1.01, "{} ulp at {}", worst.0, worst.1);
     }
 
     #[test]
@@ -98,6 +107,6 @@ mod tests {
         assert!(erf_f32(f32::NAN).is_nan());
         // The smallest subnormal: erf(x) ≈ 1.128·x rounds to the same denormal.
         assert_eq!(erf_f32(f32::from_bits(1)), f32::from_bits(1));
-        assert!(ulps(SPLIT) <= 1.16 && ulps(f32::from_bits(SPLIT.to_bits() + 1)) <= 1.16);
+        assert!(ulps(SPLIT) <= 1.01 && ulps(f32::from_bits(SPLIT.to_bits() + 1)) <= 1.01);
     }
 }

@@ -140,8 +140,8 @@ fn dense_map<const K: usize, T: Copy, O>(srcs: [&[T]; K], dst: &mut [O], f: &imp
         return unsafe { dense_map_avx512(srcs, dst, f) };
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { dense_map_avx2(srcs, dst, f) };
     }
     dense_map_portable(srcs, dst, f)
@@ -158,7 +158,8 @@ unsafe fn dense_map_avx512<const K: usize, T: Copy, O>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+// With FMA: erf's fused multiply-adds (storage/fast_erf.rs) are otherwise calls to libm.
+#[target_feature(enable = "avx2,fma")]
 unsafe fn dense_map_avx2<const K: usize, T: Copy, O>(
     srcs: [&[T]; K],
     dst: &mut [O],

@@ -147,8 +147,9 @@ impl Program {
             return unsafe { self.run_avx512(n, input, regs) };
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
             return unsafe { self.run_avx2(n, input, regs) };
         }
         self.run_portable(n, input, regs)
@@ -166,8 +167,9 @@ impl Program {
         self.run_portable(n, input, regs)
     }
 
+    // With FMA: erf's fused multiply-adds (storage/fast_erf.rs) are otherwise calls to libm.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2<'a, R: Real + 'a>(
         &self,
         n: usize,
