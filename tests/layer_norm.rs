@@ -262,6 +262,21 @@ fn gpu_gradients_match_the_reference() {
 }
 
 on_every_device! {
+    fn empty_rows_and_no_rows_give_empty_results(device) {
+        for shape in [[0usize, 5], [3, 0]] {
+            let x = tensor(&[], &shape, DType::F32, &device);
+            x.set_requires_grad(true);
+            let y = x.layer_norm(EPS).unwrap();
+            assert_eq!(y.shape(), &shape[..]);
+            // The gradient first: reading y realizes it and ends its history.
+            let dx = grad(&y.sum(&[], false).unwrap(), &[&x]).unwrap();
+            assert!(values(&y).is_empty(), "{shape:?} on {device}");
+            assert!(values(&dx[0]).is_empty(), "{shape:?} gradient on {device}");
+        }
+    }
+}
+
+on_every_device! {
     fn refuses_integers_a_scalar_and_a_negative_eps(device) {
         let ids = Tensor::from_vec(vec![1i32, 2, 3], &[3], &device).unwrap();
         assert!(ids.layer_norm(EPS).is_err());
