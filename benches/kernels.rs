@@ -7,7 +7,7 @@ mod common;
 
 use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lepton::nn::Conv2dSpec;
+use lepton::nn::{CellKind, Conv2dSpec, Module, Recurrent, RecurrentConfig};
 use lepton::{DType, Device, Tensor};
 
 /// Time `iters` realizations of `f`, each waited for.
@@ -241,6 +241,23 @@ fn kernels(c: &mut Criterion) {
             Throughput::Bytes(2 * 4 * 768 * 128),
             &device,
             &|| activations.layer_norm(1e-5).expect("layer_norm"),
+        );
+        // The LSTM step's layer (benches/step.rs) forward: its input projection and scan.
+        let lstm = Recurrent::new(
+            CellKind::Lstm,
+            RecurrentConfig::new(28, 128),
+            12,
+            DType::F32,
+            &device,
+        )
+        .expect("lstm");
+        let sequence = rand(&[28, 64, 28], 13, &device);
+        bench(
+            c,
+            &format!("lstm/{dev}/28x64x128"),
+            Throughput::Elements(2 * 28 * 64 * 4 * 128 * (28 + 128)),
+            &device,
+            &|| lstm.forward(&sequence).expect("lstm forward"),
         );
         let hidden = rand(&[768, 512], 11, &device);
         bench(

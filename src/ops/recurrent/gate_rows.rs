@@ -106,20 +106,20 @@ pub(super) fn forward_row<T: Element, R: GateReal, const CELL: u32>(
     out: &mut [T],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
+    if crate::storage::vector_width::avx512() {
+        // SAFETY: the CPU has these AVX-512 extensions, checked just above.
         return unsafe { forward_row_avx512::<T, R, CELL>(i, b, out) };
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { forward_row_avx2::<T, R, CELL>(i, b, out) };
     }
     forward_row_portable::<T, R, CELL>(i, b, out)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq")]
 unsafe fn forward_row_avx512<T: Element, R: GateReal, const CELL: u32>(
     i: &RowInputs<T>,
     b: usize,
@@ -129,7 +129,7 @@ unsafe fn forward_row_avx512<T: Element, R: GateReal, const CELL: u32>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn forward_row_avx2<T: Element, R: GateReal, const CELL: u32>(
     i: &RowInputs<T>,
     b: usize,
@@ -226,20 +226,20 @@ pub(super) fn backward_row<T: Element, R: GateReal, const CELL: u32>(
     handed: Handed<T, R>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
+    if crate::storage::vector_width::avx512() {
+        // SAFETY: the CPU has these AVX-512 extensions, checked just above.
         return unsafe { backward_row_avx512::<T, R, CELL>(i, b, out, handed) };
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { backward_row_avx2::<T, R, CELL>(i, b, out, handed) };
     }
     backward_row_portable::<T, R, CELL>(i, b, out, handed)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq")]
 unsafe fn backward_row_avx512<T: Element, R: GateReal, const CELL: u32>(
     i: &BackwardInputs<T>,
     b: usize,
@@ -250,7 +250,7 @@ unsafe fn backward_row_avx512<T: Element, R: GateReal, const CELL: u32>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn backward_row_avx2<T: Element, R: GateReal, const CELL: u32>(
     i: &BackwardInputs<T>,
     b: usize,
