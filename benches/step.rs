@@ -19,7 +19,8 @@ use lepton::optim::{Adam, Optimizer};
 use lepton::{DType, Tensor};
 
 /// Time replays of `run` (after the first steps built the plan and the optimizer state) as
-/// `id` in the step group, `rows` rows a step.
+/// `id` in the step group, `rows` rows a step; and print how many kernels and submissions
+/// a step runs.
 fn time_steps(c: &mut Criterion, id: String, rows: u64, mut run: impl FnMut()) {
     let mut group = c.benchmark_group("step");
     group.throughput(Throughput::Elements(rows));
@@ -29,12 +30,20 @@ fn time_steps(c: &mut Criterion, id: String, rows: u64, mut run: impl FnMut()) {
     // Only a benchmark that the command line selects calls this closure: the first steps
     // of the others (minutes of a software GPU's kernel compiles) never run.
     let mut planned = false;
-    group.bench_function(id, |b| {
+    group.bench_function(&id, |b| {
         if !planned {
             for _ in 0..3 {
                 run();
             }
             planned = true;
+            let before = lepton::stats();
+            run();
+            let after = lepton::stats();
+            println!(
+                "{id}: {} kernels and {} queue submissions a step",
+                after.kernels - before.kernels,
+                after.submissions - before.submissions
+            );
         }
         b.iter_custom(|iters| {
             let start = Instant::now();
