@@ -8,12 +8,14 @@
 alias TI = {{TI}};
 alias TO = {{TO}};
 
-// Blocks of `hidden` per batch row in the gradient rows, and the one that holds h's.
+// Blocks of `hidden` per batch row in the trace's state gradient (h, and an LSTM's c), and
+// in the gradient rows, and the one of those that holds h's.
+const STATE_BLOCKS: u32 = {{STATE_BLOCKS}}u;
 const GRAD_BLOCKS: u32 = {{GRAD_BLOCKS}}u;
 const DH_BLOCK: u32 = {{DH_BLOCK}}u;
 
-// The trace's gradient and the trace [T, B, TRACE_BLOCKS·H], the recurrent weight
-// [GATES·H, H], the initial h and c [B, H] (h again for cells without c).
+// The state blocks' gradient [T, B, STATE_BLOCKS·H], the trace [T, B, TRACE_BLOCKS·H],
+// the recurrent weight [GATES·H, H], the initial h and c [B, H] (h again for cells without c).
 @group(0) @binding(1) var<storage, read> grad: array<TI>;
 @group(0) @binding(2) var<storage, read> y: array<TI>;
 @group(0) @binding(3) var<storage, read> w: array<TI>;
@@ -37,7 +39,7 @@ fn recurrent_block(g: u32) -> u32 {
     return select(g, 3u, CELL == 3u && g == 2u);
 }
 
-// Unit j of batch row b: h's (and c's) total gradient from the trace's gradient, `through`
+// Unit j of batch row b: h's (and c's) total gradient from the state's gradient, `through`
 // (the later timestep's recurrent-product gradients through W_hh) and the direct paths,
 // then timestep t's gate gradients; or with k = 0 the initial state's.
 fn unit_grad(k: u32, t: u32, next: u32, b: u32, j: u32, through: f32) {
@@ -47,7 +49,7 @@ fn unit_grad(k: u32, t: u32, next: u32, b: u32, j: u32, through: f32) {
     var dh = 0.0;
     var dc = 0.0;
     if (k > 0u) {
-        let outer = input_offset(0u) + (t * batch + b) * TRACE_BLOCKS * hidden + j;
+        let outer = input_offset(0u) + (t * batch + b) * STATE_BLOCKS * hidden + j;
         dh = f32(grad[outer]);
         if (CELL == 2u) {
             dc = f32(grad[outer + hidden]);

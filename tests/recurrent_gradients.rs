@@ -114,3 +114,50 @@ fn check_gradients(
         assert_close(g, w, 5e-5, 5e-5, &what);
     }
 }
+
+on_every_device! {
+    /// Gradients asked of a layer's output itself, beside its input's: autodiff hands the
+    /// scan's rule only the gradient of the trace's state blocks, but a caller asking for a
+    /// view of the trace gets the gradient of the values it shows (w for the batch-first
+    /// output, plus 1 where the last h's sum reads them too; 1 for the last c), and the
+    /// input's gradient is the same either way.
+    fn the_output_and_the_last_state_have_their_own_gradients(device) {
+        let (steps, batch, hidden) = (4, 3, 5);
+        let config = RecurrentConfig {
+            batch_first: true,
+            ..RecurrentConfig::new(2, hidden)
+        };
+        let layer = Recurrent::new(CellKind::Lstm, config, 9, DType::F32, &device).unwrap();
+        let x = tensor(&data(batch * steps * 2, 60, -1.0, 1.0), &[batch, steps, 2], DType::F32, &device);
+        x.set_requires_grad(true);
+        let (out, last) = layer.forward_with_state(&x, None).unwrap();
+        let w_values = data(batch * steps * hidden, 61, -1.0, 1.0);
+        let w = tensor(&w_values, &[batch, steps, hidden], DType::F32, &device);
+        let c = last.c.unwrap();
+        let loss = out
+            .mul(&w)
+            .and_then(|o| o.sum(&[], false))
+            .and_then(|l| l.add(&last.h.sum(&[], false)?))
+            .and_then(|l| l.add(&c.sum(&[], false)?))
+            .unwrap();
+        let grads = lepton::grad(&loss, &[&out, &last.h, &c, &x]).unwrap();
+        // The last h is the output's last timestep: each view's gradient is that of the
+        // values it shows, whichever view the loss read them through.
+        let w_f32 = rounded(&w_values, DType::F32);
+        let mut want_out = w_f32.clone();
+        let mut want_h = Vec::new();
+        for b in 0..batch {
+            let last_step = (b * steps + steps - 1) * hidden;
+            for v in &mut want_out[last_step..last_step + hidden] {
+                *v += 1.0;
+                want_h.push(*v);
+            }
+        }
+        assert_eq!(values(&grads[0]), rounded(&want_out, DType::F32), "the output's");
+        assert_eq!(values(&grads[1]), rounded(&want_h, DType::F32), "the last h's");
+        assert!(values(&grads[2]).iter().all(|&v| v == 1.0), "the last c's");
+        // The same kernels on the same values as when only x's gradient is asked for.
+        let alone = lepton::grad(&loss, &[&x]).unwrap();
+        assert_eq!(values(&grads[3]), values(&alone[0]), "x's");
+    }
+}

@@ -28,6 +28,60 @@ pub(super) fn combine(pieces: Vec<(Tensor, Layout)>, base: &[usize]) -> Result<T
     Ok(total.expect("a node with a gradient has at least one piece"))
 }
 
+/// The gradient of the first `kept` values of every row (along the last axis) of a dense
+/// node of `base` shape: the pieces' views moved onto rows that hold only those values,
+/// then combined, so a recurrent scan's trace, most of which no consumer reads, costs its
+/// handed-out blocks alone. A piece that reads past them (no public API hands one out)
+/// gets the whole gradient, cut to the kept columns.
+pub(super) fn combine_columns(
+    pieces: Vec<(Tensor, Layout)>,
+    base: &[usize],
+    kept: usize,
+) -> Result<Tensor> {
+    let width = base.last().copied().unwrap_or(0);
+    if kept >= width {
+        return combine(pieces, base);
+    }
+    let mut narrowed_base = base.to_vec();
+    narrowed_base[base.len() - 1] = kept;
+    let narrowed: Option<Vec<(Tensor, Layout)>> = pieces
+        .iter()
+        .map(|(g, layout)| Some((g.clone(), narrow(layout, width, kept)?)))
+        .collect();
+    match narrowed {
+        Some(pieces) => combine(pieces, &narrowed_base),
+        None => Ok(combine(pieces, base)?
+            .slice(-1, 0, kept as isize, 1)?
+            .contiguous()),
+    }
+}
+
+/// `layout`, a view of a dense node with rows of `width` values, as the same view of the
+/// node cut to each row's first `kept` values, if it reads only those: each stride is
+/// whole rows (a multiple of `width`, rescaled) or within a row, and the view's reach
+/// within a row stays below `kept`.
+fn narrow(layout: &Layout, width: usize, kept: usize) -> Option<Layout> {
+    let mut reach = layout.offset % width;
+    let mut strides = Vec::with_capacity(layout.rank());
+    for (&n, &s) in layout.shape.iter().zip(&layout.strides) {
+        strides.push(if n <= 1 {
+            0
+        } else if s % width == 0 {
+            s / width * kept
+        } else if s < width {
+            reach += (n - 1) * s;
+            s
+        } else {
+            return None;
+        });
+    }
+    (reach < kept).then(|| Layout {
+        shape: layout.shape.clone(),
+        strides,
+        offset: layout.offset / width * kept + layout.offset % width,
+    })
+}
+
 /// The axis and the starting index along it of `layout`, if it is a unit-step slice of a
 /// dense node of `base` shape, whole along every other axis.
 fn slice_of(layout: &Layout, base: &[usize], dense: &[usize]) -> Option<(usize, usize)> {
@@ -91,4 +145,50 @@ fn join_slices(pieces: &[(Tensor, Layout)], base: &[usize]) -> Result<Option<Ten
         parts.push(zeros(base[axis] - at)?);
     }
     Tensor::concat(&parts.iter().collect::<Vec<_>>(), axis as isize).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::narrow;
+    use crate::shape::Layout;
+
+    fn layout(shape: &[usize], strides: &[usize], offset: usize) -> Layout {
+        Layout {
+            shape: shape.to_vec(),
+            strides: strides.to_vec(),
+            offset,
+        }
+    }
+
+    /// Views of a [3, 2, 12] node (rows of 12) narrowed to rows of 8.
+    #[test]
+    fn views_within_the_kept_columns_move_onto_the_narrow_rows() {
+        // The first block of every row; the same, batch first; timestep 2's second block.
+        assert_eq!(
+            narrow(&layout(&[3, 2, 4], &[24, 12, 1], 0), 12, 8),
+            Some(layout(&[3, 2, 4], &[16, 8, 1], 0))
+        );
+        assert_eq!(
+            narrow(&layout(&[2, 3, 4], &[12, 24, 1], 0), 12, 8),
+            Some(layout(&[2, 3, 4], &[8, 16, 1], 0))
+        );
+        assert_eq!(
+            narrow(&layout(&[2, 4], &[12, 1], 52), 12, 8),
+            Some(layout(&[2, 4], &[8, 1], 36))
+        );
+        // Broadcast and size-1 axes.
+        assert_eq!(
+            narrow(&layout(&[1, 5, 8], &[7, 0, 1], 12), 12, 8),
+            Some(layout(&[1, 5, 8], &[0, 0, 1], 8))
+        );
+    }
+
+    #[test]
+    fn views_past_the_kept_columns_do_not_narrow() {
+        // The third block; a block that runs one past; a stride across rows that is not
+        // whole rows.
+        assert_eq!(narrow(&layout(&[3, 2, 4], &[24, 12, 1], 8), 12, 8), None);
+        assert_eq!(narrow(&layout(&[2, 5], &[12, 1], 4), 12, 8), None);
+        assert_eq!(narrow(&layout(&[3, 2], &[13, 1], 0), 12, 8), None);
+    }
 }

@@ -110,11 +110,29 @@ fn backward(
         let Some(parts) = pieces.remove(&node.id) else {
             continue;
         };
-        let g = accumulate::combine(parts, &node.shape)?;
-        grads.insert(node.id, g.clone());
-        let (op, inputs) = match &*node.state() {
-            State::Pending { op, inputs } => (op.clone(), inputs.clone()),
-            State::Realized(_) => continue,
+        let pending = match &*node.state() {
+            State::Pending { op, inputs } => Some((op.clone(), inputs.clone())),
+            State::Realized(_) => None,
+        };
+        let columns = pending
+            .as_ref()
+            .and_then(|(op, _)| rules::gradient_columns(op, &node.shape));
+        let g = match columns {
+            Some(kept) if !wanted.contains(&node.id) => {
+                accumulate::combine_columns(parts, &node.shape, kept)?
+            }
+            // A node asked for keeps its whole gradient, for the caller.
+            _ => {
+                let whole = accumulate::combine(parts, &node.shape)?;
+                grads.insert(node.id, whole.clone());
+                match columns {
+                    Some(kept) => whole.slice(-1, 0, kept as isize, 1)?.contiguous(),
+                    None => whole,
+                }
+            }
+        };
+        let Some((op, inputs)) = pending else {
+            continue;
         };
         let y = Tensor::of_node(node.clone());
         let input_grads = rules::backward(&op, &inputs, &y, &g)?;

@@ -4,8 +4,22 @@ use crate::error::Result;
 use crate::graph::Tensor;
 use crate::ops::op::Op;
 
+/// How many leading values of each row (along the last axis) of `op`'s output of `shape`
+/// its rule reads the gradient of, where that is fewer than all: `backward` then gets the
+/// gradient of those columns alone, [..., kept], and nothing is spent on the rest.
+pub(crate) fn gradient_columns(op: &Op, shape: &[usize]) -> Option<usize> {
+    match op {
+        Op::Recurrent(scan) => {
+            let hidden = shape.last()? / scan.cell.trace_blocks();
+            Some(scan.cell.state_blocks() * hidden)
+        }
+        _ => None,
+    }
+}
+
 /// Gradients of `op`'s inputs (each of its input view's shape; None where none flows)
-/// given `y`, its dense output, and `g`, the gradient of `y`.
+/// given `y`, its dense output, and `g`, the gradient of `y` (of its leading columns
+/// where `gradient_columns` says so).
 pub(crate) fn backward(
     op: &Op,
     inputs: &[Tensor],

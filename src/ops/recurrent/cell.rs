@@ -34,6 +34,12 @@ impl CellKind {
         }
     }
 
+    /// The trace's leading blocks that a scan hands out (h, and an LSTM's c): the only ones
+    /// whose gradient comes from outside, and so the width of the gradient op's input.
+    pub(crate) fn state_blocks(self) -> usize {
+        1 + usize::from(self == CellKind::Lstm)
+    }
+
     /// The block of the gradient rows that holds h's gradient; the gate gradients come
     /// before it (for the GRU r, z, n and then n's through the reset product), an LSTM's
     /// c gradient after it.

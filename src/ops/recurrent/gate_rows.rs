@@ -194,7 +194,7 @@ fn forward_group<T: Element, R: GateReal, const CELL: u32, const FULL: bool>(
     }
 }
 
-/// What one timestep's backward gate pass reads: the trace's gradient and the trace, the
+/// What one timestep's backward gate pass reads: the state blocks' gradient, the trace, the
 /// initial state, the later timestep's gradients through W_hh [B, H], and which timesteps
 /// these are: `t` this one (None: the initial state's row), `next_t` the one the scan ran
 /// after it, `previous_t` the one before (None: the initial state).
@@ -273,10 +273,12 @@ fn backward_row_portable<'a, T: Element, R: GateReal, const CELL: u32>(
     // Block `block` of row b at timestep t of the trace or its gradient. Every operand of
     // the loop below is such a slice (or zeros where a timestep is missing), so the loop
     // has no branch and vectorizes.
-    let block = |data: &'a [T], t: usize, block: usize| -> &'a [T] {
+    let block_of = |data: &'a [T], width: usize, t: usize, block: usize| -> &'a [T] {
         let start = (t * i.batch + b) * width + block * hidden;
         &data[start..start + hidden]
     };
+    let block = |data: &'a [T], t: usize, block: usize| block_of(data, width, t, block);
+    let outer = |t: usize, block: usize| block_of(i.grad, kind.state_blocks() * hidden, t, block);
     let state = b * hidden..(b + 1) * hidden;
     let zeros = &i.zeros[..hidden];
     // h's gradient through W_hh from the timestep after, and that timestep's factor on the
@@ -311,8 +313,8 @@ fn backward_row_portable<'a, T: Element, R: GateReal, const CELL: u32>(
         }
         return;
     };
-    let outer_dh = block(i.grad, t, 0);
-    let outer_dc = if lstm { block(i.grad, t, 1) } else { zeros };
+    let outer_dh = outer(t, 0);
+    let outer_dc = if lstm { outer(t, 1) } else { zeros };
     let ys: [&[T]; 6] = std::array::from_fn(|k| {
         if k < kind.trace_blocks() {
             block(i.trace, t, k)

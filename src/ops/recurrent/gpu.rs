@@ -40,6 +40,7 @@ fn variant(kind: CellKind, grad: bool, dtypes: (DType, DType)) -> ShaderVariant 
     };
     if grad {
         shared(ShaderFile::RecurrentGrad, "scan_grad_step")
+            .with("STATE_BLOCKS", kind.state_blocks())
             .with("GRAD_BLOCKS", kind.grad_blocks())
             .with("DH_BLOCK", kind.grad_h_block())
     } else {
@@ -48,7 +49,7 @@ fn variant(kind: CellKind, grad: bool, dtypes: (DType, DType)) -> ShaderVariant 
 }
 
 /// The scan (`grad` false; inputs x, W_hhᵀ, b_hh, h0 and c0) or its gradient (inputs the
-/// trace's gradient, the trace, W_hh, h0 and c0), as in cpu.rs.
+/// state blocks' gradient, the trace, W_hh, h0 and c0), as in cpu.rs.
 pub(crate) fn lower(scan: Scan, grad: bool, step: &StepDesc) -> Lowering {
     let kind = scan.cell;
     let dtype = step.inputs[0].0;

@@ -8,9 +8,10 @@
 //! timestep.
 //!
 //! The op's output is the trace: per timestep and batch row, blocks of `hidden` values,
-//! first the new h, then what the backward pass needs (cell.rs lists them per cell). The
-//! gradient op writes per timestep the gate gradients and the state's, and in an extra
-//! first row the initial state's.
+//! first the new h, then what the backward pass needs (cell.rs lists them per cell). Only
+//! the state blocks (h, and an LSTM's c) leave the op, so the gradient op reads the
+//! gradient of those alone. It writes per timestep the gate gradients and the state's, and
+//! in an extra first row the initial state's.
 
 pub(crate) mod cell;
 pub(crate) mod cell_math;
@@ -112,7 +113,8 @@ pub(crate) fn scan(
 }
 
 /// The gradients of a scan's inputs (x, the transposed weight, the bias, h0 and c0) from
-/// its trace `y` and the trace's gradient `g`.
+/// its trace `y` and `g`, the gradient of the trace's state blocks [T, B, state blocks·H]
+/// (autodiff gives no more: `rules::gradient_columns`).
 pub(crate) fn grad(
     spec: Scan,
     inputs: &[Tensor],
