@@ -470,3 +470,23 @@ on_every_device! {
         assert!(text.contains("mul") && text.contains("tests/elementwise.rs"), "{text}");
     }
 }
+
+on_every_device! {
+    /// One element at an offset that is not a multiple of 4 (a one-element slice): the
+    /// GPU's four-wide kernel read it as the vector holding it, so the element 4-aligned
+    /// below it (found by tests/random_graphs.rs).
+    fn one_element_views_at_unaligned_offsets(device) {
+        let host: Vec<f64> = (0..64).map(|i| i as f64 / 64.0).collect();
+        let x = tensor(&host, &[64], DType::F32, &device);
+        let negated = x.unary(UnaryOp::Neg);
+        for at in [1, 2, 3, 45, 46, 47] {
+            let one = negated.slice(0, at, at + 1, 1).unwrap();
+            let other = x.slice(0, at - 1, at, 1).unwrap();
+            let exp = one.unary(UnaryOp::Exp);
+            let sum = one.binary(BinaryOp::Add, &other).unwrap();
+            let v = host[at as usize];
+            assert_close(&values(&exp), &[(-v).exp()], 0.0, 2.8e-6, &format!("exp at {at}"));
+            assert_close(&values(&sum), &[host[at as usize - 1] - v], 0.0, 0.0, &format!("sum at {at}"));
+        }
+    }
+}

@@ -97,13 +97,11 @@ pub(crate) fn dispatch(
             ..Default::default()
         };
         for (k, (_, l)) in inputs.iter().enumerate() {
-            let offset = if dense[k + 1] { l.offset / 4 } else { l.offset };
-            set_source(
-                &mut params.offsets,
-                &mut params.dense,
-                k,
-                (offset, dense[k + 1]),
-            );
+            // One element coalesces to no axes, which reads as dense and as a scalar: it is
+            // read as a scalar, at its own offset, which need not be a multiple of 4.
+            let vector = dense[k + 1] && !scalar[k + 1];
+            let offset = if vector { l.offset / 4 } else { l.offset };
+            set_source(&mut params.offsets, &mut params.dense, k, (offset, vector));
         }
         return Dispatch {
             variant: ShaderVariant {
