@@ -27,8 +27,13 @@ const RUN_PREFIX: &str = "run.";
 const STEPS_KEY: &str = "optim.steps";
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
+    named_err(&path.display().to_string(), message)
+}
+
+/// A checkpoint error about the file or bytes called `what`.
+fn named_err(what: &str, message: impl Into<String>) -> Error {
     Error::Checkpoint {
-        path: path.display().to_string(),
+        path: what.to_string(),
         message: message.into(),
     }
 }
@@ -164,9 +169,28 @@ pub fn header(path: &Path) -> Result<(HashMap<String, String>, Shapes)> {
 /// Every tensor in the file, on `device`, with the metadata.
 pub fn load(path: &Path, device: &Device) -> Result<(NamedTensors, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| err(path, e.to_string()))?;
-    let corrupt = |e: safetensors::SafeTensorError| err(path, format!("truncated or corrupt: {e}"));
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+    parse(&path.display().to_string(), &bytes, device)
+}
+
+/// Every tensor in a checkpoint held in memory (a safetensors file's bytes), on `device`,
+/// with the metadata; errors name the checkpoint `<bytes>`.
+pub fn load_bytes(
+    bytes: &[u8],
+    device: &Device,
+) -> Result<(NamedTensors, HashMap<String, String>)> {
+    parse("<bytes>", bytes, device)
+}
+
+/// `load` of the bytes of the checkpoint called `what`.
+fn parse(
+    what: &str,
+    bytes: &[u8],
+    device: &Device,
+) -> Result<(NamedTensors, HashMap<String, String>)> {
+    let corrupt =
+        |e: safetensors::SafeTensorError| named_err(what, format!("truncated or corrupt: {e}"));
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
+    let file = SafeTensors::deserialize(bytes).map_err(corrupt)?;
     let mut tensors = Vec::new();
     for (name, view) in file.tensors() {
         let shape = view.shape().to_vec();
@@ -200,12 +224,14 @@ pub fn load(path: &Path, device: &Device) -> Result<(NamedTensors, HashMap<Strin
                     .iter()
                     .map(|&v| i32::try_from(v))
                     .collect::<std::result::Result<Vec<i32>, _>>()
-                    .map_err(|_| err(path, format!("{name}: an i64 value does not fit in i32")))?;
+                    .map_err(|_| {
+                        named_err(what, format!("{name}: an i64 value does not fit in i32"))
+                    })?;
                 Tensor::from_vec(narrow, &shape, device)?
             }
             other => {
-                return Err(err(
-                    path,
+                return Err(named_err(
+                    what,
                     format!("{name}: dtype {other:?} is not f16, f32, f64, i32 or i64"),
                 ))
             }

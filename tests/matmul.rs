@@ -219,3 +219,23 @@ on_every_device! {
         }
     }
 }
+
+on_every_device! {
+    /// Products over an empty inner dimension are zeros of the full output shape: a batch
+    /// against one matrix with k = 0 was viewed as 0 rows, so its [3, 6, 7] result held no
+    /// values (found by the graph fuzzer).
+    fn products_over_nothing_are_zeros(device) {
+        for (a, b, out) in [
+            (vec![3, 6, 0], vec![0, 7], vec![3, 6, 7]),
+            (vec![6, 0], vec![0, 7], vec![6, 7]),
+            (vec![2, 3, 0], vec![2, 0, 4], vec![2, 3, 4]),
+        ] {
+            let x = Tensor::zeros(&a, DType::F32, &device).unwrap();
+            let y = Tensor::ones(&b, DType::F32, &device).unwrap();
+            let product = x.matmul(&y).unwrap();
+            assert_eq!(product.shape(), &out[..]);
+            let n: usize = out.iter().product();
+            assert_eq!(values(&product.unary(lepton::UnaryOp::Exp)), vec![1.0; n], "{a:?}·{b:?}");
+        }
+    }
+}

@@ -7,29 +7,28 @@ use std::path::Path;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
-fn bad(path: &Path, message: impl Into<String>) -> Error {
+fn bad(what: &str, message: impl Into<String>) -> Error {
     Error::Data {
-        what: path.display().to_string(),
+        what: what.to_string(),
         message: message.into(),
     }
 }
 
-/// The dimensions and the values of one IDX file.
-fn read(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
+/// The dimensions and the values of the IDX file `what` held in `bytes`.
+fn parse(what: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<u8>)> {
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        return Err(bad(path, "not an IDX file (bad magic number)"));
+        return Err(bad(what, "not an IDX file (bad magic number)"));
     }
     if bytes[2] != 0x08 {
         return Err(bad(
-            path,
+            what,
             format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]),
         ));
     }
     let ndims = bytes[3] as usize;
     let header = 4 + 4 * ndims;
     if bytes.len() < header {
-        return Err(bad(path, "truncated header"));
+        return Err(bad(what, "truncated header"));
     }
     let dims: Vec<usize> = (0..ndims)
         .map(|d| {
@@ -39,10 +38,10 @@ fn read(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let count = dims
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| bad(path, format!("dimensions {dims:?} overflow a size")))?;
+        .ok_or_else(|| bad(what, format!("dimensions {dims:?} overflow a size")))?;
     if bytes.len() - header != count {
         return Err(bad(
-            path,
+            what,
             format!(
                 "{} data bytes for dimensions {dims:?} ({count} expected)",
                 bytes.len() - header
@@ -52,19 +51,39 @@ fn read(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     Ok((dims, bytes[header..].to_vec()))
 }
 
+/// The dimensions and the values of one IDX file.
+fn read(path: &Path) -> Result<(String, Vec<usize>, Vec<u8>)> {
+    let what = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| bad(&what, e.to_string()))?;
+    let (dims, values) = parse(&what, &bytes)?;
+    Ok((what, dims, values))
+}
+
 pub(super) fn load(images: &Path, labels: &Path) -> Result<Dataset> {
-    let (dims, pixels) = read(images)?;
-    let (label_dims, label_bytes) = read(labels)?;
+    dataset(read(images)?, read(labels)?)
+}
+
+/// `load` of two IDX files held in memory, named `images` and `labels` in errors.
+pub(super) fn from_bytes(images: &[u8], labels: &[u8]) -> Result<Dataset> {
+    let named = |what: &str, bytes| parse(what, bytes).map(|(d, v)| (what.to_string(), d, v));
+    dataset(named("images", images)?, named("labels", labels)?)
+}
+
+/// A dataset of the images and labels parsed from the files named first in each.
+fn dataset(
+    (images, dims, pixels): (String, Vec<usize>, Vec<u8>),
+    (_, label_dims, label_bytes): (String, Vec<usize>, Vec<u8>),
+) -> Result<Dataset> {
     if dims.is_empty() || label_dims.len() != 1 || label_dims[0] != dims[0] {
         return Err(bad(
-            images,
+            &images,
             format!("images {dims:?} do not match labels {label_dims:?}"),
         ));
     }
     let (rows, cols) = (dims[0], dims[1..].iter().product::<usize>());
     if rows == 0 || cols == 0 {
         return Err(bad(
-            images,
+            &images,
             format!("images {dims:?} hold no pixels to learn from"),
         ));
     }

@@ -141,6 +141,11 @@ impl Dataset {
         idx::load(images, labels)
     }
 
+    /// `from_idx` of the two files' bytes, already in memory.
+    pub fn from_idx_bytes(images: &[u8], labels: &[u8]) -> Result<Dataset> {
+        idx::from_bytes(images, labels)
+    }
+
     /// Rows `indices`, in that order.
     pub fn select(&self, indices: &[usize]) -> Dataset {
         let mut features = Vec::with_capacity(indices.len() * self.cols);

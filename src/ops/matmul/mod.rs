@@ -55,7 +55,8 @@ impl Tensor {
         // matrix (a transposed batch) are copied into one first, K values per row for the
         // K·N products each row takes.
         if a.rank() > 2 && b.rank() == 2 {
-            let shape = [a.numel() / k.max(1), k];
+            // Counted from the shape, not as numel / k: with k = 0 there are rows of nothing.
+            let shape = [a.shape()[..a.rank() - 1].iter().product(), k];
             let rows = match a.layout.reshape(&shape) {
                 Some(rows) => a.view(rows),
                 None => a.contiguous().reshape_usize(&shape)?,

@@ -52,6 +52,12 @@ impl Tensor {
     #[track_caller]
     pub(crate) fn reshape_usize(&self, shape: &[usize]) -> Result<Tensor> {
         check_rank("reshape", shape)?;
+        if numel(shape) != self.numel() {
+            return Err(Error::invalid(
+                "reshape",
+                format!("{:?} does not hold the elements of {shape:?}", self.shape()),
+            ));
+        }
         if let Some(layout) = self.layout.reshape(shape) {
             return Ok(self.view(layout));
         }
