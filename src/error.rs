@@ -108,7 +108,7 @@ pub enum Error {
     Data { what: String, message: String },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: String, message: String },
-    #[error("GPU out of memory while allocating {bytes} bytes ({context})")]
+    #[error("out of memory while allocating {bytes} bytes ({context})")]
     OutOfMemory { bytes: u64, context: String },
     #[error("the GPU device was lost: {reason}")]
     DeviceLost { reason: String },

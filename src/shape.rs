@@ -226,6 +226,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Ve
             }
         };
     }
+    check_shape(op, &out)?;
     Ok(out)
 }
 
@@ -244,8 +245,10 @@ pub fn normalize_axis(op: &'static str, axis: isize, rank: usize) -> Result<usiz
     Ok(resolved as usize)
 }
 
+/// `shape` is one a tensor can have: at most `MAX_RANK` axes, and an element count whose
+/// bytes fit in a `usize` (or none), so that no size computed from it wraps.
 #[track_caller]
-pub fn check_rank(op: &'static str, shape: &[usize]) -> Result<()> {
+pub fn check_shape(op: &'static str, shape: &[usize]) -> Result<()> {
     if shape.len() > MAX_RANK {
         return Err(Error::invalid(
             op,
@@ -253,6 +256,14 @@ pub fn check_rank(op: &'static str, shape: &[usize]) -> Result<()> {
                 "rank {} exceeds the supported {MAX_RANK} dimensions (shape {shape:?})",
                 shape.len()
             ),
+        ));
+    }
+    // Its bytes in the widest dtype (8) must be countable too. An empty shape holds none.
+    let bytes = shape.iter().try_fold(8usize, |n, &d| n.checked_mul(d));
+    if bytes.is_none() && !shape.contains(&0) {
+        return Err(Error::invalid(
+            op,
+            format!("shape {shape:?} holds more elements than memory can address"),
         ));
     }
     Ok(())

@@ -10,14 +10,14 @@ use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::graph::{Node, State, Tensor};
 use crate::realize;
-use crate::shape::{check_rank, numel, Layout};
+use crate::shape::{check_shape, numel, Layout};
 use crate::storage::{with_dtype, CpuData};
 
 impl Tensor {
     /// A tensor from `data` laid out row-major in `shape`.
     #[track_caller]
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize], device: &Device) -> Result<Tensor> {
-        check_rank("from_vec", shape)?;
+        check_shape("from_vec", shape)?;
         if data.len() != numel(shape) {
             return Err(Error::DataLength {
                 op: "from_vec",

@@ -250,3 +250,46 @@ fn unknown_device_names() {
         "the message says how to get an adapter: {err}"
     );
 }
+
+/// Shapes past what memory can address are refused where they are made, and a tensor too
+/// large for this machine's memory is an `OutOfMemory` error when realized, not an abort;
+/// the CPU path works on afterwards.
+#[test]
+fn shapes_too_large_for_memory() {
+    let cpu = Device::cpu();
+    let huge = 1usize << 33;
+    let refused = |r: lepton::Result<Tensor>, what: &str| {
+        let err = r.err().unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(
+            matches!(err, Error::InvalidArgument { .. }),
+            "{what}: {err}"
+        );
+    };
+    refused(Tensor::zeros(&[huge, huge], DType::F32, &cpu), "zeros");
+    // 2^66 elements, which wrap to 0 in a usize: not the empty tensor's count.
+    refused(
+        t(&[0], &cpu).reshape(&[huge as isize, huge as isize]),
+        "a reshape of nothing",
+    );
+    let empty = t(&[0], &cpu).reshape(&[huge as isize, huge as isize, 0]);
+    assert_eq!(empty.unwrap().shape(), &[huge, huge, 0]);
+    let column = t(&[1, 1], &cpu).broadcast_to(&[huge, 1]).unwrap();
+    let row = t(&[1, 1], &cpu).broadcast_to(&[1, huge]).unwrap();
+    refused(column.binary(lepton::BinaryOp::Add, &row), "a broadcast");
+    let err = Tensor::zeros(&[1 << 40], DType::F32, &cpu)
+        .unwrap()
+        .exp()
+        .realize()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::OutOfMemory { bytes, .. } if bytes == 4 << 40),
+        "{err}"
+    );
+    assert_eq!(
+        Tensor::ones(&[3], DType::F32, &cpu)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![1.0; 3]
+    );
+}

@@ -14,6 +14,7 @@ use std::sync::{LazyLock, Mutex};
 use half::f16;
 
 use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::storage::cpu_data::CpuData;
 
 /// The most bytes kept; past it, the oldest kept storage is freed.
@@ -140,38 +141,48 @@ fn take<T: Copy + Default>(
     Some(v)
 }
 
-/// `len` zeros with room for `capacity` values.
-fn zeros<T: Copy + Default>(len: usize, capacity: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(capacity.max(len));
+/// `len` zeros with room for `capacity` values; an error where the allocator cannot give
+/// them (a 2^40-element tensor), not the process's abort.
+fn zeros<T: Copy + Default>(len: usize, capacity: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    let room = capacity.max(len);
+    v.try_reserve_exact(room).map_err(|_| Error::OutOfMemory {
+        bytes: (room as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+        context: "host memory for a CPU-path result".into(),
+    })?;
     v.resize(len, T::default());
-    v
+    Ok(v)
 }
 
 impl CpuData {
     /// Storage for a kernel's output of `len` elements: kept storage of that dtype that
     /// holds them if there is some (its values are stale), else zeros.
-    pub(crate) fn for_output(dtype: DType, len: usize) -> CpuData {
+    pub(crate) fn for_output(dtype: DType, len: usize) -> Result<CpuData> {
         CpuData::for_slot(dtype, len, len)
     }
 
     /// `for_output` for the first of several results that share the storage, the largest
     /// of which has `capacity` elements: it never grows.
-    pub(crate) fn for_slot(dtype: DType, len: usize, capacity: usize) -> CpuData {
+    pub(crate) fn for_slot(dtype: DType, len: usize, capacity: usize) -> Result<CpuData> {
         let capacity = capacity.max(len);
-        match dtype {
-            DType::F16 => CpuData::F16(
-                take(len, capacity, |s| &mut s.f16).unwrap_or_else(|| zeros(len, capacity)),
-            ),
-            DType::F32 => CpuData::F32(
-                take(len, capacity, |s| &mut s.f32).unwrap_or_else(|| zeros(len, capacity)),
-            ),
-            DType::F64 => CpuData::F64(
-                take(len, capacity, |s| &mut s.f64).unwrap_or_else(|| zeros(len, capacity)),
-            ),
-            DType::I32 => CpuData::I32(
-                take(len, capacity, |s| &mut s.i32).unwrap_or_else(|| zeros(len, capacity)),
-            ),
-        }
+        Ok(match dtype {
+            DType::F16 => CpuData::F16(match take(len, capacity, |s| &mut s.f16) {
+                Some(kept) => kept,
+                None => zeros(len, capacity)?,
+            }),
+            DType::F32 => CpuData::F32(match take(len, capacity, |s| &mut s.f32) {
+                Some(kept) => kept,
+                None => zeros(len, capacity)?,
+            }),
+            DType::F64 => CpuData::F64(match take(len, capacity, |s| &mut s.f64) {
+                Some(kept) => kept,
+                None => zeros(len, capacity)?,
+            }),
+            DType::I32 => CpuData::I32(match take(len, capacity, |s| &mut s.i32) {
+                Some(kept) => kept,
+                None => zeros(len, capacity)?,
+            }),
+        })
     }
 }
 
@@ -220,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_slot_is_allocated_for_its_largest_result() {
-        let v: Vec<f64> = zeros(23_456, 34_567);
+        let v: Vec<f64> = zeros(23_456, 34_567).unwrap();
         assert_eq!(v.len(), 23_456);
         assert!(v.capacity() >= 34_567);
         assert!(v.iter().all(|&x| x == 0.0));

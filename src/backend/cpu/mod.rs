@@ -59,7 +59,7 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
                 Loc::Slot(s) => match slots[s].take() {
                     Some(mut d) if d.dtype() == step.dtype => {
                         resize(&mut d, len, &mut written[s]);
-                        d
+                        Ok(d)
                     }
                     _ => {
                         let largest = plan.slots[s] as usize / step.dtype.size_in_bytes();
@@ -69,7 +69,7 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
                 },
                 _ => CpuData::for_output(step.dtype, len),
             })
-            .collect();
+            .collect::<Result<_>>()?;
         {
             let inputs: Vec<&CpuData> = step
                 .inputs

@@ -172,7 +172,7 @@ impl Pool {
         });
         let buffer = buffer.ok_or_else(|| Error::OutOfMemory {
             bytes: size,
-            context: op.to_string(),
+            context: format!("a GPU buffer for {op}"),
         })?;
         crate::stats::buffer_allocated(size);
         Ok(buffer)

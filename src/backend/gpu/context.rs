@@ -173,7 +173,7 @@ impl GpuContext {
         if let Some(e) = oom {
             return Err(Error::OutOfMemory {
                 bytes: 0,
-                context: format!("{context}: {e}"),
+                context: format!("GPU, {context}: {e}"),
             });
         }
         if let Some(e) = validation {

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::ops::elementwise::table::{BinaryOp, UnaryOp};
 use crate::ops::op::Op;
-use crate::shape::{broadcast_shapes, check_rank};
+use crate::shape::{broadcast_shapes, check_shape};
 
 macro_rules! unary_methods {
     ($($method:ident $variant:ident;)*) => {
@@ -186,7 +186,7 @@ impl Tensor {
     /// kernel passes its value as f32, exact only to 2^24).
     #[track_caller]
     pub fn full(shape: &[usize], value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
-        check_rank("full", shape)?;
+        check_shape("full", shape)?;
         device.check_dtype("full", dtype)?;
         if dtype == DType::I32 {
             if value.fract() != 0.0 || value < i32::MIN as f64 || value > i32::MAX as f64 {
@@ -326,7 +326,7 @@ impl Tensor {
     /// gives new samples without changing the plan.
     #[track_caller]
     pub fn random_like_seed(shape: &[usize], seed: &Tensor, dtype: DType) -> Result<Tensor> {
-        check_rank("random", shape)?;
+        check_shape("random", shape)?;
         seed.device().check_dtype("random", dtype)?;
         if seed.numel() != 1 {
             return Err(Error::invalid(

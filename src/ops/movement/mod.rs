@@ -9,7 +9,7 @@ use std::panic::Location;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::ops::op::Op;
-use crate::shape::{check_rank, contiguous_strides, normalize_axis, numel, Layout};
+use crate::shape::{check_shape, contiguous_strides, normalize_axis, numel, Layout};
 
 impl Tensor {
     /// The same elements with a new shape; one dimension may be -1 (inferred). A view when
@@ -51,7 +51,7 @@ impl Tensor {
 
     #[track_caller]
     pub(crate) fn reshape_usize(&self, shape: &[usize]) -> Result<Tensor> {
-        check_rank("reshape", shape)?;
+        check_shape("reshape", shape)?;
         if numel(shape) != self.numel() {
             return Err(Error::invalid(
                 "reshape",
@@ -116,7 +116,7 @@ impl Tensor {
     /// Broadcast to `shape` with NumPy rules (a view: broadcast axes have stride 0).
     #[track_caller]
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
-        check_rank("broadcast_to", shape)?;
+        check_shape("broadcast_to", shape)?;
         let full = crate::shape::broadcast_shapes("broadcast_to", self.shape(), shape)?;
         if full != shape {
             return Err(Error::ShapeMismatch {
