@@ -166,23 +166,23 @@ impl CpuData {
     pub(crate) fn for_slot(dtype: DType, len: usize, capacity: usize) -> Result<CpuData> {
         let capacity = capacity.max(len);
         Ok(match dtype {
-            DType::F16 => CpuData::F16(match take(len, capacity, |s| &mut s.f16) {
-                Some(kept) => kept,
-                None => zeros(len, capacity)?,
-            }),
-            DType::F32 => CpuData::F32(match take(len, capacity, |s| &mut s.f32) {
-                Some(kept) => kept,
-                None => zeros(len, capacity)?,
-            }),
-            DType::F64 => CpuData::F64(match take(len, capacity, |s| &mut s.f64) {
-                Some(kept) => kept,
-                None => zeros(len, capacity)?,
-            }),
-            DType::I32 => CpuData::I32(match take(len, capacity, |s| &mut s.i32) {
-                Some(kept) => kept,
-                None => zeros(len, capacity)?,
-            }),
+            DType::F16 => CpuData::F16(kept_or_zeros(len, capacity, |s| &mut s.f16)?),
+            DType::F32 => CpuData::F32(kept_or_zeros(len, capacity, |s| &mut s.f32)?),
+            DType::F64 => CpuData::F64(kept_or_zeros(len, capacity, |s| &mut s.f64)?),
+            DType::I32 => CpuData::I32(kept_or_zeros(len, capacity, |s| &mut s.i32)?),
         })
+    }
+}
+
+/// Kept storage (`take`) if some fits, else new zeros.
+fn kept_or_zeros<T: Copy + Default>(
+    len: usize,
+    capacity: usize,
+    pick: impl Fn(&mut Spares) -> &mut Pool<T>,
+) -> Result<Vec<T>> {
+    match take(len, capacity, pick) {
+        Some(kept) => Ok(kept),
+        None => zeros(len, capacity),
     }
 }
 
