@@ -1,6 +1,7 @@
 //! Random graphs, CPU against GPU (#18). A seeded generator builds graphs of 2 to 30 ops
 //! (elementwise ops with and without broadcasting, reductions, softmax, matrix products,
-//! convolutions and pooling, views and copies, casts through f16) on shapes whose sizes
+//! convolutions and pooling, views, copies, gathers and index selects at i32 positions,
+//! casts through f16) on shapes whose sizes
 //! include 1 and primes, realizes each graph's last value on both devices and compares the
 //! two within a bound carried through the graph. Each value holds a bound on its magnitude
 //! and one on how far the devices' values may be apart: an op passes its inputs' difference
@@ -14,6 +15,7 @@
 
 mod common;
 
+use common::splitmix::Rng;
 use common::{gpu, U16, U32};
 use lepton::nn::Conv2dSpec;
 use lepton::{BinaryOp, DType, Device, Result, Tensor, UnaryOp};
@@ -24,32 +26,6 @@ const GRAPHS: u64 = 500;
 const SIZES: [usize; 10] = [1, 2, 3, 4, 5, 7, 8, 13, 16, 17];
 /// Past this magnitude the next op is a squashing one (tanh or sigmoid).
 const LARGE: f64 = 1e4;
-
-/// splitmix64: the generator's only source of choices and of leaf values.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-
-    /// Uniform in [−1, 1).
-    fn signed_unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-}
 
 /// One value of the graph on both devices, and the bounds its comparison uses.
 #[derive(Clone)]
@@ -350,13 +326,14 @@ impl Graph {
         self.push(out, v.magnitude, v.error + 2.0 * U16 * v.magnitude);
     }
 
-    /// A transpose, a stepped slice, a reshape, a concat with a new input, a broadcast of a
-    /// size-1 axis, or a copy: the values move, so the bounds stay.
+    /// A transpose, a stepped slice, a reshape, a concat with a new input, a gather or an
+    /// index_select at i32 positions, a broadcast of a size-1 axis, or a copy: the values
+    /// move, so the bounds stay.
     fn movement(&mut self, v: &Value) {
         let shape = v.shape();
         let rank = v.rank();
         let axis = self.rng.below(rank);
-        let (out, magnitude) = match self.rng.below(6) {
+        let (out, magnitude) = match self.rng.below(8) {
             0 if rank >= 2 => {
                 let other = (axis + 1 + self.rng.below(rank - 1)) % rank;
                 self.log.push(format!("transpose {axis} {other}"));
@@ -390,6 +367,35 @@ impl Graph {
                     Tensor::concat(&[t[0], t[1]], axis as isize)
                 });
                 (out, v.magnitude.max(other.magnitude))
+            }
+            5 | 6 => {
+                // Positions along the axis in i32, the same on both devices: index_select's
+                // list of slices, or gather's index of at most the input's shape.
+                let size = shape[axis];
+                let gather = self.rng.below(2) == 0;
+                let index_shape: Vec<usize> = if gather {
+                    shape.iter().map(|&s| 1 + self.rng.below(s)).collect()
+                } else {
+                    vec![self.rng.pick(&SIZES)]
+                };
+                let n: usize = index_shape.iter().product();
+                let positions: Vec<i32> = (0..n).map(|_| self.rng.below(size) as i32).collect();
+                let [cpu, gpu] = self.devices.clone().map(|d| {
+                    Tensor::from_vec(positions.clone(), &index_shape, &d).expect("positions")
+                });
+                let kind = if gather { "gather" } else { "index_select" };
+                self.log
+                    .push(format!("{kind} along {axis} at {index_shape:?}"));
+                let a = axis as isize;
+                let out = [(&v.cpu, &cpu), (&v.gpu, &gpu)].map(|(t, at)| {
+                    let r = if gather {
+                        t.gather(a, at)
+                    } else {
+                        t.index_select(a, at)
+                    };
+                    r.unwrap_or_else(|e| panic!("{kind}: {e}"))
+                });
+                (out, v.magnitude)
             }
             4 if shape.contains(&1) => {
                 let to: Vec<usize> = shape

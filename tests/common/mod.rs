@@ -4,6 +4,7 @@
 
 pub mod convolutions;
 pub mod products;
+pub mod splitmix;
 
 use lepton::{DType, Device, Tensor};
 
