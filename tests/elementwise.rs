@@ -486,7 +486,8 @@ on_every_device! {
             let sum = one.binary(BinaryOp::Add, &other).unwrap();
             let v = host[at as usize];
             assert_close(&values(&exp), &[(-v).exp()], 0.0, 2.8e-6, &format!("exp at {at}"));
-            assert_close(&values(&sum), &[host[at as usize - 1] - v], 0.0, 0.0, &format!("sum at {at}"));
+            let want = host[at as usize - 1] - v;
+            assert_close(&values(&sum), &[want], 0.0, 0.0, &format!("sum at {at}"));
         }
     }
 }

@@ -128,7 +128,8 @@ on_every_device! {
             ..RecurrentConfig::new(2, hidden)
         };
         let layer = Recurrent::new(CellKind::Lstm, config, 9, DType::F32, &device).unwrap();
-        let x = tensor(&data(batch * steps * 2, 60, -1.0, 1.0), &[batch, steps, 2], DType::F32, &device);
+        let x_values = data(batch * steps * 2, 60, -1.0, 1.0);
+        let x = tensor(&x_values, &[batch, steps, 2], DType::F32, &device);
         x.set_requires_grad(true);
         let (out, last) = layer.forward_with_state(&x, None).unwrap();
         let w_values = data(batch * steps * hidden, 61, -1.0, 1.0);

@@ -51,39 +51,38 @@ fn parse(what: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<u8>)> {
     Ok((dims, bytes[header..].to_vec()))
 }
 
-/// The dimensions and the values of one IDX file.
-fn read(path: &Path) -> Result<(String, Vec<usize>, Vec<u8>)> {
+/// The dimensions and the values of the IDX file at `path`.
+fn read(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let what = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| bad(&what, e.to_string()))?;
-    let (dims, values) = parse(&what, &bytes)?;
-    Ok((what, dims, values))
+    parse(&what, &bytes)
 }
 
 pub(super) fn load(images: &Path, labels: &Path) -> Result<Dataset> {
-    dataset(read(images)?, read(labels)?)
+    dataset(&images.display().to_string(), read(images)?, read(labels)?)
 }
 
 /// `load` of two IDX files held in memory, named `images` and `labels` in errors.
 pub(super) fn from_bytes(images: &[u8], labels: &[u8]) -> Result<Dataset> {
-    let named = |what: &str, bytes| parse(what, bytes).map(|(d, v)| (what.to_string(), d, v));
-    dataset(named("images", images)?, named("labels", labels)?)
+    dataset("images", parse("images", images)?, parse("labels", labels)?)
 }
 
-/// A dataset of the images and labels parsed from the files named first in each.
+/// A dataset of parsed images and labels; `images` names the images in errors.
 fn dataset(
-    (images, dims, pixels): (String, Vec<usize>, Vec<u8>),
-    (_, label_dims, label_bytes): (String, Vec<usize>, Vec<u8>),
+    images: &str,
+    (dims, pixels): (Vec<usize>, Vec<u8>),
+    (label_dims, label_bytes): (Vec<usize>, Vec<u8>),
 ) -> Result<Dataset> {
     if dims.is_empty() || label_dims.len() != 1 || label_dims[0] != dims[0] {
         return Err(bad(
-            &images,
+            images,
             format!("images {dims:?} do not match labels {label_dims:?}"),
         ));
     }
     let (rows, cols) = (dims[0], dims[1..].iter().product::<usize>());
     if rows == 0 || cols == 0 {
         return Err(bad(
-            &images,
+            images,
             format!("images {dims:?} hold no pixels to learn from"),
         ));
     }

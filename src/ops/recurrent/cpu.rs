@@ -117,8 +117,9 @@ fn forward_scan<'a, T: Element, R: GateReal>(
 }
 
 /// Inputs the gradient of the trace's state blocks [T, B, state blocks·H], the trace
-/// [T, B, blocks·H], W_hh [G·H, H] and h0 (and c0); output the gradient rows [T + 1, B, grad blocks·H]: row 0 the initial state's, row
-/// t + 1 timestep t's, computed in the reverse of the order `scan` ran.
+/// [T, B, blocks·H], W_hh [G·H, H] and h0 (and c0); output the gradient rows
+/// [T + 1, B, grad blocks·H]: row 0 the initial state's, row t + 1 timestep t's, computed
+/// in the reverse of the order `scan` ran.
 pub(crate) fn run_scan_grad_cpu(
     scan: Scan,
     step: &StepDesc,
