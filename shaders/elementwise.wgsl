@@ -9,6 +9,7 @@ alias TI = {{TI}};
 alias TO = {{TO}};
 alias F = f32;
 alias B = bool;
+alias U = u32;
 fn unary_op(x: f32) -> f32 { return {{UNARY}}; }
 fn binary_op(a: f32, b: f32) -> f32 { return {{BINARY}}; }
 fn compare_op(a: TI, b: TI) -> bool { return {{COMPARE}}; }

@@ -3,8 +3,28 @@
 // prelude: WGSL's builtins and arithmetic work lane by lane on vectors, so one text serves
 // both. Each file adds `pow_` over `pow1`.
 
+// NaN by its bits: shader compilers may assume that x == x.
+fn is_nan_(x: F) -> B {
+    return (bitcast<U>(x) & U(0x7fffffffu)) > U(0x7f800000u);
+}
+
+// max and min that give NaN where either operand is NaN, as PyTorch's maximum and minimum
+// do (WGSL leaves max and min of NaN to the implementation, which mostly drops the NaN).
+fn max_or_nan(a: F, b: F) -> F {
+    return select(select(max(a, b), b, is_nan_(b)), a, is_nan_(a));
+}
+
+fn min_or_nan(a: F, b: F) -> F {
+    return select(select(min(a, b), b, is_nan_(b)), a, is_nan_(a));
+}
+
+// NaN keeps its NaN (WGSL's sign leaves it to the implementation, which may give 0).
+fn sign_or_nan(x: F) -> F {
+    return select(sign(x), x, is_nan_(x));
+}
+
 fn relu_(x: F) -> F {
-    return max(x, F(0.0));
+    return max_or_nan(x, F(0.0));
 }
 
 // Comparisons as 1 or 0.
@@ -37,10 +57,14 @@ fn gelu_grad_(x: F) -> F {
 }
 
 // pow with C's rules, which WGSL's pow (defined only for a > 0) lacks:
-// x^0 = 1, 0^y = 0 for y > 0, and a negative base with an integer exponent.
+// x^0 = 1 and 1^y = 1 (NaN too), NaN otherwise where either is NaN, 0^y = 0 for y > 0, and a
+// negative base with an integer exponent.
 fn pow1(a: f32, b: f32) -> f32 {
-    if (b == 0.0) {
+    if (b == 0.0 || a == 1.0) {
         return 1.0;
+    }
+    if (max(bitcast<u32>(a) & 0x7fffffffu, bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u) {
+        return bitcast<f32>(0x7fc00000u);
     }
     if (a == 0.0) {
         return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0);

@@ -10,6 +10,7 @@ alias TI = {{TI}};
 alias TO = {{TO}};
 alias F = vec4<f32>;
 alias B = vec4<bool>;
+alias U = vec4<u32>;
 fn unary_op(x: vec4<f32>) -> vec4<f32> { return {{UNARY}}; }
 fn binary_op(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return {{BINARY}}; }
 fn compare_op(a: vec4<TI>, b: vec4<TI>) -> vec4<bool> { return {{COMPARE}}; }

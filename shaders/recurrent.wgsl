@@ -99,7 +99,7 @@ fn scan_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
                 trace[out] = TO(tanh_(xs[0] + rs[0]));
             }
             case 1u: {
-                trace[out] = TO(max(xs[0] + rs[0], 0.0));
+                trace[out] = TO(relu_or_nan(xs[0] + rs[0]));
             }
             case 2u: {
                 let i = sigmoid(xs[0] + rs[0]);

@@ -31,6 +31,12 @@ fn time(k: u32) -> u32 {
     return select(k, params.steps - 1u - k, params.reverse != 0u);
 }
 
+// relu that keeps a NaN (max(v, 0) may drop it), as the CPU path's cell does.
+fn relu_or_nan(v: f32) -> f32 {
+    let nan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+    return select(max(v, 0.0), v, nan);
+}
+
 fn sigmoid(v: f32) -> f32 {
     return 1.0 / (1.0 + exp(-v));
 }

@@ -44,8 +44,8 @@ fn identity(op: u32) -> f32 {
 
 fn fold4(op: u32, a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch op {
-        case 1u: { return max(a, b); }
-        case 2u: { return min(a, b); }
+        case 1u: { return max_or_nan4(a, b); }
+        case 2u: { return min_or_nan4(a, b); }
         case 3u: { return a * b; }
         default: { return a + b; }
     }
@@ -173,10 +173,15 @@ struct Best {
     position: u32,
 }
 
-// Whether (v, i) beats `b`: a larger value for argmax (smaller for argmin), or an equal one
-// earlier in the row. NaN compares false, so it never wins; a row of ±inf still has a
-// position, the first.
+// Whether (v, i) beats `b`: NaN beats every number and the first NaN wins (as PyTorch's and
+// NumPy's argmax and argmin); otherwise a larger value for argmax (smaller for argmin), or
+// an equal one earlier in the row. A row of ±inf still has a position, the first.
 fn beats(op: u32, v: f32, i: u32, b: Best) -> bool {
+    let v_nan = is_nan(v);
+    let b_nan = is_nan(b.value);
+    if (v_nan || b_nan) {
+        return v_nan && (!b_nan || i < b.position);
+    }
     let strictly = select(v > b.value, v < b.value, op == 1u);
     return strictly || (v == b.value && i < b.position);
 }
@@ -245,12 +250,12 @@ fn best_of(t: Task, op: u32) -> Best {
     return out;
 }
 
-// The subgroup's best: the extreme value (no lane holds NaN), at the earliest position
-// that holds it.
+// The subgroup's best: its earliest NaN if a lane holds one, else the extreme value at the
+// earliest position that holds it.
 fn subgroup_best(op: u32, b: Best) -> Best { return b; }
-//|SUBGROUPS| fn subgroup_best(op: u32, b: Best) -> Best { let v = select(subgroupMax(b.value), subgroupMin(b.value), op == 1u); return Best(v, subgroupMin(select(NONE, b.position, b.value == v))); }
+//|SUBGROUPS| fn subgroup_best(op: u32, b: Best) -> Best { let first_nan = subgroupMin(select(NONE, b.position, is_nan(b.value))); let v = select(subgroupMax(b.value), subgroupMin(b.value), op == 1u); let at = subgroupMin(select(NONE, b.position, b.value == v)); if (first_nan != NONE) { return Best(nan(), first_nan); } return Best(v, at); }
 
-// A row whose elements are all NaN has no best: position 0, as for an all-equal row.
+// Only an empty row, which the op refuses, has no best: position 0.
 fn position_of(b: Best) -> u32 {
     return select(b.position, 0u, b.position == NONE);
 }
@@ -265,8 +270,8 @@ fn arg(ids: Ids) {
     }
 }
 
-// The first pass over chunks of long rows: each chunk's best value and position. A chunk
-// of NaN offers NaN, which the next pass passes over.
+// The first pass over chunks of long rows: each chunk's best value and position (its first
+// NaN if it holds one, which then beats every number in the next pass).
 @compute @workgroup_size(64)
 fn arg_chunks(ids: Ids) {
     let t = task(ids);

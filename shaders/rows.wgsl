@@ -80,6 +80,33 @@ fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
 
+// NaN by its bits: shader compilers may assume that v == v.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn is_nan4(v: vec4<f32>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
+}
+
+// max and min that give NaN where either operand is NaN, as PyTorch's max and min do
+// (WGSL leaves max and min of NaN to the implementation, which mostly drops the NaN).
+fn max_or_nan(a: f32, b: f32) -> f32 {
+    return select(select(max(a, b), b, is_nan(b)), a, is_nan(a));
+}
+
+fn min_or_nan(a: f32, b: f32) -> f32 {
+    return select(select(min(a, b), b, is_nan(b)), a, is_nan(a));
+}
+
+fn max_or_nan4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return select(select(max(a, b), b, is_nan4(b)), a, is_nan4(a));
+}
+
+fn min_or_nan4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return select(select(min(a, b), b, is_nan4(b)), a, is_nan4(a));
+}
+
 // An invocation's ids; the subgroup variant adds its subgroup and its place in it.
 struct Ids { @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32 }
 //|SUBGROUPS| struct Ids { @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) group: u32, @builtin(subgroup_invocation_id) lane: u32 }
@@ -210,8 +237,8 @@ fn put4(at: u32, v: vec4<f32>) { put(at, v.x); put(at + 1u, v.y); put(at + 2u, v
 // `op`: 0 sum, 1 max, 2 min, 3 product.
 fn fold(op: u32, a: f32, b: f32) -> f32 {
     switch op {
-        case 1u: { return max(a, b); }
-        case 2u: { return min(a, b); }
+        case 1u: { return max_or_nan(a, b); }
+        case 2u: { return min_or_nan(a, b); }
         case 3u: { return a * b; }
         default: { return a + b; }
     }
@@ -250,5 +277,6 @@ fn combine(t: Task, op: u32, v: f32) -> f32 {
     return out;
 }
 
+// A max or min is NaN where a lane's value is (subgroupMax leaves NaN to the implementation).
 fn subgroup_fold(op: u32, v: f32) -> f32 { return v; }
-//|SUBGROUPS| fn subgroup_fold(op: u32, v: f32) -> f32 { switch op { case 1u: { return subgroupMax(v); } case 2u: { return subgroupMin(v); } case 3u: { return subgroupMul(v); } default: { return subgroupAdd(v); } } }
+//|SUBGROUPS| fn subgroup_fold(op: u32, v: f32) -> f32 { let nan_seen = subgroupMax(select(0u, 1u, is_nan(v))) == 1u; switch op { case 1u: { return select(subgroupMax(v), nan(), nan_seen); } case 2u: { return select(subgroupMin(v), nan(), nan_seen); } case 3u: { return subgroupMul(v); } default: { return subgroupAdd(v); } } }

@@ -34,31 +34,33 @@ fn row_stats(t: Task) -> vec2<f32> {
             let x1 = quad(t, quad_at(t, k + LANES));
             let x2 = quad(t, quad_at(t, k + 2u * LANES));
             let x3 = quad(t, quad_at(t, k + 3u * LANES));
-            let grown = max(max(m, max(x0, x1)), max(x2, x3));
+            let grown = max_or_nan4(max_or_nan4(m, max_or_nan4(x0, x1)), max_or_nan4(x2, x3));
             s = s * rescale(m, grown) + rescale(x0, grown) + rescale(x1, grown) + rescale(x2, grown) + rescale(x3, grown);
             m = grown;
         }
         for (; k < count; k += LANES) {
             let x = quad(t, quad_at(t, k));
-            let grown = max(m, x);
+            let grown = max_or_nan4(m, x);
             s = s * rescale(m, grown) + rescale(x, grown);
             m = grown;
         }
         for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
             let x = vec4<f32>(at(t, i), neg_inf(), neg_inf(), neg_inf());
-            let grown = max(m, x);
+            let grown = max_or_nan4(m, x);
             s = s * rescale(m, grown) + rescale(x, grown);
             m = grown;
         }
     }
-    let top = combine(t, 1u, max(max(m.x, m.y), max(m.z, m.w)));
+    let top = combine(t, 1u, max_or_nan(max_or_nan(m.x, m.y), max_or_nan(m.z, m.w)));
     let scaled = s * rescale(m, vec4<f32>(top));
     return vec2<f32>(top, combine(t, 0u, (scaled.x + scaled.y) + (scaled.z + scaled.w)));
 }
 
-// log Σ exp(x): −inf for a row of −inf (exp(−inf − (−inf)) would be NaN).
+// log Σ exp(x): −inf for a row of −inf (exp(−inf − (−inf)) would be NaN), +inf for a row
+// whose maximum is +inf (not inf − inf), as PyTorch's; NaN for a row holding NaN, whose
+// maximum is NaN.
 fn log_sum_exp(m: f32, s: f32) -> f32 {
-    if (m == neg_inf()) {
+    if (m == neg_inf() || m == pos_inf()) {
         return m;
     }
     return m + log(s);
@@ -157,7 +159,7 @@ fn cross_entropy(ids: Ids) {
         return;
     }
     let picked = (1.0 - eps) * at(t, class_index) + eps / f32(n) * total;
-    results[t.row] = TO(log_sum_exp(stats.x, stats.y) - picked);
+    results[t.row] = TO(stats.x + log(stats.y) - picked);
 }
 
 // d loss / d x = g · (softmax(x) − w), g the incoming gradient of the row's loss.

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Node, State, Tensor};
 use crate::realize;
 use crate::shape::{check_shape, numel, Layout};
-use crate::storage::{with_dtype, CpuData};
+use crate::storage::{with_dtype, with_room, CpuData};
 
 impl Tensor {
     /// A tensor from `data` laid out row-major in `shape`.
@@ -84,6 +84,12 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
+        if !(low.is_finite() && high.is_finite() && low <= high) {
+            return Err(Error::invalid(
+                "rand_uniform",
+                format!("needs finite bounds low ≤ high, got [{low}, {high})"),
+            ));
+        }
         let values =
             (0..numel(shape) as u64).map(|i| low + (high - low) * counter_rng::uniform(seed, i));
         Tensor::from_f64s(values, shape, dtype, device)
@@ -99,6 +105,12 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
+        if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
+            return Err(Error::invalid(
+                "rand_normal",
+                format!("needs a finite mean and std ≥ 0, got mean {mean}, std {std}"),
+            ));
+        }
         let values = (0..numel(shape) as u64).map(|i| mean + std * counter_rng::normal(seed, i));
         Tensor::from_f64s(values, shape, dtype, device)
     }
@@ -110,8 +122,11 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
+        check_shape("from_values", shape)?;
         with_dtype!(dtype, T => {
-            Tensor::from_vec(values.map(T::from_f64).collect::<Vec<T>>(), shape, device)
+            let mut data = with_room::<T>(numel(shape), "a new tensor's values")?;
+            data.extend(values.map(T::from_f64));
+            Tensor::from_vec(data, shape, device)
         })
     }
 

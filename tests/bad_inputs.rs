@@ -9,42 +9,18 @@
 //! an abort. The test prints how many cases it ran.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::corpus::Corpus;
 use lepton::checkpoint::{load, load_training, save_training};
 use lepton::data::Dataset;
 use lepton::nn::{Linear, Module};
 use lepton::optim::Adam;
 use lepton::{DType, Device, Error};
-
-/// The cases run so far and what went wrong in them.
-#[derive(Default)]
-struct Corpus {
-    cases: usize,
-    failures: Vec<String>,
-}
-
-impl Corpus {
-    /// Run `case`, which returns the error it got; `expected` says whether that is the
-    /// right one.
-    fn check(
-        &mut self,
-        name: &str,
-        case: impl FnOnce() -> Option<Error>,
-        expected: impl Fn(&Error) -> bool,
-    ) {
-        self.cases += 1;
-        match catch_unwind(AssertUnwindSafe(case)) {
-            Err(_) => self.failures.push(format!("{name}: panicked")),
-            Ok(None) => self.failures.push(format!("{name}: accepted")),
-            Ok(Some(e)) if !expected(&e) => self.failures.push(format!("{name}: {e:?}")),
-            Ok(Some(_)) => {}
-        }
-    }
-}
 
 impl Corpus {
     /// Run a command line that must be refused: a non-zero exit and an `error: ` line (not
@@ -335,18 +311,7 @@ fn bad_files_end_in_typed_errors_without_a_panic() {
     checkpoints(&mut corpus, &dir);
     idx_files(&mut corpus, &dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    println!(
-        "{} bad-input cases, {} failed",
-        corpus.cases,
-        corpus.failures.len()
-    );
-    assert!(
-        corpus.failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        corpus.failures.len(),
-        corpus.cases,
-        corpus.failures.join("\n")
-    );
+    corpus.finish("bad-input cases");
 }
 
 /// Run `lepton` with `args`: its exit status, stdout and stderr, or `None` when it was
@@ -460,16 +425,5 @@ fn bad_command_lines_are_refused_before_anything_runs() {
     corpus.check_command("no family", || lepton(&["train"]));
     corpus.check_command("an unknown command", || lepton(&["fly"]));
     std::fs::remove_dir_all(&dir).unwrap();
-    println!(
-        "{} bad command lines, {} failed",
-        corpus.cases,
-        corpus.failures.len()
-    );
-    assert!(
-        corpus.failures.is_empty(),
-        "{} of {} command lines failed:\n{}",
-        corpus.failures.len(),
-        corpus.cases,
-        corpus.failures.join("\n")
-    );
+    corpus.finish("bad command lines");
 }

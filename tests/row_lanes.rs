@@ -101,7 +101,7 @@ fn reductions_over_rows_and_leading_axes() {
 }
 
 #[test]
-fn positions_keep_the_first_tie_and_pass_over_nan() {
+fn positions_keep_the_first_tie_or_the_first_nan() {
     each_combine(|device, lanes| {
         for (case, &n) in LENGTHS.iter().enumerate() {
             let rows = 4;
@@ -125,8 +125,9 @@ fn positions_keep_the_first_tie_and_pass_over_nan() {
                     let row = &v[r * n..(r + 1) * n];
                     let mut best = None::<usize>;
                     for (i, &e) in row.iter().enumerate() {
-                        let better = |b: f64| if max { e > b } else { e < b };
-                        if !e.is_nan() && best.is_none_or(|b| better(row[b])) {
+                        let better =
+                            |b: f64| !b.is_nan() && (e.is_nan() || if max { e > b } else { e < b });
+                        if best.is_none_or(|b| better(row[b])) {
                             best = Some(i);
                         }
                     }

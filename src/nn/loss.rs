@@ -38,6 +38,12 @@ pub fn l1(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
 #[track_caller]
 pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
     same_shape("huber", pred, target)?;
+    if !(delta > 0.0 && delta.is_finite()) {
+        return Err(Error::invalid(
+            "huber",
+            format!("delta must be positive and finite, got {delta}"),
+        ));
+    }
     let d = pred.sub(target)?;
     let a = d.abs();
     let quadratic = d.square().mul_scalar(0.5)?;

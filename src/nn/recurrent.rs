@@ -104,6 +104,12 @@ impl Recurrent {
                 ),
             ));
         }
+        if !(0.0..1.0).contains(&c.dropout) {
+            return Err(Error::invalid(
+                "recurrent",
+                format!("dropout must be in [0, 1), got {}", c.dropout),
+            ));
+        }
         let rows = kind.gates() * c.hidden_size;
         let init = Init::Uniform(1.0 / (c.hidden_size as f64).sqrt());
         let mut next_seed = seed;

@@ -64,10 +64,15 @@ core_builders!(Adam);
 
 impl Optimizer for Adam {
     fn step(&mut self, loss: &Tensor) -> Result<f64> {
-        let (values, grads) = self.core.gradients(loss)?;
-        let lr = self.core.learning_rate();
-        let t = (self.core.steps + 1) as i32;
         let (b1, b2) = self.betas;
+        let lr = self.core.checked_learning_rate(&[
+            ("beta1", b1, (0.0..1.0).contains(&b1)),
+            ("beta2", b2, (0.0..1.0).contains(&b2)),
+            ("eps", self.eps, self.eps >= 0.0),
+            ("weight_decay", self.weight_decay, self.weight_decay >= 0.0),
+        ])?;
+        let (values, grads) = self.core.gradients(loss)?;
+        let t = (self.core.steps + 1) as i32;
         let corrections = [lr, 1.0 / (1.0 - b1.powi(t)), 1.0 / (1.0 - b2.powi(t))];
         let (params, moments) = no_grad(|| -> Result<(Vec<Tensor>, Vec<Moments>)> {
             let mut params = Vec::new();

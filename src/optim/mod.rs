@@ -86,6 +86,27 @@ impl Core {
         self.schedule.at(self.steps, self.lr)
     }
 
+    /// The learning rate of the next step, once it, the clipping norm and the optimizer's
+    /// own hyperparameters (`own`: name, value, whether it is in range) are found fit: a NaN
+    /// or negative one would corrupt every parameter at the first step without a word.
+    pub fn checked_learning_rate(&self, own: &[(&str, f64, bool)]) -> Result<f64> {
+        let lr = self.learning_rate();
+        let clip = self.clip_norm.unwrap_or(1.0);
+        let shared = [
+            ("learning rate", lr, lr >= 0.0),
+            ("clip_grad_norm's max_norm", clip, clip > 0.0),
+        ];
+        for &(name, value, fits) in shared.iter().chain(own) {
+            if !(fits && value.is_finite()) {
+                return Err(Error::invalid(
+                    "optimizer",
+                    format!("{name} {value} at step {} is out of range", self.steps),
+                ));
+            }
+        }
+        Ok(lr)
+    }
+
     /// Current parameter values and the (clipped) gradients of `loss` with respect to them.
     pub fn gradients(&self, loss: &Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
         let values: Vec<Tensor> = self.params.iter().map(|(_, p)| p.get()).collect();

@@ -45,8 +45,19 @@ core_builders!(Sgd);
 
 impl Optimizer for Sgd {
     fn step(&mut self, loss: &Tensor) -> Result<f64> {
+        let lr = self.core.checked_learning_rate(&[
+            (
+                if self.nesterov {
+                    "momentum (Nesterov's needs one above 0)"
+                } else {
+                    "momentum"
+                },
+                self.momentum,
+                self.momentum > 0.0 || (self.momentum == 0.0 && !self.nesterov),
+            ),
+            ("weight_decay", self.weight_decay, self.weight_decay >= 0.0),
+        ])?;
         let (values, grads) = self.core.gradients(loss)?;
-        let lr = self.core.learning_rate();
         let (params, velocity) = no_grad(|| -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
             let mut params = Vec::new();
             let mut velocity = Vec::new();

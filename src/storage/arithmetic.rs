@@ -30,7 +30,10 @@ pub trait Real:
     fn cos(self) -> Self;
     fn tanh(self) -> Self;
     fn powf(self, e: Self) -> Self;
+    /// The larger of the two, NaN if either is (PyTorch's `maximum`; `f32::max` passes NaN
+    /// over, which would hide a NaN in a model's activations).
     fn max(self, o: Self) -> Self;
+    /// The smaller of the two, NaN if either is.
     fn min(self, o: Self) -> Self;
     fn neg_infinity() -> Self;
     fn infinity() -> Self;
@@ -117,11 +120,19 @@ macro_rules! impl_real {
             }
             #[inline(always)]
             fn max(self, o: Self) -> Self {
-                <$t>::max(self, o)
+                if self.is_nan() || o.is_nan() {
+                    self + o
+                } else {
+                    <$t>::max(self, o)
+                }
             }
             #[inline(always)]
             fn min(self, o: Self) -> Self {
-                <$t>::min(self, o)
+                if self.is_nan() || o.is_nan() {
+                    self + o
+                } else {
+                    <$t>::min(self, o)
+                }
             }
             #[inline(always)]
             fn neg_infinity() -> Self {

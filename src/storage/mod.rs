@@ -13,3 +13,4 @@ pub(crate) mod vector_width;
 
 pub use cpu_data::CpuData;
 pub(crate) use cpu_data::{match_dtype, with_dtype, with_float_dtype};
+pub(crate) use recycle::with_room;

@@ -141,15 +141,20 @@ fn take<T: Copy + Default>(
     Some(v)
 }
 
-/// `len` zeros with room for `capacity` values; an error where the allocator cannot give
-/// them (a 2^40-element tensor), not the process's abort.
-fn zeros<T: Copy + Default>(len: usize, capacity: usize) -> Result<Vec<T>> {
+/// An empty vector with room for `room` values; an error where the allocator cannot give
+/// them (a 2^40-element tensor), not the process's abort. `what` names the memory's use.
+pub(crate) fn with_room<T>(room: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    let room = capacity.max(len);
     v.try_reserve_exact(room).map_err(|_| Error::OutOfMemory {
         bytes: (room as u64).saturating_mul(std::mem::size_of::<T>() as u64),
-        context: "host memory for a CPU-path result".into(),
+        context: format!("host memory for {what}"),
     })?;
+    Ok(v)
+}
+
+/// `len` zeros with room for `capacity` values.
+fn zeros<T: Copy + Default>(len: usize, capacity: usize) -> Result<Vec<T>> {
+    let mut v = with_room(capacity.max(len), "a CPU-path result")?;
     v.resize(len, T::default());
     Ok(v)
 }

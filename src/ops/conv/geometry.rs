@@ -25,7 +25,8 @@ impl Default for Conv2dSpec {
     }
 }
 
-/// Output size along one axis, or None when the dilated kernel does not fit.
+/// Output size along one axis, or None when the dilated kernel does not fit (or a size is
+/// zero where it may not be, or past what a usize counts).
 pub(crate) fn out_size(
     size: usize,
     kernel: usize,
@@ -33,9 +34,12 @@ pub(crate) fn out_size(
     pad: usize,
     dilation: usize,
 ) -> Option<usize> {
-    let span = dilation * (kernel - 1) + 1;
-    let padded = size + 2 * pad;
-    (stride > 0 && kernel > 0 && padded >= span).then(|| (padded - span) / stride + 1)
+    if stride == 0 || kernel == 0 || dilation == 0 {
+        return None;
+    }
+    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
+    let padded = pad.checked_mul(2)?.checked_add(size)?;
+    (padded >= span).then(|| (padded - span) / stride + 1)
 }
 
 /// Every size a convolution's kernels need.

@@ -73,12 +73,12 @@ unary_table! {
     Cos "cos" |x| x.cos(), "cos(x)";
     Tanh "tanh" |x| x.tanh(), "tanh_(x)";
     Sigmoid "sigmoid" |x| x.c(1.0) / (x.c(1.0) + (-x).exp()), "1.0 / (1.0 + exp(-x))";
-    Relu "relu" |x| if x > x.c(0.0) { x } else { x.c(0.0) }, "relu_(x)";
+    Relu "relu" |x| x.max(x.c(0.0)), "relu_(x)";
     Gelu "gelu" |x| x.c(0.5) * x * (x.c(1.0) + (x * x.c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
         "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))";
     Square "square" |x| x * x, "x * x";
     Silu "silu" |x| x / (x.c(1.0) + (-x).exp()), "x / (1.0 + exp(-x))";
-    Sign "sign" |x| if x > x.c(0.0) { x.c(1.0) } else if x < x.c(0.0) { x.c(-1.0) } else { x }, "sign(x)";
+    Sign "sign" |x| if x > x.c(0.0) { x.c(1.0) } else if x < x.c(0.0) { x.c(-1.0) } else { x }, "sign_or_nan(x)";
     Erf "erf" |x| x.erf(), "erf_(x)";
     GeluGrad "gelu_grad" |x| x.gelu_grad(), "gelu_grad_(x)";
 }
@@ -189,10 +189,10 @@ binary_table! {
     Mul "mul" |a, b| a * b, "a * b";
     Div "div" |a, b| a / b, "a / b";
     Pow "pow" |a, b| a.powf(b), "pow_(a, b)";
-    Maximum "maximum" |a, b| a.max(b), "max(a, b)";
-    Minimum "minimum" |a, b| a.min(b), "min(a, b)";
+    Maximum "maximum" |a, b| a.max(b), "max_or_nan(a, b)";
+    Minimum "minimum" |a, b| a.min(b), "min_or_nan(a, b)";
     Eq "eq" |a, b| flag(a == b), "flag(a == b)";
-    Ne "ne" |a, b| flag(a != b), "flag(a != b)";
+    Ne "ne" |a, b| flag(a != b), "flag((a != b) | is_nan_(a) | is_nan_(b))";
     Lt "lt" |a, b| flag(a < b), "flag(a < b)";
     Le "le" |a, b| flag(a <= b), "flag(a <= b)";
     Gt "gt" |a, b| flag(a > b), "flag(a > b)";

@@ -8,6 +8,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::ops::elementwise::table::BinaryOp;
+use crate::shape::check_shape;
 
 /// 1 where element (i, j) of an [n, m] matrix lies on the kept side of diagonal `k` (j − i ≤ k
 /// for the lower triangle, j − i ≥ k for the upper), else 0. Built in f32, exact for indices
@@ -19,6 +20,13 @@ fn triangle(
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
+    check_shape("triangle", &[n, m])?;
+    if n.max(m) > 1 << 24 {
+        return Err(Error::invalid(
+            "triangle",
+            format!("a [{n}, {m}] mask: its f32 positions are exact only up to 2^24"),
+        ));
+    }
     let rows = Tensor::arange(0.0, n as f64, 1.0, DType::F32, device)?.reshape(&[n as isize, 1])?;
     let cols = Tensor::arange(0.0, m as f64, 1.0, DType::F32, device)?.reshape(&[1, m as isize])?;
     let offset = cols.sub(&rows)?;

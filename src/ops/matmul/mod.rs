@@ -11,6 +11,7 @@ pub(crate) mod packed_right;
 
 use std::panic::Location;
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::ops::op::Op;
@@ -24,6 +25,9 @@ impl Tensor {
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         let device = self.same_device("matmul", rhs)?;
         self.same_dtype("matmul", rhs)?;
+        if self.dtype() == DType::I32 {
+            return Err(Error::integer_arithmetic("matmul"));
+        }
         let mismatch = |why: String| Error::ShapeMismatch {
             op: "matmul",
             lhs: self.shape().to_vec(),

@@ -272,8 +272,10 @@ impl Tensor {
             .shape()
             .iter()
             .zip(pads)
-            .map(|(s, (b, a))| s + b + a)
-            .collect();
+            .map(|(s, (b, a))| s.checked_add(*b)?.checked_add(*a))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::invalid("pad", format!("pads {pads:?} overflow a size")))?;
+        check_shape("pad", &shape)?;
         let strides = contiguous_strides(&shape);
         let region = Layout {
             shape: self.shape().to_vec(),

@@ -10,7 +10,7 @@ use crate::ops::op::ReduceOp;
 use crate::ops::op::StepDesc;
 use crate::ops::row_tasks::split;
 use crate::shape::Layout;
-use crate::storage::arithmetic::Compute;
+use crate::storage::arithmetic::{Compute, Real};
 use crate::storage::strided::{offsets, PARALLEL_THRESHOLD};
 use crate::storage::{with_dtype, with_float_dtype, CpuData};
 
@@ -67,11 +67,20 @@ impl Fold {
                 };
                 *sum = t;
             }
-            Fold::Max(m) => *m = m.max(v),
-            Fold::Min(m) => *m = m.min(v),
+            Fold::Max(m) => *m = Real::max(*m, v),
+            Fold::Min(m) => *m = Real::min(*m, v),
             Fold::Prod(p) => *p *= v,
             Fold::Arg { max, best, at } => {
-                let better = if *max { v > *best } else { v < *best };
+                // The first NaN wins and keeps its place, as PyTorch's and NumPy's do.
+                let better = if best.is_nan() {
+                    false
+                } else if v.is_nan() {
+                    true
+                } else if *max {
+                    v > *best
+                } else {
+                    v < *best
+                };
                 if better || (v == *best && *at == usize::MAX) {
                     *best = v;
                     *at = position;
@@ -85,7 +94,9 @@ impl Fold {
         match later {
             Fold::Sum { sum, carry } => {
                 self.push(sum, 0);
-                self.push(carry, 0);
+                if carry.is_finite() {
+                    self.push(carry, 0);
+                }
             }
             Fold::Max(v) | Fold::Min(v) | Fold::Prod(v) => self.push(v, 0),
             Fold::Arg { best, at, .. } => {
@@ -97,9 +108,12 @@ impl Fold {
     }
 
     /// The result; a mean divides (correctly rounded) by `divisor` rather than multiplying
-    /// by a rounded reciprocal. A row without a position (all NaN) gives position 0.
+    /// by a rounded reciprocal. A row without a position (none: the op refuses empty rows)
+    /// gives position 0.
     fn result(self, divisor: f64) -> f64 {
         match self {
+            // An infinite sum's carry is NaN (inf − inf): IEEE's sum is the sum itself.
+            Fold::Sum { sum, .. } if !sum.is_finite() => sum / divisor,
             Fold::Sum { sum, carry } => (sum + carry) / divisor,
             Fold::Max(v) | Fold::Min(v) | Fold::Prod(v) => v,
             Fold::Arg { at, .. } => {

@@ -86,6 +86,17 @@ impl Tensor {
         let input = self.view(self.layout.permute(&order));
         let out_shape: Vec<usize> = kept.iter().map(|&d| self.shape()[d]).collect();
         let count = numel(&input.shape()[kept.len()..]);
+        if count == 0 && matches!(op, ReduceOp::Max | ReduceOp::Min) {
+            return Err(Error::InvalidArgument {
+                op: op.name(),
+                message: format!(
+                    "the reduced axes of shape {:?} hold no elements, and so no {}imum",
+                    self.shape(),
+                    op.name()
+                ),
+                location: Location::caller(),
+            });
+        }
         let dtype = if op.is_arg() {
             if count == 0 || count > MAX_POSITIONS {
                 return Err(Error::InvalidArgument {

@@ -9,6 +9,7 @@ use crate::ops::op::SoftmaxKind;
 use crate::ops::op::StepDesc;
 use crate::ops::softmax::dense_rows;
 use crate::shape::Layout;
+use crate::storage::arithmetic::Real;
 use crate::storage::strided::{offsets, PARALLEL_THRESHOLD};
 use crate::storage::{with_float_dtype, CpuData};
 
@@ -31,7 +32,7 @@ pub(crate) fn plain<T: Element>(
                 .enumerate()
                 .for_each(|(i, o)| *o = T::from_f64((x(i) - m).exp() / s)),
             SoftmaxKind::LogSoftmax => {
-                let shift = log_sum_exp(m, s);
+                let shift = m + s.ln();
                 out.iter_mut()
                     .enumerate()
                     .for_each(|(i, o)| *o = T::from_f64(x(i) - shift));
@@ -43,14 +44,16 @@ pub(crate) fn plain<T: Element>(
 
 /// The maximum of a row and Σ exp(x − max), in f64: the CPU path is the reference.
 pub(crate) fn row_stats(x: impl Fn(usize) -> f64, n: usize) -> (f64, f64) {
-    let m = (0..n).map(&x).fold(f64::NEG_INFINITY, f64::max);
+    let m = (0..n).map(&x).fold(f64::NEG_INFINITY, Real::max);
     let s = (0..n).map(|i| (x(i) - m).exp()).sum();
     (m, s)
 }
 
-/// log Σ exp from `row_stats`: −inf for an empty or all −inf row (not −inf − (−inf)).
+/// log Σ exp from `row_stats`: −inf for an empty or all −inf row (not −inf − (−inf)), and
+/// +inf for a row whose maximum is +inf (not inf − inf), as PyTorch's. A NaN maximum (the
+/// row holds a NaN) gives NaN.
 pub(crate) fn log_sum_exp(m: f64, s: f64) -> f64 {
-    if m == f64::NEG_INFINITY {
+    if m.is_infinite() {
         m
     } else {
         m + s.ln()

@@ -9,6 +9,7 @@ use crate::ops::op::SoftmaxKind;
 use crate::ops::reduce::cpu::plain_sum;
 use crate::ops::softmax::cpu::{for_rows, log_sum_exp};
 use crate::shape::Layout;
+use crate::storage::arithmetic::Real;
 use crate::storage::fast_exp::exp;
 
 /// Every dense row of length `n` (first elements at `outer`'s offsets) of `src` into `dst`.
@@ -25,7 +26,7 @@ pub(super) fn run<T: Element>(
             SoftmaxKind::Softmax => dense_softmax(row, out),
             SoftmaxKind::LogSoftmax => {
                 let (m, s) = dense_row_stats(row);
-                let shift = log_sum_exp(m, s);
+                let shift = m + s.ln();
                 out.iter_mut()
                     .zip(row)
                     .for_each(|(o, v)| *o = T::from_f64(v.to_f64() - shift));
@@ -98,13 +99,13 @@ unsafe fn row_pass_avx2<T: Element>(
 #[inline(always)]
 fn row_pass<T: Element>(row: &[T], out: Option<&mut [T]>, e: &mut Vec<f64>) -> (f64, f64) {
     // Eight running maxima, compared and selected lane by lane: one running maximum is a
-    // chain of dependent scalar steps. NaNs are skipped, as f64::max skips them.
+    // chain of dependent scalar steps. A NaN, once met, stays (so logsumexp gives NaN).
     let mut lanes = [f64::NEG_INFINITY; 8];
     let mut groups = row.chunks_exact(8);
     for g in &mut groups {
         for (l, v) in lanes.iter_mut().zip(g) {
             let v = v.to_f64();
-            *l = if v > *l { v } else { *l };
+            *l = if v > *l || v.is_nan() { v } else { *l };
         }
     }
     let m = groups
@@ -112,7 +113,7 @@ fn row_pass<T: Element>(row: &[T], out: Option<&mut [T]>, e: &mut Vec<f64>) -> (
         .iter()
         .map(|v| v.to_f64())
         .chain(lanes)
-        .fold(f64::NEG_INFINITY, f64::max);
+        .fold(f64::NEG_INFINITY, Real::max);
     e.clear();
     e.resize(row.len(), 0.0);
     for (o, v) in e.iter_mut().zip(row) {
