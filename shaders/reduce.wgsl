@@ -173,17 +173,25 @@ struct Best {
     position: u32,
 }
 
-// Whether (v, i) beats `b`: NaN beats every number and the first NaN wins (as PyTorch's and
-// NumPy's argmax and argmin); otherwise a larger value for argmax (smaller for argmin), or
-// an equal one earlier in the row. A row of ±inf still has a position, the first.
+// Whether number v at position i beats `b`: a larger value for argmax (smaller for argmin),
+// or an equal one earlier in the row. NaN compares false here: `best_of` finds a lane's
+// first NaN apart, where NaN tests in each comparison cost a quarter of an argmax on
+// lavapipe.
+fn beats_number(op: u32, v: f32, i: u32, b: Best) -> bool {
+    let strictly = select(v > b.value, v < b.value, op == 1u);
+    return strictly || (v == b.value && i < b.position);
+}
+
+// Whether (v, i) beats `b` as lanes and chunks combine: NaN beats every number and the
+// first NaN wins (as PyTorch's and NumPy's argmax and argmin). A row of ±inf still has a
+// position, the first.
 fn beats(op: u32, v: f32, i: u32, b: Best) -> bool {
     let v_nan = is_nan(v);
     let b_nan = is_nan(b.value);
     if (v_nan || b_nan) {
         return v_nan && (!b_nan || i < b.position);
     }
-    let strictly = select(v > b.value, v < b.value, op == 1u);
-    return strictly || (v == b.value && i < b.position);
+    return beats_number(op, v, i, b);
 }
 
 fn consider(op: u32, b: Best, v: f32, i: u32) -> Best {
@@ -193,21 +201,55 @@ fn consider(op: u32, b: Best, v: f32, i: u32) -> Best {
     return b;
 }
 
+fn consider_number(op: u32, b: Best, v: f32, i: u32) -> Best {
+    if (beats_number(op, v, i, b)) {
+        return Best(v, i);
+    }
+    return b;
+}
+
+// The position of the lane's first NaN (NONE if it has none), visiting its elements in
+// `best_of`'s order.
+fn first_nan(t: Task) -> u32 {
+    for (var k = t.lane; k < quad_count(t); k += LANES) {
+        let e = quad_at(t, k);
+        let nan = is_nan4(quad(t, e));
+        if (any(nan)) {
+            return select(select(select(e + 3u, e + 2u, nan.z), e + 1u, nan.y), e, nan.x);
+        }
+    }
+    for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
+        if (is_nan(at(t, i))) {
+            return i;
+        }
+    }
+    return NONE;
+}
+
 // The task's best element, agreed by all its lanes. Each lane visits its elements in row
-// order, so ties keep the earliest; the lanes' tree keeps it too.
+// order, so ties keep the earliest; the lanes' tree keeps it too. A lane keeps the largest
+// magnitude's bits it reads, which pass +inf's only if it read a NaN: then (rarely) it reads
+// its elements again for the first NaN, which wins.
 fn best_of(t: Task, op: u32) -> Best {
     var b = Best(select(neg_inf(), pos_inf(), op == 1u), NONE);
+    var widest = vec4<u32>(0u);
     if (t.live) {
         for (var k = t.lane; k < quad_count(t); k += LANES) {
             let e = quad_at(t, k);
             let x = quad(t, e);
-            b = consider(op, b, x.x, e);
-            b = consider(op, b, x.y, e + 1u);
-            b = consider(op, b, x.z, e + 2u);
-            b = consider(op, b, x.w, e + 3u);
+            widest = max(widest, bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu));
+            b = consider_number(op, b, x.x, e);
+            b = consider_number(op, b, x.y, e + 1u);
+            b = consider_number(op, b, x.z, e + 2u);
+            b = consider_number(op, b, x.w, e + 3u);
         }
         for (var i = tail_start(t) + t.lane; i < t.end; i += LANES) {
-            b = consider(op, b, at(t, i), i);
+            let v = at(t, i);
+            widest.x = max(widest.x, bitcast<u32>(v) & 0x7fffffffu);
+            b = consider_number(op, b, v, i);
+        }
+        if (any(widest > vec4<u32>(0x7f800000u))) {
+            b = Best(nan(), first_nan(t));
         }
     }
     if (LANES == 1u) {

@@ -19,6 +19,16 @@ fn rescale(m: vec4<f32>, to: vec4<f32>) -> vec4<f32> {
     return select(exp(m - to), vec4<f32>(0.0), to == vec4<f32>(neg_inf()));
 }
 
+// Whether any of five quads holds a NaN, lane by lane: the largest magnitude's bits pass
+// +inf's (WGSL's max may drop a NaN). Testing each max instead made a softmax of 4096 rows
+// of 4096 2.7% slower on lavapipe; with this test it is as fast as without one.
+fn nan_in(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>, e: vec4<f32>) -> vec4<bool> {
+    let mask = vec4<u32>(0x7fffffffu);
+    let ab = max(bitcast<vec4<u32>>(a) & mask, bitcast<vec4<u32>>(b) & mask);
+    let cd = max(bitcast<vec4<u32>>(c) & mask, bitcast<vec4<u32>>(d) & mask);
+    return max(max(ab, cd), bitcast<vec4<u32>>(e) & mask) > vec4<u32>(0x7f800000u);
+}
+
 // The row's maximum m and Σ exp(x − m), in one pass: each lane keeps four running pairs,
 // rescaling its sum whenever its maximum grows.
 fn row_stats(t: Task) -> vec2<f32> {
@@ -34,7 +44,8 @@ fn row_stats(t: Task) -> vec2<f32> {
             let x1 = quad(t, quad_at(t, k + LANES));
             let x2 = quad(t, quad_at(t, k + 2u * LANES));
             let x3 = quad(t, quad_at(t, k + 3u * LANES));
-            let grown = max_or_nan4(max_or_nan4(m, max_or_nan4(x0, x1)), max_or_nan4(x2, x3));
+            let plain = max(max(m, max(x0, x1)), max(x2, x3));
+            let grown = select(plain, vec4<f32>(nan()), nan_in(m, x0, x1, x2, x3));
             s = s * rescale(m, grown) + rescale(x0, grown) + rescale(x1, grown) + rescale(x2, grown) + rescale(x3, grown);
             m = grown;
         }

@@ -66,7 +66,10 @@ impl Device {
         Device::parse(&std::env::var("LEPTON_DEVICE").unwrap_or_default())
     }
 
-    /// Run on a device and queue that the embedding program already owns.
+    /// Run on a device and queue that the embedding program already owns. The engine sets
+    /// the device's lost callback and its handler of uncaptured errors (wgpu holds one of
+    /// each), so that a lost device and an error outside the engine's error scopes become
+    /// `Error`s of its next call rather than a panic.
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Device {
         Device::Gpu(Arc::new(GpuContext::from_wgpu(device, queue, None)))
     }

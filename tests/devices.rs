@@ -2,7 +2,7 @@
 
 mod common;
 
-use lepton::{DType, Device, Tensor};
+use lepton::{DType, Device, Error, Tensor};
 
 #[test]
 fn names_parse_to_devices() {
@@ -25,9 +25,8 @@ fn names_parse_to_devices() {
     }
 }
 
-#[test]
-fn an_embedding_program_hands_over_its_device() {
-    let Some(_) = common::gpu() else { return };
+/// A wgpu device of the engine's first adapter, opened as an embedding program opens its own.
+fn own_device() -> (wgpu::Device, wgpu::Queue) {
     let adapter = &lepton::info::adapters()[0];
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -36,8 +35,13 @@ fn an_embedding_program_hands_over_its_device() {
         .into_iter()
         .find(|a| a.get_info().name == adapter.name)
         .expect("the same adapter");
-    let (device, queue) =
-        pollster::block_on(own.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    pollster::block_on(own.request_device(&wgpu::DeviceDescriptor::default())).unwrap()
+}
+
+#[test]
+fn an_embedding_program_hands_over_its_device() {
+    let Some(_) = common::gpu() else { return };
+    let (device, queue) = own_device();
     let lepton_device = Device::from_wgpu(device, queue);
     let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3], &lepton_device).unwrap();
     assert_eq!(
@@ -46,4 +50,39 @@ fn an_embedding_program_hands_over_its_device() {
     );
     // Without SHADER_F16 requested, f16 is refused with a typed error.
     assert!(!lepton_device.supports(DType::F16));
+}
+
+/// A device lost under the engine (here its host program destroys it, as a driver reset or
+/// an unplugged GPU would take it) is `Error::DeviceLost` from every later call that needs
+/// it, at once: never a hang, a panic or a wrong result.
+#[test]
+fn a_lost_device_is_an_error_from_every_later_call() {
+    let Some(_) = common::gpu() else { return };
+    let (device, queue) = own_device();
+    let host = device.clone();
+    let gpu = Device::from_wgpu(device, queue);
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3], &gpu).unwrap();
+    let kept = x.exp();
+    kept.realize().unwrap();
+    host.destroy();
+    let began = std::time::Instant::now();
+    let lost = |r: lepton::Result<Vec<f32>>, what: &str| {
+        let err = r.err().unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(matches!(err, Error::DeviceLost { .. }), "{what}: {err}");
+    };
+    lost(x.square().sum(&[], false).unwrap().to_vec(), "a new graph");
+    lost(kept.to_vec(), "reading a realized tensor");
+    lost(
+        Tensor::ones(&[4], DType::F32, &gpu).and_then(|t| t.to_vec()),
+        "a new tensor",
+    );
+    lost(
+        Tensor::from_vec(vec![1.0f32], &[1], &gpu).and_then(|t| t.to_vec()),
+        "an upload",
+    );
+    lost(gpu.synchronize().map(|()| Vec::new()), "synchronize");
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(10),
+        "no hang"
+    );
 }

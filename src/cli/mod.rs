@@ -46,7 +46,47 @@ pub fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(hint) = advice(&e) {
+                eprintln!("hint: {hint}");
+            }
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// How to go on after a device fault: the error line says what happened, this what to do.
+fn advice(e: &anyhow::Error) -> Option<&'static str> {
+    match e.chain().find_map(|c| c.downcast_ref::<lepton::Error>())? {
+        lepton::Error::OutOfMemory { .. } => Some(
+            "the device's memory is full: a smaller --batch-size needs less, --device cpu uses \
+             the machine's memory, and a run saved with --save goes on from its last checkpoint \
+             with --resume",
+        ),
+        lepton::Error::DeviceLost { .. } => Some(
+            "the GPU was lost (a driver reset, a removed device or a hung kernel), and with it \
+             the work since the last checkpoint: run the same command with --resume and the \
+             file --save wrote to go on from there, or with --device cpu",
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advice;
+
+    #[test]
+    fn device_faults_say_how_to_go_on() {
+        let lost = anyhow::Error::new(lepton::Error::DeviceLost {
+            reason: "Destroyed".into(),
+        })
+        .context("epoch 3");
+        assert!(advice(&lost).is_some_and(|a| a.contains("--resume") && a.contains("--device cpu")));
+        let full = anyhow::Error::new(lepton::Error::OutOfMemory {
+            bytes: 1 << 30,
+            context: "a GPU buffer".into(),
+        });
+        assert!(advice(&full).is_some_and(|a| a.contains("--batch-size")));
+        assert!(advice(&anyhow::anyhow!("no such file")).is_none());
     }
 }

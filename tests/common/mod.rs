@@ -409,3 +409,9 @@ pub fn transfers(before: &lepton::Stats, after: &lepton::Stats) -> (u64, u64, u6
         after.bytes_read_back - before.bytes_read_back,
     )
 }
+
+/// Fail unless `device` still computes: after an error it must work on.
+pub fn assert_works(device: &Device) {
+    let ones = Tensor::ones(&[3], DType::F32, device).and_then(|t| t.to_vec::<f32>());
+    assert_eq!(ones.unwrap(), vec![1.0; 3], "{device} works on");
+}

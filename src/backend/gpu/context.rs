@@ -56,6 +56,8 @@ pub struct GpuContext {
     /// Kernel choices by problem class, read from the disk cache on first use.
     pub(crate) tuned: Mutex<Option<HashMap<String, String>>>,
     lost: Arc<Mutex<Option<String>>>,
+    /// The first error no scope caught since the last call reported one.
+    uncaptured: Arc<Mutex<Option<String>>>,
     /// See `subgroup_size`.
     row_subgroup: Option<u32>,
 }
@@ -104,6 +106,15 @@ impl GpuContext {
             *flag.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(format!("{reason:?}: {message}"));
         });
+        // wgpu's default for an error no scope catches is to panic: keep it for the next
+        // call to report instead.
+        let uncaptured: Arc<Mutex<Option<String>>> = Default::default();
+        let slot = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e| {
+            slot.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e.to_string());
+        }));
         let pool = Pool::new(device.clone(), &device.limits());
         let mut ctx = GpuContext {
             device,
@@ -116,6 +127,7 @@ impl GpuContext {
             constants: Default::default(),
             tuned: Default::default(),
             lost,
+            uncaptured,
             row_subgroup: None,
         };
         let reported = ctx
@@ -160,15 +172,28 @@ impl GpuContext {
         }
     }
 
-    /// Run `work` inside validation and out-of-memory error scopes, turning what they catch
-    /// into errors (wgpu would otherwise abort the process on them).
+    /// Run `work` inside validation, internal and out-of-memory error scopes, turning what
+    /// they catch into errors (wgpu would otherwise panic on them). A device that is no longer
+    /// valid (destroyed, or lost to its driver) fails what it is asked with errors before its
+    /// loss is announced, at the next poll: so an error polls once, and is `DeviceLost` if
+    /// that is what the poll tells.
     pub(crate) fn scoped<T>(&self, context: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
         self.check_alive()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let result = work();
         let validation = pollster::block_on(validation.pop());
+        let internal = pollster::block_on(internal.pop());
         let oom = pollster::block_on(oom.pop());
+        let uncaptured = self
+            .uncaptured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if oom.is_some() || internal.is_some() || validation.is_some() || uncaptured.is_some() {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
         self.check_alive()?;
         if let Some(e) = oom {
             return Err(Error::OutOfMemory {
@@ -176,10 +201,14 @@ impl GpuContext {
                 context: format!("GPU, {context}: {e}"),
             });
         }
-        if let Some(e) = validation {
+        let message = validation
+            .or(internal)
+            .map(|e| e.to_string())
+            .or(uncaptured.map(|e| format!("(from an earlier call) {e}")));
+        if let Some(message) = message {
             return Err(Error::Gpu {
                 context: context.to_string(),
-                message: e.to_string(),
+                message,
             });
         }
         result
