@@ -3,8 +3,10 @@
 //! LSTM (batch 64, 28 timesteps of 28 inputs, 128 units) with a linear head on its last
 //! output, cross-entropy and Adam; and nanoGPT's baby GPT (4 layers, 4 heads, width 128,
 //! context 64, vocabulary 65, batch 12) with AdamW and gradient clipping, as
-//! `lepton train charlm --arch transformer` trains it. Each step reads its loss back, so the
-//! clock stops only after the device finished. benches/reference/ has PyTorch's steps.
+//! `lepton train charlm --arch transformer` trains it; and a small CNN on 28×28 images (two
+//! 3×3 convolutions with ReLU and max pooling, a linear head; batch 64, Adam). Each step
+//! reads its loss back, so the clock stops only after the device finished.
+//! benches/reference/ has PyTorch's steps.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,10 @@ use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lepton::models::charlm::{CharLm, CharLmConfig};
 use lepton::models::mlp::Mlp;
-use lepton::nn::{loss, Activation, CellKind, Linear, Module, Recurrent, RecurrentConfig};
+use lepton::nn::{
+    loss, Activation, CellKind, Conv2d, Conv2dSpec, Flatten, Linear, Module, Pool2d, Recurrent,
+    RecurrentConfig, Sequential,
+};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{DType, Tensor};
 
@@ -119,5 +124,44 @@ fn gpt_step(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, step, lstm_step, gpt_step);
+/// The standard small CNN of #17 on 28×28 images: conv(1→16, 3×3, pad 1), ReLU, max-pool 2,
+/// conv(16→32, 3×3, pad 1), ReLU, max-pool 2, flatten, linear(1568→10); batch 64,
+/// cross-entropy, Adam.
+fn cnn_step(c: &mut Criterion) {
+    let batch = 64;
+    let same = Conv2dSpec {
+        padding: (1, 1),
+        ..Default::default()
+    };
+    let pool = Pool2d::Max {
+        kernel: (2, 2),
+        spec: Conv2dSpec {
+            stride: (2, 2),
+            ..Default::default()
+        },
+    };
+    for (name, device) in devices() {
+        let model = Sequential::new()
+            .push(Conv2d::new(1, 16, (3, 3), same, 1, DType::F32, &device).expect("conv"))
+            .push(Activation::Relu)
+            .push(pool)
+            .push(Conv2d::new(16, 32, (3, 3), same, 2, DType::F32, &device).expect("conv"))
+            .push(Activation::Relu)
+            .push(pool)
+            .push(Flatten)
+            .push(Linear::new(32 * 7 * 7, 10, true, 3, DType::F32, &device).expect("head"));
+        let mut opt = Adam::new(model.parameters(), 1e-3);
+        let x = Tensor::rand_normal(&[batch, 1, 28, 28], 0.0, 1.0, 4, DType::F32, &device)
+            .expect("inputs");
+        let labels: Vec<i32> = (0..batch as i32).map(|i| i * 7 % 10).collect();
+        let y = Tensor::from_vec(labels, &[batch], &device).expect("labels");
+        time_steps(c, format!("cnn28/{name}"), batch as u64, || {
+            let logits = model.forward(&x).expect("forward");
+            opt.step(&loss::cross_entropy(&logits, &y, 0.0).expect("loss"))
+                .expect("step");
+        });
+    }
+}
+
+criterion_group!(benches, step, lstm_step, gpt_step, cnn_step);
 criterion_main!(benches);

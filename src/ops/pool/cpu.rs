@@ -69,6 +69,27 @@ fn row_argmax<T: Element>(
     });
 }
 
+/// A window's max (any NaN wins: all give NaN) or its mean, `taps` being 1 / its taps.
+/// Generic over the values, so each loop is compiled for its own: through a `dyn Iterator`
+/// every tap was a call.
+#[inline(always)]
+fn fold<C: Real>(kind: PoolKind, taps: C, values: impl Iterator<Item = C>) -> C {
+    match kind {
+        // For the value alone any NaN may win (all give NaN); the check that it is the
+        // first, which positions need (`beats`), made this loop 2.6× slower.
+        PoolKind::Max => values.fold(C::neg_infinity(), |m, v| {
+            #[allow(clippy::eq_op)]
+            let wins = v > m || v != v;
+            if wins {
+                v
+            } else {
+                m
+            }
+        }),
+        PoolKind::Average => values.fold(C::k(0.0), |a, v| a + v) * taps,
+    }
+}
+
 /// Pool plane (n, c) into `out` [OH, `ow`], in the storage type's arithmetic (as the GPU):
 /// each window's max (NaN wins), or its mean. Windows wholly inside the image read their
 /// taps at fixed offsets from the first; the others check each tap.
@@ -88,20 +109,6 @@ fn pool_plane<T: Compute>(
         (window.kernel.1 - 1) * window.dilation.1 + 1,
     );
     let taps = <T::C as Real>::k(1.0 / offsets.len() as f64);
-    let fold = |values: &mut dyn Iterator<Item = T::C>| match kind {
-        // For the value alone any NaN may win (all give NaN); the check that it is the
-        // first, which positions need (`beats`), made this loop 2.6× slower.
-        PoolKind::Max => values.fold(<T::C as Real>::neg_infinity(), |m, v| {
-            #[allow(clippy::eq_op)]
-            let wins = v > m || v != v;
-            if wins {
-                v
-            } else {
-                m
-            }
-        }),
-        PoolKind::Average => values.fold(<T::C as Real>::k(0.0), |a, v| a + v) * taps,
-    };
     for (oy, row) in out.chunks_mut(ow.max(1)).enumerate() {
         let y0 = (oy * window.stride.0).checked_sub(window.padding.0);
         let rows_inside = y0.is_some_and(|y| y + span.0 <= h);
@@ -110,10 +117,12 @@ fn pool_plane<T: Compute>(
             let value = match (y0, x0) {
                 (Some(y), Some(z)) if rows_inside && z + span.1 <= w => {
                     let first = plane + y * sy + z * sx;
-                    fold(&mut offsets.iter().map(|d| x[first + d].load()))
+                    fold(kind, taps, offsets.iter().map(|d| x[first + d].load()))
                 }
                 _ => fold(
-                    &mut window
+                    kind,
+                    taps,
+                    window
                         .taps_inside((h, w), (oy, ox))
                         .map(|(y, z)| x[plane + y * sy + z * sx].load()),
                 ),
