@@ -15,11 +15,9 @@ mod common;
 use common::devices;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lepton::models::charlm::{CharLm, CharLmConfig};
+use lepton::models::cnn::Cnn;
 use lepton::models::mlp::Mlp;
-use lepton::nn::{
-    loss, Activation, CellKind, Conv2d, Conv2dSpec, Flatten, Linear, Module, Pool2d, Recurrent,
-    RecurrentConfig, Sequential,
-};
+use lepton::nn::{loss, Activation, CellKind, Linear, Module, Recurrent, RecurrentConfig};
 use lepton::optim::{Adam, Optimizer};
 use lepton::{DType, Tensor};
 
@@ -124,34 +122,15 @@ fn gpt_step(c: &mut Criterion) {
     }
 }
 
-/// The standard small CNN of #17 on 28×28 images: conv(1→16, 3×3, pad 1), ReLU, max-pool 2,
-/// conv(16→32, 3×3, pad 1), ReLU, max-pool 2, flatten, linear(1568→10); batch 64,
-/// cross-entropy, Adam.
+/// The standard small CNN of #17 on 28×28 images (`models::cnn` at that size): conv(1→16,
+/// 3×3, pad 1), ReLU, max-pool 2, conv(16→32, 3×3, pad 1), ReLU, max-pool 2, flatten,
+/// linear(1568→10); batch 64, cross-entropy, Adam.
 fn cnn_step(c: &mut Criterion) {
     let batch = 64;
-    let same = Conv2dSpec {
-        padding: (1, 1),
-        ..Default::default()
-    };
-    let pool = Pool2d::Max {
-        kernel: (2, 2),
-        spec: Conv2dSpec {
-            stride: (2, 2),
-            ..Default::default()
-        },
-    };
     for (name, device) in devices() {
-        let model = Sequential::new()
-            .push(Conv2d::new(1, 16, (3, 3), same, 1, DType::F32, &device).expect("conv"))
-            .push(Activation::Relu)
-            .push(pool)
-            .push(Conv2d::new(16, 32, (3, 3), same, 2, DType::F32, &device).expect("conv"))
-            .push(Activation::Relu)
-            .push(pool)
-            .push(Flatten)
-            .push(Linear::new(32 * 7 * 7, 10, true, 3, DType::F32, &device).expect("head"));
+        let model = Cnn::for_images(28, 1, &device).expect("model");
         let mut opt = Adam::new(model.parameters(), 1e-3);
-        let x = Tensor::rand_normal(&[batch, 1, 28, 28], 0.0, 1.0, 4, DType::F32, &device)
+        let x = Tensor::rand_normal(&[batch, 28 * 28], 0.0, 1.0, 4, DType::F32, &device)
             .expect("inputs");
         let labels: Vec<i32> = (0..batch as i32).map(|i| i * 7 % 10).collect();
         let y = Tensor::from_vec(labels, &[batch], &device).expect("labels");

@@ -1,6 +1,6 @@
-//! A small convolutional network on the digits set (8×8 images): two 3×3 convolutions with
-//! ReLU and 2×2 max pooling, then a linear classifier. Parameter names follow PyTorch's
-//! `nn.Sequential` (`layers.0.weight`).
+//! A small convolutional network on the digits set (8×8 images), or any square images: two
+//! 3×3 convolutions with ReLU and 2×2 max pooling, then a linear classifier. Parameter names
+//! follow PyTorch's `nn.Sequential` (`layers.0.weight`).
 
 use crate::device::Device;
 use crate::dtype::DType;
@@ -20,10 +20,19 @@ pub const DEFAULTS: Settings = Settings {
 
 pub struct Cnn {
     pub layers: Sequential,
+    /// The images' side in pixels.
+    side: usize,
 }
 
 impl Cnn {
+    /// The network for the 8×8 digits.
     pub fn new(seed: u64, device: &Device) -> Result<Cnn> {
+        Cnn::for_images(8, seed, device)
+    }
+
+    /// The network for `side`×`side` images: 16 and 32 channels, and a linear layer over the
+    /// 32 maps of (side / 4)² pixels that the two poolings leave (1568 inputs at 28×28).
+    pub fn for_images(side: usize, seed: u64, device: &Device) -> Result<Cnn> {
         let same = Conv2dSpec {
             padding: (1, 1),
             ..Default::default()
@@ -52,21 +61,22 @@ impl Cnn {
             .push(pool)
             .push(Flatten)
             .push(Linear::new(
-                32 * 2 * 2,
+                32 * (side / 4) * (side / 4),
                 10,
                 true,
                 seed + 2,
                 DType::F32,
                 device,
             )?);
-        Ok(Cnn { layers })
+        Ok(Cnn { layers, side })
     }
 }
 
 impl Module for Cnn {
-    // x: [N, 64] pixels (8×8, row-major) -> [N, 10] logits
+    // x: [N, side²] pixels (row-major) -> [N, 10] logits
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.layers.forward(&x.reshape(&[-1, 1, 8, 8])?)
+        let side = self.side as isize;
+        self.layers.forward(&x.reshape(&[-1, 1, side, side])?)
     }
 
     fn parameters(&self) -> Vec<(String, Parameter)> {
