@@ -197,21 +197,16 @@ fn reduce_row<T: Compute>(
     }
     if plain_sum_applies::<T>(op) && inner.rank() > 1 {
         // Several reduced axes (a convolution bias's gradient over images and pixels): the
-        // runs of the last merged axis, each summed as one row, in order. Element by
-        // element through the fold, this was a fifth of a small CNN's training step.
-        let (shape, strides) = Layout::coalesce(&[inner]);
-        let Some((&len, lead_shape)) = shape.split_last() else {
-            return Fold::Sum {
-                sum: data[base].to_f64(),
-                carry: 0.0,
-            };
-        };
+        // runs of the last axis (`split` merged what it could), each summed as one row, in
+        // order. Element by element through the fold, this was a fifth of a small CNN's
+        // training step.
+        let last = inner.rank() - 1;
         let lead = Layout {
-            shape: lead_shape.to_vec(),
-            strides: strides[0][..lead_shape.len()].to_vec(),
+            shape: inner.shape[..last].to_vec(),
+            strides: inner.strides[..last].to_vec(),
             offset: base,
         };
-        let stride = strides[0][lead_shape.len()];
+        let (len, stride) = (inner.shape[last], inner.strides[last]);
         let sum = offsets(&lead)
             .map(|o| plain_sum(data, o, stride, 0..len))
             .fold(0.0, |a, b| a + b);
