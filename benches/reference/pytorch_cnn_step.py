@@ -2,7 +2,8 @@
 # max-pool 2, conv(16→32, 3×3, pad 1), ReLU, max-pool 2, flatten, linear(1568→10),
 # cross-entropy, Adam, batch 64 of 28×28 synthetic images, for comparison on the same
 # machine: python3 pytorch_cnn_step.py THREADS (medians of 400 steps after 50 to warm up).
-import sys, time, torch
+import sys, torch
+from step_timer import time_steps
 threads = int(sys.argv[1])
 torch.set_num_threads(threads)
 torch.manual_seed(1)
@@ -15,16 +16,14 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 x = torch.randn(64, 1, 28, 28)
 y = torch.tensor([(i * 7) % 10 for i in range(64)])
 loss_fn = nn.CrossEntropyLoss()
-times = []
-for i in range(450):
-    t = time.perf_counter()
+
+
+def step():
     opt.zero_grad(set_to_none=True)
     loss = loss_fn(model(x), y)
     loss.backward()
     opt.step()
     loss.item()
-    if i >= 50:
-        times.append((time.perf_counter() - t) * 1e3)
-times.sort()
-n = len(times)
-print(f"torch {torch.__version__} threads {threads}: median {times[n//2]:.3f} ms, p10 {times[n//10]:.3f}, p90 {times[n*9//10]:.3f}, mean {sum(times)/n:.3f}")
+
+
+print(f"torch {torch.__version__} threads {threads}: {time_steps(step, 50, 400)}")

@@ -5,7 +5,8 @@
 # width 128 with 4 heads and a GELU MLP of 512, learned positions, final LayerNorm, head tied
 # to the token embedding), batch 12, context 64, vocabulary 65, AdamW (1e-3, betas 0.9 and
 # 0.99, weight decay 0.1), gradients clipped to norm 1.
-import sys, time, torch
+import sys, torch
+from step_timer import time_steps
 
 which, threads = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(threads)
@@ -58,9 +59,9 @@ else:
     clip = 1.0
     steps = 300
 
-times = []
-for i in range(steps + 20):
-    t = time.perf_counter()
+
+
+def step():
     opt.zero_grad(set_to_none=True)
     loss = loss_of()
     loss.backward()
@@ -68,8 +69,6 @@ for i in range(steps + 20):
         torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
     loss.item()
-    if i >= 20:
-        times.append((time.perf_counter() - t) * 1e3)
-times.sort()
-n = len(times)
-print(f"torch {torch.__version__} {which} threads {threads}: median {times[n//2]:.2f} ms, p10 {times[n//10]:.2f}, p90 {times[n*9//10]:.2f}")
+
+
+print(f"torch {torch.__version__} {which} threads {threads}: {time_steps(step, 20, steps)}")
