@@ -38,6 +38,8 @@ fn time_steps(c: &mut Criterion, id: String, rows: u64, mut run: impl FnMut()) {
             for _ in 0..3 {
                 run();
             }
+            // Time the kernels the autotuner chooses, not the defaults they start with.
+            lepton::autotune::settle();
             planned = true;
             let before = lepton::stats();
             run();

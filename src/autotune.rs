@@ -1,14 +1,15 @@
 //! Kernel choices per adapter and problem class. The first time a class of matrix product
-//! or convolution appears on a GPU, each candidate kernel that can run it is timed on it and
-//! the fastest kept: in memory, and in the user's cache directory, so the next run starts
-//! warm.
+//! or convolution appears on a GPU, it runs at once with its default kernel while a thread
+//! of the device's own times each candidate that can run it; the fastest is kept, in memory
+//! and in the user's cache directory (so the next run starts warm), and the plans that ran
+//! the default switch to it at their next run. [`settle`] waits for the timing to finish.
 //! `LEPTON_AUTOTUNE=0` (or [`set_enabled`]`(false)`) uses fixed defaults instead, so results
 //! never depend on timing; the test suite runs that way.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 /// A matrix-product kernel the tuner chooses among.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -130,6 +131,41 @@ pub fn enabled() -> bool {
         1 => true,
         2 => false,
         _ => std::env::var("LEPTON_AUTOTUNE").map_or(true, |v| v != "0"),
+    }
+}
+
+/// Problem classes queued for timing on any device and not yet timed.
+static QUEUED: Mutex<usize> = Mutex::new(0);
+static ALL_TIMED: Condvar = Condvar::new();
+
+/// Wait until every problem class met so far has been timed and its choice is in use from
+/// the next run of each plan on: for a benchmark after its first step, or a program that
+/// wants the tuned kernels from a point on. Returns at once when nothing is being timed.
+pub fn settle() {
+    let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
+    while *queued > 0 {
+        queued = ALL_TIMED.wait(queued).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// One class queued for timing, counted by [`settle`] until it is dropped: timed, or given
+/// up with its device or its thread.
+pub(crate) struct Queued(());
+
+impl Queued {
+    pub(crate) fn new() -> Queued {
+        *QUEUED.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Queued(())
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
+        *queued -= 1;
+        if *queued == 0 {
+            ALL_TIMED.notify_all();
+        }
     }
 }
 

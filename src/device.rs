@@ -71,7 +71,7 @@ impl Device {
     /// each), so that a lost device and an error outside the engine's error scopes become
     /// `Error`s of its next call rather than a panic.
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Device {
-        Device::Gpu(Arc::new(GpuContext::from_wgpu(device, queue, None)))
+        Device::Gpu(GpuContext::from_wgpu(device, queue, None))
     }
 
     /// Wait until all work submitted to this device has finished (a no-op on the CPU path,

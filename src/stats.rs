@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 static PLANS_BUILT: AtomicU64 = AtomicU64::new(0);
 static PIPELINES_CREATED: AtomicU64 = AtomicU64::new(0);
+static PROGRAMS_COMPILED: AtomicU64 = AtomicU64::new(0);
 static BUFFERS_ALLOCATED: AtomicU64 = AtomicU64::new(0);
 static BIND_GROUPS_CREATED: AtomicU64 = AtomicU64::new(0);
 static SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
@@ -22,6 +23,9 @@ pub struct Stats {
     pub plans_built: u64,
     /// GPU compute pipelines compiled.
     pub pipelines_created: u64,
+    /// Plans compiled for a GPU: once per plan, and again when the autotuner's choice for a
+    /// class arrives that the plan ran with its default.
+    pub programs_compiled: u64,
     /// GPU buffers created (pooled buffers that are reused do not count).
     pub buffers_allocated: u64,
     /// GPU bind groups created.
@@ -49,6 +53,7 @@ pub fn stats() -> Stats {
     Stats {
         plans_built: PLANS_BUILT.load(Ordering::Relaxed),
         pipelines_created: PIPELINES_CREATED.load(Ordering::Relaxed),
+        programs_compiled: PROGRAMS_COMPILED.load(Ordering::Relaxed),
         buffers_allocated: BUFFERS_ALLOCATED.load(Ordering::Relaxed),
         bind_groups_created: BIND_GROUPS_CREATED.load(Ordering::Relaxed),
         bytes_live: BYTES_LIVE.load(Ordering::Relaxed),
@@ -67,6 +72,9 @@ pub(crate) fn plan_built() {
 }
 pub(crate) fn pipeline_created() {
     PIPELINES_CREATED.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn program_compiled() {
+    PROGRAMS_COMPILED.fetch_add(1, Ordering::Relaxed);
 }
 pub(crate) fn bind_group_created() {
     BIND_GROUPS_CREATED.fetch_add(1, Ordering::Relaxed);

@@ -100,8 +100,10 @@ fn a_timed_choice_is_kept_in_memory_and_on_disk() {
     lepton::autotune::set_enabled(true);
     let before = lepton::stats().tunings;
     product_checks_out(&gpu, (96, 160), 600);
+    lepton::autotune::settle();
     assert_eq!(lepton::stats().tunings, before + 1, "a new class is timed");
     product_checks_out(&gpu, (120, 200), 610);
+    lepton::autotune::settle();
     assert_eq!(
         lepton::stats().tunings,
         before + 1,
@@ -158,7 +160,42 @@ fn a_fresh_process_times_and_rewrites() {
     let gpu = gpu().expect("run only where the first run had a GPU");
     lepton::autotune::set_enabled(true);
     product_checks_out(&gpu, (96, 160), 630);
+    lepton::autotune::settle();
     assert_eq!(lepton::stats().tunings, 1);
+}
+
+#[test]
+fn a_new_class_runs_its_default_at_once_and_then_the_timed_choice() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(gpu) = gpu() else { return };
+    let dir = std::env::temp_dir().join(format!("lepton-autotune-switch-{}", std::process::id()));
+    passes_in_its_own_process("the_plan_compiles_again_with_the_choice", &dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    drop(gpu);
+}
+
+#[test]
+#[ignore = "run by a_new_class_runs_its_default_at_once_and_then_the_timed_choice, in a process of its own"]
+fn the_plan_compiles_again_with_the_choice() {
+    let gpu = gpu().expect("run only where the first run had a GPU");
+    lepton::autotune::set_enabled(true);
+    let (a, b, ra, rb) = operands(&[72, 40], &[40, 136], 640, DType::F32, &gpu);
+    let (want, abs) = reference(&ra, &rb);
+    let run = || {
+        let before = lepton::stats();
+        check(&a.matmul(&b).unwrap(), &want, &abs, 40, U32, "product");
+        let after = lepton::stats();
+        (
+            after.programs_compiled - before.programs_compiled,
+            after.tunings - before.tunings,
+        )
+    };
+    let (compiled, _) = run();
+    assert_eq!(compiled, 1, "the first run compiles the plan");
+    lepton::autotune::settle();
+    assert_eq!(lepton::stats().tunings, 1, "the class was timed meanwhile");
+    assert_eq!(run(), (1, 0), "the next run compiles it with the choice");
+    assert_eq!(run(), (0, 0), "and the one after finds it compiled");
 }
 
 #[test]

@@ -75,7 +75,8 @@ pub fn run() -> anyhow::Result<()> {
     }
     writeln!(out, "auto -> {}", lepton::info::auto_choice())?;
     let tuning = if lepton::autotune::enabled() {
-        "on: each new class of matrix product, convolution or row kernel times its candidates once"
+        "on: each new class of matrix product, convolution or row kernel runs its default \
+         at once and times its candidates once, on a thread of its own"
     } else {
         "off (LEPTON_AUTOTUNE=0): fixed default kernels"
     };

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use crate::backend::gpu::adapters;
 use crate::backend::gpu::buffer_pool::{GpuBuffer, Pool};
 use crate::backend::gpu::program::{Executed, Program};
+use crate::backend::gpu::tune::Tuning;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::lru::Lru;
@@ -48,13 +49,15 @@ pub struct GpuContext {
     pub(crate) queue: wgpu::Queue,
     info: Option<wgpu::AdapterInfo>,
     pub(crate) pool: Pool,
-    pipelines: Mutex<HashMap<ShaderVariant, (u64, Arc<wgpu::ComputePipeline>)>>,
+    pub(super) pipelines: Mutex<HashMap<ShaderVariant, (u64, Arc<wgpu::ComputePipeline>)>>,
     bind_groups: Mutex<Lru<BindKey, wgpu::BindGroup>>,
     /// Compiled plans by plan and pinned kernel (a pin changes what a plan compiles to).
     programs: Mutex<Lru<ProgramKey, Arc<Program>>>,
     constants: Mutex<HashMap<(DType, u64), Arc<GpuBuffer>>>,
-    /// Kernel choices by problem class, read from the disk cache on first use.
-    pub(crate) tuned: Mutex<Option<HashMap<String, String>>>,
+    /// Kernel choices by problem class, and the classes being timed.
+    pub(super) tuning: Tuning,
+    /// This context, for the autotuner's thread.
+    pub(super) me: Weak<GpuContext>,
     lost: Arc<Mutex<Option<String>>>,
     /// The first error no scope caught since the last call reported one.
     uncaptured: Arc<Mutex<Option<String>>>,
@@ -85,11 +88,7 @@ pub(crate) fn for_adapter(index: usize) -> Result<Arc<GpuContext>> {
             context: format!("opening {}", adapter.get_info().name),
             message: e.to_string(),
         })?;
-    let ctx = Arc::new(GpuContext::from_wgpu(
-        device,
-        queue,
-        Some(adapter.get_info()),
-    ));
+    let ctx = GpuContext::from_wgpu(device, queue, Some(adapter.get_info()));
     contexts.insert(index, ctx.clone());
     Ok(ctx)
 }
@@ -99,7 +98,7 @@ impl GpuContext {
         device: wgpu::Device,
         queue: wgpu::Queue,
         info: Option<wgpu::AdapterInfo>,
-    ) -> GpuContext {
+    ) -> Arc<GpuContext> {
         let lost: Arc<Mutex<Option<String>>> = Default::default();
         let flag = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
@@ -116,26 +115,30 @@ impl GpuContext {
                 .get_or_insert(e.to_string());
         }));
         let pool = Pool::new(device.clone(), &device.limits());
-        let mut ctx = GpuContext {
-            device,
-            queue,
-            info,
-            pool,
-            pipelines: Default::default(),
-            bind_groups: Mutex::new(Lru::new(MAX_BIND_GROUPS)),
-            programs: Mutex::new(Lru::new(MAX_PROGRAMS)),
-            constants: Default::default(),
-            tuned: Default::default(),
-            lost,
-            uncaptured,
-            row_subgroup: None,
-        };
-        let reported = ctx
-            .info
-            .as_ref()
-            .and_then(|info| row_subgroup_size(ctx.features(), info));
-        ctx.row_subgroup = reported.filter(|&size| super::subgroups::full_subgroups(&ctx, size));
-        ctx
+        Arc::new_cyclic(|me| {
+            let mut ctx = GpuContext {
+                device,
+                queue,
+                info,
+                pool,
+                pipelines: Default::default(),
+                bind_groups: Mutex::new(Lru::new(MAX_BIND_GROUPS)),
+                programs: Mutex::new(Lru::new(MAX_PROGRAMS)),
+                constants: Default::default(),
+                tuning: Default::default(),
+                me: me.clone(),
+                lost,
+                uncaptured,
+                row_subgroup: None,
+            };
+            let reported = ctx
+                .info
+                .as_ref()
+                .and_then(|info| row_subgroup_size(ctx.features(), info));
+            ctx.row_subgroup =
+                reported.filter(|&size| super::subgroups::full_subgroups(&ctx, size));
+            ctx
+        })
     }
 
     pub fn name(&self) -> String {
@@ -298,55 +301,6 @@ impl GpuContext {
         })
     }
 
-    pub(crate) fn pipeline(
-        &self,
-        variant: &ShaderVariant,
-    ) -> Result<(u64, Arc<wgpu::ComputePipeline>)> {
-        let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = pipelines.get(variant) {
-            return Ok(p.clone());
-        }
-        let label = variant.label();
-        let source = variant.render().map_err(|e| Error::Gpu {
-            context: label.clone(),
-            message: format!("the kernel did not render: {e}"),
-        })?;
-        let pipeline = self.scoped(&label, || {
-            let descriptor = wgpu::ShaderModuleDescriptor {
-                label: Some(&label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            };
-            // SAFETY: these are the engine's own shaders (shaders/*.wgsl as their variants
-            // render them), never user code, and every loop in them counts up, by a
-            // constant of at least 1, to a bound taken from its parameters, so it ends.
-            // Dropping naga's loop bounding spares every trip of every loop a counter and a
-            // test: 4–9% of lavapipe's row sums. Bounds and division checks stay.
-            let module = unsafe {
-                self.device.create_shader_module_trusted(
-                    descriptor,
-                    wgpu::ShaderRuntimeChecks {
-                        force_loop_bounding: false,
-                        ..wgpu::ShaderRuntimeChecks::checked()
-                    },
-                )
-            };
-            Ok(self
-                .device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&label),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(variant.entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                }))
-        })?;
-        crate::stats::pipeline_created();
-        let entry = (pipelines.len() as u64, Arc::new(pipeline));
-        pipelines.insert(variant.clone(), entry.clone());
-        Ok(entry)
-    }
-
     /// The bind group for `key`, created with `make` on a miss.
     pub(crate) fn bind_group(
         &self,
@@ -365,15 +319,17 @@ impl GpuContext {
 
     fn program(&self, plan: &Plan) -> Result<Arc<Program>> {
         let key = (plan.id, crate::autotune::pinned());
+        let generation = self.tuning.generation();
         if let Some(p) = self
             .programs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
+            .filter(|p| p.current(generation))
         {
             return Ok(p.clone());
         }
-        let program = Arc::new(Program::compile(self, plan)?);
+        let program = Arc::new(Program::compile(self, plan, generation)?);
         let mut programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
         programs.insert_evicting(key, program.clone(), |held, new| {
             held.map(|p| p.held_bytes()).sum::<u64>() + new.held_bytes() > MAX_PROGRAM_BYTES

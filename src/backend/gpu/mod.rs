@@ -4,9 +4,11 @@
 pub mod adapters;
 mod buffer_pool;
 pub mod context;
+mod pipelines;
 mod program;
 pub(crate) mod subgroups;
 mod tune;
+mod tune_timing;
 
 pub(crate) use buffer_pool::GpuBuffer;
 pub use context::GpuContext;

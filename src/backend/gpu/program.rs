@@ -38,11 +38,20 @@ pub(crate) struct Program {
     slots: Vec<Arc<GpuBuffer>>,
     scratch: Vec<Arc<GpuBuffer>>,
     output_bytes: Vec<u64>,
+    /// Set when some class was still being timed as the program compiled: the autotuner's
+    /// generation then, after which a new choice may compile the plan differently.
+    provisional: Option<u64>,
     /// Replays of one program share its intermediates, so they are recorded one at a time.
     running: Mutex<()>,
 }
 
 impl Program {
+    /// Whether the program still runs the kernels chosen for its classes by the autotuner's
+    /// `generation`.
+    pub fn current(&self, generation: u64) -> bool {
+        self.provisional.is_none_or(|g| g == generation)
+    }
+
     /// Bytes of device memory the program holds between runs.
     pub fn held_bytes(&self) -> u64 {
         self.slots
@@ -97,7 +106,9 @@ fn check_supported(ctx: &GpuContext, plan: &Plan) -> Result<()> {
 }
 
 impl Program {
-    pub fn compile(ctx: &GpuContext, plan: &Plan) -> Result<Program> {
+    /// Compile `plan`, with the kernel choices of the autotuner's `generation` (read before
+    /// the choices are).
+    pub fn compile(ctx: &GpuContext, plan: &Plan, generation: u64) -> Result<Program> {
         check_supported(ctx, plan)?;
         let limits = ctx.limits();
         let align = (limits
@@ -107,13 +118,24 @@ impl Program {
         let mut dispatches = Vec::new();
         let mut scratch_bytes: Vec<u64> = Vec::new();
         let mut output_bytes = vec![0; plan.outputs];
-        for step in &plan.steps {
+        let lowerings: Vec<_> = plan
+            .steps
+            .iter()
+            .map(|step| crate::ops::lower(&step.desc(), ctx))
+            .collect();
+        ctx.compile_all(
+            lowerings
+                .iter()
+                .flat_map(|l| &l.dispatches)
+                .filter(|d| d.workgroups > 0)
+                .map(|d| &d.variant),
+        )?;
+        for (step, lowering) in plan.steps.iter().zip(lowerings) {
             for out in &step.outs {
                 if let Loc::Output(o) = *out {
                     output_bytes[o] = step.out_bytes();
                 }
             }
-            let lowering = crate::ops::lower(&step.desc(), ctx);
             let scratch_base = scratch_bytes.len();
             scratch_bytes.extend(&lowering.scratch);
             for d in lowering.dispatches {
@@ -158,12 +180,16 @@ impl Program {
             .iter()
             .map(|&b| ctx.pool.storage("scratch", b))
             .collect::<Result<_>>()?;
+        crate::stats::program_compiled();
         Ok(Program {
             dispatches,
             params,
             slots,
             scratch,
             output_bytes,
+            // A class that was timed while the plan lowered may have run its default too.
+            provisional: (ctx.tuning.any_pending() || ctx.tuning.generation() != generation)
+                .then_some(generation),
             running: Mutex::new(()),
         })
     }

@@ -1,21 +1,67 @@
 //! Choosing among kernels on this device: pinned, remembered, or timed (see
-//! `crate::autotune`).
+//! `crate::autotune`). A class met for the first time runs its default kernel at once and
+//! is queued for a thread of the device's own, which times the candidates
+//! (`tune_timing.rs`) and records the fastest; plans that ran the default compile again
+//! with it at their next run (`Program::current`). Timing on the caller's thread instead
+//! made the first step of a training run wait for every class's candidates to compile:
+//! 40 s of a small MLP's first epoch on a software Vulkan device.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
 
 use crate::autotune;
-use crate::autotune::DiskCache;
+use crate::autotune::{DiskCache, Queued};
 use crate::backend::gpu::context::GpuContext;
-use crate::backend::gpu::program::fold;
-use crate::ops::dispatch::{Arg, Lowering, Tuner};
+use crate::ops::dispatch::{Lowering, Tuner};
 use crate::ops::op::StepDesc;
 use crate::ops::shader_files::ShaderFile;
 use crate::shape::Layout;
 
-/// Timed runs per candidate at most, and the time after which a candidate gets no more.
-const RUNS: usize = 5;
-const BUDGET: Duration = Duration::from_millis(300);
+/// A device's kernel choices and the classes being timed.
+#[derive(Default)]
+pub(crate) struct Tuning {
+    choices: Mutex<Choices>,
+    /// To the timing thread, started with the first class it gets.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Counts the choices made: a plan compiled while a class was queued is compiled again
+    /// once this has moved on.
+    generation: AtomicU64,
+}
+
+#[derive(Default)]
+struct Choices {
+    /// By problem class, read from the disk cache on first use.
+    known: Option<HashMap<String, String>>,
+    /// Classes queued for timing.
+    pending: HashSet<String>,
+}
+
+/// One problem class to time: its candidates' names and lowerings, and the bytes of the
+/// step's inputs and output.
+pub(super) struct Job {
+    class: String,
+    names: Vec<String>,
+    pub(super) lowerings: Vec<Lowering>,
+    pub(super) operands: Vec<u64>,
+    _queued: Queued,
+}
+
+impl Tuning {
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether some class is queued and still runs its default.
+    pub(crate) fn any_pending(&self) -> bool {
+        !self
+            .choices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .is_empty()
+    }
+}
 
 impl Tuner for GpuContext {
     fn choose(
@@ -32,25 +78,42 @@ impl Tuner for GpuContext {
         if !autotune::enabled() || names.len() == 1 {
             return 0;
         }
-        let adapter = self.tuning_key();
-        let mut tuned = self.tuned.lock().unwrap_or_else(|e| e.into_inner());
-        let known = tuned.get_or_insert_with(|| match &adapter {
-            Some(key) => DiskCache::load(key),
-            None => HashMap::new(),
-        });
+        let mut choices = self
+            .tuning
+            .choices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let known = choices
+            .known
+            .get_or_insert_with(|| match self.tuning_key() {
+                Some(key) => DiskCache::load(&key),
+                None => HashMap::new(),
+            });
         if let Some(i) = known
             .get(class)
             .and_then(|name| names.iter().position(|n| n == name))
         {
             return i;
         }
-        let chosen = self.fastest(step, names.len(), lower).unwrap_or(0);
-        crate::stats::tuned();
-        known.insert(class.to_string(), names[chosen].clone());
-        if let Some(key) = adapter {
-            DiskCache::store(&key, class, &names[chosen]);
+        if !choices.pending.insert(class.to_string()) {
+            return 0;
         }
-        chosen
+        drop(choices);
+        let output = Layout::contiguous(step.out_shape);
+        let operands = step
+            .inputs
+            .iter()
+            .map(|(dtype, l)| extent(l, dtype.size_in_bytes()))
+            .chain([extent(&output, step.out_dtype.size_in_bytes())])
+            .collect();
+        self.queue_timing(Job {
+            class: class.to_string(),
+            names: names.to_vec(),
+            lowerings: (0..names.len()).map(lower).collect(),
+            operands,
+            _queued: Queued::new(),
+        });
+        0
     }
 
     fn subgroup_size(&self) -> Option<u32> {
@@ -68,6 +131,65 @@ fn extent(layout: &Layout, element: usize) -> u64 {
 }
 
 impl GpuContext {
+    /// Hand `job` to the timing thread, starting it if need be; where no thread can start,
+    /// time it here.
+    fn queue_timing(&self, job: Job) {
+        let mut jobs = self.tuning.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.is_none() {
+            *jobs = self.start_timing_thread();
+        }
+        let job = match jobs.as_ref() {
+            Some(sender) => match sender.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        drop(jobs);
+        self.time_class(job);
+    }
+
+    /// The thread holds the context only while it times a class, so a device that its
+    /// program drops goes (the jobs left are dropped with the channel).
+    fn start_timing_thread(&self) -> Option<mpsc::Sender<Job>> {
+        let (sender, jobs) = mpsc::channel::<Job>();
+        let me = self.me.clone();
+        std::thread::Builder::new()
+            .name("lepton-autotune".into())
+            .spawn(move || {
+                for job in jobs {
+                    if let Some(ctx) = me.upgrade() {
+                        ctx.time_class(job);
+                    }
+                }
+            })
+            .ok()?;
+        Some(sender)
+    }
+
+    /// Time `job`'s candidates and keep the fastest, in memory and on disk.
+    fn time_class(&self, job: Job) {
+        let chosen = self.fastest(&job).unwrap_or(0);
+        let name = &job.names[chosen];
+        {
+            let mut choices = self
+                .tuning
+                .choices
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            choices
+                .known
+                .get_or_insert_with(HashMap::new)
+                .insert(job.class.clone(), name.clone());
+            choices.pending.remove(&job.class);
+            self.tuning.generation.fetch_add(1, Ordering::Release);
+        }
+        crate::stats::tuned();
+        if let Some(key) = self.tuning_key() {
+            DiskCache::store(&key, &job.class, name);
+        }
+    }
+
     /// What identifies this device and these kernels in the disk cache: the adapter and its
     /// driver, and a hash of the product kernels' sources, so edited kernels are timed
     /// afresh. None for a device an embedding program made (no adapter to name).
@@ -88,132 +210,5 @@ impl GpuContext {
             "{} ({:?}, {:04x}:{:04x}, {} {}) kernels {hash:016x}",
             info.name, info.backend, info.vendor, info.device, info.driver, info.driver_info
         ))
-    }
-
-    /// Time each of `count` candidates on zeroed operands of the step's layouts and return
-    /// the fastest; None when none ran.
-    fn fastest(
-        &self,
-        step: &StepDesc,
-        count: usize,
-        lower: &dyn Fn(usize) -> Lowering,
-    ) -> Option<usize> {
-        let fresh = |bytes: u64| {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("autotune operand"),
-                size: bytes.div_ceil(16) * 16,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            })
-        };
-        let output = Layout::contiguous(step.out_shape);
-        let buffers: Vec<wgpu::Buffer> = self
-            .scoped("autotune buffers", || {
-                Ok(step
-                    .inputs
-                    .iter()
-                    .map(|(dtype, l)| fresh(extent(l, dtype.size_in_bytes())))
-                    .chain([fresh(extent(&output, step.out_dtype.size_in_bytes()))])
-                    .collect())
-            })
-            .ok()?;
-        let mut best: Option<(Duration, usize)> = None;
-        for i in 0..count {
-            let lowering = lower(i);
-            let Ok(scratch) = self.scoped("autotune scratch", || {
-                Ok(lowering
-                    .scratch
-                    .iter()
-                    .map(|&bytes| fresh(bytes))
-                    .collect::<Vec<_>>())
-            }) else {
-                continue;
-            };
-            let Some(time) = self.time_one(&lowering, &buffers, &scratch) else {
-                continue;
-            };
-            if best.is_none_or(|(t, _)| time < t) {
-                best = Some((time, i));
-            }
-        }
-        best.map(|(_, i)| i)
-    }
-
-    /// The best of a few runs of a lowering, its dispatches in one submission, after one run
-    /// to warm up; None if it cannot run. `buffers` holds the step's inputs, then its output;
-    /// `scratch` the lowering's scratch buffers.
-    fn time_one(
-        &self,
-        lowering: &Lowering,
-        buffers: &[wgpu::Buffer],
-        scratch: &[wgpu::Buffer],
-    ) -> Option<Duration> {
-        let mut prepared = Vec::with_capacity(lowering.dispatches.len());
-        for dispatch in &lowering.dispatches {
-            let (_, pipeline) = self.pipeline(&dispatch.variant).ok()?;
-            let words = dispatch.param_words().ok()?;
-            let params = self
-                .scoped("autotune parameters", || {
-                    self.pool.params(words.len() as u64 * 4)
-                })
-                .ok()?;
-            self.queue
-                .write_buffer(params.raw(), 0, bytemuck::cast_slice(words));
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: params.raw().as_entire_binding(),
-            }];
-            for &(binding, arg) in &dispatch.bindings {
-                let buffer = match arg {
-                    Arg::Input(i) => &buffers[i],
-                    Arg::Output(0) => buffers.last()?,
-                    Arg::Scratch(k) => scratch.get(k)?,
-                    Arg::Output(_) => return None,
-                };
-                entries.push(wgpu::BindGroupEntry {
-                    binding,
-                    resource: buffer.as_entire_binding(),
-                });
-            }
-            let group = self
-                .scoped("autotune bind group", || {
-                    Ok(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: None,
-                        layout: &pipeline.get_bind_group_layout(0),
-                        entries: &entries,
-                    }))
-                })
-                .ok()?;
-            let groups = fold(
-                dispatch.workgroups,
-                self.limits().max_compute_workgroups_per_dimension,
-            );
-            prepared.push((pipeline, group, groups, params));
-        }
-        let run = || -> Option<Duration> {
-            let start = Instant::now();
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                for (pipeline, group, groups, _) in &prepared {
-                    pass.set_pipeline(pipeline);
-                    pass.set_bind_group(0, group, &[]);
-                    pass.dispatch_workgroups(groups.0, groups.1, 1);
-                }
-            }
-            self.queue.submit([encoder.finish()]);
-            self.synchronize().ok()?;
-            Some(start.elapsed())
-        };
-        run()?;
-        let started = Instant::now();
-        let mut best = Duration::MAX;
-        for _ in 0..RUNS {
-            best = best.min(run()?);
-            if started.elapsed() > BUDGET {
-                break;
-            }
-        }
-        Some(best)
     }
 }
