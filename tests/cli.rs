@@ -3,30 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// Runs the binary with kernels fixed (no timing of candidates), as every test does.
-fn lepton(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
-        .args(args)
-        .env("LEPTON_AUTOTUNE", "0")
-        .output()
-        .expect("the binary runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "lepton {args:?} failed:\n{text}");
-    text
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lepton-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::cli::{lepton, refused, scratch};
 
 fn metrics(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -474,22 +454,6 @@ fn vae_trains_resumes_exactly_and_draws_its_digits() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
-/// The command fails with an `error: ` line before it prints `trained` (a line only
-/// training prints).
-fn refused(args: &[&str], trained: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} was accepted");
-    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains(trained),
-        "{args:?} trained before refusing"
-    );
-}
-
 #[test]
 fn gan_trains_resumes_exactly_and_draws_its_samples() {
     let d = scratch("gan");
@@ -535,8 +499,8 @@ fn gan_trains_resumes_exactly_and_draws_its_samples() {
         refused(&[&short[..], bad].concat(), "high-quality");
     }
     refused(&["train", "linreg", "--toy", "--images", s(&dots)], "epoch");
-    // The digits: a short run writes its grid of samples; --data is gan's alone, and a
-    // digits checkpoint does not resume a ring run.
+    // The digits: a short run writes its grid of samples; gan's --data is the ring or the
+    // digits, and a digits checkpoint does not resume a ring run.
     let (grid, digits_ck) = (d.join("digits.png"), d.join("digits.safetensors"));
     let digits = [
         "train",
@@ -555,7 +519,8 @@ fn gan_trains_resumes_exactly_and_draws_its_samples() {
         "{text}"
     );
     assert!(std::fs::metadata(&grid).unwrap().len() > 1000);
-    refused(&["train", "mlp", "--data", "digits"], "epoch");
+    refused(&["train", "gan", "--data", "fashion-mnist"], "epoch");
+    refused(&["train", "linreg", "--data", "digits"], "epoch");
     refused(
         &[&short[..], &["--resume", s(&digits_ck)]].concat(),
         "high-quality",

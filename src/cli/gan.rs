@@ -46,9 +46,13 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         );
     }
     check_outputs(args)?;
-    let target = match args.data {
-        None | Some(GanData::Ring) => Target::Ring,
-        Some(GanData::Digits) => Target::Digits,
+    let target = match args.data.as_deref() {
+        None => Target::Ring,
+        Some(name) => match GanData::from_str(name, false) {
+            Ok(GanData::Ring) => Target::Ring,
+            Ok(GanData::Digits) => Target::Digits,
+            Err(_) => anyhow::bail!("gan's --data is ring or digits, not {name}"),
+        },
     };
     let defaults = target.defaults();
     let config = GanConfig {

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use lepton::checkpoint::{load_training, save_training};
+use lepton::models::image_set::ImageSet;
 use lepton::models::{self, Evaluation, Prepared, Settings, Task};
 use lepton::nn::CellKind;
 use lepton::Device;
@@ -122,9 +123,11 @@ pub struct TrainArgs {
     /// scatter of samples over the ring's modes, or a grid of digits at every evaluation.
     #[arg(long)]
     pub images: Option<PathBuf>,
-    /// gan only: what to learn to draw, the ring of 8 Gaussians (the default) or the digits.
-    #[arg(long, value_enum)]
-    pub data: Option<gan::GanData>,
+    /// mlp and cnn: what to classify, the 8×8 digits (the default), fashion-mnist (as
+    /// Debian's dataset-fashion-mnist installs it) or a directory of MNIST-style IDX files;
+    /// gan: what to learn to draw, the ring of 8 Gaussians (the default) or the digits.
+    #[arg(long)]
+    pub data: Option<String>,
     /// Train nothing: report the --resume checkpoint's figures (the final evaluation, the
     /// plot of its images, the metrics file).
     #[arg(long)]
@@ -231,12 +234,18 @@ fn check_values(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn image_set(args: &TrainArgs) -> ImageSet {
+    args.data
+        .as_deref()
+        .map_or(ImageSet::Digits, ImageSet::parse)
+}
+
 fn defaults(args: &TrainArgs) -> Settings {
     match args.family {
         Family::Linreg if args.toy => models::linreg::TOY_DEFAULTS,
         Family::Linreg => models::linreg::DEFAULTS,
-        Family::Mlp => models::mlp::DEFAULTS,
-        Family::Cnn => models::cnn::DEFAULTS,
+        Family::Mlp => image_set(args).defaults(models::mlp::DEFAULTS),
+        Family::Cnn => image_set(args).defaults(models::cnn::DEFAULTS),
         Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
         other => unreachable!("{other:?} trains in its own file"),
     }
@@ -263,8 +272,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "--images is for vae and gan only"
     );
     anyhow::ensure!(
-        args.data.is_none() || matches!(args.family, Family::Gan),
-        "--data is for gan only"
+        args.data.is_none() || matches!(args.family, Family::Gan | Family::Mlp | Family::Cnn),
+        "--data is for mlp, cnn and gan only"
     );
     match args.family {
         Family::Charlm => return charlm::run(&args, &device),
@@ -304,8 +313,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         task,
     } = match args.family {
         Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
-        Family::Mlp => models::mlp::prepare(&settings, args.seed, &device)?,
-        Family::Cnn => models::cnn::prepare(&settings, args.seed, &device)?,
+        Family::Mlp => models::mlp::prepare(&image_set(&args), &settings, args.seed, &device)?,
+        Family::Cnn => models::cnn::prepare(&image_set(&args), &settings, args.seed, &device)?,
         Family::Rnn | Family::Lstm | Family::Gru => {
             let kind = match args.family {
                 Family::Rnn => CellKind::RnnTanh,

@@ -1,8 +1,9 @@
 //! The IDX format of MNIST: a big-endian header (two zero bytes, a type code, the number of
 //! dimensions, each dimension as u32) followed by the values. Only unsigned bytes (type
-//! 0x08), as MNIST and its relatives use.
+//! 0x08), as MNIST and its relatives use; files may be gzipped, as they are distributed.
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -51,11 +52,53 @@ fn parse(what: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<u8>)> {
     Ok((dims, bytes[header..].to_vec()))
 }
 
-/// The dimensions and the values of the IDX file at `path`.
+/// The dimensions and the values of the IDX file at `path`, gzipped or not.
 fn read(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let what = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| bad(&what, e.to_string()))?;
+    let mut bytes = std::fs::read(path).map_err(|e| bad(&what, e.to_string()))?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut plain)
+            .map_err(|e| bad(&what, format!("gzip: {e}")))?;
+        bytes = plain;
+    }
     parse(&what, &bytes)
+}
+
+/// The file of `dir` named `stem`, gzipped (`stem.gz`) or not.
+fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
+    [stem.to_string(), format!("{stem}.gz")]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            bad(
+                &dir.display().to_string(),
+                format!("no {stem} (or {stem}.gz) there: an MNIST-style set is a directory of train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte"),
+            )
+        })
+}
+
+/// The training and test sets of an MNIST-style directory.
+pub(super) fn load_set(dir: &Path) -> Result<(Dataset, Dataset)> {
+    let part = |prefix: &str| {
+        load(
+            &find(dir, &format!("{prefix}-images-idx3-ubyte"))?,
+            &find(dir, &format!("{prefix}-labels-idx1-ubyte"))?,
+        )
+    };
+    let (train, test) = (part("train")?, part("t10k")?);
+    if train.cols != test.cols {
+        return Err(bad(
+            &dir.display().to_string(),
+            format!(
+                "training images have {} pixels and test images {}",
+                train.cols, test.cols
+            ),
+        ));
+    }
+    Ok((train, test))
 }
 
 pub(super) fn load(images: &Path, labels: &Path) -> Result<Dataset> {

@@ -85,6 +85,9 @@ fn labelled(what: &str, text: &str, skip: usize, classes: Option<usize>) -> Resu
     })
 }
 
+/// Where Debian's `dataset-fashion-mnist` package puts Fashion-MNIST.
+pub const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
 impl Dataset {
     /// scikit-learn's digits: 1797 8×8 images (pixels 0..16), classes 0..9.
     pub fn digits() -> Result<Dataset> {
@@ -139,6 +142,29 @@ impl Dataset {
     /// Pixels are kept as 0..255.
     pub fn from_idx(images: &std::path::Path, labels: &std::path::Path) -> Result<Dataset> {
         idx::load(images, labels)
+    }
+
+    /// The training and test sets of an MNIST-style directory: `train-images-idx3-ubyte`,
+    /// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each
+    /// gzipped (`.gz`) or not. Pixels are kept as 0..255.
+    pub fn idx_set(dir: &std::path::Path) -> Result<(Dataset, Dataset)> {
+        idx::load_set(dir)
+    }
+
+    /// Fashion-MNIST (Xiao, Rasul and Vollgraf 2017, MIT licence) where Debian's
+    /// `dataset-fashion-mnist` installs it, [`FASHION_MNIST`]: 60,000 training and 10,000 test
+    /// images of 28×28. Never downloaded: when absent, the error says how to install it.
+    pub fn fashion_mnist() -> Result<(Dataset, Dataset)> {
+        let dir = std::path::Path::new(FASHION_MNIST);
+        if !dir.is_dir() {
+            return Err(Error::Data {
+                what: "fashion-mnist".into(),
+                message: format!(
+                    "not installed: {FASHION_MNIST} is missing. On Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs it there; elsewhere, give --data the directory that holds its four IDX files"
+                ),
+            });
+        }
+        idx::load_set(dir)
     }
 
     /// `from_idx` of the two files' bytes, already in memory.

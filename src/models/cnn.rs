@@ -6,6 +6,7 @@ use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::Tensor;
+use crate::models::image_set::{square_side, ImageSet};
 use crate::models::{Prepared, Settings};
 use crate::nn::{
     prefixed, Activation, Conv2d, Conv2dSpec, Flatten, Linear, Module, Parameter, Pool2d,
@@ -30,9 +31,15 @@ impl Cnn {
         Cnn::for_images(8, seed, device)
     }
 
-    /// The network for `side`×`side` images: 16 and 32 channels, and a linear layer over the
-    /// 32 maps of (side / 4)² pixels that the two poolings leave (1568 inputs at 28×28).
+    /// The network for `side`×`side` images of 10 classes: 16 and 32 channels, and a linear
+    /// layer over the 32 maps of (side / 4)² pixels that the two poolings leave (1568 inputs
+    /// at 28×28).
     pub fn for_images(side: usize, seed: u64, device: &Device) -> Result<Cnn> {
+        Cnn::classifier(side, 10, seed, device)
+    }
+
+    /// [`Cnn::for_images`] with `classes` outputs.
+    pub fn classifier(side: usize, classes: usize, seed: u64, device: &Device) -> Result<Cnn> {
         let same = Conv2dSpec {
             padding: (1, 1),
             ..Default::default()
@@ -62,7 +69,7 @@ impl Cnn {
             .push(Flatten)
             .push(Linear::new(
                 32 * (side / 4) * (side / 4),
-                10,
+                classes,
                 true,
                 seed + 2,
                 DType::F32,
@@ -88,6 +95,15 @@ impl Module for Cnn {
     }
 }
 
-pub fn prepare(settings: &Settings, seed: u64, device: &Device) -> Result<Prepared> {
-    super::digits_classifier(Box::new(Cnn::new(seed, device)?), settings, seed)
+/// The network for `images` (square), and the sets.
+pub fn prepare(
+    images: &ImageSet,
+    settings: &Settings,
+    seed: u64,
+    device: &Device,
+) -> Result<Prepared> {
+    images.prepare(settings, seed, |pixels, classes| {
+        let side = square_side(pixels)?;
+        Ok(Box::new(Cnn::classifier(side, classes, seed, device)?))
+    })
 }

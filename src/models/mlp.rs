@@ -1,10 +1,10 @@
 //! A multilayer perceptron on the digits set: 64 → 128 → 64 → 10 with ReLU, trained with Adam.
 
-use crate::data::Dataset;
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::Tensor;
+use crate::models::image_set::ImageSet;
 use crate::models::{Prepared, Settings};
 use crate::nn::{prefixed, Activation, Linear, Module, Parameter, Sequential};
 
@@ -58,14 +58,15 @@ impl Module for Mlp {
     }
 }
 
-/// Digits split 80/20 by `seed`, pixels scaled from 0..16 to 0..1.
-pub fn digits(seed: u64) -> Result<(Dataset, Dataset)> {
-    let mut all = Dataset::digits()?;
-    all.scale(1.0 / 16.0);
-    Ok(all.split(0.2, seed))
-}
-
-pub fn prepare(settings: &Settings, seed: u64, device: &Device) -> Result<Prepared> {
-    let model = Mlp::new(&[64, 128, 64, 10], Activation::Relu, seed, device)?;
-    super::digits_classifier(Box::new(model), settings, seed)
+/// An MLP of two hidden layers (128 and 64) for `images`, and the sets.
+pub fn prepare(
+    images: &ImageSet,
+    settings: &Settings,
+    seed: u64,
+    device: &Device,
+) -> Result<Prepared> {
+    images.prepare(settings, seed, |pixels, classes| {
+        let sizes = [pixels, 128, 64, classes];
+        Ok(Box::new(Mlp::new(&sizes, Activation::Relu, seed, device)?))
+    })
 }

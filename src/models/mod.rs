@@ -6,6 +6,7 @@ pub mod cnn;
 pub mod dqn;
 pub mod gan;
 pub mod generate;
+pub mod image_set;
 pub mod linreg;
 pub mod mlp;
 pub mod policy_gradient;
@@ -37,6 +38,11 @@ pub enum Task {
     },
 }
 
+/// Input values per forward pass of an evaluation, whose rows run in passes of this many:
+/// a convolution's activations are several times its input, and a device may bind at most
+/// 128 MiB of them (60,000 28×28 images through 16 channels are 3 GB).
+const EVALUATED_VALUES: usize = 1 << 20;
+
 /// Loss (and accuracy, for classification) over a whole data set.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
@@ -62,8 +68,11 @@ impl Task {
         data: &Dataset,
         device: &Device,
     ) -> Result<Evaluation> {
-        let (x, _) = data.tensors(device)?;
-        let out: Vec<f32> = no_grad(|| model.forward(&x))?.to_vec()?;
+        let mut out: Vec<f32> = Vec::new();
+        for part in data.batches((EVALUATED_VALUES / data.cols.max(1)).max(1), None) {
+            let (x, _) = part.tensors(device)?;
+            out.extend(no_grad(|| model.forward(&x))?.to_vec::<f32>()?);
+        }
         let n = data.rows.max(1) as f64;
         Ok(match self {
             Task::Regression => Evaluation {
@@ -110,14 +119,14 @@ pub struct Prepared {
     pub task: Task,
 }
 
-/// A classifier of the digits set (split 80/20 by `seed`) trained with AdamW, a cosine
-/// schedule over the run and label smoothing: the recipe the digits families share.
-pub(crate) fn digits_classifier(
+/// A classifier of `data` (training and test sets) trained with AdamW, a cosine schedule
+/// over the run and label smoothing: the recipe the image families share.
+pub(crate) fn classifier(
     model: Box<dyn Module>,
+    (train, test): (Dataset, Dataset),
     settings: &Settings,
-    seed: u64,
 ) -> Result<Prepared> {
-    let (train, test) = mlp::digits(seed)?;
+    let classes = train.classes.max(test.classes).unwrap_or(10);
     let schedule = crate::optim::Schedule::Cosine {
         total: settings.steps(train.rows),
         min_lr: 0.0,
@@ -130,7 +139,7 @@ pub(crate) fn digits_classifier(
         train,
         test,
         task: Task::Classification {
-            classes: 10,
+            classes,
             label_smoothing: mlp::LABEL_SMOOTHING,
         },
     })

@@ -57,9 +57,9 @@ pub fn prepare(
     seed: u64,
     device: &Device,
 ) -> Result<Prepared> {
-    super::digits_classifier(
+    super::classifier(
         Box::new(RecurrentDigits::new(kind, seed, device)?),
+        super::image_set::digits(seed)?,
         settings,
-        seed,
     )
 }

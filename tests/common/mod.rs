@@ -2,6 +2,7 @@
 //! loops, none of the engine's code), seeded data and the one tolerance contract.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod convolutions;
 pub mod corpus;
 pub mod products;

@@ -14,7 +14,8 @@ use crate::error::Result;
 use crate::graph::{no_grad, Tensor};
 use crate::models::gan::frechet::{frechet_distance, moments};
 use crate::models::gan::Coverage;
-use crate::models::mlp::{self, Mlp};
+use crate::models::image_set;
+use crate::models::mlp::Mlp;
 use crate::nn::{loss, Activation, Linear, Module};
 use crate::optim::{Adam, Optimizer, Schedule};
 
@@ -40,7 +41,7 @@ pub struct Digits {
 impl Digits {
     /// The split of `seed` and its judge (about a second on the CPU).
     pub fn new(seed: u64) -> Result<Digits> {
-        let (train, test) = mlp::digits(seed)?;
+        let (train, test) = image_set::digits(seed)?;
         let judge = Judge::train(&train, seed)?;
         let (_, features) = judge.outputs(&test.features)?;
         Ok(Digits {
