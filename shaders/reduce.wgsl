@@ -150,7 +150,7 @@ fn reduce(ids: Ids) {
         acc4 = lane_total(t, op, op == 0u);
         // The compensation turns an infinite total into NaN (inf − inf): a lane whose sum
         // is not finite adds its elements again plainly, which gives IEEE's inf or NaN.
-        if (op == 0u && !all(abs(acc4) < vec4<f32>(pos_inf()))) {
+        if (op == 0u && !all(finite4(acc4))) {
             acc4 = lane_total(t, op, false);
         }
         for (var i = lane_tail(t) + t.lane; i < t.end; i += LANES) {

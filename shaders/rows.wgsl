@@ -89,6 +89,12 @@ fn is_nan4(v: vec4<f32>) -> vec4<bool> {
     return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
 }
 
+// Neither infinite nor NaN, by the bits: GLSL lets a compiler assume there are no
+// infinities, and Mesa's GL driver folds a comparison with inf away.
+fn finite4(v: vec4<f32>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
+}
+
 // max and min that give NaN where either operand is NaN, as PyTorch's max and min do
 // (WGSL leaves max and min of NaN to the implementation, which mostly drops the NaN).
 fn max_or_nan(a: f32, b: f32) -> f32 {

@@ -26,6 +26,9 @@ struct Free {
 
 pub(crate) struct Pool {
     device: wgpu::Device,
+    queue: wgpu::Queue,
+    /// Whether each new buffer is checked for its memory (`holds_memory`).
+    check_new: bool,
     free: Arc<Mutex<Free>>,
     max_buffer: u64,
     max_binding: u64,
@@ -73,9 +76,14 @@ fn class_size(bytes: u64) -> u64 {
 }
 
 impl Pool {
-    pub fn new(device: wgpu::Device, limits: &wgpu::Limits) -> Pool {
+    /// The pool of `device`; `check_new` where the backend does not report a failed
+    /// allocation (GL).
+    pub fn new(device: wgpu::Device, queue: wgpu::Queue, check_new: bool) -> Pool {
+        let limits = device.limits();
         Pool {
             device,
+            queue,
+            check_new,
             free: Default::default(),
             max_buffer: limits.max_buffer_size,
             max_binding: limits.max_storage_buffer_binding_size,
@@ -161,8 +169,8 @@ impl Pool {
                 mapped_at_creation: false,
             });
             match pollster::block_on(scope.pop()) {
-                None => Some(buffer),
-                Some(_) => None,
+                None if !self.check_new || self.holds_memory(&buffer, size, usage) => Some(buffer),
+                _ => None,
             }
         };
         // On failure, give the pooled buffers back to the driver and try once more.
@@ -176,6 +184,50 @@ impl Pool {
         })?;
         crate::stats::buffer_allocated(size);
         Ok(buffer)
+    }
+
+    /// Whether a new `buffer` has its memory: a word written at its end reads back. wgpu's
+    /// GL backend does not report the driver's GL_OUT_OF_MEMORY, so a buffer past the
+    /// device's memory comes back without storage, and what is written to it is lost (seen
+    /// on llvmpipe's GL, where such buffers read as another buffer's data). The word is
+    /// zeroed again after, as wgpu gives new buffers.
+    fn holds_memory(&self, buffer: &wgpu::Buffer, size: u64, usage: wgpu::BufferUsages) -> bool {
+        let at = size - 4;
+        let mark = 0x5eed_0001u32 ^ (NEXT_BUFFER.load(Ordering::Relaxed) as u32).rotate_left(8);
+        self.queue.write_buffer(buffer, at, &mark.to_le_bytes());
+        // Where the word lies in a buffer that maps it: a mapping starts at a multiple of 8.
+        let (readable, from, end) = if usage.contains(wgpu::BufferUsages::MAP_READ) {
+            self.queue.submit([]);
+            (buffer.clone(), at / 8 * 8, size)
+        } else {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("allocation check"),
+                size: 8,
+                usage: STAGING,
+                mapped_at_creation: false,
+            });
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(buffer, at, &staging, 4, 4);
+            self.queue.submit([encoder.finish()]);
+            (staging, 0, 8)
+        };
+        let (sender, mapped) = std::sync::mpsc::channel();
+        let slice = readable.slice(from..end);
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = sender.send(r);
+        });
+        let read = self
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .ok()
+            .and_then(|_| mapped.recv().ok()?.ok())
+            .and_then(|_| {
+                let view = slice.get_mapped_range().ok()?;
+                Some(u32::from_le_bytes(view[view.len() - 4..].try_into().ok()?))
+            });
+        readable.unmap();
+        self.queue.write_buffer(buffer, at, &[0; 4]);
+        read == Some(mark)
     }
 
     /// Release every pooled buffer.

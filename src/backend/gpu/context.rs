@@ -114,7 +114,10 @@ impl GpuContext {
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(e.to_string());
         }));
-        let pool = Pool::new(device.clone(), &device.limits());
+        let gl = info
+            .as_ref()
+            .is_some_and(|i| i.backend == wgpu::Backend::Gl);
+        let pool = Pool::new(device.clone(), queue.clone(), gl);
         Arc::new_cyclic(|me| {
             let mut ctx = GpuContext {
                 device,

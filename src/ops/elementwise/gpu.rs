@@ -179,6 +179,19 @@ pub(crate) fn variant(
     })
 }
 
+/// The cast from `input` to `output`. WGSL saturates a float converted to i32 (at 2^31 − 128
+/// from f32) and the CPU path does too, with NaN to 0 as Rust's `as`; GLSL leaves a value
+/// out of range undefined, and naga's GL backend converts plainly, so the bounds are
+/// explicit.
+fn cast(input: DType, output: DType) -> ShaderVariant {
+    let code = if output == DType::I32 && input != DType::I32 {
+        "select(clamp(x, F(-2147483648.0), F(2147483520.0)), F(0.0), is_nan_(x))"
+    } else {
+        "x"
+    };
+    variant("unary", input, output, Some(code))
+}
+
 pub(crate) fn lower(step: &StepDesc) -> Lowering {
     let out = Layout::contiguous(step.out_shape);
     let ins: Vec<(usize, &Layout)> = step
@@ -202,7 +215,7 @@ pub(crate) fn lower(step: &StepDesc) -> Lowering {
             0.0,
         ),
         Op::Where => (variant("select3", in_dtype, step.out_dtype, None), 0.0),
-        Op::Cast => (variant("unary", in_dtype, step.out_dtype, Some("x")), 0.0),
+        Op::Cast => (cast(in_dtype, step.out_dtype), 0.0),
         Op::Copy => (variant("copy", in_dtype, step.out_dtype, None), 0.0),
         Op::Fill(bits) => (
             variant("fill", step.out_dtype, step.out_dtype, None),
@@ -269,8 +282,8 @@ fn variants_of(t: DType) -> Vec<ShaderVariant> {
         out.push(variant("unary", t, o, Some("x")));
     }
     // Casts to and from i32.
-    out.push(variant("unary", t, DType::I32, Some("x")));
-    out.push(variant("unary", DType::I32, t, Some("x")));
+    out.push(cast(t, DType::I32));
+    out.push(cast(DType::I32, t));
     out
 }
 
