@@ -22,20 +22,21 @@ fn gzipped(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// `rows` 12×12 images of 3 classes: class c lights the band of rows 4c..4c+4, with noise.
-fn write_set(dir: &Path, prefix: &str, rows: usize, zip: bool) {
+/// `rows` side×side images of 3 classes: class c lights the c-th third of the image's rows,
+/// with noise.
+fn write_set(dir: &Path, prefix: &str, rows: usize, side: usize, zip: bool) {
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for i in 0..rows {
         let class = i % 3;
         labels.push(class as u8);
-        for p in 0..144 {
-            let lit = (p / 12) / 4 == class;
+        for p in 0..side * side {
+            let lit = (p / side) * 3 / side == class;
             let noise = ((i * 131 + p * 29) % 61) as u8;
             pixels.push(if lit { 190 + noise } else { noise });
         }
     }
-    let images = idx(&[rows as u32, 12, 12], &pixels);
+    let images = idx(&[rows as u32, side as u32, side as u32], &pixels);
     let labels = idx(&[rows as u32], &labels);
     let write = |name: String, bytes: Vec<u8>| {
         let (name, bytes) = if zip {
@@ -53,8 +54,8 @@ fn write_set(dir: &Path, prefix: &str, rows: usize, zip: bool) {
 fn both_families_learn_an_idx_directory_and_refuse_an_incomplete_one() {
     let dir = scratch("idx-set");
     // Training files gzipped as MNIST is distributed, test files plain.
-    write_set(&dir, "train", 240, true);
-    write_set(&dir, "t10k", 60, false);
+    write_set(&dir, "train", 240, 12, true);
+    write_set(&dir, "t10k", 60, 12, false);
     let path = dir.to_str().unwrap();
     for family in ["cnn", "mlp"] {
         let args = ["train", family, "--device", "cpu", "--data", path];
@@ -84,5 +85,17 @@ fn both_families_learn_an_idx_directory_and_refuse_an_incomplete_one() {
         text.contains("no t10k-labels-idx1-ubyte (or t10k-labels-idx1-ubyte.gz)"),
         "{text}"
     );
+    // Images too small for the CNN's two poolings: refused, as the MLP takes them.
+    write_set(&dir, "train", 30, 3, false);
+    write_set(&dir, "t10k", 9, 3, false);
+    let text = refused(
+        &["train", "cnn", "--device", "cpu", "--data", path],
+        "epoch",
+    );
+    assert!(text.contains("3×3 images"), "{text}");
+    let args = [
+        "train", "mlp", "--device", "cpu", "--data", path, "--epochs", "1",
+    ];
+    assert!(lepton(&args).contains("30 train / 9 test rows"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

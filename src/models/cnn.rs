@@ -4,7 +4,7 @@
 
 use crate::device::Device;
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::models::image_set::{square_side, ImageSet};
 use crate::models::{Prepared, Settings};
@@ -40,6 +40,12 @@ impl Cnn {
 
     /// [`Cnn::for_images`] with `classes` outputs.
     pub fn classifier(side: usize, classes: usize, seed: u64, device: &Device) -> Result<Cnn> {
+        if side < 4 {
+            return Err(Error::invalid(
+                "Cnn",
+                format!("{side}×{side} images: its two 2×2 poolings need a side of at least 4"),
+            ));
+        }
         let same = Conv2dSpec {
             padding: (1, 1),
             ..Default::default()

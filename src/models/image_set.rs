@@ -59,8 +59,7 @@ impl ImageSet {
         build: impl FnOnce(usize, usize) -> Result<Box<dyn Module>>,
     ) -> Result<Prepared> {
         let (train, test) = self.load(seed)?;
-        let classes = train.classes.max(test.classes).unwrap_or(10);
-        let model = build(train.cols, classes)?;
+        let model = build(train.cols, super::class_count(&train, &test))?;
         super::classifier(model, (train, test), settings)
     }
 

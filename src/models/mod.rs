@@ -60,8 +60,9 @@ impl Task {
         }
     }
 
-    /// Evaluate `model` on all of `data` in one forward pass; the metrics are computed in f64
-    /// on the host from the outputs.
+    /// Evaluate `model` on all of `data`, in forward passes of about `EVALUATED_VALUES`
+    /// input values over its rows as they lie; the metrics are computed in f64 on the host
+    /// from the outputs.
     pub fn evaluate(
         &self,
         model: &dyn Module,
@@ -69,8 +70,14 @@ impl Task {
         device: &Device,
     ) -> Result<Evaluation> {
         let mut out: Vec<f32> = Vec::new();
-        for part in data.batches((EVALUATED_VALUES / data.cols.max(1)).max(1), None) {
-            let (x, _) = part.tensors(device)?;
+        let rows_per_pass = (EVALUATED_VALUES / data.cols.max(1)).max(1);
+        for start in (0..data.rows).step_by(rows_per_pass) {
+            let end = (start + rows_per_pass).min(data.rows);
+            let x = Tensor::from_slice(
+                &data.features[start * data.cols..end * data.cols],
+                &[end - start, data.cols],
+                device,
+            )?;
             out.extend(no_grad(|| model.forward(&x))?.to_vec::<f32>()?);
         }
         let n = data.rows.max(1) as f64;
@@ -119,6 +126,11 @@ pub struct Prepared {
     pub task: Task,
 }
 
+/// The classes of a classification split: one past the largest label of either set.
+pub(crate) fn class_count(train: &Dataset, test: &Dataset) -> usize {
+    train.classes.max(test.classes).unwrap_or(10)
+}
+
 /// A classifier of `data` (training and test sets) trained with AdamW, a cosine schedule
 /// over the run and label smoothing: the recipe the image families share.
 pub(crate) fn classifier(
@@ -126,7 +138,7 @@ pub(crate) fn classifier(
     (train, test): (Dataset, Dataset),
     settings: &Settings,
 ) -> Result<Prepared> {
-    let classes = train.classes.max(test.classes).unwrap_or(10);
+    let classes = class_count(&train, &test);
     let schedule = crate::optim::Schedule::Cosine {
         total: settings.steps(train.rows),
         min_lr: 0.0,
