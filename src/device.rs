@@ -87,32 +87,14 @@ impl Device {
         matches!(self, Device::Gpu(_))
     }
 
-    /// Whether this device can hold `dtype`.
-    pub fn supports(&self, dtype: DType) -> bool {
+    /// Why this device runs steps on `dtype` on the CPU, inside the same plan and with
+    /// the copies counted in [`crate::stats()`], or `None` where its own kernels run them.
+    /// Every device holds every dtype.
+    pub fn falls_back(&self, dtype: DType) -> Option<&'static str> {
         match self {
-            Device::Cpu => true,
-            Device::Gpu(ctx) => match dtype {
-                DType::F32 => true,
-                DType::F16 => ctx.features().contains(wgpu::Features::SHADER_F16),
-                DType::F64 => false,
-                DType::I32 => true,
-            },
+            Device::Cpu => None,
+            Device::Gpu(ctx) => crate::backend::gpu::fallback::host_reason(ctx.features(), dtype),
         }
-    }
-
-    pub(crate) fn check_dtype(&self, op: &'static str, dtype: DType) -> Result<()> {
-        if self.supports(dtype) {
-            return Ok(());
-        }
-        Err(Error::UnsupportedDtype {
-            op,
-            dtype,
-            device: self.to_string(),
-            why: match dtype {
-                DType::F64 => "WGSL has no f64; use the CPU path for f64",
-                _ => "the adapter lacks the SHADER_F16 feature",
-            },
-        })
     }
 
     /// A one-element buffer holding `value`, created once per (dtype, value) and shared:

@@ -3,6 +3,7 @@
 
 use crate::backend::gpu::adapters;
 use crate::device::Device;
+use crate::dtype::DType;
 
 /// One adapter as reported to users.
 pub struct AdapterReport {
@@ -16,6 +17,8 @@ pub struct AdapterReport {
     pub limits: Vec<(&'static str, u64)>,
     /// The subgroup size reductions and softmax combine lanes in, if any.
     pub row_subgroup: Option<u32>,
+    /// The dtypes whose steps run on the CPU inside a plan for this adapter, and why.
+    pub fallbacks: Vec<(DType, &'static str)>,
 }
 
 /// Every adapter, in `gpu:N` order.
@@ -40,6 +43,12 @@ pub fn adapters() -> Vec<AdapterReport> {
                     adapter.features(),
                     &info,
                 ),
+                fallbacks: [DType::F16, DType::F32, DType::F64, DType::I32]
+                    .into_iter()
+                    .filter_map(|d| {
+                        crate::backend::gpu::fallback::host_reason(f, d).map(|why| (d, why))
+                    })
+                    .collect(),
                 features: vec![
                     ("SHADER_F16", f.contains(wgpu::Features::SHADER_F16)),
                     ("SHADER_INT64", f.contains(wgpu::Features::SHADER_INT64)),

@@ -15,6 +15,9 @@ static UPLOADS: AtomicU64 = AtomicU64::new(0);
 static BYTES_UPLOADED: AtomicU64 = AtomicU64::new(0);
 static READ_BACKS: AtomicU64 = AtomicU64::new(0);
 static BYTES_READ_BACK: AtomicU64 = AtomicU64::new(0);
+static FALLBACK_STEPS: AtomicU64 = AtomicU64::new(0);
+static FALLBACK_COPIES: AtomicU64 = AtomicU64::new(0);
+static FALLBACK_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// A snapshot of the counters. All but `bytes_live` only grow; compare two snapshots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,6 +50,13 @@ pub struct Stats {
     /// GPU buffers read back to the host, and the bytes the caller asked for.
     pub read_backs: u64,
     pub bytes_read_back: u64,
+    /// Steps of GPU plans that ran on the CPU because the device's shaders cannot run their
+    /// dtype (f64; f16 without `SHADER_F16`).
+    pub fallback_steps: u64,
+    /// The copies between a GPU and the host those steps needed, and their bytes (also
+    /// counted in uploads and read-backs, except a result read where it was computed).
+    pub fallback_copies: u64,
+    pub fallback_bytes: u64,
 }
 
 pub fn stats() -> Stats {
@@ -64,6 +74,9 @@ pub fn stats() -> Stats {
         bytes_uploaded: BYTES_UPLOADED.load(Ordering::Relaxed),
         read_backs: READ_BACKS.load(Ordering::Relaxed),
         bytes_read_back: BYTES_READ_BACK.load(Ordering::Relaxed),
+        fallback_steps: FALLBACK_STEPS.load(Ordering::Relaxed),
+        fallback_copies: FALLBACK_COPIES.load(Ordering::Relaxed),
+        fallback_bytes: FALLBACK_BYTES.load(Ordering::Relaxed),
     }
 }
 
@@ -95,6 +108,13 @@ pub(crate) fn uploaded(bytes: usize) {
 pub(crate) fn read_back(bytes: usize) {
     READ_BACKS.fetch_add(1, Ordering::Relaxed);
     BYTES_READ_BACK.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+pub(crate) fn fell_back(steps: usize) {
+    FALLBACK_STEPS.fetch_add(steps as u64, Ordering::Relaxed);
+}
+pub(crate) fn fallback_copied(bytes: usize) {
+    FALLBACK_COPIES.fetch_add(1, Ordering::Relaxed);
+    FALLBACK_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 pub(crate) fn buffer_allocated(bytes: u64) {
     BUFFERS_ALLOCATED.fetch_add(1, Ordering::Relaxed);

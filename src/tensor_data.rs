@@ -27,7 +27,6 @@ impl Tensor {
                 location: Location::caller(),
             });
         }
-        device.check_dtype("from_vec", T::DTYPE)?;
         let buffer = device.upload(CpuData::from_vec(data))?;
         let node = Node::new(
             State::Realized(buffer),

@@ -48,8 +48,17 @@ fn an_embedding_program_hands_over_its_device() {
         a.square().sum(&[], false).unwrap().item::<f32>().unwrap(),
         14.0
     );
-    // Without SHADER_F16 requested, f16 is refused with a typed error.
-    assert!(!lepton_device.supports(DType::F16));
+    // Without SHADER_F16 requested, f16 steps run on the CPU inside the plan.
+    assert!(lepton_device.falls_back(DType::F16).is_some());
+    let before = lepton::stats();
+    let half = a
+        .cast(DType::F16)
+        .unwrap()
+        .square()
+        .sum(&[], false)
+        .unwrap();
+    assert_eq!(half.item::<half::f16>().unwrap(), half::f16::from_f32(14.0));
+    assert!(lepton::stats().fallback_steps > before.fallback_steps);
 }
 
 /// A device lost under the engine (here its host program destroys it, as a driver reset or

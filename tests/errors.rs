@@ -153,27 +153,6 @@ fn wrong_dtypes() {
         a.item::<f32>(),
         Err(Error::InvalidArgument { op: "item", .. })
     ));
-    if let Some(gpu) = common::gpu() {
-        assert!(matches!(
-            Tensor::zeros(&[2], DType::F64, &gpu),
-            Err(Error::UnsupportedDtype { .. })
-        ));
-        let err = Tensor::from_vec(vec![1.0f64], &[1], &gpu).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsupportedDtype {
-                    dtype: DType::F64,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(matches!(
-            t(&[1], &gpu).cast(DType::F64),
-            Err(Error::UnsupportedDtype { .. })
-        ));
-    }
 }
 
 #[test]

@@ -91,21 +91,17 @@ on_every_device! {
         let back: Vec<f32> = AWKWARD.iter().map(|&v| v as f32).collect();
         let got = ints(&AWKWARD, &[15], &device).cast(DType::F32).unwrap().to_vec::<f32>().unwrap();
         assert_eq!(got, back, "i32 to f32 on {device}");
-        if device.supports(DType::F16) {
-            let halves = x.cast(DType::F16).unwrap().slice(0, 0, 5, 1).unwrap();
-            assert_eq!(halves.cast(DType::I32).unwrap().to_vec::<i32>().unwrap(), [-2, 0, 0, 0, 3]);
-            let small = ints(&[-7, 0, 2048, 65_504], &[4], &device).cast(DType::F16).unwrap();
-            let want: Vec<half::f16> = [-7.0, 0.0, 2048.0, 65_504.0].map(half::f16::from_f32).to_vec();
-            assert_eq!(small.to_vec::<half::f16>().unwrap(), want, "i32 to f16 on {device}");
-        }
-        if device.supports(DType::F64) {
-            let wide = ints(&AWKWARD, &[15], &device).cast(DType::F64).unwrap();
-            let want: Vec<f64> = AWKWARD.iter().map(|&v| v as f64).collect();
-            assert_eq!(wide.to_vec::<f64>().unwrap(), want, "i32 to f64, exactly");
-            assert_eq!(wide.cast(DType::I32).unwrap().to_vec::<i32>().unwrap(), AWKWARD);
-            let past = tensor(&[1e10, -1e10, f64::NAN], &[3], DType::F64, &device);
-            assert_eq!(past.cast(DType::I32).unwrap().to_vec::<i32>().unwrap(), [i32::MAX, i32::MIN, 0]);
-        }
+        let halves = x.cast(DType::F16).unwrap().slice(0, 0, 5, 1).unwrap();
+        assert_eq!(halves.cast(DType::I32).unwrap().to_vec::<i32>().unwrap(), [-2, 0, 0, 0, 3]);
+        let small = ints(&[-7, 0, 2048, 65_504], &[4], &device).cast(DType::F16).unwrap();
+        let want: Vec<half::f16> = [-7.0, 0.0, 2048.0, 65_504.0].map(half::f16::from_f32).to_vec();
+        assert_eq!(small.to_vec::<half::f16>().unwrap(), want, "i32 to f16 on {device}");
+        let wide = ints(&AWKWARD, &[15], &device).cast(DType::F64).unwrap();
+        let want: Vec<f64> = AWKWARD.iter().map(|&v| v as f64).collect();
+        assert_eq!(wide.to_vec::<f64>().unwrap(), want, "i32 to f64, exactly");
+        assert_eq!(wide.cast(DType::I32).unwrap().to_vec::<i32>().unwrap(), AWKWARD);
+        let past = tensor(&[1e10, -1e10, f64::NAN], &[3], DType::F64, &device);
+        assert_eq!(past.cast(DType::I32).unwrap().to_vec::<i32>().unwrap(), [i32::MAX, i32::MIN, 0]);
     }
 }
 

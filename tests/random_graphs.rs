@@ -314,13 +314,10 @@ impl Graph {
         self.push(out, magnitude, k * v.error + 2.0 * k * U32 * magnitude);
     }
 
-    /// Through f16 and back, where both devices hold f16. WGSL lets a conversion to f16 take
-    /// either neighbour of a value it cannot hold, so the devices may be an f16 ulp apart
-    /// on top of their inputs' difference.
+    /// Through f16 and back. WGSL lets a conversion to f16 take either neighbour of a value
+    /// it cannot hold, so the devices may be an f16 ulp apart on top of their inputs'
+    /// difference.
     fn cast(&mut self, v: &Value) {
-        if !self.devices.iter().all(|d| d.supports(DType::F16)) {
-            return self.movement(v);
-        }
         self.log.push("through f16".into());
         let out = self.on_both(&[v], |t| t[0].cast(DType::F16)?.cast(DType::F32));
         self.push(out, v.magnitude, v.error + 2.0 * U16 * v.magnitude);

@@ -34,13 +34,19 @@ pub fn run() -> anyhow::Result<()> {
             .map(|(n, on)| format!("{n} {}", if *on { "yes" } else { "no" }))
             .collect();
         writeln!(out, "    features  {}", features.join(", "))?;
-        let f16 = a.features.iter().any(|(n, on)| *n == "SHADER_F16" && *on);
-        let kernels = if f16 {
-            "f32, and f16 storage with f32 arithmetic"
+        let native = if a.fallbacks.iter().any(|(d, _)| *d == lepton::DType::F16) {
+            "f32 and i32"
         } else {
-            "f32 (without SHADER_F16, f16 tensors are refused here)"
+            "f32, i32, and f16 storage with f32 arithmetic"
         };
-        writeln!(out, "    kernels   {kernels}")?;
+        writeln!(out, "    kernels   {native}")?;
+        for (dtype, why) in &a.fallbacks {
+            writeln!(
+                out,
+                "    fallback  every step on {dtype} runs on the CPU inside the plan ({why}), \
+                 its inputs and results copied across"
+            )?;
+        }
         let rows = match a.row_subgroup {
             Some(size) => format!(
                 "lanes combine in subgroups of {size}, then in workgroup memory \

@@ -65,7 +65,6 @@ impl Tensor {
     /// device, dtype and value, so it costs no kernel launch.
     #[track_caller]
     pub(crate) fn constant(value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
-        device.check_dtype("constant", dtype)?;
         let node = Node::new(
             State::Realized(device.constant(dtype, value)?),
             Vec::new(),

@@ -4,6 +4,9 @@
 //! cached under exactly that key.
 
 mod fuse;
+mod split;
+
+pub(crate) use split::{Place, Split, Stage, Value};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +82,8 @@ pub(crate) struct Plan {
     /// Bytes each slot must hold.
     pub slots: Vec<u64>,
     pub outputs: usize,
+    /// Every dtype a step reads or writes, once each.
+    pub dtypes: Vec<DType>,
 }
 
 static NEXT_PLAN: AtomicU64 = AtomicU64::new(0);
@@ -143,8 +148,17 @@ impl Plan {
                 outs,
             });
         }
+        let mut dtypes: Vec<DType> = Vec::new();
+        for step in &planned {
+            for d in step.inputs.iter().map(|i| i.1).chain([step.dtype]) {
+                if !dtypes.contains(&d) {
+                    dtypes.push(d);
+                }
+            }
+        }
         crate::stats::plan_built();
         Plan {
+            dtypes,
             id: NEXT_PLAN.fetch_add(1, Ordering::Relaxed),
             steps: planned,
             slots,

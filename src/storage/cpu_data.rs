@@ -69,6 +69,16 @@ impl CpuData {
         }
     }
 
+    /// Elements of `dtype` from their little-endian bytes (as a GPU buffer holds them).
+    pub fn from_bytes(dtype: DType, bytes: &[u8]) -> CpuData {
+        match dtype {
+            DType::F16 => CpuData::F16(bytemuck::pod_collect_to_vec(bytes)),
+            DType::F32 => CpuData::F32(bytemuck::pod_collect_to_vec(bytes)),
+            DType::F64 => CpuData::F64(bytemuck::pod_collect_to_vec(bytes)),
+            DType::I32 => CpuData::I32(bytemuck::pod_collect_to_vec(bytes)),
+        }
+    }
+
     pub fn dtype(&self) -> DType {
         match self {
             CpuData::F16(_) => DType::F16,

@@ -13,7 +13,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::lru::Lru;
 use crate::ops::dispatch::ShaderVariant;
-use crate::plan::Plan;
+use crate::plan::{Plan, Split};
 
 /// Features Lepton's kernels use when the adapter has them.
 const WANTED: wgpu::Features = wgpu::Features::SHADER_F16
@@ -53,6 +53,8 @@ pub struct GpuContext {
     bind_groups: Mutex<Lru<BindKey, wgpu::BindGroup>>,
     /// Compiled plans by plan and pinned kernel (a pin changes what a plan compiles to).
     programs: Mutex<Lru<ProgramKey, Arc<Program>>>,
+    /// Plans with steps on the host, split, by plan id.
+    splits: Mutex<Lru<u64, Arc<Split>>>,
     constants: Mutex<HashMap<(DType, u64), Arc<GpuBuffer>>>,
     /// Kernel choices by problem class, and the classes being timed.
     pub(super) tuning: Tuning,
@@ -127,6 +129,7 @@ impl GpuContext {
                 pipelines: Default::default(),
                 bind_groups: Mutex::new(Lru::new(MAX_BIND_GROUPS)),
                 programs: Mutex::new(Lru::new(MAX_PROGRAMS)),
+                splits: Mutex::new(Lru::new(MAX_PROGRAMS)),
                 constants: Default::default(),
                 tuning: Default::default(),
                 me: me.clone(),
@@ -340,8 +343,42 @@ impl GpuContext {
         Ok(program)
     }
 
-    /// Run `plan` over `leaves` in one submission; optionally read bytes of one output back.
+    /// `plan` split between this device and the host, if some step's dtype is one the
+    /// device's shaders cannot run.
+    fn split(&self, plan: &Plan) -> Option<Arc<Split>> {
+        let features = self.features();
+        if !plan
+            .dtypes
+            .iter()
+            .any(|&d| super::fallback::host_reason(features, d).is_some())
+        {
+            return None;
+        }
+        let mut splits = self.splits.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(split) = splits.get(&plan.id) {
+            return Some(split.clone());
+        }
+        let split = Arc::new(plan.split(|step| super::fallback::place(features, step))?);
+        splits.insert(plan.id, split.clone());
+        Some(split)
+    }
+
+    /// Run `plan` over `leaves`, in one submission unless some of its steps fall back to the
+    /// host; optionally read bytes of one output back.
     pub(crate) fn execute(
+        &self,
+        plan: &Plan,
+        leaves: &[Arc<GpuBuffer>],
+        read: Option<(usize, Range<u64>)>,
+    ) -> Result<Executed> {
+        match self.split(plan) {
+            Some(split) => super::fallback::execute(self, &split, leaves, read),
+            None => self.execute_on_device(plan, leaves, read),
+        }
+    }
+
+    /// Run `plan`, every step of which the device's shaders run, in one submission.
+    pub(crate) fn execute_on_device(
         &self,
         plan: &Plan,
         leaves: &[Arc<GpuBuffer>],

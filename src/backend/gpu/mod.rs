@@ -4,6 +4,7 @@
 pub mod adapters;
 mod buffer_pool;
 pub mod context;
+pub(crate) mod fallback;
 mod pipelines;
 mod program;
 pub(crate) mod subgroups;

@@ -78,8 +78,9 @@ pub(crate) fn fold(total: u32, max_per_dim: u32) -> (u32, u32) {
     (x, total.div_ceil(x))
 }
 
-/// Every dtype and rank in `plan` is one the shaders handle on this device. Tensor creation
-/// already refuses the rest; this keeps a plan that slips past from reaching a shader.
+/// Every dtype and rank in `plan` is one the shaders handle on this device. Steps on other
+/// dtypes were split off to the host (`fallback`); this keeps a plan that slips past from
+/// reaching a shader.
 fn check_supported(ctx: &GpuContext, plan: &Plan) -> Result<()> {
     let f16 = ctx.features().contains(wgpu::Features::SHADER_F16);
     for step in &plan.steps {
