@@ -26,8 +26,9 @@
 //! higher than the rest of `ops/`.
 //!
 //! 1. leaf types: `dtype.rs` `shape.rs` `error.rs` `stats.rs` `counter_rng.rs` `autotune.rs`
-//!    `sum_bounds.rs` `lru.rs` (element types, layouts, errors, counters, seeded random
-//!    streams, tuning choices, the unit tests' rounding bounds, the caches' eviction)
+//!    `sum_bounds.rs` `lru.rs` `profile/` (element types, layouts, errors, counters, seeded
+//!    random streams, tuning choices, the unit tests' rounding bounds, the caches' eviction,
+//!    the profiler's recorder and reports)
 //! 2. storage: `storage/` (CPU buffers and their recycling, the kernels' arithmetic,
 //!    strided loops)
 //! 3. op kernels: `ops/` (the primitives, each family's CPU kernel and GPU dispatch
@@ -66,6 +67,7 @@ mod operators;
 mod ops;
 pub mod optim;
 mod plan;
+pub mod profile;
 mod realize;
 pub mod rl;
 pub mod shaders;

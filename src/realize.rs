@@ -107,6 +107,7 @@ fn run(
     roots: &[Arc<Node>],
     read: Option<(usize, Range<u64>)>,
 ) -> Result<Option<Vec<u8>>> {
+    let started = crate::profile::active().then(crate::profile::now_us);
     let collected = collect(roots, device.fused_bindings());
     if collected.key.targets.is_empty() {
         return Ok(None);
@@ -121,6 +122,9 @@ fn run(
     });
     let targets = collected.key.targets.clone();
     let plan = plan_for(collected.key);
+    if let Some(started) = started {
+        crate::profile::record_host("plan", started);
+    }
     let (outputs, bytes) = match device {
         Device::Cpu => {
             let leaves: Vec<Arc<CpuData>> =

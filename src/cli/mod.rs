@@ -8,7 +8,9 @@ mod generate;
 mod images;
 mod plot;
 mod policy_gradient;
+mod profile;
 mod qlearn;
+mod supervised;
 mod train;
 mod vae;
 
@@ -33,6 +35,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Print text from a character model trained by `train charlm --save`.
     Generate(generate::GenerateArgs),
+    /// Time every kernel of a family's training steps: a table by kernel or op, and a
+    /// Chrome trace.
+    Profile(profile::ProfileArgs),
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -41,6 +46,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Info => adapters_command::run(),
         Command::Train(args) => train::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Profile(args) => profile::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

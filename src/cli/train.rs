@@ -9,11 +9,10 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use lepton::checkpoint::{load_training, save_training};
-use lepton::models::image_set::ImageSet;
 use lepton::models::{self, Evaluation, Prepared, Settings, Task};
-use lepton::nn::CellKind;
 use lepton::Device;
 
+use crate::cli::supervised::Choice;
 use crate::cli::{charlm, dqn, gan, plot, policy_gradient, qlearn, vae};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -234,23 +233,6 @@ fn check_values(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn image_set(args: &TrainArgs) -> ImageSet {
-    args.data
-        .as_deref()
-        .map_or(ImageSet::Digits, ImageSet::parse)
-}
-
-fn defaults(args: &TrainArgs) -> Settings {
-    match args.family {
-        Family::Linreg if args.toy => models::linreg::TOY_DEFAULTS,
-        Family::Linreg => models::linreg::DEFAULTS,
-        Family::Mlp => image_set(args).defaults(models::mlp::DEFAULTS),
-        Family::Cnn => image_set(args).defaults(models::cnn::DEFAULTS),
-        Family::Rnn | Family::Lstm | Family::Gru => models::recurrent_digits::DEFAULTS,
-        other => unreachable!("{other:?} trains in its own file"),
-    }
-}
-
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let device = match &args.device {
         Some(name) => Device::parse(name)?,
@@ -294,7 +276,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         anyhow::bail!("--arch, --iterations, --eval-every and --stop-at-return are for charlm and the reinforcement-learning families only");
     }
     check_outputs(&args)?;
-    let d = defaults(&args);
+    let choice = Choice {
+        family: args.family,
+        toy: args.toy,
+        data: args.data.as_deref(),
+        seed: args.seed,
+    };
+    let d = choice.defaults();
     let settings = Settings {
         epochs: args.epochs.unwrap_or(d.epochs),
         batch_size: args.batch_size.unwrap_or(d.batch_size),
@@ -311,20 +299,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         train,
         test,
         task,
-    } = match args.family {
-        Family::Linreg => models::linreg::prepare(args.toy, &settings, args.seed, &device)?,
-        Family::Mlp => models::mlp::prepare(&image_set(&args), &settings, args.seed, &device)?,
-        Family::Cnn => models::cnn::prepare(&image_set(&args), &settings, args.seed, &device)?,
-        Family::Rnn | Family::Lstm | Family::Gru => {
-            let kind = match args.family {
-                Family::Rnn => CellKind::RnnTanh,
-                Family::Lstm => CellKind::Lstm,
-                _ => CellKind::Gru,
-            };
-            models::recurrent_digits::prepare(kind, &settings, args.seed, &device)?
-        }
-        other => unreachable!("{other:?} trains in its own file"),
-    };
+    } = choice.prepare(&settings, &device)?;
     let mut start = 0;
     if let Some(path) = &args.resume {
         let meta = load_training(path, model.as_ref(), Some(optimizer.as_mut()), &device)?;

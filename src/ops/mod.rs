@@ -7,6 +7,7 @@
 
 pub(crate) mod attention;
 pub(crate) mod conv;
+pub(crate) mod cost;
 pub(crate) mod cross_entropy;
 pub(crate) mod dispatch;
 pub(crate) mod elementwise;

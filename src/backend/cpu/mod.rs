@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
+use crate::ops::op::StepDesc;
 use crate::plan::{Loc, Plan};
 use crate::shape::numel;
 use crate::storage::CpuData;
@@ -87,7 +88,11 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
             // An empty result needs no kernel, and its inputs may be views that start past
             // the end of their own empty buffers.
             if len > 0 {
-                crate::ops::run_cpu(&step.desc(), &inputs, &mut outs)?;
+                if crate::profile::active() {
+                    profiled(&step.desc(), &inputs, &mut outs)?;
+                } else {
+                    crate::ops::run_cpu(&step.desc(), &inputs, &mut outs)?;
+                }
             }
         }
         for (loc, out) in step.outs.iter().zip(outs) {
@@ -111,6 +116,27 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
         .into_iter()
         .map(|o| o.expect("every output is written"))
         .collect())
+}
+
+/// Run one step as `run_cpu` does, and record it for the profiler.
+fn profiled(desc: &StepDesc, inputs: &[&CpuData], outs: &mut [CpuData]) -> Result<()> {
+    let start = crate::profile::now_us();
+    crate::ops::run_cpu(desc, inputs, outs)?;
+    let duration_us = crate::profile::now_us() - start;
+    let cost = crate::ops::cost::cost(desc);
+    crate::profile::record(crate::profile::Event {
+        track: crate::profile::Track::Cpu,
+        name: desc.op.name().to_string(),
+        op: desc.op.name(),
+        shapes: crate::ops::cost::describe(desc),
+        start_us: start,
+        duration_us,
+        flop: cost.flop,
+        bytes: cost.bytes,
+        workgroups: 0,
+        first_of_step: true,
+    });
+    Ok(())
 }
 
 /// `data` at `len` elements, where its first `written` elements hold values written before:

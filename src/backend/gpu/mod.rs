@@ -4,6 +4,7 @@
 pub mod adapters;
 mod buffer_pool;
 pub mod context;
+mod dispatch_timer;
 pub(crate) mod fallback;
 mod pipelines;
 mod program;

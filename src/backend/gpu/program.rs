@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::backend::gpu::buffer_pool::GpuBuffer;
 use crate::backend::gpu::context::GpuContext;
+use crate::backend::gpu::dispatch_timer::DispatchTimer;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::ops::cost::Cost;
 use crate::ops::dispatch::Arg;
 use crate::plan::{Loc, Plan};
 use crate::shape::MAX_RANK;
@@ -25,6 +27,10 @@ enum Ref {
 }
 
 struct Compiled {
+    /// The shader's entry point, and its dtype unless f32: the profiler's kernel name.
+    kernel: String,
+    /// The plan step the dispatch belongs to.
+    step: usize,
     pipeline_id: u64,
     pipeline: Arc<wgpu::ComputePipeline>,
     bindings: Vec<(u32, Ref)>,
@@ -32,8 +38,16 @@ struct Compiled {
     groups: (u32, u32),
 }
 
+/// A plan step as the profiler reports it.
+struct StepInfo {
+    op: &'static str,
+    shapes: String,
+    cost: Cost,
+}
+
 pub(crate) struct Program {
     dispatches: Vec<Compiled>,
+    steps: Vec<StepInfo>,
     params: Arc<GpuBuffer>,
     slots: Vec<Arc<GpuBuffer>>,
     scratch: Vec<Arc<GpuBuffer>>,
@@ -131,7 +145,14 @@ impl Program {
                 .filter(|d| d.workgroups > 0)
                 .map(|d| &d.variant),
         )?;
+        let mut steps = Vec::with_capacity(plan.steps.len());
         for (step, lowering) in plan.steps.iter().zip(lowerings) {
+            let desc = step.desc();
+            steps.push(StepInfo {
+                op: step.op.name(),
+                shapes: crate::ops::cost::describe(&desc),
+                cost: crate::ops::cost::cost(&desc),
+            });
             for out in &step.outs {
                 if let Loc::Output(o) = *out {
                     output_bytes[o] = step.out_bytes();
@@ -160,7 +181,13 @@ impl Program {
                         (binding, r)
                     })
                     .collect();
+                let kernel = match d.variant.input {
+                    DType::F32 => d.variant.entry.to_string(),
+                    other => format!("{}<{other}>", d.variant.entry),
+                };
                 dispatches.push(Compiled {
+                    kernel,
+                    step: steps.len() - 1,
                     pipeline_id,
                     pipeline,
                     bindings,
@@ -184,6 +211,7 @@ impl Program {
         crate::stats::program_compiled();
         Ok(Program {
             dispatches,
+            steps,
             params,
             slots,
             scratch,
@@ -247,24 +275,114 @@ impl Program {
                 })
             })
             .collect();
+        let profiling = crate::profile::active();
+        let started = profiling.then(crate::profile::now_us);
+        let timer = match profiling {
+            true => DispatchTimer::new(ctx, self.dispatches.len())?,
+            false => None,
+        };
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            for (d, group) in self.dispatches.iter().zip(&groups) {
-                pass.set_pipeline(&d.pipeline);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
-            }
+        if profiling && timer.is_none() {
+            self.run_host_timed(ctx, &groups)?;
+        } else {
+            self.encode(&mut encoder, &groups, timer.as_ref());
+        }
+        if let Some(timer) = &timer {
+            timer.resolve(&mut encoder);
         }
         let staged = match read {
             Some((o, range)) => Some(ctx.stage(&mut encoder, &outputs[o], range)?),
             None => None,
         };
+        let submitted = profiling.then(crate::profile::now_us);
         ctx.queue.submit([encoder.finish()]);
         crate::stats::kernels_run(self.dispatches.len() as u64);
         crate::stats::submitted();
+        if let Some(started) = started {
+            crate::profile::record_host("record and submit", started);
+        }
+        if let (Some(timer), Some(submitted)) = (timer, submitted) {
+            for (i, (start, end)) in timer.read(ctx)?.into_iter().enumerate() {
+                self.record(i, submitted + start / 1e3, (end - start) / 1e3);
+            }
+        }
         let bytes = staged.map(|s| s.finish(ctx)).transpose()?;
         Ok((outputs, bytes))
+    }
+
+    /// Record the dispatches into `encoder`: in one pass, or with `timer` in a pass each.
+    fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        groups: &[wgpu::BindGroup],
+        timer: Option<&DispatchTimer>,
+    ) {
+        let dispatch = |pass: &mut wgpu::ComputePass, d: &Compiled, group| {
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+        };
+        match timer {
+            None => {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for (d, group) in self.dispatches.iter().zip(groups) {
+                    dispatch(&mut pass, d, group);
+                }
+            }
+            Some(timer) => {
+                for (i, (d, group)) in self.dispatches.iter().zip(groups).enumerate() {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: Some(timer.writes(i)),
+                    });
+                    dispatch(&mut pass, d, group);
+                }
+            }
+        }
+    }
+
+    /// For the profiler on a device without timestamps: each dispatch submitted alone and
+    /// timed by the host's clock until it finished.
+    fn run_host_timed(&self, ctx: &GpuContext, groups: &[wgpu::BindGroup]) -> Result<()> {
+        for (i, (d, group)) in self.dispatches.iter().zip(groups).enumerate() {
+            let start = crate::profile::now_us();
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            crate::stats::submitted();
+            ctx.synchronize()?;
+            self.record(i, start, crate::profile::now_us() - start);
+        }
+        Ok(())
+    }
+
+    /// Hand dispatch `i`'s span to the profiler.
+    fn record(&self, i: usize, start_us: f64, duration_us: f64) {
+        let d = &self.dispatches[i];
+        let step = &self.steps[d.step];
+        let first_of_step = i == 0 || self.dispatches[i - 1].step != d.step;
+        let cost = if first_of_step {
+            step.cost
+        } else {
+            Cost::default()
+        };
+        crate::profile::record(crate::profile::Event {
+            track: crate::profile::Track::Gpu,
+            name: d.kernel.clone(),
+            op: step.op,
+            shapes: step.shapes.clone(),
+            start_us,
+            duration_us,
+            flop: cost.flop,
+            bytes: cost.bytes,
+            workgroups: d.groups.0 * d.groups.1,
+            first_of_step,
+        });
     }
 }
 

@@ -1,0 +1,275 @@
+//! `lepton profile FAMILY`: run training steps under the profiler and print where their
+//! time goes, per kernel or per op, with a Chrome trace on request.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use lepton::models::Prepared;
+use lepton::profile::{GroupBy, Profile, Profiler, Row, Track};
+use lepton::Device;
+
+use crate::cli::supervised::Choice;
+use crate::cli::train::Family;
+
+/// The families whose training step is one optimizer step on a batch of a data set.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Profiled {
+    Linreg,
+    Mlp,
+    Cnn,
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+impl Profiled {
+    fn family(self) -> Family {
+        match self {
+            Profiled::Linreg => Family::Linreg,
+            Profiled::Mlp => Family::Mlp,
+            Profiled::Cnn => Family::Cnn,
+            Profiled::Rnn => Family::Rnn,
+            Profiled::Lstm => Family::Lstm,
+            Profiled::Gru => Family::Gru,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum By {
+    /// Each GPU shader entry point or CPU kernel.
+    Kernel,
+    /// Each op of the plans' steps (a step's dispatches summed).
+    Op,
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    pub family: Profiled,
+    /// cpu, gpu, gpu:N or auto (default: LEPTON_DEVICE, else auto).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Training steps profiled.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Steps run first without the profiler (plans built, pipelines compiled, kernels
+    /// chosen); then the autotuner settles and one more unprofiled step runs.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// mlp and cnn: the data, as for `train` (digits, fashion-mnist or an IDX directory).
+    #[arg(long)]
+    pub data: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the profiled steps as a Chrome trace (ui.perfetto.dev, chrome://tracing).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Group the table's rows by kernel or by op.
+    #[arg(long, value_enum, default_value_t = By::Kernel)]
+    pub by: By,
+}
+
+pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    anyhow::ensure!(
+        args.batch_size != Some(0),
+        "--batch-size must be at least 1"
+    );
+    if let Some(dir) = args.trace.as_ref().and_then(|p| p.parent()) {
+        anyhow::ensure!(
+            dir.as_os_str().is_empty() || dir.is_dir(),
+            "--trace: the folder {} does not exist",
+            dir.display()
+        );
+    }
+    let device = match &args.device {
+        Some(name) => Device::parse(name)?,
+        None => Device::from_env()?,
+    };
+    let choice = Choice {
+        family: args.family.family(),
+        toy: false,
+        data: args.data.as_deref(),
+        seed: args.seed,
+    };
+    let mut settings = choice.defaults();
+    settings.batch_size = args.batch_size.unwrap_or(settings.batch_size);
+    let Prepared {
+        model,
+        mut optimizer,
+        train,
+        task,
+        ..
+    } = choice.prepare(&settings, &device)?;
+    let batches = train.batches(settings.batch_size, Some((args.seed, 0)));
+    let mut next = (0..).map(|i| &batches[i % batches.len()]);
+    let mut step = || -> lepton::Result<f64> {
+        let (x, y) = next.next().expect("endless").tensors(&device)?;
+        optimizer.step(&task.loss(&model.forward(&x)?, &y)?)
+    };
+    for _ in 0..args.warmup {
+        step()?;
+    }
+    lepton::autotune::settle();
+    if args.warmup > 0 {
+        step()?;
+    }
+    // The same steps unprofiled first, to say what profiling costs.
+    let began = std::time::Instant::now();
+    for _ in 0..args.steps {
+        step()?;
+    }
+    let unprofiled_ms = began.elapsed().as_secs_f64() * 1e3 / args.steps as f64;
+    let before = lepton::stats();
+    let profiler = Profiler::start()?;
+    for _ in 0..args.steps {
+        profiler.step(&mut step)?;
+    }
+    let profile = profiler.finish();
+    let after = lepton::stats();
+    let per_step = |n: u64| n as f64 / args.steps as f64;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{:?} on {device}: {} steps of batch {} after {} warm-up; {}",
+        args.family,
+        args.steps,
+        settings.batch_size,
+        args.warmup,
+        timing(&device)
+    )?;
+    summary(&mut out, &profile, args.steps, unprofiled_ms)?;
+    write!(
+        out,
+        "per step  {:.1} kernels",
+        per_step(after.kernels - before.kernels)
+    )?;
+    if device.is_gpu() {
+        write!(
+            out,
+            ", {:.1} submissions; GPU memory held {:.1} MiB",
+            per_step(after.submissions - before.submissions),
+            after.bytes_live as f64 / (1 << 20) as f64
+        )?;
+    }
+    writeln!(out)?;
+    let by = match args.by {
+        By::Kernel => GroupBy::Kernel,
+        By::Op => GroupBy::Op,
+    };
+    table(
+        &mut out,
+        &profile.table(by),
+        profile.kernel_us(),
+        args.steps,
+    )?;
+    print!("{out}");
+    if let Some(path) = &args.trace {
+        std::fs::write(path, profile.chrome_trace())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("trace written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// How the kernels were timed on `device`.
+fn timing(device: &Device) -> &'static str {
+    match device {
+        Device::Gpu(ctx) if ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) => {
+            "GPU kernels timed by timestamps around each dispatch (one pass each)"
+        }
+        Device::Gpu(_) => "GPU kernels timed by the host clock, each dispatch submitted alone",
+        Device::Cpu => "CPU kernels timed by the host clock",
+    }
+}
+
+/// The steps' wall time, the kernels' share of it, the same steps' time unprofiled, and
+/// the host's phases.
+fn summary(
+    out: &mut String,
+    profile: &Profile,
+    steps: usize,
+    unprofiled_ms: f64,
+) -> std::fmt::Result {
+    let walls: Vec<f64> = profile.host("step").map(|e| e.duration_us).collect();
+    let wall: f64 = walls.iter().sum();
+    let min = walls.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = walls.iter().copied().fold(0.0, f64::max);
+    let kernels = profile.kernel_us();
+    let n = steps as f64;
+    writeln!(
+        out,
+        "step      {:.3} ms mean (min {:.3}, max {:.3}); kernels {:.3} ms ({:.0}% of the step)",
+        wall / n / 1e3,
+        min / 1e3,
+        max / 1e3,
+        kernels / n / 1e3,
+        100.0 * kernels / wall.max(f64::MIN_POSITIVE)
+    )?;
+    writeln!(
+        out,
+        "          unprofiled {unprofiled_ms:.3} ms mean over as many steps just before"
+    )?;
+    let phases: Vec<String> = [
+        ("plan", "planning"),
+        ("record and submit", "recording and submitting"),
+    ]
+    .into_iter()
+    .filter(|(name, _)| profile.host(name).next().is_some())
+    .map(|(name, what)| {
+        let ms = profile.host(name).map(|e| e.duration_us).sum::<f64>() / n / 1e3;
+        format!("{what} {ms:.3} ms")
+    })
+    .collect();
+    writeln!(out, "host      {} per step", phases.join(", "))
+}
+
+fn table(out: &mut String, rows: &[Row], total_us: f64, steps: usize) -> std::fmt::Result {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(6);
+    writeln!(
+        out,
+        "{:<width$} {:>4} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>8} {:>7}",
+        "kernel",
+        "on",
+        "calls",
+        "total ms",
+        "share",
+        "mean µs",
+        "min µs",
+        "max µs",
+        "GFLOP/s",
+        "GB/s"
+    )?;
+    for r in rows {
+        let on = match r.track {
+            Track::Gpu => "gpu",
+            Track::Cpu => "cpu",
+            Track::Host => "host",
+        };
+        writeln!(
+            out,
+            "{:<width$} {on:>4} {:>6} {:>9.3} {:>5.1}% {:>9.1} {:>9.1} {:>9.1} {:>8.2} {:>7.2}",
+            r.name,
+            r.calls,
+            r.total_us / 1e3,
+            100.0 * r.total_us / total_us.max(f64::MIN_POSITIVE),
+            r.mean_us(),
+            r.min_us,
+            r.max_us,
+            r.gflops(),
+            r.gbps()
+        )?;
+    }
+    writeln!(
+        out,
+        "{:<width$} {:>4} {:>6} {:>9.3} (over {steps} steps)",
+        "total",
+        "",
+        rows.iter().map(|r| r.calls).sum::<usize>(),
+        total_us / 1e3
+    )
+}

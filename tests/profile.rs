@@ -1,0 +1,153 @@
+//! The profiler: every kernel of a profiled step recorded on its device's track, inside its
+//! step, with the step's cost; nothing recorded without a profiler; the Chrome trace and
+//! `lepton profile` on both paths.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::cli::{lepton, scratch};
+use common::*;
+use lepton::nn::{loss, Activation, Linear, Module, Sequential};
+use lepton::optim::{Adam, Optimizer};
+use lepton::profile::{GroupBy, Profiler, Track};
+use lepton::{DType, Device, Tensor};
+
+/// One profiler per process: the tests take turns.
+static ONE: Mutex<()> = Mutex::new(());
+
+/// Three profiled MLP training steps (batch 16, 12-32-5) on `device`.
+fn profiled_steps(device: &Device) -> lepton::profile::Profile {
+    let model = Sequential::new()
+        .push(Linear::new(12, 32, true, 1, DType::F32, device).unwrap())
+        .push(Activation::Relu)
+        .push(Linear::new(32, 5, true, 2, DType::F32, device).unwrap());
+    let mut opt = Adam::new(model.parameters(), 0.01);
+    let x = tensor(&data(16 * 12, 3, -1.0, 1.0), &[16, 12], DType::F32, device);
+    let y = Tensor::from_vec((0..16).map(|i| i % 5).collect::<Vec<i32>>(), &[16], device).unwrap();
+    let mut step = || {
+        let logits = model.forward(&x).unwrap();
+        opt.step(&loss::cross_entropy(&logits, &y, 0.0).unwrap())
+            .unwrap()
+    };
+    step();
+    let profiler = Profiler::start().unwrap();
+    for _ in 0..3 {
+        profiler.step(&mut step);
+    }
+    profiler.finish()
+}
+
+on_every_device! {
+    fn every_kernel_lies_inside_its_step_with_its_cost(device) {
+        let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let profile = profiled_steps(&device);
+        let track = if device.is_gpu() { Track::Gpu } else { Track::Cpu };
+        let steps: Vec<_> = profile.host("step").collect();
+        assert_eq!((steps.len(), profile.steps), (3, 3));
+        let kernels: Vec<_> = profile.kernels().collect();
+        assert!(kernels.len() >= 3 * 6, "{} kernels", kernels.len());
+        for k in &kernels {
+            assert_eq!(k.track, track);
+            assert!(k.duration_us >= 0.0);
+            let inside = steps.iter().any(|s| {
+                k.start_us >= s.start_us && k.start_us + k.duration_us <= s.start_us + s.duration_us
+            });
+            assert!(inside, "{} at {}+{} on {device}", k.name, k.start_us, k.duration_us);
+        }
+        // Forward, the gradients of the inputs to the second layer, and of both weights:
+        // five products per step, their FLOP the products' own.
+        let ops = profile.table(GroupBy::Op);
+        let matmul = ops.iter().find(|r| r.name == "matmul").expect("a matmul row");
+        let per_step = 2 * (16 * 12 * 32 + 16 * 32 * 5) * 2 + 2 * 16 * 32 * 5;
+        assert_eq!(matmul.calls, 3 * 5, "{ops:?}");
+        assert_eq!(matmul.flop, 3 * per_step as u64);
+        let kernel_time: f64 = kernels.iter().map(|k| k.duration_us).sum();
+        let wall: f64 = steps.iter().map(|s| s.duration_us).sum();
+        assert!(kernel_time <= wall, "kernels {kernel_time} µs in steps of {wall} µs");
+        let by_kernel = profile.table(GroupBy::Kernel);
+        let total: f64 = by_kernel.iter().map(|r| r.total_us).sum();
+        assert!((total - profile.kernel_us()).abs() < 1e-6 * total.max(1.0));
+        assert_eq!(
+            by_kernel.iter().map(|r| r.flop).sum::<u64>(),
+            ops.iter().map(|r| r.flop).sum::<u64>(),
+            "a step's cost counts once whichever the grouping"
+        );
+    }
+}
+
+#[test]
+fn nothing_is_recorded_without_a_profiler_and_one_runs_at_a_time() {
+    let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let cpu = Device::cpu();
+    let x = Tensor::ones(&[8, 8], DType::F32, &cpu).unwrap();
+    x.matmul(&x)
+        .unwrap()
+        .sum(&[], false)
+        .unwrap()
+        .item::<f32>()
+        .unwrap();
+    let profiler = Profiler::start().unwrap();
+    assert!(Profiler::start().is_err(), "a second profiler is refused");
+    let profile = profiler.finish();
+    assert_eq!(profile.events.len(), 0, "{:?}", profile.events);
+    let again = Profiler::start().expect("a finished profiler frees its place");
+    drop(again);
+}
+
+/// The trace is JSON in the Trace Event Format: named tracks, and a complete event for
+/// every recorded span, with the kernel's op and cost.
+#[test]
+fn the_chrome_trace_holds_every_span() {
+    let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let profile = profiled_steps(&Device::cpu());
+    let trace: serde_json::Value = serde_json::from_str(&profile.chrome_trace()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let complete: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(complete.len(), profile.events.len());
+    assert!(events
+        .iter()
+        .any(|e| e["ph"] == "M" && e["args"]["name"] == "cpu kernels"));
+    let product = complete
+        .iter()
+        .find(|e| e["args"]["op"] == "matmul")
+        .expect("a product");
+    assert!(product["args"]["flop"].as_u64().unwrap() > 0);
+    assert!(complete.iter().all(|e| e["ts"].as_f64().unwrap() >= 0.0));
+}
+
+#[test]
+fn lepton_profile_prints_a_table_and_writes_a_trace() {
+    let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("profile");
+    let mut devices = vec!["cpu"];
+    if common::gpu().is_some() {
+        devices.push("gpu");
+    }
+    for device in devices {
+        let path = dir.join(format!("{device}.json"));
+        let text = lepton(&[
+            "profile",
+            "mlp",
+            "--device",
+            device,
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--by",
+            "op",
+            "--trace",
+            path.to_str().unwrap(),
+        ]);
+        assert!(text.contains("2 steps of batch 32"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("matmul "))
+            .unwrap_or_else(|| panic!("a matmul row:\n{text}"));
+        assert!(row.contains(&format!(" {} ", &device[..3])), "{row}");
+        let trace: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(trace["traceEvents"].as_array().unwrap().len() > 10);
+    }
+}
