@@ -97,6 +97,16 @@ impl Device {
         }
     }
 
+    /// This device's measured peaks: streaming copy bandwidth, FMA throughput and the cost
+    /// of an empty dispatch (a GPU) or parallel loop (the CPU path), for rooflines. Takes
+    /// about a second.
+    pub fn peaks(&self) -> Result<crate::profile::Peaks> {
+        match self {
+            Device::Cpu => Ok(crate::backend::cpu::peaks::measure()),
+            Device::Gpu(ctx) => crate::backend::gpu::peaks::measure(ctx),
+        }
+    }
+
     /// A one-element buffer holding `value`, created once per (dtype, value) and shared:
     /// constants in expressions then cost no kernel launch.
     pub(crate) fn constant(&self, dtype: DType, value: f64) -> Result<Buffer> {

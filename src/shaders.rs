@@ -29,7 +29,8 @@ fn all_variants() -> Vec<ShaderVariant> {
 }
 
 /// Every variant, rendered; an error names the first that does not render. (The device
-/// check, subgroup_check.wgsl, has no variants: it runs as written.)
+/// check, subgroup_check.wgsl, and the peak kernels, peak.wgsl, have no variants: they run
+/// as written.)
 pub fn rendered() -> Result<Vec<RenderedShader>> {
     all_variants()
         .into_iter()

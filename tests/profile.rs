@@ -13,6 +13,15 @@ use lepton::optim::{Adam, Optimizer};
 use lepton::profile::{GroupBy, Profiler, Track};
 use lepton::{DType, Device, Tensor};
 
+/// The devices the command-line tests name: the CPU path, and the GPU where there is one.
+fn cli_devices() -> Vec<&'static str> {
+    let mut devices = vec!["cpu"];
+    if common::gpu().is_some() {
+        devices.push("gpu");
+    }
+    devices
+}
+
 /// One profiler per process: the tests take turns.
 static ONE: Mutex<()> = Mutex::new(());
 
@@ -120,11 +129,7 @@ fn the_chrome_trace_holds_every_span() {
 fn lepton_profile_prints_a_table_and_writes_a_trace() {
     let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("profile");
-    let mut devices = vec!["cpu"];
-    if common::gpu().is_some() {
-        devices.push("gpu");
-    }
-    for device in devices {
+    for device in cli_devices() {
         let path = dir.join(format!("{device}.json"));
         let text = lepton(&[
             "profile",
@@ -150,4 +155,49 @@ fn lepton_profile_prints_a_table_and_writes_a_trace() {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert!(trace["traceEvents"].as_array().unwrap().len() > 10);
     }
+}
+
+#[test]
+fn lepton_bench_measures_peaks_and_times_the_kernels_it_is_asked_for() {
+    let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("bench");
+    for device in cli_devices() {
+        let path = dir.join(format!("{device}.json"));
+        let text = lepton(&[
+            "bench",
+            "--quick",
+            "--device",
+            device,
+            "--filter",
+            "256x256",
+            "--json",
+            path.to_str().unwrap(),
+        ]);
+        assert!(text.contains("peaks: copy"), "{text}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(doc["schema"], "lepton-bench/1");
+        for peak in [
+            "copy_bytes_per_s",
+            "read_bytes_per_s",
+            "flop_per_s",
+            "empty_s",
+        ] {
+            assert!(
+                doc["peaks"][peak].as_f64().unwrap() > 0.0,
+                "{peak} on {device}"
+            );
+        }
+        let kernels = doc["kernels"].as_array().unwrap();
+        assert_eq!(kernels.len(), 1, "only the filtered product: {kernels:?}");
+        assert_eq!(kernels[0]["flop"], 2 * 256 * 256 * 256);
+        let samples = kernels[0]["samples_us"].as_array().unwrap();
+        assert_eq!(samples.len(), 5);
+        assert!(samples.iter().all(|s| s.as_f64().unwrap() > 0.0));
+    }
+    let refused = common::cli::refused(
+        &["bench", "--device", "cpu", "--filter", "nothing"],
+        "peaks",
+    );
+    assert!(refused.contains("no kernel matches"), "{refused}");
 }

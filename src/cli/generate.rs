@@ -7,7 +7,6 @@ use clap::Args;
 use lepton::data::CharCorpus;
 use lepton::models::charlm;
 use lepton::models::generate::{generate, Sampling};
-use lepton::Device;
 
 #[derive(Args)]
 pub struct GenerateArgs {
@@ -34,10 +33,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let device = match &args.device {
-        Some(name) => Device::parse(name)?,
-        None => Device::from_env()?,
-    };
+    let device = crate::cli::device(args.device.as_deref())?;
     let (model, vocab) = charlm::load(&args.checkpoint, &device)?;
     let prompt = CharCorpus::encode(&vocab, &args.prompt)?;
     let sampling = Sampling {

@@ -1,6 +1,8 @@
 //! `lepton` subcommands.
 
 mod adapters_command;
+mod bench;
+mod bench_cases;
 mod charlm;
 mod dqn;
 mod gan;
@@ -35,6 +37,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Print text from a character model trained by `train charlm --save`.
     Generate(generate::GenerateArgs),
+    /// Measure the device's peaks, then time the engine's kernels at standard shapes
+    /// against the roofline they draw.
+    Bench(bench::BenchArgs),
     /// Time every kernel of a family's training steps: a table by kernel or op, and a
     /// Chrome trace.
     Profile(profile::ProfileArgs),
@@ -46,6 +51,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Info => adapters_command::run(),
         Command::Train(args) => train::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Profile(args) => profile::run(args),
     };
     match result {
@@ -58,6 +64,26 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The device `--device` names, else LEPTON_DEVICE's, else `auto`'s.
+fn device(name: Option<&str>) -> lepton::Result<lepton::Device> {
+    match name {
+        Some(name) => lepton::Device::parse(name),
+        None => lepton::Device::from_env(),
+    }
+}
+
+/// An error unless the folder that `flag`'s file would be written in exists.
+fn check_folder(flag: &str, path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(dir) = path.and_then(|p| p.parent()) {
+        anyhow::ensure!(
+            dir.as_os_str().is_empty() || dir.is_dir(),
+            "{flag}: the folder {} does not exist",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// How to go on after a device fault: the error line says what happened, this what to do.

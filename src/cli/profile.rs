@@ -79,17 +79,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         args.batch_size != Some(0),
         "--batch-size must be at least 1"
     );
-    if let Some(dir) = args.trace.as_ref().and_then(|p| p.parent()) {
-        anyhow::ensure!(
-            dir.as_os_str().is_empty() || dir.is_dir(),
-            "--trace: the folder {} does not exist",
-            dir.display()
-        );
-    }
-    let device = match &args.device {
-        Some(name) => Device::parse(name)?,
-        None => Device::from_env()?,
-    };
+    crate::cli::check_folder("--trace", args.trace.as_deref())?;
+    let device = crate::cli::device(args.device.as_deref())?;
     let choice = Choice {
         family: args.family.family(),
         toy: false,
@@ -135,7 +126,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let mut out = String::new();
     writeln!(
         out,
-        "{:?} on {device}: {} steps of batch {} after {} warm-up; {}",
+        "{:?} on {device}: {} steps of batch {} after {} warm-up; kernels timed by {}",
         args.family,
         args.steps,
         settings.batch_size,
@@ -176,14 +167,14 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How the kernels were timed on `device`.
-fn timing(device: &Device) -> &'static str {
+/// How the profiler times kernels on `device`.
+pub fn timing(device: &Device) -> &'static str {
     match device {
         Device::Gpu(ctx) if ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) => {
-            "GPU kernels timed by timestamps around each dispatch (one pass each)"
+            "timestamps around each dispatch (a compute pass each)"
         }
-        Device::Gpu(_) => "GPU kernels timed by the host clock, each dispatch submitted alone",
-        Device::Cpu => "CPU kernels timed by the host clock",
+        Device::Gpu(_) => "the host clock around each dispatch, submitted alone",
+        Device::Cpu => "the host clock around each kernel",
     }
 }
 

@@ -179,15 +179,7 @@ pub fn check_outputs(args: &TrainArgs) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
     {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(dir) = parent {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "{}: the folder {} does not exist",
-                path.display(),
-                dir.display()
-            );
-        }
+        crate::cli::check_folder(&path.display().to_string(), Some(path))?;
     }
     Ok(())
 }
@@ -234,10 +226,7 @@ fn check_values(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let device = match &args.device {
-        Some(name) => Device::parse(name)?,
-        None => Device::from_env()?,
-    };
+    let device = crate::cli::device(args.device.as_deref())?;
     if args.eval {
         anyhow::ensure!(
             args.resume.is_some(),

@@ -118,6 +118,8 @@ shader_files! {
         with RecurrentParams, variants recurrent_variants;
     Attention = "attention.wgsl" with AttentionParams, variants attention_variants;
     SubgroupCheck = "subgroup_check.wgsl";
+    /// The device's copy and FMA peaks (backend/gpu/peaks.rs).
+    Peak = "peak.wgsl";
 }
 
 impl ShaderFile {

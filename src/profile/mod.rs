@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod peaks;
 mod report;
 mod trace;
 
@@ -26,6 +27,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 
+pub use peaks::Peaks;
 pub use report::{GroupBy, Row};
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);

@@ -1,5 +1,7 @@
 //! The CPU executor: runs a plan's steps in order with the CPU kernels of `ops`.
 
+pub(crate) mod peaks;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

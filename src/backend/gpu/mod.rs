@@ -6,6 +6,7 @@ mod buffer_pool;
 pub mod context;
 mod dispatch_timer;
 pub(crate) mod fallback;
+pub(crate) mod peaks;
 mod pipelines;
 mod program;
 pub(crate) mod subgroups;
