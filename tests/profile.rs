@@ -201,3 +201,43 @@ fn lepton_bench_measures_peaks_and_times_the_kernels_it_is_asked_for() {
     );
     assert!(refused.contains("no kernel matches"), "{refused}");
 }
+
+/// A baseline saved, compared with (a doctored copy ten thousand times faster fails, one
+/// from another device is refused), and the roofline drawn.
+#[test]
+fn lepton_bench_compares_with_a_baseline_and_draws_the_roofline() {
+    let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("baseline");
+    let (base, png) = (dir.join("base.json"), dir.join("roofline.png"));
+    let quick = ["bench", "--quick", "--device", "cpu", "--filter", "256x256"];
+    let mut args = quick.to_vec();
+    args.extend(["--save-baseline", base.to_str().unwrap()]);
+    args.extend(["--roofline", png.to_str().unwrap()]);
+    lepton(&args);
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let mut args = quick.to_vec();
+    args.extend(["--compare", base.to_str().unwrap(), "--threshold", "1000"]);
+    let text = lepton(&args);
+    assert!(
+        text.contains("before µs") && !text.contains("SLOWER"),
+        "{text}"
+    );
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    for k in doc["kernels"].as_array_mut().unwrap() {
+        k["samples_us"] = serde_json::json!([0.001, 0.001, 0.001]);
+    }
+    let fast = dir.join("fast.json");
+    std::fs::write(&fast, doc.to_string()).unwrap();
+    let mut args = quick.to_vec();
+    args.extend(["--compare", fast.to_str().unwrap()]);
+    let err = common::cli::refused(&args, "no such line");
+    assert!(
+        err.contains("slower than the baseline") && err.contains("matmul"),
+        "{err}"
+    );
+    doc["device"] = serde_json::json!("gpu (another card)");
+    std::fs::write(&fast, doc.to_string()).unwrap();
+    let err = common::cli::refused(&args, "peaks");
+    assert!(err.contains("--force"), "{err}");
+}

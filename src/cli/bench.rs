@@ -11,6 +11,8 @@ use lepton::Device;
 use serde_json::json;
 
 use crate::cli::bench_cases::{self, Case};
+use crate::cli::bench_compare::{self, Timed};
+use crate::cli::roofline::{self, Point};
 use crate::cli::train::progress_bar;
 
 #[derive(Args)]
@@ -27,23 +29,29 @@ pub struct BenchArgs {
     /// Write the device, its peaks and every run's time as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Draw the roofline with a point per kernel as a PNG.
+    #[arg(long)]
+    pub roofline: Option<PathBuf>,
+    /// Write the same JSON as --json, to compare later runs with.
+    #[arg(long)]
+    pub save_baseline: Option<PathBuf>,
+    /// Compare with a saved run: each kernel's change, and exit non-zero when one is slower
+    /// by more than --threshold and more than its own spread.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// The slowdown, in percent, that --compare fails at.
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
+    /// Compare with a baseline from another device.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One kernel's measurement: the time of each run (its kernels' device time), and its cost.
 struct Measured {
-    name: &'static str,
-    shape: String,
-    samples_us: Vec<f64>,
+    timed: Timed,
     flop: u64,
     bytes: u64,
-}
-
-impl Measured {
-    fn median_us(&self) -> f64 {
-        let mut s = self.samples_us.clone();
-        s.sort_by(f64::total_cmp);
-        s[s.len() / 2]
-    }
 }
 
 /// Run `case` `runs` times under the profiler, after warming up (plans built, pipelines
@@ -66,18 +74,18 @@ fn measure(case: &Case, device: &Device, runs: usize) -> anyhow::Result<Measured
         bytes = profile.kernels().map(|e| e.bytes).sum();
     }
     Ok(Measured {
-        name: case.name,
-        shape: case.shape.clone(),
-        samples_us,
+        timed: Timed {
+            name: case.name.to_string(),
+            shape: case.shape.clone(),
+            samples_us,
+        },
         flop,
         bytes,
     })
 }
 
 fn line(out: &mut String, m: &Measured, peaks: &Peaks) -> std::fmt::Result {
-    let median = m.median_us();
-    let lo = m.samples_us.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = m.samples_us.iter().copied().fold(0.0, f64::max);
+    let median = m.timed.median_us();
     let seconds = median / 1e6;
     let intensity = m.flop as f64 / m.bytes.max(1) as f64;
     let bound = match (m.flop, peaks.compute_bound(intensity)) {
@@ -87,10 +95,10 @@ fn line(out: &mut String, m: &Measured, peaks: &Peaks) -> std::fmt::Result {
     writeln!(
         out,
         "{:<13} {:<34} {:>10.1} {:>7.1}% {:>9.2} {:>8.2} {:>9.3} {:>8} {:>6.1}%",
-        m.name,
-        m.shape,
+        m.timed.name,
+        m.timed.shape,
         median,
-        100.0 * (hi - lo) / median.max(f64::MIN_POSITIVE),
+        100.0 * m.timed.spread(),
         m.flop as f64 / seconds / 1e9,
         m.bytes as f64 / seconds / 1e9,
         intensity,
@@ -101,7 +109,26 @@ fn line(out: &mut String, m: &Measured, peaks: &Peaks) -> std::fmt::Result {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     crate::cli::check_folder("--json", args.json.as_deref())?;
+    crate::cli::check_folder("--roofline", args.roofline.as_deref())?;
+    crate::cli::check_folder("--save-baseline", args.save_baseline.as_deref())?;
+    anyhow::ensure!(
+        args.threshold >= 0.0 && args.threshold.is_finite(),
+        "--threshold must be a percentage of at least 0, not {}",
+        args.threshold
+    );
     let device = crate::cli::device(args.device.as_deref())?;
+    let baseline = match &args.compare {
+        Some(path) => {
+            let (from, kernels) = bench_compare::load(path)?;
+            anyhow::ensure!(
+                args.force || from == device.to_string(),
+                "{} was measured on {from}, not {device}; --force compares anyway",
+                path.display()
+            );
+            Some(kernels)
+        }
+        None => None,
+    };
     let cases: Vec<Case> = bench_cases::all()
         .into_iter()
         .filter(|c| !args.quick || c.quick)
@@ -164,29 +191,56 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
          without FLOP)"
     )?;
     print!("{out}");
-    if let Some(path) = &args.json {
-        let doc = json!({
-            "schema": "lepton-bench/1",
-            "device": device.to_string(),
-            "timing": crate::cli::profile::timing(&device),
-            "peaks": {
-                "copy_bytes_per_s": peaks.copy_bytes_per_s,
-                "read_bytes_per_s": peaks.read_bytes_per_s,
-                "flop_per_s": peaks.flop_per_s,
-                "empty_s": peaks.empty_s,
-            },
-            "kernels": measured.iter().map(|m| json!({
-                "name": m.name,
-                "shape": m.shape,
-                "flop": m.flop,
-                "bytes": m.bytes,
-                "median_us": m.median_us(),
-                "samples_us": m.samples_us,
-            })).collect::<Vec<_>>(),
-        });
+    let doc = json!({
+        "schema": "lepton-bench/1",
+        "device": device.to_string(),
+        "timing": crate::cli::profile::timing(&device),
+        "peaks": {
+            "copy_bytes_per_s": peaks.copy_bytes_per_s,
+            "read_bytes_per_s": peaks.read_bytes_per_s,
+            "flop_per_s": peaks.flop_per_s,
+            "empty_s": peaks.empty_s,
+        },
+        "kernels": measured.iter().map(|m| json!({
+            "name": m.timed.name,
+            "shape": m.timed.shape,
+            "flop": m.flop,
+            "bytes": m.bytes,
+            "median_us": m.timed.median_us(),
+            "samples_us": m.timed.samples_us,
+        })).collect::<Vec<_>>(),
+    });
+    for path in [&args.json, &args.save_baseline].into_iter().flatten() {
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("written to {}", path.display());
+    }
+    if let Some(path) = &args.roofline {
+        let points: Vec<Point> = measured
+            .iter()
+            .map(|m| {
+                let seconds = m.timed.median_us() / 1e6;
+                Point {
+                    label: format!("{} {}", m.timed.name, m.timed.shape),
+                    intensity: m.flop as f64 / m.bytes.max(1) as f64,
+                    gflops: m.flop as f64 / seconds / 1e9,
+                }
+            })
+            .collect();
+        roofline::draw(path, &format!("roofline of {device}"), &peaks, &points)
+            .with_context(|| format!("drawing {}", path.display()))?;
+        println!("roofline drawn in {}", path.display());
+    }
+    if let Some(base) = baseline {
+        let now: Vec<Timed> = measured.into_iter().map(|m| m.timed).collect();
+        let (text, slower) = bench_compare::compare(&base, &now, args.threshold / 100.0);
+        print!("{text}");
+        anyhow::ensure!(
+            slower.is_empty(),
+            "slower than the baseline by more than {}% and their spread: {}",
+            args.threshold,
+            slower.join(", ")
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod adapters_command;
 mod bench;
 mod bench_cases;
+mod bench_compare;
 mod charlm;
 mod dqn;
 mod gan;
@@ -12,6 +13,7 @@ mod plot;
 mod policy_gradient;
 mod profile;
 mod qlearn;
+mod roofline;
 mod supervised;
 mod train;
 mod vae;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use lepton::models::Prepared;
-use lepton::profile::{GroupBy, Profile, Profiler, Row, Track};
+use lepton::profile::{GroupBy, Peaks, Profile, Profiler, Row, Track};
 use lepton::Device;
 
 use crate::cli::supervised::Choice;
@@ -96,6 +96,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         task,
         ..
     } = choice.prepare(&settings, &device)?;
+    // Measured first, while nothing else holds the device.
+    let peaks = device.peaks()?;
     let batches = train.batches(settings.batch_size, Some((args.seed, 0)));
     let mut next = (0..).map(|i| &batches[i % batches.len()]);
     let mut step = || -> lepton::Result<f64> {
@@ -133,6 +135,14 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         args.warmup,
         timing(&device)
     )?;
+    writeln!(
+        out,
+        "peaks     copy {:.2} GB/s, read {:.2} GB/s, FMA {:.2} GFLOP/s (the roof column: \
+         `lepton bench`)",
+        peaks.copy_bytes_per_s / 1e9,
+        peaks.read_bytes_per_s / 1e9,
+        peaks.flop_per_s / 1e9
+    )?;
     summary(&mut out, &profile, args.steps, unprofiled_ms)?;
     write!(
         out,
@@ -157,6 +167,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         &profile.table(by),
         profile.kernel_us(),
         args.steps,
+        &peaks,
     )?;
     print!("{out}");
     if let Some(path) = &args.trace {
@@ -219,11 +230,18 @@ fn summary(
     writeln!(out, "host      {} per step", phases.join(", "))
 }
 
-fn table(out: &mut String, rows: &[Row], total_us: f64, steps: usize) -> std::fmt::Result {
+/// The rows, each with its share of the roof `peaks` draw at its intensity.
+fn table(
+    out: &mut String,
+    rows: &[Row],
+    total_us: f64,
+    steps: usize,
+    peaks: &Peaks,
+) -> std::fmt::Result {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(6);
     writeln!(
         out,
-        "{:<width$} {:>4} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>8} {:>7}",
+        "{:<width$} {:>4} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6}",
         "kernel",
         "on",
         "calls",
@@ -233,7 +251,8 @@ fn table(out: &mut String, rows: &[Row], total_us: f64, steps: usize) -> std::fm
         "min µs",
         "max µs",
         "GFLOP/s",
-        "GB/s"
+        "GB/s",
+        "roof"
     )?;
     for r in rows {
         let on = match r.track {
@@ -243,7 +262,8 @@ fn table(out: &mut String, rows: &[Row], total_us: f64, steps: usize) -> std::fm
         };
         writeln!(
             out,
-            "{:<width$} {on:>4} {:>6} {:>9.3} {:>5.1}% {:>9.1} {:>9.1} {:>9.1} {:>8.2} {:>7.2}",
+            "{:<width$} {on:>4} {:>6} {:>9.3} {:>5.1}% {:>9.1} {:>9.1} {:>9.1} {:>8.2} {:>7.2} \
+             {:>5.1}%",
             r.name,
             r.calls,
             r.total_us / 1e3,
@@ -252,7 +272,8 @@ fn table(out: &mut String, rows: &[Row], total_us: f64, steps: usize) -> std::fm
             r.min_us,
             r.max_us,
             r.gflops(),
-            r.gbps()
+            r.gbps(),
+            100.0 * peaks.share(r.flop, r.bytes, r.total_us / 1e6)
         )?;
     }
     writeln!(
