@@ -55,6 +55,18 @@ fn dense_row_stats<T: Element>(row: &[T]) -> (f64, f64) {
     EXPONENTIALS.with_borrow_mut(|e| widest(row, None, e))
 }
 
+/// `f` of a dense row's maximum m, Σ exp(x − m) and each exp(x − m), as `dense_softmax`
+/// computes them: for cross-entropy and its gradient.
+pub(crate) fn with_exponentials<T: Element, R>(
+    row: &[T],
+    f: impl FnOnce(f64, f64, &[f64]) -> R,
+) -> R {
+    EXPONENTIALS.with_borrow_mut(|e| {
+        let (m, s) = widest(row, None, e);
+        f(m, s, e)
+    })
+}
+
 /// `row_pass`, compiled for the widest vectors the CPU has: AVX-512's eight f64 lanes or
 /// AVX2's four instead of SSE's two, the same IEEE operations lane by lane, so the same
 /// results.

@@ -4,7 +4,7 @@
 //! and inputs of ±1e4 give neither inf nor NaN. Here: the `Tensor` methods and gradients.
 
 pub(crate) mod cpu;
-mod dense_rows;
+pub(crate) mod dense_rows;
 pub(crate) mod gpu;
 
 use crate::error::Result;
