@@ -92,21 +92,28 @@ pub(crate) fn fold(total: u32, max_per_dim: u32) -> (u32, u32) {
     (x, total.div_ceil(x))
 }
 
+/// Record `d` with its bind group into `pass`.
+fn dispatch(pass: &mut wgpu::ComputePass, d: &Compiled, group: &wgpu::BindGroup) {
+    pass.set_pipeline(&d.pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+}
+
 /// Every dtype and rank in `plan` is one the shaders handle on this device. Steps on other
 /// dtypes were split off to the host (`fallback`); this keeps a plan that slips past from
 /// reaching a shader.
 fn check_supported(ctx: &GpuContext, plan: &Plan) -> Result<()> {
-    let f16 = ctx.features().contains(wgpu::Features::SHADER_F16);
+    let features = ctx.features();
     for step in &plan.steps {
         crate::ops::integers::check(&step.desc())?;
         let dtypes = step.inputs.iter().map(|(_, d, _)| *d).chain([step.dtype]);
         for dtype in dtypes {
-            if dtype.wgsl().is_none() || (dtype == DType::F16 && !f16) {
+            if let Some(why) = crate::backend::gpu::fallback::host_reason(features, dtype) {
                 return Err(Error::UnsupportedDtype {
                     op: step.op.name(),
                     dtype,
                     device: ctx.name(),
-                    why: "the device's shaders cannot store it",
+                    why,
                 });
             }
         }
@@ -317,11 +324,6 @@ impl Program {
         groups: &[wgpu::BindGroup],
         timer: Option<&DispatchTimer>,
     ) {
-        let dispatch = |pass: &mut wgpu::ComputePass, d: &Compiled, group| {
-            pass.set_pipeline(&d.pipeline);
-            pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
-        };
         match timer {
             None => {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -347,12 +349,11 @@ impl Program {
         for (i, (d, group)) in self.dispatches.iter().zip(groups).enumerate() {
             let start = crate::profile::now_us();
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&d.pipeline);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
-            }
+            dispatch(
+                &mut encoder.begin_compute_pass(&Default::default()),
+                d,
+                group,
+            );
             ctx.queue.submit([encoder.finish()]);
             crate::stats::submitted();
             ctx.synchronize()?;
