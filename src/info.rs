@@ -58,6 +58,10 @@ pub fn adapters() -> Vec<AdapterReport> {
                         f.contains(wgpu::Features::TIMESTAMP_QUERY),
                     ),
                     (
+                        "TIMESTAMP_QUERY_INSIDE_PASSES",
+                        f.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+                    ),
+                    (
                         "COOPERATIVE_MATRIX",
                         f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
                     ),

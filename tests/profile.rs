@@ -6,11 +6,11 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::cli::{lepton, scratch};
+use common::cli::{lepton, refused, scratch};
 use common::*;
 use lepton::nn::{loss, Activation, Linear, Module, Sequential};
 use lepton::optim::{Adam, Optimizer};
-use lepton::profile::{GroupBy, Profiler, Track};
+use lepton::profile::{Event, GroupBy, Profiler, Track};
 use lepton::{DType, Device, Tensor};
 
 /// The devices the command-line tests name: the CPU path, and the GPU where there is one.
@@ -25,8 +25,9 @@ fn cli_devices() -> Vec<&'static str> {
 /// One profiler per process: the tests take turns.
 static ONE: Mutex<()> = Mutex::new(());
 
-/// Three profiled MLP training steps (batch 16, 12-32-5) on `device`.
-fn profiled_steps(device: &Device) -> lepton::profile::Profile {
+/// Three profiled MLP training steps (batch 16, 12-32-5) on `device`, each after one
+/// timed whole when `whole`.
+fn profiled_steps(device: &Device, whole: bool) -> lepton::profile::Profile {
     let model = Sequential::new()
         .push(Linear::new(12, 32, true, 1, DType::F32, device).unwrap())
         .push(Activation::Relu)
@@ -42,15 +43,25 @@ fn profiled_steps(device: &Device) -> lepton::profile::Profile {
     step();
     let profiler = Profiler::start().unwrap();
     for _ in 0..3 {
+        if whole {
+            profiler.whole_step(&mut step);
+        }
         profiler.step(&mut step);
     }
     profiler.finish()
 }
 
+/// Whether `e` lies inside one of `spans`.
+fn inside(e: &Event, spans: &[&Event]) -> bool {
+    spans.iter().any(|s| {
+        e.start_us >= s.start_us && e.start_us + e.duration_us <= s.start_us + s.duration_us
+    })
+}
+
 on_every_device! {
     fn every_kernel_lies_inside_its_step_with_its_cost(device) {
         let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
-        let profile = profiled_steps(&device);
+        let profile = profiled_steps(&device, false);
         let track = if device.is_gpu() { Track::Gpu } else { Track::Cpu };
         let steps: Vec<_> = profile.host("step").collect();
         assert_eq!((steps.len(), profile.steps), (3, 3));
@@ -59,10 +70,13 @@ on_every_device! {
         for k in &kernels {
             assert_eq!(k.track, track);
             assert!(k.duration_us >= 0.0);
-            let inside = steps.iter().any(|s| {
-                k.start_us >= s.start_us && k.start_us + k.duration_us <= s.start_us + s.duration_us
-            });
-            assert!(inside, "{} at {}+{} on {device}", k.name, k.start_us, k.duration_us);
+            assert!(
+                inside(k, &steps),
+                "{} at {}+{} on {device}",
+                k.name,
+                k.start_us,
+                k.duration_us
+            );
         }
         // Forward, the gradients of the inputs to the second layer, and of both weights:
         // five products per step, their FLOP the products' own.
@@ -83,6 +97,77 @@ on_every_device! {
             "a step's cost counts once whichever the grouping"
         );
     }
+}
+
+on_every_device! {
+    fn a_whole_step_times_each_submission_or_plan_and_no_kernel(device) {
+        let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let profile = profiled_steps(&device, true);
+        let whole: Vec<_> = profile.host("whole step").collect();
+        let steps: Vec<_> = profile.host("step").collect();
+        assert_eq!((whole.len(), steps.len(), profile.steps), (3, 3, 3));
+        let runs: Vec<_> = profile.runs().collect();
+        let name = if device.is_gpu() { "gpu submission" } else { "cpu plan" };
+        assert!(runs.len() >= 3, "{} runs", runs.len());
+        for r in &runs {
+            assert_eq!(r.name, name);
+            assert!(inside(r, &whole), "a run outside the whole steps on {device}");
+        }
+        assert!(
+            profile.kernels().all(|k| inside(k, &steps)),
+            "no kernel is timed in a whole step, and kernel steps follow them on {device}"
+        );
+        // The same plans ran both ways: the runs carry the kernels' cost.
+        let flop = |events: &mut dyn Iterator<Item = &Event>| events.map(|e| e.flop).sum::<u64>();
+        assert_eq!(flop(&mut profile.runs()), flop(&mut profile.kernels()));
+        assert!(profile.run_us() > 0.0);
+        let stamps = match &device {
+            Device::Gpu(ctx) => ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+            Device::Cpu => false,
+        };
+        assert_eq!(profile.timestamp_pair_us.is_some(), stamps, "on {device}");
+    }
+}
+
+/// Every family `train` knows with kernels to run profiles on the CPU path, with its own
+/// kind of step; the tabular one is refused with the reason.
+#[test]
+fn lepton_profile_runs_every_family() {
+    let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let families: [(&[&str], &str, &str); 7] = [
+        (
+            &["charlm", "--arch", "gru"],
+            "gru optimizer step on",
+            "matmul",
+        ),
+        (&["vae"], "negative ELBO of 64 digits", "matmul"),
+        (
+            &["gan", "--data", "digits"],
+            "discriminator step and generator step",
+            "matmul",
+        ),
+        (&["dqn"], "256 environment steps", "matmul"),
+        (&["reinforce"], "4 CartPole episodes", "matmul"),
+        (&["a2c"], "8 environments × 5 steps", "matmul"),
+        (&["ppo"], "4 epochs of 4 minibatches", "matmul"),
+    ];
+    for (family, step, kernel) in families {
+        let mut args = vec!["profile"];
+        args.extend_from_slice(family);
+        args.extend_from_slice(&["--device", "cpu", "--steps", "1", "--warmup", "0"]);
+        let text = lepton(&args);
+        assert!(text.contains(step), "{family:?}:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{kernel} "))),
+            "{family:?} has a {kernel} row:\n{text}"
+        );
+    }
+    let error = refused(&["profile", "qlearn", "--device", "cpu"], "kernel ");
+    assert!(error.contains("run no kernels"), "{error}");
+    let error = refused(&["profile", "mlp", "--arch", "gru"], "kernel ");
+    assert!(error.contains("only charlm takes --arch"), "{error}");
+    let error = refused(&["profile", "charlm", "--device", "cpu"], "kernel ");
+    assert!(error.contains("--arch"), "{error}");
 }
 
 #[test]
@@ -109,7 +194,7 @@ fn nothing_is_recorded_without_a_profiler_and_one_runs_at_a_time() {
 #[test]
 fn the_chrome_trace_holds_every_span() {
     let _turn = ONE.lock().unwrap_or_else(|e| e.into_inner());
-    let profile = profiled_steps(&Device::cpu());
+    let profile = profiled_steps(&Device::cpu(), false);
     let trace: serde_json::Value = serde_json::from_str(&profile.chrome_trace()).unwrap();
     let events = trace["traceEvents"].as_array().unwrap();
     let complete: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
@@ -145,7 +230,14 @@ fn lepton_profile_prints_a_table_and_writes_a_trace() {
             "--trace",
             path.to_str().unwrap(),
         ]);
-        assert!(text.contains("2 steps of batch 32"), "{text}");
+        assert!(
+            text.contains("2 steps after 1 warm-up, each one optimizer step on a batch of 32"),
+            "{text}"
+        );
+        assert!(
+            text.contains("device    ") && text.contains("the kernels' total is"),
+            "{text}"
+        );
         let row = text
             .lines()
             .find(|l| l.starts_with("matmul "))

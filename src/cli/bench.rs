@@ -148,7 +148,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "{device}; kernels timed by {}",
-        crate::cli::profile::timing(&device)
+        crate::cli::profile::timing(&device, lepton::profile::Detail::Kernels)
     )?;
     writeln!(
         out,
@@ -194,7 +194,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let doc = json!({
         "schema": "lepton-bench/1",
         "device": device.to_string(),
-        "timing": crate::cli::profile::timing(&device),
+        "timing": crate::cli::profile::timing(&device, lepton::profile::Detail::Kernels),
         "peaks": {
             "copy_bytes_per_s": peaks.copy_bytes_per_s,
             "read_bytes_per_s": peaks.read_bytes_per_s,

@@ -26,15 +26,15 @@ use crate::cli::train::{
 const EVAL_ROWS: usize = 256;
 
 /// How one architecture trains by default.
-struct Recipe {
-    config: CharLmConfig,
-    iterations: usize,
-    batch_size: usize,
-    lr: f64,
+pub struct Recipe {
+    pub config: CharLmConfig,
+    pub iterations: usize,
+    pub batch_size: usize,
+    pub lr: f64,
     eval_every: usize,
 }
 
-fn recipe(arch: CharArch, vocab: usize) -> Recipe {
+pub fn recipe(arch: CharArch, vocab: usize) -> Recipe {
     match arch {
         CharArch::Lstm | CharArch::Gru => Recipe {
             config: CharLmConfig::recurrent(
@@ -63,7 +63,7 @@ fn recipe(arch: CharArch, vocab: usize) -> Recipe {
 /// nanoGPT's optimizer for the transformer (AdamW, betas 0.9 and 0.99, weight decay 0.1)
 /// and Adam for the recurrent models; both warm up for 100 steps, then follow a cosine to a
 /// tenth of the rate, with gradients clipped to norm 1.
-fn optimizer(model: &CharLm, lr: f64, iterations: usize) -> Box<dyn Optimizer> {
+pub fn optimizer(model: &CharLm, lr: f64, iterations: usize) -> Box<dyn Optimizer> {
     let warmup = 100.min(iterations as u64 / 10);
     let schedule = Schedule::Warmup {
         steps: warmup,

@@ -39,6 +39,18 @@ struct Record {
     metrics: Coverage,
 }
 
+/// What `--data` (the ring when absent) names.
+pub fn target(data: Option<&str>) -> anyhow::Result<Target> {
+    Ok(match data {
+        None => Target::Ring,
+        Some(name) => match GanData::from_str(name, false) {
+            Ok(GanData::Ring) => Target::Ring,
+            Ok(GanData::Digits) => Target::Digits,
+            Err(_) => anyhow::bail!("gan's --data is ring or digits, not {name}"),
+        },
+    })
+}
+
 pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     if args.epochs.is_some() || args.arch.is_some() || args.toy || args.stop_at_return.is_some() {
         anyhow::bail!(
@@ -46,14 +58,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         );
     }
     check_outputs(args)?;
-    let target = match args.data.as_deref() {
-        None => Target::Ring,
-        Some(name) => match GanData::from_str(name, false) {
-            Ok(GanData::Ring) => Target::Ring,
-            Ok(GanData::Digits) => Target::Digits,
-            Err(_) => anyhow::bail!("gan's --data is ring or digits, not {name}"),
-        },
-    };
+    let target = target(args.data.as_deref())?;
     let defaults = target.defaults();
     let config = GanConfig {
         target,

@@ -12,6 +12,7 @@ mod images;
 mod plot;
 mod policy_gradient;
 mod profile;
+mod profile_steps;
 mod qlearn;
 mod roofline;
 mod supervised;

@@ -6,36 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use lepton::models::Prepared;
-use lepton::profile::{GroupBy, Peaks, Profile, Profiler, Row, Track};
+use lepton::profile::{Detail, GroupBy, Peaks, Profile, Profiler, Row, Track};
 use lepton::Device;
 
-use crate::cli::supervised::Choice;
-use crate::cli::train::Family;
-
-/// The families whose training step is one optimizer step on a batch of a data set.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Profiled {
-    Linreg,
-    Mlp,
-    Cnn,
-    Rnn,
-    Lstm,
-    Gru,
-}
-
-impl Profiled {
-    fn family(self) -> Family {
-        match self {
-            Profiled::Linreg => Family::Linreg,
-            Profiled::Mlp => Family::Mlp,
-            Profiled::Cnn => Family::Cnn,
-            Profiled::Rnn => Family::Rnn,
-            Profiled::Lstm => Family::Lstm,
-            Profiled::Gru => Family::Gru,
-        }
-    }
-}
+use crate::cli::profile_steps::{workload, Workload};
+use crate::cli::train::{CharArch, Family};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum By {
@@ -47,7 +22,10 @@ pub enum By {
 
 #[derive(Args)]
 pub struct ProfileArgs {
-    pub family: Profiled,
+    pub family: Family,
+    /// charlm: the architecture, as for `train`.
+    #[arg(long, value_enum)]
+    pub arch: Option<CharArch>,
     /// cpu, gpu, gpu:N or auto (default: LEPTON_DEVICE, else auto).
     #[arg(long)]
     pub device: Option<String>,
@@ -60,7 +38,7 @@ pub struct ProfileArgs {
     pub warmup: usize,
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// mlp and cnn: the data, as for `train` (digits, fashion-mnist or an IDX directory).
+    /// mlp, cnn and gan: the data, as for `train`.
     #[arg(long)]
     pub data: Option<String>,
     #[arg(long, default_value_t = 0)]
@@ -81,29 +59,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     );
     crate::cli::check_folder("--trace", args.trace.as_deref())?;
     let device = crate::cli::device(args.device.as_deref())?;
-    let choice = Choice {
-        family: args.family.family(),
-        toy: false,
-        data: args.data.as_deref(),
-        seed: args.seed,
-    };
-    let mut settings = choice.defaults();
-    settings.batch_size = args.batch_size.unwrap_or(settings.batch_size);
-    let Prepared {
-        model,
-        mut optimizer,
-        train,
-        task,
-        ..
-    } = choice.prepare(&settings, &device)?;
+    let Workload { what, mut step } = workload(&args, &device)?;
     // Measured first, while nothing else holds the device.
     let peaks = device.peaks()?;
-    let batches = train.batches(settings.batch_size, Some((args.seed, 0)));
-    let mut next = (0..).map(|i| &batches[i % batches.len()]);
-    let mut step = || -> lepton::Result<f64> {
-        let (x, y) = next.next().expect("endless").tensors(&device)?;
-        optimizer.step(&task.loss(&model.forward(&x)?, &y)?)
-    };
     for _ in 0..args.warmup {
         step()?;
     }
@@ -112,29 +70,36 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         step()?;
     }
     // The same steps unprofiled first, to say what profiling costs.
+    let before = lepton::stats();
     let began = std::time::Instant::now();
     for _ in 0..args.steps {
         step()?;
     }
     let unprofiled_ms = began.elapsed().as_secs_f64() * 1e3 / args.steps as f64;
-    let before = lepton::stats();
+    let after = lepton::stats();
+    // Each profiled step follows one timed whole, so both see the machine alike.
     let profiler = Profiler::start()?;
     for _ in 0..args.steps {
+        profiler.whole_step(&mut step)?;
         profiler.step(&mut step)?;
     }
     let profile = profiler.finish();
-    let after = lepton::stats();
     let per_step = |n: u64| n as f64 / args.steps as f64;
     let mut out = String::new();
     writeln!(
         out,
-        "{:?} on {device}: {} steps of batch {} after {} warm-up; kernels timed by {}",
-        args.family,
-        args.steps,
-        settings.batch_size,
-        args.warmup,
-        timing(&device)
+        "{:?} on {device}: {} steps after {} warm-up, each one {what}",
+        args.family, args.steps, args.warmup,
     )?;
+    write!(
+        out,
+        "timing    kernels by {}",
+        timing(&device, Detail::Kernels)
+    )?;
+    if let Some(pair) = profile.timestamp_pair_us {
+        write!(out, ", each net of an empty pair's {pair:.1} µs")?;
+    }
+    writeln!(out, "; whole runs by {}", timing(&device, Detail::Runs))?;
     writeln!(
         out,
         "peaks     copy {:.2} GB/s, read {:.2} GB/s, FMA {:.2} GFLOP/s (the roof column: \
@@ -178,14 +143,27 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How the profiler times kernels on `device`.
-pub fn timing(device: &Device) -> &'static str {
-    match device {
-        Device::Gpu(ctx) if ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) => {
+/// How the profiler times work at `detail` on `device`.
+pub fn timing(device: &Device, detail: Detail) -> &'static str {
+    let has = |feature| matches!(device, Device::Gpu(ctx) if ctx.features().contains(feature));
+    let stamps = has(wgpu::Features::TIMESTAMP_QUERY);
+    let inside = has(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+    match (device, detail, stamps, inside) {
+        (Device::Gpu(_), Detail::Kernels, true, true) => {
+            "timestamps around each dispatch inside the one pass"
+        }
+        (Device::Gpu(_), Detail::Kernels, true, false) => {
             "timestamps around each dispatch (a compute pass each)"
         }
-        Device::Gpu(_) => "the host clock around each dispatch, submitted alone",
-        Device::Cpu => "the host clock around each kernel",
+        (Device::Gpu(_), Detail::Kernels, false, _) => {
+            "the host clock around each dispatch, submitted alone"
+        }
+        (Device::Gpu(_), Detail::Runs, true, _) => "timestamps around each submission's one pass",
+        (Device::Gpu(_), Detail::Runs, false, _) => {
+            "the host clock from each submission until it finished"
+        }
+        (Device::Cpu, Detail::Kernels, ..) => "the host clock around each kernel",
+        (Device::Cpu, Detail::Runs, ..) => "the host clock around each plan",
     }
 }
 
@@ -216,14 +194,28 @@ fn summary(
         out,
         "          unprofiled {unprofiled_ms:.3} ms mean over as many steps just before"
     )?;
+    let device = profile.run_us();
+    writeln!(
+        out,
+        "device    {:.3} ms per step timed whole in steps alternating with these ({} runs); \
+         the kernels' total is {:.1}% of it",
+        device / n / 1e3,
+        profile.runs().count(),
+        100.0 * kernels / device.max(f64::MIN_POSITIVE)
+    )?;
     let phases: Vec<String> = [
         ("plan", "planning"),
         ("record and submit", "recording and submitting"),
     ]
     .into_iter()
-    .filter(|(name, _)| profile.host(name).next().is_some())
+    .filter(|(name, _)| profile.host_in_steps(name).next().is_some())
     .map(|(name, what)| {
-        let ms = profile.host(name).map(|e| e.duration_us).sum::<f64>() / n / 1e3;
+        let ms = profile
+            .host_in_steps(name)
+            .map(|e| e.duration_us)
+            .sum::<f64>()
+            / n
+            / 1e3;
         format!("{what} {ms:.3} ms")
     })
     .collect();
@@ -259,6 +251,7 @@ fn table(
             Track::Gpu => "gpu",
             Track::Cpu => "cpu",
             Track::Host => "host",
+            Track::Run => "run",
         };
         writeln!(
             out,

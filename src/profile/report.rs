@@ -124,6 +124,7 @@ mod tests {
                 kernel("gemm", "matmul", 14.0, 1000, true),
                 kernel("exp", "exp", 30.0, 50, true),
             ],
+            timestamp_pair_us: None,
         };
         let ops = profile.table(GroupBy::Op);
         assert_eq!(ops[0].name, "exp");

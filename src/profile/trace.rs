@@ -1,6 +1,7 @@
 //! A profile as Chrome trace JSON (the Trace Event Format that ui.perfetto.dev and
 //! chrome://tracing open): one complete event per span, times in microseconds, the host on
-//! one track and each device's kernels on another.
+//! one track, each device's kernels on another, and whole submissions and plans
+//! (`Detail::Runs`) on a fourth.
 
 use serde_json::{json, Value};
 
@@ -11,6 +12,7 @@ fn track_id(track: Track) -> u32 {
         Track::Host => 1,
         Track::Gpu => 2,
         Track::Cpu => 3,
+        Track::Run => 4,
     }
 }
 
@@ -19,13 +21,14 @@ fn track_name(track: Track) -> &'static str {
         Track::Host => "host",
         Track::Gpu => "gpu kernels",
         Track::Cpu => "cpu kernels",
+        Track::Run => "submissions and plans",
     }
 }
 
 impl Profile {
     /// The trace, its times from the profiler's start.
     pub fn chrome_trace(&self) -> String {
-        let mut events: Vec<Value> = [Track::Host, Track::Gpu, Track::Cpu]
+        let mut events: Vec<Value> = [Track::Host, Track::Gpu, Track::Cpu, Track::Run]
             .into_iter()
             .map(|t| {
                 json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": track_id(t),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::ops::op::StepDesc;
 use crate::plan::{Loc, Plan};
+use crate::profile::Detail;
 use crate::shape::numel;
 use crate::storage::CpuData;
 
@@ -18,14 +19,41 @@ pub(crate) fn execute(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<Cp
     // called from outside the pool, every one of them would hand off to the pool and wait
     // (a wake-up and a sleep per kernel). So the whole plan makes that trip once.
     let done = AtomicBool::new(false);
-    rayon::scope(|s| {
+    let detail = crate::profile::detail();
+    let start = detail.is_some().then(crate::profile::now_us);
+    let result = rayon::scope(|s| {
         for _ in 1..rayon::current_num_threads() {
             s.spawn(|_| stay_awake(&done));
         }
-        let result = execute_steps(plan, leaves);
+        let result = execute_steps(plan, leaves, detail == Some(Detail::Kernels));
         done.store(true, Ordering::Release);
         result
-    })
+    });
+    if let (Some(Detail::Runs), Some(start)) = (detail, start) {
+        record_run(plan, start);
+    }
+    result
+}
+
+/// Hand the whole plan's span since `start` to the profiler, with every step's cost.
+fn record_run(plan: &Plan, start: f64) {
+    let duration_us = crate::profile::now_us() - start;
+    let (flop, bytes) = plan.steps.iter().fold((0, 0), |(f, b), step| {
+        let cost = crate::ops::cost::cost(&step.desc());
+        (f + cost.flop, b + cost.bytes)
+    });
+    crate::profile::record(crate::profile::Event {
+        track: crate::profile::Track::Run,
+        name: "cpu plan".into(),
+        op: "",
+        shapes: format!("{} steps", plan.steps.len()),
+        start_us: start,
+        duration_us,
+        flop,
+        bytes,
+        workgroups: 0,
+        first_of_step: false,
+    });
 }
 
 /// Longest a helper waits for work before it lets its thread sleep.
@@ -46,7 +74,12 @@ fn stay_awake(done: &AtomicBool) {
     }
 }
 
-fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData>>> {
+/// Run the steps, timing each kernel for the profiler when `per_kernel`.
+fn execute_steps(
+    plan: &Plan,
+    leaves: &[Arc<CpuData>],
+    per_kernel: bool,
+) -> Result<Vec<Arc<CpuData>>> {
     let mut slots: Vec<Option<CpuData>> = vec![None; plan.slots.len()];
     // How many leading elements of each slot's buffer have been written: up to there it is
     // resized without zeroing.
@@ -90,7 +123,7 @@ fn execute_steps(plan: &Plan, leaves: &[Arc<CpuData>]) -> Result<Vec<Arc<CpuData
             // An empty result needs no kernel, and its inputs may be views that start past
             // the end of their own empty buffers.
             if len > 0 {
-                if crate::profile::active() {
+                if per_kernel {
                     profiled(&step.desc(), &inputs, &mut outs)?;
                 } else {
                     crate::ops::run_cpu(&step.desc(), &inputs, &mut outs)?;

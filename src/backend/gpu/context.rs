@@ -19,7 +19,8 @@ use crate::plan::{Plan, Split};
 const WANTED: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SHADER_INT64)
     .union(wgpu::Features::SUBGROUP)
-    .union(wgpu::Features::TIMESTAMP_QUERY);
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
 
 /// The subgroup size row kernels can combine lanes in: the device has subgroup operations
 /// and one fixed size (not a range), a power of two that divides their 64-invocation

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use crate::backend::gpu::context::GpuContext;
-use crate::backend::gpu::dispatch_timer::DispatchTimer;
+use crate::backend::gpu::dispatch_timer::{span, DispatchTimer};
 use crate::backend::gpu::program::fold;
 use crate::error::Result;
 use crate::ops::shader_files::ShaderFile;
@@ -80,7 +80,7 @@ fn kernel(
 
 /// The best time of `kernel`'s dispatch, seconds.
 fn best(ctx: &GpuContext, kernel: &Kernel) -> Result<f64> {
-    let timer = DispatchTimer::new(ctx, 1)?;
+    let timer = DispatchTimer::new(ctx, 2)?;
     let mut best = f64::INFINITY;
     for run in 0..=RUNS {
         let started = Instant::now();
@@ -88,7 +88,7 @@ fn best(ctx: &GpuContext, kernel: &Kernel) -> Result<f64> {
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("peaks"),
-                timestamp_writes: timer.as_ref().map(|t| t.writes(0)),
+                timestamp_writes: timer.as_ref().map(|t| t.pass_writes(0)),
             });
             pass.set_pipeline(&kernel.pipeline);
             pass.set_bind_group(0, &kernel.group, &[]);
@@ -99,10 +99,7 @@ fn best(ctx: &GpuContext, kernel: &Kernel) -> Result<f64> {
         }
         ctx.queue.submit([encoder.finish()]);
         let seconds = match &timer {
-            Some(timer) => {
-                let (start, end) = timer.read(ctx)?[0];
-                (end - start) / 1e9
-            }
+            Some(timer) => span(&timer.read(ctx)?, 0, 1) / 1e9,
             None => {
                 ctx.synchronize()?;
                 started.elapsed().as_secs_f64()

@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use crate::backend::gpu::buffer_pool::GpuBuffer;
 use crate::backend::gpu::context::GpuContext;
-use crate::backend::gpu::dispatch_timer::DispatchTimer;
+use crate::backend::gpu::dispatch_timer::{span, DispatchTimer};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::cost::Cost;
 use crate::ops::dispatch::Arg;
 use crate::plan::{Loc, Plan};
+use crate::profile::Detail;
 use crate::shape::MAX_RANK;
 
 /// A run's results, and the bytes read back from one of them if asked.
@@ -282,17 +283,18 @@ impl Program {
                 })
             })
             .collect();
-        let profiling = crate::profile::active();
-        let started = profiling.then(crate::profile::now_us);
-        let timer = match profiling {
-            true => DispatchTimer::new(ctx, self.dispatches.len())?,
-            false => None,
+        let detail = crate::profile::detail();
+        let started = detail.is_some().then(crate::profile::now_us);
+        let timer = match detail {
+            Some(Detail::Kernels) => DispatchTimer::for_dispatches(ctx, self.dispatches.len())?,
+            Some(Detail::Runs) => DispatchTimer::new(ctx, 2)?,
+            None => None,
         };
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        if profiling && timer.is_none() {
-            self.run_host_timed(ctx, &groups)?;
-        } else {
-            self.encode(&mut encoder, &groups, timer.as_ref());
+        match (detail, &timer) {
+            (Some(Detail::Kernels), None) => self.run_host_timed(ctx, &groups)?,
+            (Some(Detail::Kernels), Some(timer)) => self.encode_timed(&mut encoder, &groups, timer),
+            (_, timer) => self.encode(&mut encoder, &groups, timer.as_ref()),
         }
         if let Some(timer) = &timer {
             timer.resolve(&mut encoder);
@@ -301,45 +303,92 @@ impl Program {
             Some((o, range)) => Some(ctx.stage(&mut encoder, &outputs[o], range)?),
             None => None,
         };
-        let submitted = profiling.then(crate::profile::now_us);
+        let submitted = detail.is_some().then(crate::profile::now_us);
         ctx.queue.submit([encoder.finish()]);
         crate::stats::kernels_run(self.dispatches.len() as u64);
         crate::stats::submitted();
         if let Some(started) = started {
             crate::profile::record_host("record and submit", started);
         }
-        if let (Some(timer), Some(submitted)) = (timer, submitted) {
-            for (i, (start, end)) in timer.read(ctx)?.into_iter().enumerate() {
-                self.record(i, submitted + start / 1e3, (end - start) / 1e3);
+        if let Some(submitted) = submitted {
+            match (detail, &timer) {
+                (Some(Detail::Kernels), Some(timer)) => {
+                    let ns = timer.read(ctx)?;
+                    // The spans are the kernels' own time less what writing a timestamp
+                    // between two others costs (a flush on some drivers), as this
+                    // submission measures it by a pair around nothing.
+                    let pair_us = span(&ns, 0, 1) / 1e3;
+                    crate::profile::timestamp_pair(pair_us);
+                    for i in 0..self.dispatches.len() {
+                        let (start, end) = timer.dispatch(i);
+                        let duration_us = (span(&ns, start, end) / 1e3 - pair_us).max(0.0);
+                        self.record(i, submitted + ns[start] / 1e3, duration_us);
+                    }
+                }
+                (Some(Detail::Kernels), None) => {}
+                (_, Some(timer)) => {
+                    let ns = timer.read(ctx)?;
+                    self.record_run(submitted + ns[0] / 1e3, span(&ns, 0, 1) / 1e3);
+                }
+                (_, None) => {
+                    ctx.synchronize()?;
+                    self.record_run(submitted, crate::profile::now_us() - submitted);
+                }
             }
         }
         let bytes = staged.map(|s| s.finish(ctx)).transpose()?;
         Ok((outputs, bytes))
     }
 
-    /// Record the dispatches into `encoder`: in one pass, or with `timer` in a pass each.
+    /// Record the dispatches into `encoder` in one pass, with `timer`'s first timestamps
+    /// around it when given.
     fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         groups: &[wgpu::BindGroup],
         timer: Option<&DispatchTimer>,
     ) {
-        match timer {
-            None => {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                for (d, group) in self.dispatches.iter().zip(groups) {
-                    dispatch(&mut pass, d, group);
-                }
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: timer.map(|t| t.pass_writes(0)),
+        });
+        for (d, group) in self.dispatches.iter().zip(groups) {
+            dispatch(&mut pass, d, group);
+        }
+    }
+
+    /// Record each dispatch into `encoder` with `timer`'s timestamps around it, after the
+    /// pair around nothing: inside the one pass where the device can, so that they run as
+    /// unprofiled with one write between each two; else each in a pass of its own.
+    fn encode_timed(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        groups: &[wgpu::BindGroup],
+        timer: &DispatchTimer,
+    ) {
+        let write = |pass: &mut wgpu::ComputePass, k| {
+            let (set, at) = timer.query(k);
+            pass.write_timestamp(set, at);
+        };
+        if timer.inside_passes {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            (0..3).for_each(|k| write(&mut pass, k));
+            for (i, (d, group)) in self.dispatches.iter().zip(groups).enumerate() {
+                dispatch(&mut pass, d, group);
+                write(&mut pass, timer.dispatch(i).1);
             }
-            Some(timer) => {
-                for (i, (d, group)) in self.dispatches.iter().zip(groups).enumerate() {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: None,
-                        timestamp_writes: Some(timer.writes(i)),
-                    });
-                    dispatch(&mut pass, d, group);
-                }
-            }
+            return;
+        }
+        encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: Some(timer.pass_writes(0)),
+        });
+        for (i, (d, group)) in self.dispatches.iter().zip(groups).enumerate() {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: Some(timer.pass_writes(timer.dispatch(i).0)),
+            });
+            dispatch(&mut pass, d, group);
         }
     }
 
@@ -360,6 +409,26 @@ impl Program {
             self.record(i, start, crate::profile::now_us() - start);
         }
         Ok(())
+    }
+
+    /// Hand the whole submission's span to the profiler, with every step's cost.
+    fn record_run(&self, start_us: f64, duration_us: f64) {
+        let (flop, bytes) = self
+            .steps
+            .iter()
+            .fold((0, 0), |(f, b), s| (f + s.cost.flop, b + s.cost.bytes));
+        crate::profile::record(crate::profile::Event {
+            track: crate::profile::Track::Run,
+            name: "gpu submission".into(),
+            op: "",
+            shapes: format!("{} dispatches", self.dispatches.len()),
+            start_us,
+            duration_us,
+            flop,
+            bytes,
+            workgroups: 0,
+            first_of_step: false,
+        });
     }
 
     /// Hand dispatch `i`'s span to the profiler.
