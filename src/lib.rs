@@ -72,6 +72,7 @@ mod realize;
 pub mod rl;
 pub mod shaders;
 mod shape;
+mod shared_buffer;
 mod stats;
 mod storage;
 #[cfg(test)]
@@ -86,4 +87,5 @@ pub use error::{Error, Result};
 pub use graph::{no_grad, Tensor};
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};
 pub use realize::realize;
+pub use shared_buffer::{SharedBuffer, MIN_TENSOR_BUFFER, TENSOR_USAGES};
 pub use stats::{stats, Stats};

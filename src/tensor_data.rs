@@ -8,9 +8,9 @@ use crate::counter_rng;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::graph::{Node, State, Tensor};
+use crate::graph::{Node, Tensor};
 use crate::realize;
-use crate::shape::{check_shape, numel, Layout};
+use crate::shape::{check_shape, numel};
 use crate::storage::{with_dtype, with_room, CpuData};
 
 impl Tensor {
@@ -28,18 +28,7 @@ impl Tensor {
             });
         }
         let buffer = device.upload(CpuData::from_vec(data))?;
-        let node = Node::new(
-            State::Realized(buffer),
-            shape.to_vec(),
-            T::DTYPE,
-            device.clone(),
-            false,
-        );
-        Ok(Tensor {
-            node,
-            layout: Layout::contiguous(shape),
-            detached: false,
-        })
+        Ok(Tensor::realized(buffer, shape, T::DTYPE, device))
     }
 
     /// A tensor from a slice, copied.

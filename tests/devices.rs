@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::host_device::own_device;
+
 use lepton::{DType, Device, Error, Tensor};
 
 #[test]
@@ -25,23 +27,10 @@ fn names_parse_to_devices() {
     }
 }
 
-/// A wgpu device of the engine's first adapter, opened as an embedding program opens its own.
-fn own_device() -> (wgpu::Device, wgpu::Queue) {
-    let adapter = &lepton::info::adapters()[0];
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let own = adapters
-        .into_iter()
-        .find(|a| a.get_info().name == adapter.name)
-        .expect("the same adapter");
-    pollster::block_on(own.request_device(&wgpu::DeviceDescriptor::default())).unwrap()
-}
-
 #[test]
 fn an_embedding_program_hands_over_its_device() {
     let Some(_) = common::gpu() else { return };
-    let (device, queue) = own_device();
+    let (device, queue) = own_device(wgpu::Features::empty());
     let lepton_device = Device::from_wgpu(device, queue);
     let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3], &lepton_device).unwrap();
     assert_eq!(
@@ -67,7 +56,7 @@ fn an_embedding_program_hands_over_its_device() {
 #[test]
 fn a_lost_device_is_an_error_from_every_later_call() {
     let Some(_) = common::gpu() else { return };
-    let (device, queue) = own_device();
+    let (device, queue) = own_device(wgpu::Features::empty());
     let host = device.clone();
     let gpu = Device::from_wgpu(device, queue);
     let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3], &gpu).unwrap();

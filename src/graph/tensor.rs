@@ -9,7 +9,7 @@ use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::no_grad::grad_enabled;
-use crate::graph::{Node, State};
+use crate::graph::{Buffer, Node, State};
 use crate::ops::op::Op;
 use crate::shape::Layout;
 
@@ -65,18 +65,33 @@ impl Tensor {
     /// device, dtype and value, so it costs no kernel launch.
     #[track_caller]
     pub(crate) fn constant(value: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+        Ok(Tensor::realized(
+            device.constant(dtype, value)?,
+            &[],
+            dtype,
+            device,
+        ))
+    }
+
+    /// A contiguous tensor of `shape` whose value is `buffer` on `device`.
+    pub(crate) fn realized(
+        buffer: Buffer,
+        shape: &[usize],
+        dtype: DType,
+        device: &Device,
+    ) -> Tensor {
         let node = Node::new(
-            State::Realized(device.constant(dtype, value)?),
-            Vec::new(),
+            State::Realized(buffer),
+            shape.to_vec(),
             dtype,
             device.clone(),
             false,
         );
-        Ok(Tensor {
+        Tensor {
             node,
-            layout: Layout::contiguous(&[]),
+            layout: Layout::contiguous(shape),
             detached: false,
-        })
+        }
     }
 
     /// Record `op` over `inputs`. Inside [`super::no_grad`] the inputs are recorded detached,

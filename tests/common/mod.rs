@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod convolutions;
 pub mod corpus;
+pub mod host_device;
 pub mod products;
 pub mod splitmix;
 

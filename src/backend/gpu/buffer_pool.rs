@@ -47,6 +47,20 @@ impl GpuBuffer {
     pub fn raw(&self) -> &wgpu::Buffer {
         self.buffer.as_ref().expect("present until dropped")
     }
+
+    /// A buffer the host program made, held as the engine's own until dropped, when it
+    /// goes back to the host rather than to a pool.
+    pub fn foreign(buffer: wgpu::Buffer) -> GpuBuffer {
+        let size = buffer.size();
+        crate::stats::buffer_allocated(size);
+        GpuBuffer {
+            id: NEXT_BUFFER.fetch_add(1, Ordering::Relaxed),
+            size,
+            usage: buffer.usage(),
+            buffer: Some(buffer),
+            home: Weak::new(),
+        }
+    }
 }
 
 impl Drop for GpuBuffer {
