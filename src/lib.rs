@@ -39,8 +39,10 @@
 //!    rendered shaders)
 //! 7. graph: `graph/` (nodes, the Tensor handle that is the graph's edge, the no-grad flag)
 //! 8. realize: `realize.rs` (the driver: a pending graph to a plan, run on its device)
-//! 9. tensor API and gradient rules: `tensor_data.rs` `operators.rs` `ops/*/mod.rs` (creating
-//!    and reading tensors, arithmetic operators, every op's method, shape rule and gradient)
+//! 9. tensor API and gradient rules: `tensor_data.rs` `shared_buffer.rs` `realize_async.rs`
+//!    `operators.rs` `ops/*/mod.rs` (creating and reading tensors, buffers shared with a wgpu
+//!    program, futures of results, arithmetic operators, every op's method, shape rule and
+//!    gradient)
 //! 10. autodiff: `autodiff/` (reverse mode over the lazy graph)
 //! 11. nn: `nn/` (modules, layers, losses, initialization)
 //! 12. optim: `optim/` (optimizers and schedules)
@@ -69,6 +71,7 @@ pub mod optim;
 mod plan;
 pub mod profile;
 mod realize;
+mod realize_async;
 pub mod rl;
 pub mod shaders;
 mod shape;
@@ -87,5 +90,6 @@ pub use error::{Error, Result};
 pub use graph::{no_grad, Tensor};
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};
 pub use realize::realize;
+pub use realize_async::realize_async;
 pub use shared_buffer::{SharedBuffer, MIN_TENSOR_BUFFER, TENSOR_USAGES};
 pub use stats::{stats, Stats};

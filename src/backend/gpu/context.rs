@@ -276,38 +276,6 @@ impl GpuContext {
         })
     }
 
-    /// The bytes `range` of `buffer`.
-    pub(crate) fn read(&self, buffer: &GpuBuffer, range: Range<u64>) -> Result<Vec<u8>> {
-        self.scoped("read", || {
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            let staged = self.stage(&mut encoder, buffer, range)?;
-            self.queue.submit([encoder.finish()]);
-            crate::stats::submitted();
-            staged.finish(self)
-        })
-    }
-
-    /// Record a copy of `range` of `buffer` into a mappable buffer.
-    pub(crate) fn stage(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        buffer: &GpuBuffer,
-        range: Range<u64>,
-    ) -> Result<Staged> {
-        // Copies move whole 4-byte words.
-        let start = range.start / 4 * 4;
-        let end = range.end.div_ceil(4) * 4;
-        let staging = self.pool.staging((end - start).max(4))?;
-        if end > start {
-            encoder.copy_buffer_to_buffer(buffer.raw(), start, staging.raw(), 0, end - start);
-        }
-        Ok(Staged {
-            staging,
-            skip: (range.start - start) as usize,
-            len: (range.end - range.start) as usize,
-        })
-    }
-
     /// The bind group for `key`, created with `make` on a miss.
     pub(crate) fn bind_group(
         &self,
@@ -387,48 +355,5 @@ impl GpuContext {
     ) -> Result<Executed> {
         let program = self.program(plan)?;
         self.scoped("execute", || program.run(self, leaves, read))
-    }
-}
-
-/// A copy into a mappable buffer, recorded but maybe not yet submitted.
-pub(crate) struct Staged {
-    staging: Arc<GpuBuffer>,
-    skip: usize,
-    len: usize,
-}
-
-impl Staged {
-    /// Wait for the copy (submitted by the caller) and return the bytes.
-    pub(crate) fn finish(self, ctx: &GpuContext) -> Result<Vec<u8>> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let slice = self.staging.raw().slice(..);
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu {
-                context: "waiting for the device".into(),
-                message: e.to_string(),
-            })?;
-        ctx.check_alive()?;
-        rx.recv()
-            .map_err(|_| Error::DeviceLost {
-                reason: "a read-back never completed".into(),
-            })?
-            .map_err(|e| Error::Gpu {
-                context: "mapping a read-back buffer".into(),
-                message: e.to_string(),
-            })?;
-        let bytes = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
-                context: "reading a mapped buffer".into(),
-                message: e.to_string(),
-            })?;
-            view[self.skip..self.skip + self.len].to_vec()
-        };
-        self.staging.raw().unmap();
-        crate::stats::read_back(bytes.len());
-        Ok(bytes)
     }
 }

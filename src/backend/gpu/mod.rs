@@ -9,6 +9,7 @@ pub(crate) mod fallback;
 pub(crate) mod peaks;
 mod pipelines;
 mod program;
+mod readback;
 pub(crate) mod subgroups;
 mod tune;
 mod tune_timing;
