@@ -83,7 +83,7 @@ fn host(t: &Tensor) -> Result<Host> {
 }
 
 /// Write `bytes` to `path` so that a crash leaves either the old file or the new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

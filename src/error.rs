@@ -108,6 +108,8 @@ pub enum Error {
     Data { what: String, message: String },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: String, message: String },
+    #[error("array file {path}: {message}")]
+    ArrayFile { path: String, message: String },
     #[error("out of memory while allocating {bytes} bytes ({context})")]
     OutOfMemory { bytes: u64, context: String },
     #[error("the GPU device was lost: {reason}")]

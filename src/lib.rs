@@ -47,7 +47,8 @@
 //! 11. nn: `nn/` (modules, layers, losses, initialization)
 //! 12. optim: `optim/` (optimizers and schedules)
 //! 13. data: `data/` `rl/` (data sets and batches; reinforcement-learning environments)
-//! 14. checkpoints: `checkpoint.rs` (safetensors files of modules and optimizers)
+//! 14. files: `checkpoint.rs` `npy.rs` (safetensors files of modules and optimizers, NumPy
+//!     arrays)
 //! 15. models: `models/` (one file per model family)
 //! 16. cli: `cli/` `main.rs` (the lepton binary and its commands)
 
@@ -65,6 +66,7 @@ pub mod info;
 mod lru;
 pub mod models;
 pub mod nn;
+pub mod npy;
 mod operators;
 mod ops;
 pub mod optim;
