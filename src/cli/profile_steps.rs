@@ -41,8 +41,9 @@ pub fn workload(args: &ProfileArgs, device: &Device) -> anyhow::Result<Workload>
         args.data.is_none() || matches!(args.family, Family::Mlp | Family::Cnn | Family::Gan),
         "only mlp, cnn and gan take --data"
     );
-    // Enough planned work that no run's schedule ends inside the profiled steps.
-    let updates = args.warmup + 2 * args.steps + 1;
+    // Enough planned work that no run's schedule ends inside the steps `profile` takes:
+    // the warm-up, one more, then the steps unprofiled, timed whole and profiled.
+    let updates = args.warmup + 1 + 3 * args.steps;
     let device = device.clone();
     let seed = args.seed;
     Ok(match args.family {
