@@ -10,7 +10,7 @@ use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::shape::numel;
+use crate::shape::{check_shape, numel};
 use crate::storage::{with_dtype, CpuData};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -23,7 +23,7 @@ pub fn read(path: &Path, device: &Device) -> Result<Tensor> {
 
 /// Write `tensor` to `path` as a `.npy` file (a temporary file beside it, renamed).
 pub fn write(path: &Path, tensor: &Tensor) -> Result<()> {
-    let bytes = encode(tensor)?;
+    let bytes = to_bytes(tensor)?;
     crate::checkpoint::write_atomic(path, &bytes).map_err(|e| fail(path, e.to_string()))
 }
 
@@ -33,11 +33,6 @@ pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Tensor> {
         path: "(bytes)".into(),
         message,
     })
-}
-
-/// `tensor` as the bytes of a `.npy` file.
-pub fn to_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
-    encode(tensor)
 }
 
 fn fail(path: &Path, message: String) -> Error {
@@ -83,10 +78,11 @@ fn decode(bytes: &[u8], device: &Device) -> std::result::Result<Tensor, String> 
         other => return Err(format!("fortran_order is {other}, not True or False")),
     };
     let shape = parse_shape(field(header, "shape")?)?;
+    // A shape the engine cannot hold (too many axes, or more elements than memory can
+    // address) is refused before its size is counted.
+    check_shape("npy", &shape).map_err(|e| e.to_string())?;
     let data = &bytes[start + len..];
-    let expected = numel(&shape)
-        .checked_mul(descr.size)
-        .ok_or("the shape's size overflows")?;
+    let expected = numel(&shape) * descr.size;
     if data.len() != expected {
         return Err(format!(
             "shape {shape:?} of {}-byte elements needs {expected} bytes of data, the file has {}",
@@ -236,7 +232,8 @@ fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
         .collect()
 }
 
-fn encode(tensor: &Tensor) -> Result<Vec<u8>> {
+/// `tensor` as the bytes of a `.npy` file.
+pub fn to_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
     let descr = match tensor.dtype() {
         DType::F16 => "<f2",
         DType::F32 => "<f4",

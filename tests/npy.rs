@@ -111,7 +111,26 @@ fn what_cannot_be_read_is_an_error_naming_the_file() {
     refused(fixture("absent.npy"), "");
     let dir = scratch("npy-corrupt");
     let good = std::fs::read(fixture("f32_2x3.npy")).unwrap();
-    let cases: [(&str, Vec<u8>, &str); 4] = [
+    // A header naming a shape the engine cannot hold, over the same data.
+    let with_shape = |shape: &str| {
+        let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+        let mut bytes = good[..8].to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend(&good[128..]);
+        bytes
+    };
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        (
+            "huge.npy",
+            with_shape("(4294967296, 4294967296)"),
+            "more elements",
+        ),
+        (
+            "rank.npy",
+            with_shape("(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)"),
+            "rank 17",
+        ),
         (
             "truncated.npy",
             good[..good.len() - 1].to_vec(),
