@@ -110,12 +110,36 @@ pub enum Error {
     Checkpoint { path: String, message: String },
     #[error("array file {path}: {message}")]
     ArrayFile { path: String, message: String },
+    /// A state dict that does not fit the model, every problem listed.
+    #[error("weights {path} do not fit the model: {}", mismatch_list(.missing, .unexpected, .mismatched))]
+    WeightsMismatch {
+        path: String,
+        /// Parameters the file does not have.
+        missing: Vec<String>,
+        /// The file's tensors that name no parameter.
+        unexpected: Vec<String>,
+        /// Tensors whose shape or dtype does not fit their parameter, with both.
+        mismatched: Vec<String>,
+    },
     #[error("out of memory while allocating {bytes} bytes ({context})")]
     OutOfMemory { bytes: u64, context: String },
     #[error("the GPU device was lost: {reason}")]
     DeviceLost { reason: String },
     #[error("GPU error in {context}: {message}")]
     Gpu { context: String, message: String },
+}
+
+fn mismatch_list(missing: &[String], unexpected: &[String], mismatched: &[String]) -> String {
+    [
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("mismatched", mismatched),
+    ]
+    .iter()
+    .filter(|(_, names)| !names.is_empty())
+    .map(|(kind, names)| format!("{kind} ({}): {}", names.len(), names.join(", ")))
+    .collect::<Vec<_>>()
+    .join("; ")
 }
 
 impl Error {

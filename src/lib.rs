@@ -26,9 +26,9 @@
 //! higher than the rest of `ops/`.
 //!
 //! 1. leaf types: `dtype.rs` `shape.rs` `error.rs` `stats.rs` `counter_rng.rs` `autotune.rs`
-//!    `sum_bounds.rs` `lru.rs` `profile/` (element types, layouts, errors, counters, seeded
-//!    random streams, tuning choices, the unit tests' rounding bounds, the caches' eviction,
-//!    the profiler's recorder and reports)
+//!    `sum_bounds.rs` `lru.rs` `zip_archive.rs` `profile/` (element types, layouts, errors,
+//!    counters, seeded random streams, tuning choices, the unit tests' rounding bounds, the
+//!    caches' eviction, zip containers, the profiler's recorder and reports)
 //! 2. storage: `storage/` (CPU buffers and their recycling, the kernels' arithmetic,
 //!    strided loops)
 //! 3. op kernels: `ops/` (the primitives, each family's CPU kernel and GPU dispatch
@@ -47,8 +47,8 @@
 //! 11. nn: `nn/` (modules, layers, losses, initialization)
 //! 12. optim: `optim/` (optimizers and schedules)
 //! 13. data: `data/` `rl/` (data sets and batches; reinforcement-learning environments)
-//! 14. files: `checkpoint.rs` `npy.rs` (safetensors files of modules and optimizers, NumPy
-//!     arrays)
+//! 14. files: `checkpoint.rs` `state_dict.rs` `npy.rs` `npz.rs` (safetensors files of modules
+//!     and optimizers, PyTorch's state dicts, NumPy arrays and archives of them)
 //! 15. models: `models/` (one file per model family)
 //! 16. cli: `cli/` `main.rs` (the lepton binary and its commands)
 
@@ -67,6 +67,7 @@ mod lru;
 pub mod models;
 pub mod nn;
 pub mod npy;
+pub mod npz;
 mod operators;
 mod ops;
 pub mod optim;
@@ -78,11 +79,13 @@ pub mod rl;
 pub mod shaders;
 mod shape;
 mod shared_buffer;
+pub mod state_dict;
 mod stats;
 mod storage;
 #[cfg(test)]
 mod sum_bounds;
 mod tensor_data;
+mod zip_archive;
 
 pub use autodiff::grad;
 pub use backend::gpu::GpuContext;

@@ -50,7 +50,7 @@ struct Descr {
     size: usize,
 }
 
-fn decode(bytes: &[u8], device: &Device) -> std::result::Result<Tensor, String> {
+pub(crate) fn decode(bytes: &[u8], device: &Device) -> std::result::Result<Tensor, String> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err("not a .npy file (no \\x93NUMPY magic)".into());
     }

@@ -8,20 +8,12 @@ mod common;
 use std::path::PathBuf;
 
 use common::cli::scratch;
+use common::numpy_fixtures::{expected, fixture};
 use common::*;
 use lepton::{npy, DType, Device, Error, Tensor};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/npy")
-        .join(name)
-}
-
 on_every_device! {
     fn numpys_arrays_read_with_their_values(device) {
-        let expected: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap())
-                .unwrap();
         let cases = [
             ("f32_2x3", DType::F32),
             ("f64_fortran_3x2", DType::F64),
@@ -37,19 +29,7 @@ on_every_device! {
         ];
         for (name, dtype) in cases {
             let t = npy::read(&fixture(&format!("{name}.npy")), &device).unwrap();
-            let want = &expected[name];
-            let shape: Vec<usize> = want["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect();
-            let values: Vec<f64> = want["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().parse::<f64>().unwrap())
-                .collect();
+            let (shape, values) = expected(name);
             assert_eq!((t.dtype(), t.shape()), (dtype, &shape[..]), "{name}");
             assert_eq!(common::values(&t), values, "{name} on {device}");
         }

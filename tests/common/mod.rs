@@ -6,6 +6,7 @@ pub mod cli;
 pub mod convolutions;
 pub mod corpus;
 pub mod host_device;
+pub mod numpy_fixtures;
 pub mod products;
 pub mod splitmix;
 

@@ -37,3 +37,17 @@ expected["v2_f32_3"] = {"shape": [3], "values": ["1.0", "2.0", "3.0"]}
 with open(os.path.join(here, "expected.json"), "w") as f:
     json.dump(expected, f, indent=1, sort_keys=True)
     f.write("\n")
+
+# .npz archives of some of the arrays above: stored (np.savez), deflated
+# (np.savez_compressed), and deflated with every Zip64 record (the sizes and offsets in the
+# central directory, the Zip64 end record and its locator) that Python writes past 4 GiB,
+# forced on a small archive by lowering zipfile's threshold.
+import zipfile
+
+members = {k: arrays[k] for k in ["f32_2x3", "f64_fortran_3x2", "i64_5", "scalar_f32", "empty_0x3"]}
+np.savez(os.path.join(here, "stored.npz"), **members)
+np.savez_compressed(os.path.join(here, "deflated.npz"), **members)
+zip64_limit = zipfile.ZIP64_LIMIT
+zipfile.ZIP64_LIMIT = 0
+np.savez_compressed(os.path.join(here, "zip64.npz"), **members)
+zipfile.ZIP64_LIMIT = zip64_limit
