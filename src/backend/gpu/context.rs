@@ -159,6 +159,16 @@ impl GpuContext {
         self.info.as_ref()
     }
 
+    /// Whether every call runs on one shared context: wgpu's GL backend, where work from
+    /// several threads only queues behind one lock, and a thread that waits for it over 6 s
+    /// panics inside wgpu (its deadlock check), as a background timing run compiling
+    /// shaders in its submission did to the foreground on llvmpipe.
+    pub(crate) fn one_context(&self) -> bool {
+        self.info
+            .as_ref()
+            .is_some_and(|i| i.backend == wgpu::Backend::Gl)
+    }
+
     pub fn features(&self) -> wgpu::Features {
         self.device.features()
     }

@@ -41,7 +41,8 @@ impl GpuContext {
     }
 
     /// Compile those of `variants` not compiled yet, on as many threads as the machine has
-    /// cores (a driver compiles each on the thread that asks).
+    /// cores (a driver compiles each on the thread that asks), or on this one where one
+    /// context serializes them anyway.
     pub(crate) fn compile_all<'a>(
         &self,
         variants: impl IntoIterator<Item = &'a ShaderVariant>,
@@ -51,9 +52,11 @@ impl GpuContext {
             .into_iter()
             .filter(|v| seen.insert(*v) && self.compiled(v).is_none())
             .collect();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(missing.len());
+        let threads = match self.one_context() {
+            true => 1,
+            false => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+        .min(missing.len());
         if threads <= 1 {
             return missing.iter().try_for_each(|v| self.pipeline(v).map(drop));
         }

@@ -75,7 +75,8 @@ impl Tuner for GpuContext {
         if let Some(i) = pinned {
             return i;
         }
-        if !autotune::enabled() || names.len() == 1 {
+        // One context has no room for a timing thread beside the work (see `one_context`).
+        if !autotune::enabled() || names.len() == 1 || self.one_context() {
             return 0;
         }
         let mut choices = self
