@@ -13,6 +13,7 @@ pub mod policy_gradient;
 pub mod qlearn;
 pub mod recurrent_digits;
 mod run_state;
+pub mod saved;
 pub mod vae;
 
 pub(crate) use run_state::{check_run, environment_state, run_field, run_metadata, RunState};
