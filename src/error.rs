@@ -121,6 +121,8 @@ pub enum Error {
         /// Tensors whose shape or dtype does not fit their parameter, with both.
         mismatched: Vec<String>,
     },
+    #[error("ONNX model {what}: {message}")]
+    Onnx { what: String, message: String },
     #[error("out of memory while allocating {bytes} bytes ({context})")]
     OutOfMemory { bytes: u64, context: String },
     #[error("the GPU device was lost: {reason}")]

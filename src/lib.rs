@@ -47,8 +47,9 @@
 //! 11. nn: `nn/` (modules, layers, losses, initialization)
 //! 12. optim: `optim/` (optimizers and schedules)
 //! 13. data: `data/` `rl/` (data sets and batches; reinforcement-learning environments)
-//! 14. files: `checkpoint.rs` `state_dict.rs` `npy.rs` `npz.rs` (safetensors files of modules
-//!     and optimizers, PyTorch's state dicts, NumPy arrays and archives of them)
+//! 14. files: `checkpoint.rs` `state_dict.rs` `npy.rs` `npz.rs` `onnx/` (safetensors files of
+//!     modules and optimizers, PyTorch's state dicts, NumPy arrays and archives of them,
+//!     ONNX models)
 //! 15. models: `models/` (one file per model family)
 //! 16. cli: `cli/` `main.rs` (the lepton binary and its commands)
 
@@ -68,6 +69,7 @@ pub mod models;
 pub mod nn;
 pub mod npy;
 pub mod npz;
+pub mod onnx;
 mod operators;
 mod ops;
 pub mod optim;

@@ -8,8 +8,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
+use common::trained::{fixture, outputs};
 use common::*;
 use lepton::nn::{
     prefixed, Activation, BatchNorm, CellKind, Conv2d, Conv2dSpec, Embedding, Flatten, LayerNorm,
@@ -17,20 +17,6 @@ use lepton::nn::{
 };
 use lepton::state_dict::{self, LoadOptions};
 use lepton::{DType, Device, Error, Tensor};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-/// PyTorch's inputs and outputs, by name.
-fn outputs(device: &Device) -> HashMap<String, Tensor> {
-    lepton::npz::read(&fixture("trained_outputs.npz"), device)
-        .unwrap()
-        .into_iter()
-        .collect()
-}
 
 /// The fixture's CNN with a head of `classes` outputs and, where `batch_norm`, its BatchNorm
 /// (otherwise a ReLU in its place, so the indices stay PyTorch's).

@@ -63,6 +63,7 @@ fn status_of(error: &Error) -> LeptonStatus {
         Error::Data { .. }
         | Error::Checkpoint { .. }
         | Error::ArrayFile { .. }
+        | Error::Onnx { .. }
         | Error::WeightsMismatch { .. } => LeptonStatus::File,
         Error::OutOfMemory { .. } | Error::BufferTooLarge { .. } => LeptonStatus::OutOfMemory,
         Error::DeviceLost { .. } => LeptonStatus::DeviceLost,

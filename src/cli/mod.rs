@@ -9,6 +9,7 @@ mod dqn;
 mod gan;
 mod generate;
 mod images;
+mod onnx_command;
 mod plot;
 mod policy_gradient;
 mod profile;
@@ -46,6 +47,8 @@ enum Command {
     /// Time every kernel of a family's training steps: a table by kernel or op, and a
     /// Chrome trace.
     Profile(profile::ProfileArgs),
+    /// Check which ops of an ONNX model the engine lowers, or run it on .npy inputs.
+    Onnx(onnx_command::OnnxArgs),
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -56,6 +59,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Onnx(args) => onnx_command::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ pub mod host_device;
 pub mod numpy_fixtures;
 pub mod products;
 pub mod splitmix;
+pub mod trained;
 
 use lepton::{DType, Device, Tensor};
 

@@ -1,0 +1,123 @@
+//! Whole ONNX models: the digits CNN that PyTorch trained (tests/fixtures/
+//! make_trained_fixtures.py), exported by torch.onnx, gives PyTorch's outputs on every device,
+//! the same as its safetensors weights do; the character model's export is refused with every
+//! op the engine does not lower, by node; `lepton onnx check` and `run` say the same from
+//! the command line; no truncation of a model panics.
+
+mod common;
+
+use std::process::Command;
+
+use common::cli::{lepton, scratch};
+use common::trained::{fixture, outputs};
+use common::*;
+use lepton::onnx::OnnxModel;
+use lepton::{DType, Device, Error, Tensor};
+
+on_every_device! {
+    fn a_trained_cnn_exported_by_pytorch_gives_its_outputs(device) {
+        let data = outputs(&device);
+        let model = OnnxModel::load(&fixture("trained_cnn.onnx")).unwrap();
+        assert!(model.unsupported().is_empty());
+        assert_eq!(model.inputs()[0].1, Some(vec![None, Some(1), Some(8), Some(8)]));
+        let got = model.run(&[("images", data["cnn_input"].clone())], &device).unwrap();
+        assert_eq!(got[0].0, "logits");
+        // Held to PyTorch's float64 outputs within 8 times PyTorch's own float32 error, as
+        // the safetensors route is in tests/state_dict.rs (the export folds the batch norm
+        // into the convolution, which rounds differently but no worse).
+        let exact = values(&data["cnn_output_f64"]);
+        let pytorch = values(&data["cnn_output"]);
+        let own = pytorch.iter().zip(&exact).fold(0.0f64, |m, (p, e)| m.max((p - e).abs()));
+        assert_eq!(got[0].1.shape(), &[64, 10]);
+        assert_close(&values(&got[0].1), &exact, 8.0 * own, 0.0, &format!("onnx cnn on {device}"));
+    }
+}
+
+#[test]
+fn a_model_with_ops_the_engine_lacks_is_refused_with_all_of_them() {
+    let model = OnnxModel::load(&fixture("trained_char.onnx")).unwrap();
+    let unsupported = model.unsupported();
+    let ops: Vec<&str> = unsupported.iter().map(|u| u.op_type.as_str()).collect();
+    for op in ["GRU", "LSTM", "LayerNormalization"] {
+        assert!(ops.contains(&op), "{op} not in {ops:?}");
+    }
+    let lstm = unsupported.iter().find(|u| u.op_type == "LSTM").unwrap();
+    assert_eq!(lstm.nodes, ["/lstm/LSTM"]);
+    let ids = Tensor::from_vec(vec![0i32; 24], &[1, 24], &Device::cpu()).unwrap();
+    let error = model.run(&[("ids", ids)], &Device::cpu()).unwrap_err();
+    assert!(
+        matches!(&error, Error::Onnx { message, .. } if message.contains("LSTM (1 of 195 nodes)")),
+        "{error}"
+    );
+}
+
+#[test]
+fn no_truncation_of_a_model_panics() {
+    let bytes = std::fs::read(fixture("trained_cnn.onnx")).unwrap();
+    let cpu = Device::cpu();
+    let x = Tensor::zeros(&[1, 1, 8, 8], DType::F32, &cpu).unwrap();
+    for cut in (0..bytes.len()).step_by(7) {
+        // Either it does not parse, or what parses runs or fails with an error.
+        if let Ok(model) = OnnxModel::from_bytes(&bytes[..cut]) {
+            let _ = model.run(&[("images", x.clone())], &cpu);
+        }
+    }
+    let mut flipped = bytes.clone();
+    for at in (0..bytes.len()).step_by(13) {
+        flipped[at] ^= 0x41;
+        if let Ok(model) = OnnxModel::from_bytes(&flipped) {
+            let _ = model.run(&[("images", x.clone())], &cpu);
+        }
+        flipped[at] = bytes[at];
+    }
+}
+
+#[test]
+fn the_command_line_checks_and_runs_a_model() {
+    let cnn = fixture("trained_cnn.onnx");
+    let text = lepton(&["onnx", "check", cnn.to_str().unwrap()]);
+    assert!(
+        text.contains("input  images [?, 1, 8, 8]") && text.contains("every op lowers"),
+        "{text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lepton"))
+        .args([
+            "onnx",
+            "check",
+            fixture("trained_char.onnx").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("unsupported LSTM: 1 node: /lstm/LSTM"),
+        "{text}"
+    );
+
+    let dir = scratch("onnx-run");
+    let cpu = Device::cpu();
+    let data = outputs(&cpu);
+    let input = dir.join("images.npy");
+    lepton::npy::write(&input, &data["cnn_input"]).unwrap();
+    let saved = dir.join("out.npz");
+    let text = lepton(&[
+        "onnx",
+        "run",
+        cnn.to_str().unwrap(),
+        "--input",
+        &format!("images={}", input.display()),
+        "--device",
+        "cpu",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(text.contains("logits [64, 10] f32"), "{text}");
+    let written = lepton::npz::read(&saved, &cpu).unwrap();
+    let model = OnnxModel::load(&cnn).unwrap();
+    let direct = model
+        .run(&[("images", data["cnn_input"].clone())], &cpu)
+        .unwrap();
+    assert_eq!(written[0].0, "logits");
+    assert_eq!(values(&written[0].1), values(&direct[0].1));
+}

@@ -1,0 +1,141 @@
+//! ONNX's backend node tests for the ops the engine lowers (tests/data/onnx/node, copied from
+//! the onnx 1.22.0 wheel by tests/data/onnx/copy_node_tests.py): each case's model run on its
+//! inputs must give its outputs to ONNX's own tolerance (rtol 1e-3, atol 1e-7, as its test
+//! runner holds backends to). The cases in passing.txt pass on every device; on the CPU path
+//! exactly those pass, so the list, and the counts per op in the README, stay true. Run with
+//! `--nocapture` for the table.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use lepton::onnx::{self, OnnxModel};
+use lepton::{Device, Tensor};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx")
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(data().join("node"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn tensors(case: &Path, prefix: &str, device: &Device) -> Vec<Tensor> {
+    (0..)
+        .map(|i| case.join(format!("{prefix}_{i}.pb")))
+        .take_while(|p| p.exists())
+        .map(|p| {
+            onnx::tensor_from_bytes(&std::fs::read(p).unwrap(), device)
+                .unwrap()
+                .1
+        })
+        .collect()
+}
+
+/// The case's outcome on `device`: Ok, or why it failed.
+fn run(case: &Path, device: &Device) -> Result<(), String> {
+    let model = OnnxModel::load(&case.join("model.onnx")).map_err(|e| e.to_string())?;
+    let names: Vec<String> = model.inputs().into_iter().map(|(n, _)| n).collect();
+    let given = tensors(case, "input", device);
+    let inputs: Vec<(&str, Tensor)> = names.iter().map(String::as_str).zip(given).collect();
+    let outputs = model.run(&inputs, device).map_err(|e| e.to_string())?;
+    let expected = tensors(case, "output", device);
+    if outputs.len() != expected.len() {
+        return Err(format!(
+            "{} outputs, {} expected",
+            outputs.len(),
+            expected.len()
+        ));
+    }
+    for ((name, got), want) in outputs.iter().zip(&expected) {
+        if got.shape() != want.shape() {
+            return Err(format!(
+                "{name}: shape {:?}, expected {:?}",
+                got.shape(),
+                want.shape()
+            ));
+        }
+        let got = lepton::Tensor::to_vec::<f64>(
+            &got.cast(lepton::DType::F64).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        let want = values(want);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let close =
+                (g - w).abs() <= 1e-7 + 1e-3 * w.abs() || (g.is_nan() && w.is_nan()) || g == w;
+            if !close {
+                return Err(format!("{name}[{i}] is {g}, expected {w}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The op types a case's model uses, as the table groups it.
+fn ops_of(case: &Path) -> String {
+    let model = OnnxModel::load(&case.join("model.onnx")).unwrap();
+    let ops: Vec<String> = model.op_counts().into_iter().map(|(op, _)| op).collect();
+    ops.join("+")
+}
+
+on_every_device! {
+    fn onnx_node_tests(device) {
+        let listed: Vec<String> = std::fs::read_to_string(data().join("passing.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut table: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut failed_listed = Vec::new();
+        let mut passed_unlisted = Vec::new();
+        for case in cases() {
+            let name = case.file_name().unwrap().to_str().unwrap().to_string();
+            let outcome = run(&case, &device);
+            let entry = table.entry(ops_of(&case)).or_default();
+            entry.1 += 1;
+            match (&outcome, listed.contains(&name)) {
+                (Ok(()), listed) => {
+                    entry.0 += 1;
+                    if !listed {
+                        passed_unlisted.push(name);
+                    }
+                }
+                (Err(why), true) => failed_listed.push(format!("{name}: {why}")),
+                (Err(why), false) => eprintln!("{name} fails on {device}: {why}"),
+            }
+        }
+        for (ops, (passed, total)) in &table {
+            eprintln!("| {ops} | {passed} / {total} |");
+        }
+        assert!(failed_listed.is_empty(), "on {device}:\n{}", failed_listed.join("\n"));
+        if !device.is_gpu() {
+            assert!(passed_unlisted.is_empty(), "passing, not in passing.txt: {passed_unlisted:?}");
+        }
+    }
+}
+
+#[test]
+fn the_copied_ops_are_the_engines() {
+    let mut listed: Vec<String> = std::fs::read_to_string(data().join("ops.txt"))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    listed.sort();
+    let mut ours: Vec<String> = onnx::supported_ops()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    ours.sort();
+    assert_eq!(
+        listed, ours,
+        "tests/data/onnx/ops.txt against lepton::onnx::supported_ops()"
+    );
+}
