@@ -30,6 +30,11 @@ on_every_device! {
         let own = pytorch.iter().zip(&exact).fold(0.0f64, |m, (p, e)| m.max((p - e).abs()));
         assert_eq!(got[0].1.shape(), &[64, 10]);
         assert_close(&values(&got[0].1), &exact, 8.0 * own, 0.0, &format!("onnx cnn on {device}"));
+        // A second run on the device reuses the weights: it uploads nothing.
+        let before = lepton::stats();
+        let again = model.run(&[("images", data["cnn_input"].clone())], &device).unwrap();
+        assert_eq!(values(&again[0].1), values(&got[0].1));
+        assert_eq!(transfers(&before, &lepton::stats()).1, 0, "bytes uploaded by a second run");
     }
 }
 

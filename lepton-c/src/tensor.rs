@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use lepton::{DType, Device, Tensor};
+use lepton::{Device, Tensor};
 
 use crate::status::{argument, borrow, free, make, status, Failure, LeptonStatus};
 
@@ -161,12 +161,6 @@ pub unsafe extern "C" fn lepton_tensor_read_f32(
     status(|| {
         // SAFETY: the caller's promise above.
         let tensor = &unsafe { borrow(tensor, "tensor") }?.0;
-        if tensor.dtype() != DType::F32 {
-            return Err(argument(format!(
-                "the tensor is {}, not f32",
-                tensor.dtype()
-            )));
-        }
         if len != tensor.numel() || (out.is_null() && len > 0) {
             return Err(argument(format!(
                 "the tensor has {} elements, the output holds {len}",

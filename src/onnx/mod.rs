@@ -14,6 +14,7 @@ mod wire;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -99,6 +100,9 @@ pub struct Unsupported {
 pub struct OnnxModel {
     what: String,
     model: proto::Model,
+    /// The initializers as tensors on the device of the last run, which later runs there
+    /// reuse instead of uploading the weights again.
+    weights: Mutex<Option<(Device, HashMap<String, Tensor>)>>,
 }
 
 fn fail(what: &str, message: impl Into<String>) -> Error {
@@ -130,7 +134,11 @@ impl OnnxModel {
 
     fn parse(what: String, bytes: &[u8]) -> Result<OnnxModel> {
         let model = proto::model(bytes).map_err(|m| fail(&what, m))?;
-        Ok(OnnxModel { what, model })
+        Ok(OnnxModel {
+            what,
+            model,
+            weights: Mutex::new(None),
+        })
     }
 
     /// The version of ONNX's default operator set the model uses.
@@ -211,6 +219,21 @@ impl OnnxModel {
         found
     }
 
+    /// The initializers on `device`, uploaded on the first run there.
+    fn weights(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
+        let mut cached = self.weights.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, weights)) = cached.as_ref().filter(|(on, _)| on == device) {
+            return Ok(weights.clone());
+        }
+        let mut weights = HashMap::new();
+        for t in &self.model.graph.initializers {
+            let tensor = values::tensor(t, device).map_err(|m| fail(&self.what, m))?;
+            weights.insert(t.name.clone(), tensor);
+        }
+        *cached = Some((device.clone(), weights.clone()));
+        Ok(weights)
+    }
+
     /// Run the graph on `device` with `inputs` by name; the outputs in the model's order.
     /// The results are pending tensors: reading one computes what it needs.
     pub fn run(&self, inputs: &[(&str, Tensor)], device: &Device) -> Result<Vec<(String, Tensor)>> {
@@ -239,11 +262,7 @@ impl OnnxModel {
             )
         })?;
         let graph = &self.model.graph;
-        let mut values: HashMap<String, Tensor> = HashMap::new();
-        for t in &graph.initializers {
-            let tensor = values::tensor(t, device).map_err(|m| fail(&self.what, m))?;
-            values.insert(t.name.clone(), tensor);
-        }
+        let mut values = self.weights(device)?;
         let wanted = self.inputs();
         for (name, tensor) in inputs {
             if !wanted.iter().any(|(n, _)| n == name) {
