@@ -10,10 +10,12 @@ use lepton::models::mlp::Mlp;
 use lepton::nn::{Activation, Module};
 use lepton::{Device, Tensor};
 
-/// The directory that holds this test's binary's build: target/<profile>.
+/// The directory of this test's binary, where cargo leaves this crate's shared library when
+/// it builds the library for the tests (the `rlib` crate type makes it do so); the copy in
+/// target/<profile> exists only after a `cargo build` of this crate.
 fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    exe.parent().unwrap().to_path_buf()
 }
 
 fn scratch() -> PathBuf {
