@@ -1,33 +1,106 @@
-//! One node being lowered: its inputs as tensors, its attributes with their defaults, and
-//! the operator set version that decides which form of the op it is.
+//! One node being lowered: its inputs, as tensors on the device or as integers on the host,
+//! its attributes with their defaults, and the operator set version that decides which
+//! form of the op it is.
 
+use super::ints::Ints;
 use super::proto::{AttributeValue, Node, TensorData};
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::graph::Tensor;
 
+/// A value of the graph: a tensor of the engine's, or integers held on the host (shapes,
+/// indices and their arithmetic, which the engine's float kernels do not compute).
+#[derive(Clone)]
+pub(super) enum Value {
+    Tensor(Tensor),
+    Ints(Ints),
+}
+
+impl Value {
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Value::Tensor(t) => t.shape(),
+            Value::Ints(i) => &i.shape,
+        }
+    }
+
+    pub fn is_integer(&self) -> bool {
+        match self {
+            Value::Tensor(t) => t.dtype() == DType::I32,
+            Value::Ints(_) => true,
+        }
+    }
+
+    /// As a tensor on `device`: host integers become an i32 tensor there.
+    pub fn tensor(&self, device: &Device) -> Result<Tensor, String> {
+        match self {
+            Value::Tensor(t) => Ok(t.clone()),
+            Value::Ints(i) => i.tensor(device),
+        }
+    }
+
+    /// As integers on the host: an integer tensor is read back, a float one refused.
+    pub fn ints(&self) -> Result<Ints, String> {
+        match self {
+            Value::Ints(i) => Ok(i.clone()),
+            Value::Tensor(t) if t.dtype() == DType::I32 => {
+                let values = t.to_vec::<i32>().map_err(|e| e.to_string())?;
+                Ints::new(t.shape(), values.into_iter().map(i64::from).collect())
+            }
+            Value::Tensor(t) => Err(format!("a {:?} tensor where integers belong", t.dtype())),
+        }
+    }
+}
+
 pub(super) struct Call<'a> {
     pub node: &'a Node,
     /// By position; None where the node leaves an optional input out.
-    pub inputs: Vec<Option<Tensor>>,
+    pub inputs: Vec<Option<Value>>,
     /// The default domain's operator set version.
     pub opset: i64,
     pub device: &'a Device,
 }
 
 impl Call<'_> {
-    pub fn input(&self, i: usize) -> Result<&Tensor, String> {
-        self.optional(i)
+    /// Input `i` as a tensor on the call's device.
+    pub fn input(&self, i: usize) -> Result<Tensor, String> {
+        self.value(i)?.tensor(self.device)
+    }
+
+    pub fn value(&self, i: usize) -> Result<&Value, String> {
+        self.inputs
+            .get(i)
+            .and_then(Option::as_ref)
             .ok_or_else(|| format!("input {i} is required and missing"))
     }
 
-    pub fn optional(&self, i: usize) -> Option<&Tensor> {
-        self.inputs.get(i).and_then(Option::as_ref)
+    pub fn is_given(&self, i: usize) -> bool {
+        matches!(self.inputs.get(i), Some(Some(_)))
+    }
+
+    pub fn optional(&self, i: usize) -> Result<Option<Tensor>, String> {
+        match self.is_given(i) {
+            true => self.input(i).map(Some),
+            false => Ok(None),
+        }
     }
 
     /// Every input given, in order (variadic ops).
-    pub fn all_inputs(&self) -> Vec<&Tensor> {
-        self.inputs.iter().flatten().collect()
+    pub fn all_inputs(&self) -> Result<Vec<Tensor>, String> {
+        (0..self.inputs.len())
+            .filter(|&i| self.is_given(i))
+            .map(|i| self.input(i))
+            .collect()
+    }
+
+    /// Input `i` as integers on the host.
+    pub fn int_input(&self, i: usize) -> Result<Ints, String> {
+        self.value(i)?.ints()
+    }
+
+    /// Whether every input given holds integers.
+    pub fn all_integer(&self) -> bool {
+        self.inputs.iter().flatten().all(Value::is_integer)
     }
 
     fn attribute(&self, name: &str) -> Option<&AttributeValue> {
@@ -98,20 +171,17 @@ impl Call<'_> {
         }
     }
 
-    /// Input `i`'s values on the host, as integers (a shape, axes, starts): ONNX passes
-    /// them as int64 tensors, which the engine holds as i32.
+    /// Input `i`'s values on the host, as integers (a shape, axes, starts); a float
+    /// tensor's values truncated.
     pub fn host_ints(&self, i: usize) -> Result<Vec<i64>, String> {
-        let t = self.input(i)?;
-        let values = match t.dtype() {
-            DType::I32 => t
-                .to_vec::<i32>()
-                .map(|v| v.into_iter().map(i64::from).collect()),
-            _ => t
+        match self.value(i)? {
+            Value::Tensor(t) if t.dtype().is_float() => t
                 .cast(DType::F64)
                 .and_then(|t| t.to_vec::<f64>())
-                .map(|v| v.into_iter().map(|x| x as i64).collect()),
-        };
-        values.map_err(|e| e.to_string())
+                .map(|v| v.into_iter().map(|x| x as i64).collect())
+                .map_err(|e| e.to_string()),
+            value => Ok(value.ints()?.values),
+        }
     }
 
     /// Axis `axis` of a tensor of rank `rank`, negative counting from the end.

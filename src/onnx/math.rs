@@ -28,9 +28,9 @@ pub(super) fn binary(call: &Call, op: BinaryOp) -> Out {
 
 /// Sum, Mean, Max and Min of any number of inputs, broadcasting.
 pub(super) fn variadic(call: &Call, op: BinaryOp, mean: bool) -> Out {
-    let inputs = call.all_inputs();
+    let inputs = call.all_inputs()?;
     let (first, rest) = inputs.split_first().ok_or("no inputs")?;
-    let mut total = (*first).clone();
+    let mut total = first.clone();
     for t in rest {
         total = total.binary(op, t).map_err(|e| e.to_string())?;
     }
@@ -75,7 +75,7 @@ pub(super) fn gemm(call: &Call) -> Out {
     let alpha = f64::from(call.float("alpha", 1.0)?);
     let beta = f64::from(call.float("beta", 1.0)?);
     let (trans_a, trans_b) = (call.int("transA", 0)? != 0, call.int("transB", 0)? != 0);
-    let (a, b, c) = (call.input(0)?, call.input(1)?, call.optional(2));
+    let (a, b, c) = (call.input(0)?, call.input(1)?, call.optional(2)?);
     one((|| {
         let a = if trans_a { a.t()? } else { a.clone() };
         let b = if trans_b { b.t()? } else { b.clone() };
@@ -84,7 +84,7 @@ pub(super) fn gemm(call: &Call) -> Out {
             y = y.mul_scalar(alpha)?;
         }
         match c {
-            Some(c) if beta == 1.0 => y.add(c),
+            Some(c) if beta == 1.0 => y.add(&c),
             Some(c) => y.add(&c.mul_scalar(beta)?),
             None => Ok(y),
         }
@@ -101,7 +101,7 @@ pub(super) fn softmax(call: &Call, log: bool) -> Out {
     };
     if call.opset >= 13 {
         let axis = call.axis(call.int("axis", -1)?, x.rank())?;
-        return one(apply(x, axis as isize));
+        return one(apply(&x, axis as isize));
     }
     let axis = call.axis(call.int("axis", 1)?, x.rank().max(1))?;
     let rows: usize = x.shape()[..axis].iter().product();
@@ -121,7 +121,7 @@ pub(super) fn gelu(call: &Call) -> Out {
             let inner = x
                 .add(&x.pow_scalar(3.0)?.mul_scalar(0.044715)?)?
                 .mul_scalar((2.0 / std::f64::consts::PI).sqrt())?;
-            inner.tanh().add_scalar(1.0)?.mul(x)?.mul_scalar(0.5)
+            inner.tanh().add_scalar(1.0)?.mul(&x)?.mul_scalar(0.5)
         })()),
         other => Err(format!("approximate = {other:?} is not none or tanh")),
     }
@@ -149,5 +149,5 @@ pub(super) fn cast(call: &Call) -> Out {
 /// Elements of X where the condition holds, else of Y.
 pub(super) fn where_(call: &Call) -> Out {
     let (condition, x, y) = (call.input(0)?, call.input(1)?, call.input(2)?);
-    one((|| condition.cast(x.dtype())?.where_cond(x, y))())
+    one((|| condition.cast(x.dtype())?.where_cond(&x, &y))())
 }

@@ -1,13 +1,20 @@
 //! ONNX models for inference. The protobuf is read by hand (`wire.rs`, `proto.rs`: no
-//! protoc at build time), each node lowered to the engine's ops (`math.rs`, `layout.rs`),
-//! and the graph run lazily on either device, so the whole model becomes the engine's plans.
+//! protoc at build time), each node lowered to the engine's ops (`math.rs`, `layout.rs`,
+//! `select.rs`, `reduce.rs`, `windows.rs`, `recurrent.rs`) or, where its inputs are
+//! integers, evaluated on the host (`host.rs`, `ints.rs`), and the graph run lazily on
+//! either device, so the whole model becomes the engine's plans.
 //! [`OnnxModel::unsupported`] lists every op the engine cannot lower, with the nodes that
 //! use it, before anything runs.
 
 mod call;
+mod host;
+mod ints;
 mod layout;
 mod math;
 mod proto;
+mod recurrent;
+mod reduce;
+mod select;
 mod values;
 mod windows;
 mod wire;
@@ -19,9 +26,10 @@ use std::sync::Mutex;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::ops::{BinaryOp, UnaryOp};
-use call::Call;
+use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
+use call::{Call, Value};
 use proto::Node;
+use reduce::Reduction;
 
 type Lowering = fn(&Call) -> std::result::Result<Vec<Tensor>, String>;
 
@@ -34,18 +42,28 @@ const LOWERINGS: &[(&str, Lowering)] = &[
     ("Cast", math::cast),
     ("Concat", layout::concat),
     ("Constant", layout::constant),
+    ("ConstantOfShape", select::constant_of_shape),
     ("Conv", windows::conv),
     ("Cos", |c| math::unary(c, UnaryOp::Cos)),
     ("Div", |c| math::binary(c, BinaryOp::Div)),
+    ("Equal", |c| select::compare(c, BinaryOp::Eq)),
     ("Erf", |c| math::unary(c, UnaryOp::Erf)),
     ("Exp", |c| math::unary(c, UnaryOp::Exp)),
     ("Expand", layout::expand),
     ("Flatten", layout::flatten),
+    ("GRU", recurrent::gru),
+    ("Gather", select::gather),
     ("Gelu", math::gelu),
     ("Gemm", math::gemm),
     ("GlobalAveragePool", |c| windows::global_pool(c, false)),
     ("GlobalMaxPool", |c| windows::global_pool(c, true)),
+    ("Greater", |c| select::compare(c, BinaryOp::Gt)),
+    ("GreaterOrEqual", |c| select::compare(c, BinaryOp::Ge)),
     ("Identity", math::identity),
+    ("LSTM", recurrent::lstm),
+    ("LayerNormalization", reduce::layer_norm),
+    ("Less", |c| select::compare(c, BinaryOp::Lt)),
+    ("LessOrEqual", |c| select::compare(c, BinaryOp::Le)),
     ("Log", |c| math::unary(c, UnaryOp::Log)),
     ("LogSoftmax", |c| math::softmax(c, true)),
     ("MatMul", math::matmul),
@@ -56,11 +74,37 @@ const LOWERINGS: &[(&str, Lowering)] = &[
     ("Mul", |c| math::binary(c, BinaryOp::Mul)),
     ("Neg", |c| math::unary(c, UnaryOp::Neg)),
     ("Pow", |c| math::binary(c, BinaryOp::Pow)),
+    ("Range", select::range),
     ("Reciprocal", |c| math::unary(c, UnaryOp::Recip)),
+    ("ReduceL1", |c| reduce::reduce(c, Reduction::L1)),
+    ("ReduceL2", |c| reduce::reduce(c, Reduction::L2)),
+    ("ReduceLogSum", |c| reduce::reduce(c, Reduction::LogSum)),
+    ("ReduceLogSumExp", |c| {
+        reduce::reduce(c, Reduction::LogSumExp)
+    }),
+    ("ReduceMax", |c| {
+        reduce::reduce(c, Reduction::Plain(ReduceOp::Max))
+    }),
+    ("ReduceMean", |c| {
+        reduce::reduce(c, Reduction::Plain(ReduceOp::Mean))
+    }),
+    ("ReduceMin", |c| {
+        reduce::reduce(c, Reduction::Plain(ReduceOp::Min))
+    }),
+    ("ReduceProd", |c| {
+        reduce::reduce(c, Reduction::Plain(ReduceOp::Prod))
+    }),
+    ("ReduceSum", |c| {
+        reduce::reduce(c, Reduction::Plain(ReduceOp::Sum))
+    }),
+    ("ReduceSumSquare", |c| {
+        reduce::reduce(c, Reduction::SumSquare)
+    }),
     ("Relu", |c| math::unary(c, UnaryOp::Relu)),
     ("Reshape", layout::reshape),
     ("Sigmoid", |c| math::unary(c, UnaryOp::Sigmoid)),
     ("Sin", |c| math::unary(c, UnaryOp::Sin)),
+    ("Slice", select::slice),
     ("Softmax", |c| math::softmax(c, false)),
     ("Sqrt", |c| math::unary(c, UnaryOp::Sqrt)),
     ("Squeeze", layout::squeeze),
@@ -68,23 +112,37 @@ const LOWERINGS: &[(&str, Lowering)] = &[
     ("Sum", |c| math::variadic(c, BinaryOp::Add, false)),
     ("Tanh", |c| math::unary(c, UnaryOp::Tanh)),
     ("Transpose", layout::transpose),
+    ("Trilu", select::trilu),
     ("Unsqueeze", layout::unsqueeze),
     ("Where", math::where_),
 ];
 
-/// The ops [`OnnxModel::run`] lowers, by name.
+/// The ops [`OnnxModel::run`] lowers, by name, sorted. And, Mod, Not, Or, Xor run on
+/// integer inputs only (the engine computes them on the host).
 pub fn supported_ops() -> Vec<&'static str> {
-    LOWERINGS.iter().map(|(name, _)| *name).collect()
+    let mut ops: Vec<&str> = LOWERINGS.iter().map(|(name, _)| *name).collect();
+    ops.extend(host::HOST_ONLY);
+    ops.sort_unstable();
+    ops
+}
+
+fn default_domain(node: &Node) -> bool {
+    matches!(node.domain.as_str(), "" | "ai.onnx")
 }
 
 fn lowering(node: &Node) -> Option<Lowering> {
-    if !matches!(node.domain.as_str(), "" | "ai.onnx") {
+    if !default_domain(node) {
         return None;
     }
     LOWERINGS
         .iter()
         .find(|(name, _)| *name == node.op_type)
         .map(|(_, lower)| *lower)
+}
+
+fn supported(node: &Node) -> bool {
+    lowering(node).is_some()
+        || (default_domain(node) && host::HOST_ONLY.contains(&node.op_type.as_str()))
 }
 
 /// An op the engine cannot lower, and the nodes that use it (by name, or `#index` when
@@ -102,7 +160,7 @@ pub struct OnnxModel {
     model: proto::Model,
     /// The initializers as tensors on the device of the last run, which later runs there
     /// reuse instead of uploading the weights again.
-    weights: Mutex<Option<(Device, HashMap<String, Tensor>)>>,
+    weights: Mutex<Option<(Device, HashMap<String, Value>)>>,
 }
 
 fn fail(what: &str, message: impl Into<String>) -> Error {
@@ -199,7 +257,7 @@ impl OnnxModel {
     pub fn unsupported(&self) -> Vec<Unsupported> {
         let mut found: Vec<Unsupported> = Vec::new();
         for (i, node) in self.model.graph.nodes.iter().enumerate() {
-            if lowering(node).is_some() {
+            if supported(node) {
                 continue;
             }
             let name = node_name(node, i);
@@ -220,15 +278,19 @@ impl OnnxModel {
     }
 
     /// The initializers on `device`, uploaded on the first run there.
-    fn weights(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
+    fn weights(&self, device: &Device) -> Result<HashMap<String, Value>> {
         let mut cached = self.weights.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, weights)) = cached.as_ref().filter(|(on, _)| on == device) {
             return Ok(weights.clone());
         }
         let mut weights = HashMap::new();
         for t in &self.model.graph.initializers {
-            let tensor = values::tensor(t, device).map_err(|m| fail(&self.what, m))?;
-            weights.insert(t.name.clone(), tensor);
+            let value = match values::ints(t) {
+                Ok(Some(ints)) => Ok(Value::Ints(ints)),
+                Ok(None) => values::tensor(t, device).map(Value::Tensor),
+                Err(m) => Err(m),
+            };
+            weights.insert(t.name.clone(), value.map_err(|m| fail(&self.what, m))?);
         }
         *cached = Some((device.clone(), weights.clone()));
         Ok(weights)
@@ -268,7 +330,7 @@ impl OnnxModel {
             if !wanted.iter().any(|(n, _)| n == name) {
                 return Err(fail(&self.what, format!("the model has no input {name}")));
             }
-            values.insert(name.to_string(), tensor.clone());
+            values.insert(name.to_string(), Value::Tensor(tensor.clone()));
         }
         if let Some((name, _)) = wanted.iter().find(|(n, _)| !values.contains_key(n)) {
             return Err(fail(&self.what, format!("input {name} is not given")));
@@ -298,11 +360,21 @@ impl OnnxModel {
                 opset,
                 device,
             };
-            let lower = lowering(node).ok_or_else(|| at("no lowering".into()))?;
-            let results = lower(&call).map_err(at)?;
-            for (name, t) in node.outputs.iter().zip(results) {
+            let results: Vec<Value> = match host::eval(&call) {
+                Some(ints) => ints.map_err(at)?.into_iter().map(Value::Ints).collect(),
+                None => {
+                    let lower = lowering(node)
+                        .ok_or_else(|| at("runs on integer or boolean inputs only".into()))?;
+                    lower(&call)
+                        .map_err(at)?
+                        .into_iter()
+                        .map(Value::Tensor)
+                        .collect()
+                }
+            };
+            for (name, value) in node.outputs.iter().zip(results) {
                 if !name.is_empty() {
-                    values.insert(name.clone(), t);
+                    values.insert(name.clone(), value);
                 }
             }
         }
@@ -310,15 +382,14 @@ impl OnnxModel {
             .outputs
             .iter()
             .map(|o| {
-                values
-                    .get(&o.name)
-                    .map(|t| (o.name.clone(), t.clone()))
-                    .ok_or_else(|| {
-                        fail(
-                            &self.what,
-                            format!("output {} is computed by no node", o.name),
-                        )
-                    })
+                let value = values.get(&o.name).ok_or_else(|| {
+                    fail(
+                        &self.what,
+                        format!("output {} is computed by no node", o.name),
+                    )
+                })?;
+                let tensor = value.tensor(device).map_err(|m| fail(&self.what, m))?;
+                Ok((o.name.clone(), tensor))
             })
             .collect()
     }

@@ -2,6 +2,7 @@
 //! widened to f32), integers and booleans as i32 when every value fits (the engine's index
 //! type; ONNX's int64 shapes and indices are small).
 
+use super::ints::{wrap, Ints};
 use super::proto::TensorData;
 use crate::device::Device;
 use crate::graph::Tensor;
@@ -30,7 +31,7 @@ pub(super) fn type_name(data_type: i64) -> &'static str {
     }
 }
 
-fn narrow(values: impl IntoIterator<Item = i128>) -> Result<Vec<i32>, String> {
+fn narrow(values: impl IntoIterator<Item = i64>) -> Result<Vec<i32>, String> {
     values
         .into_iter()
         .map(|v| i32::try_from(v).map_err(|_| format!("the value {v} does not fit i32")))
@@ -42,6 +43,71 @@ fn words(raw: &[u8], size: usize) -> impl Iterator<Item = &[u8]> {
     raw.chunks_exact(size)
 }
 
+/// An integer or boolean tensor's values as i64 on the host; None for other types. A
+/// uint64 past i64's range is refused rather than wrapped.
+pub(super) fn ints(t: &TensorData) -> Result<Option<Ints>, String> {
+    if !matches!(t.data_type, 2..=7 | 9 | 12 | 13) {
+        return Ok(None);
+    }
+    if t.external {
+        return Err(format!(
+            "{}: values in an external file are not read",
+            t.name
+        ));
+    }
+    let shape = dims(t)?;
+    let size = match t.data_type {
+        2 | 3 | 9 => 1,
+        4 | 5 => 2,
+        6 | 12 => 4,
+        _ => 8,
+    };
+    let signed = matches!(t.data_type, 3 | 5 | 6 | 7);
+    let values: Vec<i64> = match t.raw.as_deref() {
+        Some(raw) => words(raw, size)
+            .map(|w| {
+                let mut word = [0u8; 8];
+                word[..size].copy_from_slice(w);
+                let shift = 64 - 8 * size;
+                let bits = u64::from_le_bytes(word);
+                match signed {
+                    true => Ok((bits as i64) << shift >> shift),
+                    false => i64::try_from(bits)
+                        .map_err(|_| format!("{}: the value {bits} does not fit i64", t.name)),
+                }
+            })
+            .collect::<Result<_, String>>()?,
+        None => match t.data_type {
+            7 => t.int64s.clone(),
+            // uint64_data holds the bits: a negative word is a value past i64's range.
+            12 | 13 => match t.uint64s.iter().find(|&&v| v < 0) {
+                Some(&v) => {
+                    return Err(format!(
+                        "{}: the value {} does not fit i64",
+                        t.name, v as u64
+                    ))
+                }
+                None => t.uint64s.clone(),
+            },
+            _ => t.int32s.clone(),
+        },
+    };
+    let values = values.into_iter().map(|v| wrap(v, t.data_type)).collect();
+    Ints::new(&shape, values)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", t.name))
+}
+
+fn dims(t: &TensorData) -> Result<Vec<usize>, String> {
+    let shape = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("{}: a negative size {d}", t.name)))
+        .collect::<Result<Vec<usize>, String>>()?;
+    check_shape("onnx tensor", &shape).map_err(|e| e.to_string())?;
+    Ok(shape)
+}
+
 /// `t`'s values on `device`, in the shape it declares.
 pub(super) fn tensor(t: &TensorData, device: &Device) -> Result<Tensor, String> {
     if t.external {
@@ -50,12 +116,7 @@ pub(super) fn tensor(t: &TensorData, device: &Device) -> Result<Tensor, String> 
             t.name
         ));
     }
-    let shape = t
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| format!("{}: a negative size {d}", t.name)))
-        .collect::<Result<Vec<usize>, String>>()?;
-    check_shape("onnx tensor", &shape).map_err(|e| e.to_string())?;
+    let shape = dims(t)?;
     let count = numel(&shape);
     let raw = t.raw.as_deref();
     let f32_of = |bits: &[u8]| f32::from_le_bytes([bits[0], bits[1], bits[2], bits[3]]);
@@ -96,32 +157,8 @@ pub(super) fn tensor(t: &TensorData, device: &Device) -> Result<Tensor, String> 
             }
         }
         2..=7 | 9 | 12 | 13 => {
-            let size = match t.data_type {
-                2 | 3 | 9 => 1,
-                4 | 5 => 2,
-                6 | 12 => 4,
-                _ => 8,
-            };
-            let signed = matches!(t.data_type, 3 | 5 | 6 | 7);
-            let values: Vec<i128> = match raw {
-                Some(raw) => words(raw, size)
-                    .map(|w| {
-                        let mut word = [0u8; 8];
-                        word[..size].copy_from_slice(w);
-                        let shift = 64 - 8 * size;
-                        match signed {
-                            true => i128::from(i64::from_le_bytes(word) << shift >> shift),
-                            false => i128::from(u64::from_le_bytes(word)),
-                        }
-                    })
-                    .collect(),
-                None => match t.data_type {
-                    7 => t.int64s.iter().map(|&v| i128::from(v)).collect(),
-                    12 | 13 => t.uint64s.iter().map(|&v| i128::from(v as u64)).collect(),
-                    _ => t.int32s.iter().map(|&v| i128::from(v)).collect(),
-                },
-            };
-            checked(narrow(values)?, count, &shape, device)
+            let ints = ints(t)?.expect("an integer type");
+            checked(narrow(ints.values)?, count, &shape, device)
         }
         other => {
             return Err(format!(

@@ -158,16 +158,16 @@ fn finish(y: Tensor, rank: usize) -> Out {
 }
 
 pub(super) fn conv(call: &Call) -> Out {
-    let (x, w, b) = (call.input(0)?, call.input(1)?, call.optional(2));
+    let (x, w, b) = (call.input(0)?, call.input(1)?, call.optional(2)?);
     let kernel: Vec<usize> = w.shape().get(2..).unwrap_or(&[]).to_vec();
-    let axes = axes(call, x, &kernel)?;
-    let (x2, mut spec, _) = prepare(x, &axes, 0.0, false)?;
+    let axes = axes(call, &x, &kernel)?;
+    let (x2, mut spec, _) = prepare(&x, &axes, 0.0, false)?;
     spec.groups = usize::try_from(call.int("group", 1)?).map_err(|_| "a negative group")?;
     let w2 = match kernel.len() {
         1 => engine(w.unsqueeze(2))?,
         _ => w.clone(),
     };
-    finish(engine(x2.conv2d(&w2, b, &spec))?, x.rank())
+    finish(engine(x2.conv2d(&w2, b.as_ref(), &spec))?, x.rank())
 }
 
 fn pool_kernel(call: &Call) -> Result<Vec<usize>, String> {
@@ -183,8 +183,8 @@ pub(super) fn max_pool(call: &Call) -> Out {
     if call.node.outputs.iter().skip(1).any(|o| !o.is_empty()) {
         return Err("MaxPool's Indices output is not computed".into());
     }
-    let axes = axes(call, x, &pool_kernel(call)?)?;
-    let (x2, spec, kernel) = prepare(x, &axes, f64::NEG_INFINITY, true)?;
+    let axes = axes(call, &x, &pool_kernel(call)?)?;
+    let (x2, spec, kernel) = prepare(&x, &axes, f64::NEG_INFINITY, true)?;
     finish(engine(x2.max_pool2d(kernel, &spec))?, x.rank())
 }
 
@@ -192,8 +192,8 @@ pub(super) fn max_pool(call: &Call) -> Out {
 /// the latter as the window's sum over the count of input elements in it.
 pub(super) fn average_pool(call: &Call) -> Out {
     let x = call.input(0)?;
-    let axes = axes(call, x, &pool_kernel(call)?)?;
-    let (x2, spec, kernel) = prepare(x, &axes, 0.0, true)?;
+    let axes = axes(call, &x, &pool_kernel(call)?)?;
+    let (x2, spec, kernel) = prepare(&x, &axes, 0.0, true)?;
     let mean = engine(x2.avg_pool2d(kernel, &spec))?;
     let padded = axes.iter().any(|a| a.before + a.after > 0);
     if call.int("count_include_pad", 0)? != 0 || !padded {
