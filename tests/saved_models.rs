@@ -57,6 +57,55 @@ on_every_device! {
 }
 
 #[test]
+fn a_linreg_checkpoint_the_binary_saved_takes_raw_features() {
+    let dir = scratch("saved-linreg");
+    let path = dir.join("linreg.safetensors");
+    let p = path.to_str().unwrap();
+    lepton(&[
+        "train", "linreg", "--device", "cpu", "--epochs", "2", "--seed", "3", "--save", p,
+    ]);
+    let cpu = Device::cpu();
+    let saved = SavedModel::load(&path, &cpu).unwrap();
+    assert_eq!(
+        (saved.family(), saved.inputs(), saved.outputs()),
+        ("Linreg", 10, 1)
+    );
+    let raw = lepton::data::Dataset::diabetes().unwrap();
+    let rows = lepton::Tensor::from_vec(raw.features.clone(), &[raw.rows, 10], &cpu).unwrap();
+    let got = values(&saved.forward(&rows).unwrap());
+    // The same weights on features standardized by hand with the seed's training split.
+    let (mean, std) = lepton::models::linreg::diabetes_stats(3).unwrap();
+    let linear = Linear::new(10, 1, true, 0, DType::F32, &cpu).unwrap();
+    lepton::checkpoint::load_run(&path, &linear, None, &cpu).unwrap();
+    let standardized: Vec<f64> = raw
+        .features
+        .chunks(10)
+        .flat_map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(j, &v)| f64::from((v - mean[j]) / std[j]))
+        })
+        .collect();
+    let (w, b) = (
+        values(&linear.weight.get()),
+        values(&linear.bias.as_ref().unwrap().get()),
+    );
+    let want: Vec<f64> = standardized
+        .chunks(10)
+        .map(|row| b[0] + row.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>())
+        .collect();
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    // f32 rounding of ten products and the standardization: 32 u32 of the outputs' scale.
+    assert_close(
+        &got,
+        &want,
+        32.0 * U32 * scale,
+        0.0,
+        "linreg on raw features",
+    );
+}
+
+#[test]
 fn a_checkpoint_the_binary_saved_classifies_the_digits() {
     let dir = scratch("saved-binary");
     let path = dir.join("mlp.safetensors");

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use lepton::checkpoint::{load_training, save_training};
+use lepton::checkpoint::{load_run, save_run};
 use lepton::models::{self, Evaluation, Prepared, Settings, Task};
 use lepton::Device;
 
@@ -289,9 +289,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         test,
         task,
     } = choice.prepare(&settings, &device)?;
+    // What a saved model needs besides its weights to take raw inputs.
+    let kept = match (args.family, args.toy) {
+        (Family::Linreg, false) => {
+            let (mean, std) = models::linreg::diabetes_stats(args.seed)?;
+            let column = |v: Vec<f32>| lepton::Tensor::from_vec(v, &[train.cols], &Device::cpu());
+            vec![
+                (models::linreg::INPUT_MEAN.to_string(), column(mean)?),
+                (models::linreg::INPUT_STD.to_string(), column(std)?),
+            ]
+        }
+        _ => vec![],
+    };
     let mut start = 0;
     if let Some(path) = &args.resume {
-        let meta = load_training(path, model.as_ref(), Some(optimizer.as_mut()), &device)?;
+        // The run state holds only what the data gives again (linreg's input statistics).
+        let (meta, _) = load_run(path, model.as_ref(), Some(optimizer.as_mut()), &device)?;
         start = meta
             .get("epoch")
             .and_then(|e| e.parse::<usize>().ok())
@@ -346,7 +359,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 ("epoch".to_string(), epoch.to_string()),
                 ("family".to_string(), format!("{:?}", args.family)),
             ]);
-            save_training(path, model.as_ref(), Some(optimizer.as_ref()), meta)
+            save_run(path, model.as_ref(), Some(optimizer.as_ref()), &kept, meta)
                 .with_context(|| format!("saving {}", path.display()))?;
         }
     }

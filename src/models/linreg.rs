@@ -45,6 +45,17 @@ pub fn diabetes(seed: u64) -> Result<(Dataset, Dataset)> {
     Ok((train, test))
 }
 
+/// The features' means and standard deviations over the training split of `seed`, which
+/// [`diabetes`] standardizes with: a saved model keeps them (as the run state
+/// [`INPUT_MEAN`] and [`INPUT_STD`]) so that it takes raw features.
+pub fn diabetes_stats(seed: u64) -> Result<(Vec<f32>, Vec<f32>)> {
+    Ok(Dataset::diabetes()?.split(0.2, seed).0.column_stats())
+}
+
+/// The run-state names of a saved model's input statistics.
+pub const INPUT_MEAN: &str = "input_mean";
+pub const INPUT_STD: &str = "input_std";
+
 pub fn prepare(toy: bool, settings: &Settings, seed: u64, device: &Device) -> Result<Prepared> {
     let (train, test) = if toy {
         (toy_data(), toy_data())

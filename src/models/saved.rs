@@ -6,12 +6,13 @@
 use std::panic::Location;
 use std::path::Path;
 
-use crate::checkpoint::{header, load_training, Shapes};
+use crate::checkpoint::{header, load_run, Shapes};
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{no_grad, Tensor};
 use crate::models::cnn::Cnn;
+use crate::models::linreg;
 use crate::models::mlp::Mlp;
 use crate::models::recurrent_digits::RecurrentDigits;
 use crate::nn::{Activation, CellKind, Linear, Module};
@@ -25,6 +26,9 @@ pub struct SavedModel {
     model: Box<dyn Module>,
     inputs: usize,
     outputs: usize,
+    /// The training inputs' means and standard deviations, which `forward` standardizes
+    /// with, where the checkpoint holds them (linreg's).
+    standardize: Option<(Tensor, Tensor)>,
 }
 
 fn refuse(path: &Path, message: impl Into<String>) -> Error {
@@ -113,13 +117,31 @@ impl SavedModel {
                 ))
             }
         };
-        load_training(path, model.as_ref(), None, device)?;
+        let (_, state) = load_run(path, model.as_ref(), None, device)?;
         model.set_training(false);
+        let statistic = |name: &str| state.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+        let standardize = match (statistic(linreg::INPUT_MEAN), statistic(linreg::INPUT_STD)) {
+            (Some(mean), Some(std)) if mean.shape() == [inputs] && std.shape() == [inputs] => {
+                Some((mean.clone(), std.clone()))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(refuse(
+                    path,
+                    format!(
+                        "{} and {} must both be there, of {inputs} values each",
+                        linreg::INPUT_MEAN,
+                        linreg::INPUT_STD
+                    ),
+                ))
+            }
+        };
         Ok(SavedModel {
             family,
             model,
             inputs,
             outputs,
+            standardize,
         })
     }
 
@@ -139,7 +161,8 @@ impl SavedModel {
     }
 
     /// The outputs [N, outputs] for `rows` [N, inputs], prepared as the family's training
-    /// data is (pixels scaled to 0..1; linreg's features standardized).
+    /// data is (pixels scaled to 0..1); raw features for linreg, which this standardizes with
+    /// the training split's statistics that its checkpoint holds.
     #[track_caller]
     pub fn forward(&self, rows: &Tensor) -> Result<Tensor> {
         if rows.rank() != 2 || rows.shape()[1] != self.inputs {
@@ -154,6 +177,9 @@ impl SavedModel {
                 location: Location::caller(),
             });
         }
-        no_grad(|| self.model.forward(rows))
+        no_grad(|| match &self.standardize {
+            Some((mean, std)) => self.model.forward(&rows.sub(mean)?.div(std)?),
+            None => self.model.forward(rows),
+        })
     }
 }
