@@ -19,6 +19,10 @@ pub struct AdapterReport {
     pub row_subgroup: Option<u32>,
     /// The dtypes whose steps run on the CPU inside a plan for this adapter, and why.
     pub fallbacks: Vec<(DType, &'static str)>,
+    /// Whether the autotuner times kernel candidates here: not on GL, whose one context
+    /// leaves no room for a timing thread beside the work, so its kernels keep their
+    /// defaults.
+    pub times_candidates: bool,
 }
 
 /// Every adapter, in `gpu:N` order.
@@ -39,6 +43,7 @@ pub fn adapters() -> Vec<AdapterReport> {
                     .trim()
                     .to_string(),
                 hardware: adapters::is_hardware(&info),
+                times_candidates: !crate::backend::gpu::context::one_context(info.backend),
                 row_subgroup: crate::backend::gpu::context::row_subgroup_size(
                     adapter.features(),
                     &info,

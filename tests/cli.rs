@@ -28,6 +28,12 @@ fn info_lists_adapters_and_the_auto_choice() {
             "{text}"
         );
     }
+    // Each adapter's block says when its kernels are not timed: on GL, and only there.
+    for block in text.split("gpu:").skip(1) {
+        let header = block.lines().next().unwrap_or("");
+        let untimed = block.contains("autotune  not timed here");
+        assert_eq!(untimed, header.contains("(Gl, "), "{block}");
+    }
 }
 
 #[test]

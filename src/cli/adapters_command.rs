@@ -70,6 +70,13 @@ pub fn run() -> anyhow::Result<()> {
             _ => "register tiles, each lane loading its own A and B".to_string(),
         };
         writeln!(out, "    matmul    {products}")?;
+        if !a.times_candidates {
+            writeln!(
+                out,
+                "    autotune  not timed here: GL runs one context, which has no room for a \
+                 timing thread beside the work, so every kernel keeps its default"
+            )?;
+        }
         for (name, value) in &a.limits {
             let shown = if name.contains("size") && !name.contains("subgroup") {
                 human_bytes(*value)

@@ -68,6 +68,11 @@ pub struct GpuContext {
     row_subgroup: Option<u32>,
 }
 
+/// Whether `backend` runs all work through one context (GL): see `GpuContext::one_context`.
+pub(crate) fn one_context(backend: wgpu::Backend) -> bool {
+    backend == wgpu::Backend::Gl
+}
+
 static CONTEXTS: LazyLock<Mutex<HashMap<usize, Arc<GpuContext>>>> = LazyLock::new(Default::default);
 
 /// The context of adapter `index`, created on first use (a wgpu adapter opens one device).
@@ -164,9 +169,7 @@ impl GpuContext {
     /// panics inside wgpu (its deadlock check), as a background timing run compiling
     /// shaders in its submission did to the foreground on llvmpipe.
     pub(crate) fn one_context(&self) -> bool {
-        self.info
-            .as_ref()
-            .is_some_and(|i| i.backend == wgpu::Backend::Gl)
+        self.info.as_ref().is_some_and(|i| one_context(i.backend))
     }
 
     pub fn features(&self) -> wgpu::Features {
