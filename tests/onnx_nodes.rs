@@ -3,7 +3,8 @@
 //! inputs must give its outputs to ONNX's own tolerance (rtol 1e-3, atol 1e-7, as its test
 //! runner holds backends to). The cases in passing.txt pass on every device; on the CPU path
 //! exactly those pass, so the list, and the counts per op in the README, stay true. Run with
-//! `--nocapture` for the table.
+//! `--nocapture` for the table. Cases written here (tests/data/onnx/recurrent) cover the LSTM
+//! and GRU forms the node tests leave out.
 
 mod common;
 
@@ -18,8 +19,8 @@ fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx")
 }
 
-fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(data().join("node"))
+fn cases(folder: &str) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(data().join(folder))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -94,7 +95,7 @@ on_every_device! {
         let mut table: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         let mut failed_listed = Vec::new();
         let mut passed_unlisted = Vec::new();
-        for case in cases() {
+        for case in cases("node") {
             let name = case.file_name().unwrap().to_str().unwrap().to_string();
             let outcome = run(&case, &device);
             for op in ops_of(&case) {
@@ -119,6 +120,22 @@ on_every_device! {
         if !device.is_gpu() {
             assert!(passed_unlisted.is_empty(), "passing, not in passing.txt: {passed_unlisted:?}");
         }
+    }
+}
+
+on_every_device! {
+    fn recurrent_forms_the_node_tests_leave_out(device) {
+        // tests/data/onnx/make_recurrent_cases.py: reverse and bidirectional LSTMs and GRUs,
+        // batch first, from given states, both forms of the GRU's reset, against the
+        // specification's equations in f64.
+        let failed: Vec<String> = cases("recurrent")
+            .iter()
+            .filter_map(|case| {
+                let name = case.file_name().unwrap().to_string_lossy().to_string();
+                run(case, &device).err().map(|why| format!("{name}: {why}"))
+            })
+            .collect();
+        assert!(failed.is_empty(), "on {device}:\n{}", failed.join("\n"));
     }
 }
 
