@@ -160,6 +160,21 @@ impl Call<'_> {
         }
     }
 
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, String> {
+        match self.attribute(name) {
+            None => Ok(None),
+            Some(AttributeValue::Strings(v)) => v
+                .iter()
+                .map(|s| {
+                    String::from_utf8(s.clone())
+                        .map_err(|_| format!("attribute {name} is not UTF-8"))
+                })
+                .collect::<Result<Vec<String>, String>>()
+                .map(Some),
+            Some(other) => Err(format!("attribute {name} is {}, not strings", other.kind())),
+        }
+    }
+
     pub fn tensor(&self, name: &str) -> Result<Option<&TensorData>, String> {
         match self.attribute(name) {
             None => Ok(None),

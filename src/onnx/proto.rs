@@ -49,6 +49,7 @@ pub enum AttributeValue {
     Tensor(TensorData),
     Floats(Vec<f32>),
     Ints(Vec<i64>),
+    Strings(Vec<Vec<u8>>),
     /// A kind no lowering reads (strings, graphs, sparse tensors, types), by its name.
     Unread(&'static str),
 }
@@ -63,6 +64,7 @@ impl AttributeValue {
             AttributeValue::Tensor(_) => "a tensor",
             AttributeValue::Floats(_) => "floats",
             AttributeValue::Ints(_) => "ints",
+            AttributeValue::Strings(_) => "strings",
             AttributeValue::Unread(kind) => kind,
         }
     }
@@ -72,7 +74,6 @@ impl AttributeValue {
 fn unread(kind: i64) -> &'static str {
     match kind {
         5 => "a graph",
-        8 => "strings",
         9 => "tensors",
         10 => "graphs",
         11 => "a sparse tensor",
@@ -193,7 +194,7 @@ fn attribute(bytes: &[u8]) -> Result<Attribute, String> {
     let mut name = String::new();
     let mut kind = None;
     let (mut f, mut i, mut s, mut t) = (None, None, None, None);
-    let (mut floats, mut ints) = (Vec::new(), Vec::new());
+    let (mut floats, mut ints, mut strings) = (Vec::new(), Vec::new(), Vec::new());
     let mut other = None;
     each(bytes, |number, value| {
         match number {
@@ -206,7 +207,7 @@ fn attribute(bytes: &[u8]) -> Result<Attribute, String> {
             8 => value.ints(&mut ints, "attribute ints")?,
             20 => kind = Some(value.int("attribute type")?),
             6 => other = Some(5),
-            9 => other = Some(8),
+            9 => strings.push(value.bytes("attribute strings")?.to_vec()),
             10 => other = Some(9),
             11 => other = Some(10),
             22 => other = Some(11),
@@ -226,6 +227,7 @@ fn attribute(bytes: &[u8]) -> Result<Attribute, String> {
         Some(4) => t.map(AttributeValue::Tensor),
         Some(6) => Some(AttributeValue::Floats(floats)),
         Some(7) => Some(AttributeValue::Ints(ints)),
+        Some(8) => Some(AttributeValue::Strings(strings)),
         Some(other) => Some(AttributeValue::Unread(unread(other))),
         None => f
             .map(AttributeValue::Float)
@@ -234,6 +236,7 @@ fn attribute(bytes: &[u8]) -> Result<Attribute, String> {
             .or(t.map(AttributeValue::Tensor))
             .or((!floats.is_empty()).then_some(AttributeValue::Floats(floats)))
             .or((!ints.is_empty()).then_some(AttributeValue::Ints(ints)))
+            .or((!strings.is_empty()).then_some(AttributeValue::Strings(strings)))
             .or(other.map(|k| AttributeValue::Unread(unread(k)))),
     }
     .ok_or_else(|| format!("attribute {name} has no value of its type"))?;

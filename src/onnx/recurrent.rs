@@ -42,12 +42,11 @@ struct Setup {
     batch_major: bool,
 }
 
-fn setup(call: &Call) -> Res<Setup> {
-    for refused in ["activations", "activation_alpha", "activation_beta", "clip"] {
+/// `defaults` are the op's activations for one direction (exporters often write them out).
+fn setup(call: &Call, defaults: &[&str]) -> Res<Setup> {
+    for refused in ["activation_alpha", "activation_beta", "clip"] {
         if call.has(refused) {
-            return Err(format!(
-                "the attribute {refused} is not lowered (only the defaults are)"
-            ));
+            return Err(format!("the attribute {refused} is not lowered"));
         }
     }
     let reverse = match call.string("direction", "forward")?.as_str() {
@@ -56,6 +55,15 @@ fn setup(call: &Call) -> Res<Setup> {
         "bidirectional" => vec![false, true],
         other => return Err(format!("direction {other:?}")),
     };
+    if let Some(given) = call.strings("activations")? {
+        if given.len() != defaults.len() * reverse.len()
+            || given.chunks(defaults.len()).any(|d| d != defaults)
+        {
+            return Err(format!(
+                "activations {given:?}: only the defaults {defaults:?} are lowered"
+            ));
+        }
+    }
     let batch_major = call.int("layout", 0)? != 0;
     let x = call.input(0)?;
     if x.rank() != 3 {
@@ -132,7 +140,7 @@ fn biases(call: &Call, s: &Setup, d: usize, rows: usize) -> Res<(Tensor, Tensor)
 }
 
 pub(super) fn lstm(call: &Call) -> Out {
-    let s = setup(call)?;
+    let s = setup(call, &["Sigmoid", "Tanh", "Tanh"])?;
     if call.int("input_forget", 0)? != 0 {
         return Err("input_forget = 1 is not lowered".into());
     }
@@ -162,7 +170,7 @@ pub(super) fn lstm(call: &Call) -> Out {
 }
 
 pub(super) fn gru(call: &Call) -> Out {
-    let s = setup(call)?;
+    let s = setup(call, &["Sigmoid", "Tanh"])?;
     let (w, r) = (call.input(1)?, call.input(2)?);
     let before_reset = call.int("linear_before_reset", 0)? != 0;
     let (mut outputs, mut hs) = (vec![], vec![]);

@@ -1,6 +1,6 @@
 """Writes recurrent/<case>/ for tests/onnx_nodes.rs: LSTM and GRU nodes in the forms ONNX's
 backend node tests leave out (reverse and bidirectional directions, the batch-first layout,
-initial states, both forms of the GRU's reset gate), each as model.onnx with input_N.pb and
+initial states, both forms of the GRU's reset gate, default activations written out), each as model.onnx with input_N.pb and
 output_N.pb as the node tests store them. The expected outputs come from the operators'
 equations in ONNX's specification, written out below in float64 NumPy; where ONNX's own
 reference implementation covers a case (one forward direction), the two are checked to
@@ -87,7 +87,8 @@ def reference(op, inputs, direction, layout, linear_before_reset):
     return [y] + states
 
 
-def case(name, op, direction, layout=0, linear_before_reset=0, steps=5, batch=3, size=4, hidden=6):
+def case(name, op, direction, layout=0, linear_before_reset=0, steps=5, batch=3, size=4, hidden=6,
+         explicit_activations=False):
     gates = 4 if op == "LSTM" else 3
     dirs = 2 if direction == "bidirectional" else 1
     seq = (batch, steps) if layout else (steps, batch)
@@ -109,6 +110,10 @@ def case(name, op, direction, layout=0, linear_before_reset=0, steps=5, batch=3,
     attributes = dict(hidden_size=hidden, direction=direction, layout=layout)
     if op == "GRU":
         attributes["linear_before_reset"] = linear_before_reset
+    if explicit_activations:
+        # The defaults written out, as some exporters do.
+        per_direction = ["Sigmoid", "Tanh", "Tanh"] if op == "LSTM" else ["Sigmoid", "Tanh"]
+        attributes["activations"] = per_direction * dirs
     node = helper.make_node(op, node_inputs, outputs, **attributes)
     expected = reference(op, [v.astype(np.float64) for v in values], direction, layout,
                          linear_before_reset)
@@ -139,11 +144,12 @@ def case(name, op, direction, layout=0, linear_before_reset=0, steps=5, batch=3,
 shutil.rmtree(here, ignore_errors=True)
 case("lstm_forward_states", "LSTM", "forward")
 case("lstm_reverse", "LSTM", "reverse")
-case("lstm_bidirectional", "LSTM", "bidirectional")
+case("lstm_bidirectional", "LSTM", "bidirectional", explicit_activations=True)
 case("lstm_bidirectional_batch_first", "LSTM", "bidirectional", layout=1, steps=1, batch=2)
 case("gru_forward_reset_first", "GRU", "forward", linear_before_reset=0)
 case("gru_forward_reset_after", "GRU", "forward", linear_before_reset=1)
 case("gru_reverse_batch_first", "GRU", "reverse", layout=1, linear_before_reset=1)
 case("gru_bidirectional_reset_first", "GRU", "bidirectional", linear_before_reset=0, batch=1)
-case("gru_bidirectional_reset_after", "GRU", "bidirectional", linear_before_reset=1, steps=7)
+case("gru_bidirectional_reset_after", "GRU", "bidirectional", linear_before_reset=1, steps=7,
+     explicit_activations=True)
 print(f"wrote {len(list(here.iterdir()))} cases into {here}")
