@@ -3,7 +3,7 @@
 //! comparisons and logic of integer inputs. Every other node runs on the device.
 
 use super::call::{Call, Value};
-use super::ints::{broadcast_map, wrap, Ints};
+use super::ints::{self, broadcast_map, wrap, Ints};
 use super::{layout, select, values};
 
 type Out = Result<Vec<Ints>, String>;
@@ -33,7 +33,7 @@ pub(super) fn eval(call: &Call) -> Option<Out> {
         "Unsqueeze" if host_data => |c| relayout(c, layout::unsqueeze_shape),
         "Expand" if host_data => |c| {
             let x = c.int_input(0)?;
-            Ok(vec![x.broadcast_to(&layout::expand_shape(c, &x.shape)?)])
+            Ok(vec![x.broadcast_to(&layout::expand_shape(c, &x.shape)?)?])
         },
         "Slice" if host_data => slice,
         "Gather" if host_data && integers => gather,
@@ -162,8 +162,7 @@ fn constant_of_shape(call: &Call) -> Out {
         .ok_or("not integers")?
         .single()?;
     let shape = select::sizes(&call.host_ints(0)?)?;
-    let count = shape.iter().product();
-    Ok(vec![Ints::new(&shape, vec![value; count])?])
+    Ok(vec![Ints::new(&shape, vec![value; ints::count(&shape)?])?])
 }
 
 /// The input's shape from axis `start` to `end` (negative from the end, clamped).
@@ -268,7 +267,7 @@ fn range(call: &Call) -> Out {
     let span = i128::from(limit) - i128::from(start);
     let count = (span + i128::from(delta) - i128::from(delta.signum())) / i128::from(delta);
     let count = usize::try_from(count.max(0)).map_err(|_| "too many elements")?;
-    crate::shape::check_shape("Range", &[count]).map_err(|e| e.to_string())?;
+    ints::count(&[count])?;
     Ok(vec![Ints::vector(
         (0..count as i64).map(|i| start + i * delta).collect(),
     )])

@@ -7,6 +7,24 @@ use crate::device::Device;
 use crate::graph::Tensor;
 use crate::shape::{broadcast_shapes, numel};
 
+/// The most elements a tensor computed on the host may hold: shapes and index lists are far
+/// smaller, and a corrupt shape must not become an allocation the process cannot survive.
+const MOST: usize = 1 << 24;
+
+/// The element count of `shape` for a tensor computed on the host, refused past [`MOST`].
+pub(super) fn count(shape: &[usize]) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MOST)
+        .ok_or_else(|| {
+            format!(
+                "a result of shape {shape:?}: what is computed on the host (integer tensors, \
+                 Range) holds at most {MOST} elements"
+            )
+        })
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Ints {
     pub shape: Vec<usize>,
@@ -87,16 +105,17 @@ impl Ints {
     }
 
     /// The tensor broadcast to `shape`.
-    pub fn broadcast_to(&self, shape: &[usize]) -> Ints {
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Ints, String> {
+        count(shape)?;
         let values = self
             .broadcast_index(shape)
             .into_iter()
             .map(|i| self.values[i])
             .collect();
-        Ints {
+        Ok(Ints {
             shape: shape.to_vec(),
             values,
-        }
+        })
     }
 
     /// The same values in another shape of as many elements.
@@ -131,6 +150,7 @@ pub(super) fn broadcast_map(
     for t in inputs {
         shape = broadcast_shapes("onnx integers", &shape, &t.shape).map_err(|e| e.to_string())?;
     }
+    count(&shape)?;
     let indices: Vec<Vec<usize>> = inputs.iter().map(|t| t.broadcast_index(&shape)).collect();
     let mut args = vec![0; inputs.len()];
     let values = (0..numel(&shape))

@@ -240,6 +240,7 @@ pub(super) fn range(call: &Call) -> Out {
             "Range({first}, {limit}, {delta}) has no finite length"
         ));
     }
+    super::ints::count(&[count as usize])?;
     let values: Vec<f64> = (0..count as usize)
         .map(|i| first + i as f64 * delta)
         .collect();
