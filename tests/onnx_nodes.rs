@@ -3,8 +3,8 @@
 //! inputs must give its outputs to ONNX's own tolerance (rtol 1e-3, atol 1e-7, as its test
 //! runner holds backends to). The cases in passing.txt pass on every device; on the CPU path
 //! exactly those pass, so the list, and the counts per op in the README, stay true. Run with
-//! `--nocapture` for the table. Cases written here (tests/data/onnx/recurrent) cover the LSTM
-//! and GRU forms the node tests leave out.
+//! `--nocapture` for the table. Cases written here (tests/data/onnx/recurrent and integer)
+//! cover LSTM and GRU forms and integer reductions that the node tests leave out.
 
 mod common;
 
@@ -124,15 +124,18 @@ on_every_device! {
 }
 
 on_every_device! {
-    fn recurrent_forms_the_node_tests_leave_out(device) {
-        // tests/data/onnx/make_recurrent_cases.py: reverse and bidirectional LSTMs and GRUs,
-        // batch first, from given states, both forms of the GRU's reset, against the
-        // specification's equations in f64.
-        let failed: Vec<String> = cases("recurrent")
+    fn forms_the_node_tests_leave_out(device) {
+        // Cases written here: tests/data/onnx/make_recurrent_cases.py (reverse and
+        // bidirectional LSTMs and GRUs, batch first, from given states, both forms of the
+        // GRU's reset, against the specification's equations in f64) and
+        // make_integer_cases.py (integer reductions, which run on the host, and a flatten
+        // by a shape's product, against ONNX's reference evaluator).
+        let failed: Vec<String> = ["recurrent", "integer"]
             .iter()
+            .flat_map(|folder| cases(folder))
             .filter_map(|case| {
                 let name = case.file_name().unwrap().to_string_lossy().to_string();
-                run(case, &device).err().map(|why| format!("{name}: {why}"))
+                run(&case, &device).err().map(|why| format!("{name}: {why}"))
             })
             .collect();
         assert!(failed.is_empty(), "on {device}:\n{}", failed.join("\n"));

@@ -4,7 +4,7 @@
 
 use super::call::{Call, Value};
 use super::ints::{self, broadcast_map, wrap, Ints};
-use super::{layout, select, values};
+use super::{layout, reduce, select, values};
 
 type Out = Result<Vec<Ints>, String>;
 
@@ -43,6 +43,7 @@ pub(super) fn eval(call: &Call) -> Option<Out> {
             Ok(vec![map(&c.int_input(0)?, |v| wrap(v, to))])
         },
         "Trilu" if integers => trilu,
+        "ReduceSum" | "ReduceProd" | "ReduceMax" | "ReduceMin" if integers => reduce,
         "Range" if integers => range,
         _ if integers => arithmetic(call.node.op_type.as_str())?,
         _ => return None,
@@ -271,4 +272,47 @@ fn range(call: &Call) -> Out {
     Ok(vec![Ints::vector(
         (0..count as i64).map(|i| start + i * delta).collect(),
     )])
+}
+
+/// ReduceSum, ReduceProd, ReduceMax or ReduceMin of integers (exporters take the product of
+/// a shape for a flattened size); over nothing, the reduction's identity.
+fn reduce(call: &Call) -> Out {
+    let x = call.int_input(0)?;
+    let keep = call.int("keepdims", 1)? != 0;
+    let Some(axes) = reduce::reduced_axes(call, x.shape.len())? else {
+        return Ok(vec![x]);
+    };
+    let (identity, f): (i64, fn(i64, i64) -> i64) = match call.node.op_type.as_str() {
+        "ReduceSum" => (0, i64::wrapping_add),
+        "ReduceProd" => (1, i64::wrapping_mul),
+        "ReduceMax" => (i64::MIN, i64::max),
+        _ => (i64::MAX, i64::min),
+    };
+    let reduced = |d: usize| axes.contains(&(d as isize));
+    let kept: Vec<usize> = (0..x.shape.len())
+        .map(|d| if reduced(d) { 1 } else { x.shape[d] })
+        .collect();
+    let mut values = vec![identity; ints::count(&kept)?];
+    // Each element's place in the result: its index with the reduced axes at 0.
+    let mut at = vec![0; x.shape.len()];
+    for &v in &x.values {
+        let place =
+            (0..kept.len()).fold(0, |p, d| p * kept[d] + if reduced(d) { 0 } else { at[d] });
+        values[place] = f(values[place], v);
+        for d in (0..at.len()).rev() {
+            at[d] += 1;
+            if at[d] < x.shape[d] {
+                break;
+            }
+            at[d] = 0;
+        }
+    }
+    let shape: Vec<usize> = match keep {
+        true => kept,
+        false => (0..x.shape.len())
+            .filter(|&d| !reduced(d))
+            .map(|d| x.shape[d])
+            .collect(),
+    };
+    Ok(vec![Ints::new(&shape, values)?])
 }

@@ -31,7 +31,7 @@ fn axes_from_input(call: &Call) -> bool {
 
 /// The axes to reduce, normalized; None when the op leaves the input as it is (no axes
 /// given with `noop_with_empty_axes`).
-fn reduced_axes(call: &Call, rank: usize) -> Result<Option<Vec<isize>>, String> {
+pub(super) fn reduced_axes(call: &Call, rank: usize) -> Result<Option<Vec<isize>>, String> {
     let axes = match axes_from_input(call) {
         true if call.is_given(1) => Some(call.host_ints(1)?),
         true => None,
