@@ -226,6 +226,9 @@ pub(crate) fn every_op() -> Kernel {
     Kernel { values, stored }
 }
 
+/// A worker's input blocks and registers (`run_cpu`).
+type Scratch<C> = (Vec<Vec<C>>, Vec<Vec<C>>);
+
 // inputs: dense [out shape] or broadcast scalars -> outs: dense, one per expression
 pub(crate) fn run_cpu(
     kernel: &Kernel,
@@ -241,11 +244,12 @@ pub(crate) fn run_cpu(
             .zip(&step.inputs)
             .map(|(data, (_, layout))| (&data.slice::<T>()[layout.offset..], !is_scalar(layout)))
             .collect();
-        // One task's pass over its part of every output. A scalar's block is filled once; a
-        // dense input is read in place, or converted block by block where its type is not
-        // the compute type.
-        let run = |start: usize, mut dsts: Vec<&mut [T]>| {
-            let mut blocks: Vec<Vec<C>> = sources
+        // A worker's blocks: each scalar's filled once; for each dense input whose type is
+        // not the compute type, one it is converted into block by block (others are read in
+        // place); and the program's registers. Made once per worker, not per task: a step's
+        // kernels run thousands of tasks.
+        let scratch = || -> Scratch<C> {
+            let blocks = sources
                 .iter()
                 .map(|(data, dense)| match dense {
                     false => vec![data[0].load(); BLOCK],
@@ -253,7 +257,10 @@ pub(crate) fn run_cpu(
                     true => Vec::new(),
                 })
                 .collect();
-            let mut regs = vec![vec![C::k(0.0); BLOCK]; program.registers()];
+            (blocks, vec![vec![C::k(0.0); BLOCK]; program.registers()])
+        };
+        // One task's pass over its part of every output.
+        let run = |(blocks, regs): &mut Scratch<C>, start: usize, mut dsts: Vec<&mut [T]>| {
             let len = dsts[0].len();
             for from in (0..len).step_by(BLOCK) {
                 let (first, n) = (start + from, BLOCK.min(len - from));
@@ -270,10 +277,10 @@ pub(crate) fn run_cpu(
                         _ => &blocks[k],
                     }
                 };
-                program.run(n, &input, &mut regs);
+                program.run(n, &input, regs);
                 let results = program.results().iter().zip(&kernel.stored).filter(|(_, s)| **s);
                 for (dst, (&result, _)) in dsts.iter_mut().zip(results) {
-                    let values = cpu_program::read(result, n, &input, &regs);
+                    let values = cpu_program::read(result, n, &input, regs);
                     dst[from..from + n].iter_mut().zip(values).for_each(|(o, r)| *o = T::store(*r));
                 }
             }
@@ -281,7 +288,7 @@ pub(crate) fn run_cpu(
         let dsts: Vec<&mut [T]> = outs.iter_mut().map(|o| o.slice_mut::<T>()).collect();
         let len = dsts[0].len();
         if len < PARALLEL_THRESHOLD {
-            run(0, dsts);
+            run(&mut scratch(), 0, dsts);
         } else {
             // Task c takes the c-th chunk of every output.
             let chunk = 16 * BLOCK;
@@ -291,7 +298,10 @@ pub(crate) fn run_cpu(
                     task.push(part);
                 }
             }
-            tasks.into_par_iter().enumerate().for_each(|(c, parts)| run(c * chunk, parts));
+            tasks
+                .into_par_iter()
+                .enumerate()
+                .for_each_init(scratch, |s, (c, parts)| run(s, c * chunk, parts));
         }
     });
     Ok(())
