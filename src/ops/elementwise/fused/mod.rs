@@ -246,8 +246,8 @@ pub(crate) fn run_cpu(
             .collect();
         // A worker's blocks: each scalar's filled once; for each dense input whose type is
         // not the compute type, one it is converted into block by block (others are read in
-        // place); and the program's registers. Made once per worker, not per task: a step's
-        // kernels run thousands of tasks.
+        // place); and the program's registers. Made once per piece of work rayon splits off
+        // (a few per worker), not per task: a step's kernels run thousands of tasks.
         let scratch = || -> Scratch<C> {
             let blocks = sources
                 .iter()
