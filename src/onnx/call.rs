@@ -52,6 +52,19 @@ impl Value {
     }
 }
 
+/// What a device lowering gives: its outputs, or why not.
+pub(super) type Out = Result<Vec<Tensor>, String>;
+
+/// The engine's error as the lowering's message.
+pub(super) fn engine<T>(r: crate::error::Result<T>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
+/// One output.
+pub(super) fn one(t: crate::error::Result<Tensor>) -> Out {
+    engine(t).map(|t| vec![t])
+}
+
 pub(super) struct Call<'a> {
     pub node: &'a Node,
     /// By position; None where the node leaves an optional input out.

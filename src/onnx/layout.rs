@@ -1,16 +1,10 @@
 //! Lowerings of ONNX's shape ops: reshapes, transposes, squeezes, concatenation,
 //! broadcasting, and constants.
 
-use super::call::Call;
+use super::call::{one, Call, Out};
 use super::values;
 use crate::graph::Tensor;
 use crate::shape::numel;
-
-type Out = Result<Vec<Tensor>, String>;
-
-fn one(t: crate::error::Result<Tensor>) -> Out {
-    t.map(|t| vec![t]).map_err(|e| e.to_string())
-}
 
 fn isizes(values: &[usize]) -> Vec<isize> {
     values.iter().map(|&d| d as isize).collect()

@@ -1,15 +1,9 @@
 //! Lowerings of ONNX's arithmetic: elementwise ops, products, softmax, casts and selection.
 
-use super::call::Call;
+use super::call::{one, Call, Out};
 use crate::dtype::DType;
 use crate::graph::Tensor;
 use crate::ops::{BinaryOp, UnaryOp};
-
-type Out = Result<Vec<Tensor>, String>;
-
-fn one(t: crate::error::Result<Tensor>) -> Out {
-    t.map(|t| vec![t]).map_err(|e| e.to_string())
-}
 
 pub(super) fn unary(call: &Call, op: UnaryOp) -> Out {
     Ok(vec![call.input(0)?.unary(op)])

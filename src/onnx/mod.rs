@@ -31,7 +31,7 @@ use call::{Call, Value};
 use proto::Node;
 use reduce::Reduction;
 
-type Lowering = fn(&Call) -> std::result::Result<Vec<Tensor>, String>;
+type Lowering = fn(&Call) -> call::Out;
 
 /// The ops of ONNX's default domain that lower to the engine's, with their lowering.
 const LOWERINGS: &[(&str, Lowering)] = &[

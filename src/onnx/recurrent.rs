@@ -4,16 +4,11 @@
 //! before its recurrent product (`linear_before_reset` = 0, ONNX's default, not PyTorch's
 //! cell) runs as composed ops per timestep instead.
 
-use super::call::Call;
+use super::call::{engine, Call, Out};
 use crate::graph::Tensor;
 use crate::ops::recurrent::{scan, CellKind, Scan};
 
-type Out = Result<Vec<Tensor>, String>;
 type Res<T> = std::result::Result<T, String>;
-
-fn engine<T>(r: crate::error::Result<T>) -> Res<T> {
-    r.map_err(|e| e.to_string())
-}
 
 /// Gate blocks `order` (of `hidden` rows each) of `t` along its first axis, stacked.
 fn gates(t: &Tensor, hidden: usize, order: &[usize]) -> Res<Tensor> {

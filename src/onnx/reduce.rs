@@ -1,14 +1,8 @@
 //! Lowerings of ONNX's reductions (Reduce*) and of LayerNormalization.
 
-use super::call::Call;
+use super::call::{one, Call, Out};
 use crate::graph::Tensor;
 use crate::ops::{ReduceOp, UnaryOp};
-
-type Out = Result<Vec<Tensor>, String>;
-
-fn one(t: crate::error::Result<Tensor>) -> Out {
-    t.map(|t| vec![t]).map_err(|e| e.to_string())
-}
 
 /// What a Reduce* op computes before and after a plain reduction.
 #[derive(Clone, Copy)]

@@ -1,17 +1,11 @@
 //! Lowerings that pick elements: Gather, Slice, Trilu, and the fills ConstantOfShape and
 //! Range, with the index arithmetic that the host's integer forms share (host.rs).
 
-use super::call::{Call, Value};
+use super::call::{one, Call, Out, Value};
 use super::values;
 use crate::dtype::DType;
 use crate::graph::Tensor;
 use crate::ops::BinaryOp;
-
-type Out = Result<Vec<Tensor>, String>;
-
-fn one(t: crate::error::Result<Tensor>) -> Out {
-    t.map(|t| vec![t]).map_err(|e| e.to_string())
-}
 
 /// Whether ONNX element type `data_type` is an integer or boolean one.
 pub(super) fn integer_type(data_type: i64) -> bool {

@@ -1,19 +1,9 @@
 //! Lowerings of ONNX's window ops on images: Conv (1-D and 2-D), MaxPool, AveragePool, the
 //! global pools, and BatchNormalization in inference.
 
-use super::call::Call;
+use super::call::{engine, one, Call, Out};
 use crate::graph::Tensor;
 use crate::ops::conv::geometry::Conv2dSpec;
-
-type Out = Result<Vec<Tensor>, String>;
-
-fn one(t: crate::error::Result<Tensor>) -> Out {
-    t.map(|t| vec![t]).map_err(|e| e.to_string())
-}
-
-fn engine<T>(r: crate::error::Result<T>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
 
 /// One spatial axis of a window op: size, kernel, stride, dilation and the padding before
 /// and after it.
